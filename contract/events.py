@@ -1,0 +1,164 @@
+"""Event contract v1: one violation (or one phase of an incident) seen by one camera.
+
+The edge makes the id (UUIDv7: unique without coordination, sortable by time); central uses it
+to store each event exactly once however often it is delivered.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import uuid6
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_ID = "ioc.event/1"
+
+# Node, camera, zone ids appear in MQTT topics and file names: keep them to a safe alphabet.
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+_UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_SHA256_PATTERN = r"^[0-9a-f]{64}$"
+
+Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+class Category(StrEnum):
+    TRAFFIC = "traffic"
+    URBAN_ORDER = "urban_order"
+    SANITATION = "sanitation"
+
+
+class ViolationType(StrEnum):
+    ILLEGAL_STOPPING = "illegal_stopping"
+    RED_LIGHT = "red_light"
+    STOP_LINE = "stop_line"
+    WRONG_WAY = "wrong_way"
+    LANE = "lane"
+    FORBIDDEN_TURN = "forbidden_turn"
+    SPEEDING = "speeding"
+    NO_HELMET = "no_helmet"
+    SIDEWALK_ENCROACHMENT = "sidewalk_encroachment"
+    LITTERING = "littering"
+
+
+_CATEGORY = {
+    ViolationType.SIDEWALK_ENCROACHMENT: Category.URBAN_ORDER,
+    ViolationType.LITTERING: Category.SANITATION,
+}
+
+
+def category_of(violation: ViolationType) -> Category:
+    """The field-report category a violation type belongs to."""
+    return _CATEGORY.get(violation, Category.TRAFFIC)
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("time must carry a time zone (UTC, ISO 8601 with Z or +00:00)")
+    return value.astimezone(UTC)
+
+
+UtcTime = Annotated[datetime, AfterValidator(_utc)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ObjectRef(_Strict):
+    """An object the violation is about (or that took part in it)."""
+
+    class_name: str = Field(min_length=1, max_length=64)
+    track_id: int = Field(ge=0)
+    box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 in frame pixels")
+    confidence: float = Field(ge=0.0, le=1.0)
+    plate: str | None = Field(default=None, max_length=32)
+
+
+class ZoneRef(_Strict):
+    id: Identifier
+    kind: str = Field(min_length=1, max_length=64)
+
+
+class Location(_Strict):
+    """Where the camera is, from its config: what routing and the report need."""
+
+    ward: str | None = Field(default=None, max_length=200)
+    district: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=500)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class EvidenceRef(_Strict):
+    """A file that backs the event; its bytes travel separately and are checked by sha256."""
+
+    kind: Literal["snapshot", "snapshot_clean", "clip", "plate", "crop"]
+    media_type: Literal["image/jpeg", "video/mp4"]
+    sha256: str = Field(pattern=_SHA256_PATTERN)
+    size: int = Field(ge=1, le=512 * 1024 * 1024)
+
+
+class ModelRef(_Strict):
+    name: str = Field(min_length=1, max_length=128)
+    version: str = Field(min_length=1, max_length=128, description="the model file's sha256 prefix or release tag")
+
+
+class ViolationEvent(_Strict):
+    """Contract v1 of an event published by an edge node."""
+
+    schema_: Literal["ioc.event/1"] = Field(default=SCHEMA_ID, alias="schema")
+    id: str = Field(pattern=_UUID_PATTERN, description="UUIDv7 made at the edge; idempotency key")
+    node: Identifier
+    camera: Identifier
+    type: ViolationType
+    category: Category
+    phase: Literal["point", "start", "update", "end"] = Field(
+        default="point", description="'point' for a single act; start/update/end for an incident"
+    )
+    incident: str | None = Field(default=None, pattern=_UUID_PATTERN, description="groups one incident's phases")
+    started_at: UtcTime
+    ended_at: UtcTime
+    confidence: float = Field(ge=0.0, le=1.0)
+    objects: list[ObjectRef] = Field(default_factory=list, max_length=256)
+    zone: ZoneRef | None = None
+    location: Location = Field(default_factory=Location)
+    evidence: list[EvidenceRef] = Field(default_factory=list, max_length=32)
+    model: ModelRef
+    details: dict[str, float | int | str | bool] = Field(
+        default_factory=dict, max_length=64, description="rule measurements, e.g. stopped_seconds"
+    )
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ViolationEvent:
+        if self.ended_at < self.started_at:
+            raise ValueError("ended_at is before started_at")
+        if self.category != category_of(self.type):
+            raise ValueError(f"category {self.category.value!r} does not match type {self.type.value!r}")
+        return self
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+    @classmethod
+    def from_json(cls, payload: bytes | str) -> ViolationEvent:
+        return cls.model_validate_json(payload)
+
+
+def new_event_id() -> str:
+    return str(uuid6.uuid7())
+
+
+def event_json_schema() -> dict[str, Any]:
+    schema = ViolationEvent.model_json_schema(by_alias=True)
+    schema["$id"] = SCHEMA_ID
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
+def is_uuid(value: str) -> bool:
+    return re.fullmatch(_UUID_PATTERN, value) is not None

@@ -1,0 +1,59 @@
+"""The MQTT topic tree (documented in the README). One place builds and parses topics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "ioc"
+
+
+def event_topic(prefix: str, node: str, camera: str, violation_type: str) -> str:
+    """QoS 1, not retained: one message per event."""
+    return f"{prefix}/{node}/{camera}/events/{violation_type}"
+
+
+def evidence_topic(prefix: str, node: str, camera: str, sha256: str) -> str:
+    """QoS 1, not retained: the bytes of one evidence file, named by its sha256."""
+    return f"{prefix}/{node}/{camera}/evidence/{sha256}"
+
+
+def node_status_topic(prefix: str, node: str) -> str:
+    """Retained; the broker publishes the node's last will ('offline') here."""
+    return f"{prefix}/{node}/status"
+
+
+def camera_health_topic(prefix: str, node: str, camera: str) -> str:
+    """Retained: streaming / reconnecting / stalled, analysis fps, last frame time."""
+    return f"{prefix}/{node}/{camera}/health"
+
+
+def ingest_subscriptions(prefix: str, share_group: str | None) -> list[str]:
+    """What central subscribes to; a shared group splits the load between ingesters."""
+    topics = [f"{prefix}/+/+/events/+", f"{prefix}/+/+/evidence/+", f"{prefix}/+/status", f"{prefix}/+/+/health"]
+    if share_group:
+        return [f"$share/{share_group}/{t}" for t in topics]
+    return topics
+
+
+@dataclass(frozen=True)
+class ParsedTopic:
+    kind: str  # "event" | "evidence" | "status" | "health"
+    node: str
+    camera: str | None = None
+    leaf: str | None = None  # violation type or sha256
+
+
+def parse_topic(prefix: str, topic: str) -> ParsedTopic | None:
+    parts = topic.split("/")
+    if not parts or parts[0] != prefix:
+        return None
+    rest = parts[1:]
+    if len(rest) == 2 and rest[1] == "status":
+        return ParsedTopic("status", rest[0])
+    if len(rest) == 3 and rest[2] == "health":
+        return ParsedTopic("health", rest[0], rest[1])
+    if len(rest) == 4 and rest[2] == "events":
+        return ParsedTopic("event", rest[0], rest[1], rest[3])
+    if len(rest) == 4 and rest[2] == "evidence":
+        return ParsedTopic("evidence", rest[0], rest[1], rest[3])
+    return None
