@@ -1,0 +1,74 @@
+"""Loading a YAML config file into a pydantic model with errors a person can act on.
+
+Shared by edge and central so both report a bad file the same way: the file, the key path,
+what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; str() is the message to show, without a traceback."""
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def format_validation_error(path: Path | str, err: ValidationError) -> str:
+    lines = [f"{path}: invalid config ({err.error_count()} problem{'s' if err.error_count() != 1 else ''})"]
+    for e in err.errors(include_url=False):
+        # Drop pydantic's internal union/function tags from the location.
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+        got = e.get("input")
+        got_text = "" if e["type"] == "missing" else f" (got {_short(got)})"
+        lines.append(f"  {path}: {_key_path(loc)}: {e['msg']}{got_text}")
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def read_yaml(path: Path | str) -> Any:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: cannot read config file: {e}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{p}: not valid YAML: {where}{problem}") from None
+
+
+def load_config(path: Path | str, model: type[M], *, context: dict[str, Any] | None = None) -> M:
+    data = read_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: (top level): expected a mapping of keys to values, got {type(data).__name__}")
+    try:
+        return model.model_validate(data, context={"config_file": Path(path), **(context or {})})
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(path, e)) from None

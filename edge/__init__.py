@@ -1,0 +1,1 @@
+"""The edge node: cameras -> detection -> tracking -> rules -> evidence -> outbox -> MQTT."""
