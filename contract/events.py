@@ -6,7 +6,9 @@ to store each event exactly once however often it is delivered.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -149,8 +151,15 @@ class ViolationEvent(_Strict):
         return cls.model_validate_json(payload)
 
 
-def new_event_id() -> str:
-    return str(uuid6.uuid7())
+def new_event_id(at: datetime | None = None, seed: bytes | None = None) -> str:
+    """A UUIDv7. With `at` and `seed` it is deterministic (offline analysis: same input, same ids);
+    live events use the clock and random bits, so a restarted stream can never reuse an id."""
+    if at is None or seed is None:
+        return str(uuid6.uuid7())
+    ms = int(at.timestamp() * 1000) & ((1 << 48) - 1)
+    rand = int.from_bytes(hashlib.sha256(seed).digest()[:10], "big")  # 80 bits, 74 used
+    value = (ms << 80) | (0x7 << 76) | ((rand >> 62) & 0xFFF) << 64 | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
 
 
 def event_json_schema() -> dict[str, Any]:

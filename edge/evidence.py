@@ -1,0 +1,95 @@
+"""Evidence made at the edge: the annotated snapshot of the moment a violation is established."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import cv2
+import numpy as np
+
+from contract.events import EvidenceRef
+from edge.detections import TrackedObjects
+from edge.rules import Violation
+
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+JPEG_QUALITY = 90
+
+_RED = (40, 40, 230)
+_ZONE = (0, 200, 255)
+_OTHER = (200, 200, 200)
+
+
+@dataclass(frozen=True)
+class EvidenceFile:
+    kind: str
+    media_type: str
+    data: bytes
+    sha256: str
+
+    @classmethod
+    def of(cls, kind: str, media_type: str, data: bytes) -> EvidenceFile:
+        return cls(kind, media_type, data, hashlib.sha256(data).hexdigest())
+
+    def ref(self) -> EvidenceRef:
+        return EvidenceRef(kind=self.kind, media_type=self.media_type, sha256=self.sha256, size=len(self.data))
+
+    @property
+    def filename(self) -> str:
+        ext = ".jpg" if self.media_type == "image/jpeg" else ".mp4"
+        return f"{self.kind}{ext}"
+
+    def write(self, folder: Path) -> Path:
+        """Write atomically (temp + rename): a crash never leaves a half-written evidence file."""
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / self.filename
+        tmp = path.with_suffix(path.suffix + ".part")
+        tmp.write_bytes(self.data)
+        tmp.replace(path)
+        return path
+
+
+def _label(img: np.ndarray, text: str, org: tuple[int, int], color: tuple[int, int, int], scale: float) -> None:
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    x, y = org
+    y = max(th + base, y)
+    cv2.rectangle(img, (x, y - th - base), (x + tw + 2, y + 1), color, -1)
+    cv2.putText(img, text, (x + 1, y - base // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def annotated_snapshot(
+    image: np.ndarray, violation: Violation, tracks: TrackedObjects, camera: str, when: datetime
+) -> bytes:
+    """The frame with the zone, every tracked object (offenders in red, with ids) and a stamp."""
+    img = image.copy()
+    h, w = img.shape[:2]
+    scale = max(0.4, min(w, h) / 900)
+    thick = max(1, round(min(w, h) / 400))
+    if violation.zone is not None:
+        pts = violation.zone.polygon.astype(np.int32).reshape(-1, 1, 2)
+        overlay = img.copy()
+        cv2.fillPoly(overlay, [pts], _ZONE)
+        cv2.addWeighted(overlay, 0.18, img, 0.82, 0, dst=img)
+        cv2.polylines(img, [pts], True, _ZONE, thick, cv2.LINE_AA)
+    offender_ids = {o.track_id for o in violation.offenders}
+    for i in range(len(tracks)):
+        if int(tracks.track_id[i]) in offender_ids:
+            continue
+        x1, y1, x2, y2 = (int(v) for v in tracks.xyxy[i])
+        cv2.rectangle(img, (x1, y1), (x2, y2), _OTHER, 1)
+    for o in violation.offenders:
+        x1, y1, x2, y2 = (int(v) for v in o.box)
+        cv2.rectangle(img, (x1, y1), (x2, y2), _RED, thick + 1)
+        _label(img, f"#{o.track_id} {o.class_name} {o.confidence:.2f}", (x1, y1 - 2), _RED, scale)
+    local = when.astimezone(LOCAL_TZ)
+    stamp = f"{camera}  {local:%Y-%m-%d %H:%M:%S} (UTC+7)  {violation.type.value}"
+    if violation.zone is not None:
+        stamp += f"  zone={violation.zone.id}"
+    _label(img, stamp, (4, h - 4), (30, 30, 30), scale)
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return buf.tobytes()
