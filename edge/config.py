@@ -163,6 +163,8 @@ def load_node_config(path: Path | str) -> tuple[NodeConfig, list[CameraConfig]]:
     """The node config and its cameras' configs (each validated, errors naming its own file)."""
     path = Path(path)
     node = load_config(path, NodeConfig)
+    if node.node.state_dir is not None and not node.node.state_dir.is_absolute():
+        node.node.state_dir = (path.parent / node.node.state_dir).resolve()
     cameras: list[CameraConfig] = []
     seen: set[str] = set()
     for i, entry in enumerate(node.cameras):

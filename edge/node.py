@@ -1,0 +1,154 @@
+"""The live edge node: one thread per camera (source -> analyzer -> outbox), one publisher.
+
+Cameras never wait on each other or on the network: a camera thread only writes to the local
+outbox; the publisher drains it when the broker is there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import asdict, is_dataclass
+from datetime import UTC, datetime
+
+from contract.topics import camera_health_topic, event_topic, evidence_topic, node_status_topic
+from edge.analyze import make_detector
+from edge.config import CameraConfig, NodeConfig, mqtt_client_id
+from edge.data import REPO_ROOT, video_path
+from edge.outbox import Outbox, OutboxMessage
+from edge.pipeline import CameraAnalyzer, EventRecord
+from edge.publisher import MqttPublisher
+from edge.sources import open_source
+
+log = logging.getLogger("edge.node")
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+class CameraWorker(threading.Thread):
+    def __init__(self, node: EdgeNode, camera: CameraConfig) -> None:
+        super().__init__(name=f"camera-{camera.camera.id}", daemon=True)
+        self.node = node
+        self.camera = camera
+        self.health: dict = {"state": "starting"}
+        self.events = 0
+        self.source = None
+
+    def run(self) -> None:
+        cam = self.camera.camera
+        try:
+            analyzer = CameraAnalyzer(self.node.config.node.id, self.camera, make_detector(self.node.config.detector))
+            uri = cam.source or ""
+            if not uri.startswith("rtsp://"):
+                uri = str(video_path(uri))
+            self.source = open_source(
+                uri, cam.analysis_fps, platform=self.node.config.platform, on_health=self._on_health
+            )
+            for frame in self.source.frames():
+                if self.node.stopping.is_set():
+                    break
+                for rec in analyzer.process(frame, datetime.fromtimestamp(frame.wall_time, UTC)):
+                    self.node.submit(rec)
+                    self.events += 1
+                self.health["analysed_frames"] = analyzer.stats.frames
+        except Exception:
+            log.exception("camera worker failed", extra={"fields": {"camera": cam.id}})
+            self.health = {"state": "failed", "at": _now_iso()}
+            self.node.publish_health(cam.id, self.health)
+
+    def _on_health(self, health) -> None:
+        data = asdict(health) if is_dataclass(health) else dict(health)
+        data["at"] = _now_iso()
+        self.health = data
+        log.info("camera health", extra={"fields": {"camera": self.camera.camera.id, **data}})
+        self.node.publish_health(self.camera.camera.id, data)
+
+    def stop(self) -> None:
+        if self.source is not None:
+            self.source.stop()
+
+
+class EdgeNode:
+    def __init__(self, config: NodeConfig, cameras: list[CameraConfig]) -> None:
+        self.config = config
+        self.cameras = cameras
+        self.prefix = config.mqtt.topic_prefix
+        node_id = config.node.id
+        self.state_dir = config.node.state_dir or (REPO_ROOT / "var" / "edge" / node_id)
+        self.evidence_dir = self.state_dir / "evidence"
+        self.outbox = Outbox(self.state_dir / "outbox.sqlite3")
+        self.status_topic = node_status_topic(self.prefix, node_id)
+        self.publisher = MqttPublisher(
+            self.outbox,
+            config.mqtt.url,
+            mqtt_client_id(config),
+            will=(self.status_topic, json.dumps({"node": node_id, "state": "offline"}).encode()),
+            username=config.mqtt.username,
+            password=config.mqtt.password,
+            keepalive_s=config.mqtt.keepalive_s,
+        )
+        self.stopping = threading.Event()
+        self.workers = [CameraWorker(self, c) for c in cameras]
+        self.started_at = time.time()
+
+    def submit(self, rec: EventRecord) -> None:
+        """Evidence to disk, then evidence + event into the outbox in one transaction."""
+        ev = rec.event
+        folder = self.evidence_dir / ev.camera / ev.id
+        for f in rec.evidence:
+            f.write(folder)
+        messages = [
+            OutboxMessage(evidence_topic(self.prefix, ev.node, ev.camera, f.sha256), f.data) for f in rec.evidence
+        ]
+        messages.append(OutboxMessage(event_topic(self.prefix, ev.node, ev.camera, ev.type.value), ev.to_json().encode()))
+        self.outbox.put(messages)
+        self.publisher.notify()
+        log.info(
+            "event",
+            extra={"fields": {"event_id": ev.id, "camera": ev.camera, "type": ev.type.value,
+                              "zone": ev.zone.id if ev.zone else None, "details": ev.details}},
+        )
+
+    def publish_health(self, camera_id: str, health: dict) -> None:
+        payload = json.dumps({"node": self.config.node.id, "camera": camera_id, **health}, default=str).encode()
+        self.publisher.publish_state(camera_health_topic(self.prefix, self.config.node.id, camera_id), payload)
+
+    def status(self) -> dict:
+        return {
+            "node": self.config.node.id,
+            "state": "online",
+            "at": _now_iso(),
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "outbox_backlog": self.outbox.backlog(),
+            "outbox_oldest_s": self.outbox.oldest_age(),
+            "published": self.publisher.acked,
+            "cameras": {w.camera.camera.id: {"events": w.events, **w.health} for w in self.workers},
+        }
+
+    def run(self) -> None:
+        self.publisher.start()
+        for w in self.workers:
+            w.start()
+        log.info("edge node started", extra={"fields": {"node": self.config.node.id, "cameras": len(self.workers)}})
+        while True:
+            self.publisher.publish_state(self.status_topic, json.dumps(self.status(), default=str).encode())
+            if self.stopping.wait(self.config.status_interval_s):
+                break
+            if not any(w.is_alive() for w in self.workers):
+                log.error("all camera workers have ended")
+                break
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for w in self.workers:
+            w.stop()
+        for w in self.workers:
+            w.join(timeout=5)
+        offline = json.dumps({"node": self.config.node.id, "state": "offline", "at": _now_iso()}).encode()
+        self.publisher.stop(final_state=(self.status_topic, offline))
+        self.outbox.close()
+
