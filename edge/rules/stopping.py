@@ -82,7 +82,8 @@ class IllegalStoppingRule:
             visit.last_seen = t
             visit.confidences.append(float(tracks.confidence[i]))
             stopped = t - visit.still_since
-            if not visit.reported and stopped >= cfg.max_stop_seconds:
+            # Never while it is moving: the grace only keeps a brief jitter from restarting the clock.
+            if not visit.reported and visit.moving_since is None and stopped >= cfg.max_stop_seconds:
                 visit.reported = True
                 if self._already_reported(zone.id, visit.anchor_box):
                     continue
