@@ -2,6 +2,10 @@
 
 ByteTrack suits dense motorbike traffic: it matches low-confidence boxes (occluded riders) in a
 second pass instead of dropping them. Only confirmed tracks come out.
+
+ByteTrack itself ignores classes, and a rider's box overlaps their motorbike's almost entirely, so
+one track would flip between "person" and "motorcycle". Each class group (vehicles, people, other
+objects) therefore gets its own tracker; track ids are made unique across groups.
 """
 
 from __future__ import annotations
@@ -12,8 +16,16 @@ from trackers import ByteTrackTracker
 
 from edge.detections import Detections, TrackedObjects
 
+VEHICLES = frozenset({"bicycle", "car", "motorcycle", "bus", "truck", "train"})
+PEOPLE = frozenset({"person"})
+_ID_STRIDE = 3  # group g's ids are g, g+3, g+6, ...
 
-class ObjectTracker:
+
+def class_group(name: str) -> int:
+    return 0 if name in VEHICLES else 1 if name in PEOPLE else 2
+
+
+class _GroupTracker:
     def __init__(
         self,
         *,
@@ -48,5 +60,41 @@ class ObjectTracker:
             confidence=out.confidence[confirmed].astype(np.float32),
             class_id=out.class_id[confirmed].astype(np.int32),
             track_id=out.tracker_id[confirmed].astype(np.int64),
+            names=detections.names,
+        )
+
+
+class ObjectTracker:
+    """One ByteTrack per class group; the union of their confirmed tracks, with unique ids."""
+
+    def __init__(self, **params: float) -> None:
+        self._params = params
+        self._groups: dict[int, _GroupTracker] = {}
+        self._group_of_class: np.ndarray | None = None
+
+    def update(self, detections: Detections) -> TrackedObjects:
+        if self._group_of_class is None:
+            self._group_of_class = np.array([class_group(n) for n in detections.names] or [2], np.int32)
+        groups = self._group_of_class[detections.class_id] if len(detections) else np.zeros(0, np.int32)
+        parts: list[TrackedObjects] = []
+        for g in (0, 1, 2):
+            mask = groups == g
+            if g not in self._groups:
+                if not mask.any():
+                    continue
+                self._groups[g] = _GroupTracker(**self._params)
+            # Every existing group tracker sees every frame (even empty) so its tracks age correctly.
+            part = self._groups[g].update(detections.select(mask))
+            if len(part):
+                parts.append(
+                    TrackedObjects(part.xyxy, part.confidence, part.class_id, part.track_id * _ID_STRIDE + g, part.names)
+                )
+        if not parts:
+            return TrackedObjects.empty(detections.names)
+        return TrackedObjects(
+            xyxy=np.concatenate([p.xyxy for p in parts]),
+            confidence=np.concatenate([p.confidence for p in parts]),
+            class_id=np.concatenate([p.class_id for p in parts]),
+            track_id=np.concatenate([p.track_id for p in parts]),
             names=detections.names,
         )

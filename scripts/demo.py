@@ -1,0 +1,152 @@
+"""`make demo`: a sample video served as a live RTSP camera -> edge node -> MQTT -> central -> reports.
+
+Everything runs on this machine as separate processes, started the way a user starts them. Stops
+on Ctrl-C, or after DEMO_SECONDS seconds when that is set (for tests).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from central.broker import BrokerError, LocalMosquitto, free_port  # noqa: E402
+from edge.data import data_dir  # noqa: E402
+from pipelines.rtsp_server import RtspTestServer  # noqa: E402
+
+VIDEO = os.environ.get("DEMO_VIDEO", "hanoi_lythuongkiet_hangbai_intersection_trafficlight.mp4")
+CAMERA_CONFIG = REPO / "configs" / "cameras" / f"{Path(VIDEO).stem}.yaml"
+STATE = REPO / "var" / "demo"
+
+
+def say(text: str) -> None:
+    print(f"[demo] {text}", flush=True)
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def pick_port(preferred: int) -> int:
+    return preferred if not port_open("127.0.0.1", preferred) else free_port()
+
+
+def forward(stream, prefix: str, keep: list[str]) -> None:
+    for line in iter(stream.readline, ""):
+        keep.append(line)
+        print(f"{prefix}{line}", end="", flush=True)
+
+
+def start_process(name: str, args: list[str], env: dict[str, str], log_path: Path, console: list[str]):
+    log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed when the demo ends
+    proc = subprocess.Popen(
+        [sys.executable, *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1
+    )
+    threading.Thread(target=forward, args=(proc.stdout, "", console), daemon=True).start()
+    say(f"{name} started (pid {proc.pid}, log {log_path.relative_to(REPO)})")
+    return proc
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main() -> int:
+    seconds = float(os.environ.get("DEMO_SECONDS", "0") or 0)
+    video = data_dir() / "videos" / VIDEO
+    if not video.is_file():
+        say(f"sample video not found: {video}. Set EDGE_DATA_DIR to the folder with videos/ and weights/.")
+        return 2
+    if not CAMERA_CONFIG.is_file():
+        say(f"no camera config for {VIDEO}: expected {CAMERA_CONFIG}")
+        return 2
+    shutil.rmtree(STATE, ignore_errors=True)
+    STATE.mkdir(parents=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    with ExitStack() as stack:
+        # Broker: the system Mosquitto if one listens on 1883, else our own Mosquitto process.
+        if port_open("127.0.0.1", 1883):
+            mqtt_url = "mqtt://127.0.0.1:1883"
+            say(f"broker: the system Mosquitto at {mqtt_url}")
+        else:
+            try:
+                broker = stack.enter_context(LocalMosquitto(state_dir=STATE / "broker"))
+            except BrokerError as e:
+                say(f"no MQTT broker: {e}")
+                return 1
+            mqtt_url = broker.url
+            say(f"broker: started Mosquitto at {mqtt_url}")
+
+        rtsp = stack.enter_context(RtspTestServer({"camera1": str(video)}, port=pick_port(8554)))
+        camera_url = rtsp.url("camera1")
+        say(f"camera: {VIDEO} served as a live RTSP camera at {camera_url}")
+
+        web_port = pick_port(8080)
+        public_url = f"http://127.0.0.1:{web_port}"
+        (STATE / "central.yaml").write_text(
+            f"database_url: sqlite:///{STATE / 'central.db'}\n"
+            f"evidence_dir: {STATE / 'central-evidence'}\n"
+            f"mqtt:\n  url: {mqtt_url}\n  client_id: demo-central\n"
+            f"web:\n  host: 127.0.0.1\n  port: {web_port}\n  public_url: {public_url}\n",
+            encoding="utf-8",
+        )
+        (STATE / "node.yaml").write_text(
+            "node:\n  id: demo-node\n"
+            f"  state_dir: {STATE / 'edge'}\n"
+            f"mqtt:\n  url: {mqtt_url}\n"
+            "status_interval_s: 5\n"
+            f"cameras:\n  - config: {CAMERA_CONFIG}\n    source: {camera_url}\n",
+            encoding="utf-8",
+        )
+        env = {**os.environ, "PYTHONPATH": str(REPO), "EDGE_DATA_DIR": str(data_dir()), "PYTHONUNBUFFERED": "1"}
+        env.pop("CENTRAL_DATABASE_URL", None)
+        env.pop("CENTRAL_MQTT_URL", None)
+        console: list[str] = []
+        central = start_process(
+            "central", ["-m", "central", "--config", str(STATE / "central.yaml"), "run"], env, STATE / "central.log", console
+        )
+        stack.callback(stop_process, central)
+        edge = start_process(
+            "edge node", ["-m", "edge", "run", "--config", str(STATE / "node.yaml")], env, STATE / "edge.log", []
+        )
+        stack.callback(stop_process, edge)  # callbacks run in reverse: the edge stops before central
+
+        say(f"reports: {public_url}/reports   (Ctrl-C to stop)")
+        started = time.monotonic()
+        while not stop.wait(1.0):
+            if seconds and time.monotonic() - started >= seconds:
+                break
+            for name, proc in (("central", central), ("edge node", edge)):
+                if proc.poll() is not None:
+                    say(f"{name} exited with code {proc.returncode}; see its log in {STATE.relative_to(REPO)}")
+                    return 1
+        reports = sum(1 for line in console if line.startswith("REPORT"))
+        say(f"stopping after {time.monotonic() - started:.0f} s; {reports} report(s) so far at {public_url}/reports")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
