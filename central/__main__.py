@@ -1,0 +1,167 @@
+"""`python -m central [--config configs/central.yaml] [run|ingest|web|migrate]`.
+
+run (default): migrate, then the ingester (thread) and the web console (uvicorn) in one process
+until SIGINT/SIGTERM. Exit codes: 0 clean stop, 1 a dependency is unreachable, 2 a bad config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from central.config import DEFAULT_CONFIG_PATH, CentralConfig, load_central_config
+from central.logs import kv, setup_logging
+from contract.configfile import ConfigError
+
+log = logging.getLogger("central")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m central", description="IOC central: ingester, reports, web console")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH,
+                   help=f"YAML config (default: {DEFAULT_CONFIG_PATH}); env CENTRAL_DATABASE_URL and "
+                        "CENTRAL_MQTT_URL override it")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("command", nargs="?", default="run", choices=["run", "ingest", "web", "migrate"],
+                   help="run = migrate + ingest + web (default)")
+    return p
+
+
+def _db_label(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(getattr(err, "orig", None) or err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _check_database(cfg: CentralConfig, *, need_schema: bool) -> int:
+    """0 if usable; else prints why on stderr and returns the exit code."""
+    from central.db import check_connection, current_revision, make_engine
+
+    engine = make_engine(cfg.database_url)
+    try:
+        check_connection(engine)
+    except SQLAlchemyError as e:
+        print(f"central: cannot reach the database {_db_label(cfg.database_url)}: {_first_line(e)}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    if need_schema:
+        from alembic.script import ScriptDirectory
+
+        from central.db import alembic_config
+
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        have = current_revision(cfg.database_url)
+        if have != head:
+            print(f"central: database schema is at {have or 'nothing'}, need {head}: run "
+                  f"`python -m central migrate` first", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _migrate(cfg: CentralConfig) -> int:
+    from central.db import migrate
+
+    code = _check_database(cfg, need_schema=False)
+    if code:
+        return code
+    try:
+        migrate(cfg.database_url)
+    except SQLAlchemyError as e:
+        print(f"central: migration failed on {_db_label(cfg.database_url)}: {_first_line(e)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _stop_event_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info(kv("signal", name=signal.Signals(signum).name))
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def _serve(cfg: CentralConfig, ingester: object | None, stop: threading.Event) -> int:
+    """Serve the console until `stop` is set; 1 if the server could not start (port taken...)."""
+    import uvicorn
+
+    from central.web import create_app
+
+    engine = getattr(ingester, "engine", None)
+    app = create_app(cfg, engine=engine, ingester=ingester)
+    # log_config=None: keep our one-line log format. uvicorn runs on a thread so that it installs no
+    # signal handlers: its own re-raise SIGTERM after shutdown, killing us before a clean stop.
+    server = uvicorn.Server(uvicorn.Config(app, host=cfg.web.host, port=cfg.web.port, log_config=None,
+                                           access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, name="central-web", daemon=True)
+    thread.start()
+    announced = False
+    while not stop.wait(0.2):
+        if not thread.is_alive():
+            break
+        if server.started and not announced:
+            announced = True
+            print(f"central: web console on {cfg.web.base_url}/reports", flush=True)
+    failed = not server.started and not stop.is_set()
+    server.should_exit = True
+    thread.join(timeout=10)
+    if failed:
+        print(f"central: the web console could not listen on {cfg.web.host}:{cfg.web.port} (see the log above)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        cfg = load_central_config(args.config)
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+
+    if args.command == "migrate":
+        code = _migrate(cfg)
+        if code == 0:
+            print(f"central: database {_db_label(cfg.database_url)} is up to date")
+        return code
+
+    code = _migrate(cfg) if args.command == "run" else _check_database(cfg, need_schema=True)
+    if code:
+        return code
+
+    from central.ingester import Ingester
+
+    stop = _stop_event_on_signals()
+    if args.command == "web":
+        return _serve(cfg, None, stop)
+
+    ingester = Ingester(cfg)
+    ingester.start()
+    try:
+        if args.command == "ingest":
+            stop.wait()
+            return 0
+        return _serve(cfg, ingester, stop)
+    finally:
+        ingester.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

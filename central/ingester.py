@@ -1,0 +1,584 @@
+"""The ingester: MQTT (v5, QoS 1, shared subscription) -> validated, idempotent rows in the database.
+
+Delivery guarantee: a message is acknowledged to the broker only after the transaction that stored
+it (or its dead letter) committed. If central dies in between, the broker redelivers it, and the
+event id (primary key + ON CONFLICT DO NOTHING) makes the second store a counted duplicate.
+
+Threads: paho's network thread only puts messages on a queue (it must never wait on the database,
+or keep-alives stop); one worker thread processes them in order and acks them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, TextIO
+from zoneinfo import ZoneInfo
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import ValidationError
+from sqlalchemy import delete
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from central import evidence as evidence_files
+from central.broker import parse_mqtt_url
+from central.config import CentralConfig
+from central.db import (
+    CameraHealthRow,
+    DeadLetterRow,
+    EventRow,
+    EvidenceRow,
+    NodeStatusRow,
+    ReportRow,
+    dialect_insert,
+    make_engine,
+    make_session_factory,
+    session_scope,
+    utcnow,
+)
+from central.logs import kv
+from central.reports import ReportTemplates, build_report_texts, default_templates, report_url
+from contract.events import ViolationEvent
+from contract.topics import ParsedTopic, ingest_subscriptions, parse_topic
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_MAX_PAYLOAD = 1024 * 1024  # keep a bad 200 MB "evidence" out of the database
+_PERMANENT_DB_ERROR_RETRIES = 3  # then a message the database rejects is dead-lettered
+
+
+OutcomeKind = Literal["stored", "duplicate", "dead_letter", "evidence_stored", "evidence_duplicate", "status"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: OutcomeKind
+    reason: str | None = None
+    event: ViolationEvent | None = None
+    report_id: int | None = None
+    sha256: str | None = None
+
+
+@dataclass
+class IngestCounters:
+    """What the ingester did since it started (read by tests and /healthz)."""
+
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    evidence_stored: int = 0
+    evidence_duplicates: int = 0
+    status_updates: int = 0
+    db_errors: int = 0
+    acked: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+class InvalidMessage(Exception):
+    """The message can never be stored: it goes to dead_letters with this reason."""
+
+
+def summarise_validation_error(err: ValidationError, limit: int = 4) -> str:
+    """pydantic's errors in one line: 'schema: Input should be ...; started_at: Field required'."""
+    parts = []
+    for e in err.errors(include_url=False)[:limit]:
+        loc = ".".join(str(p) for p in e["loc"]) or "(event)"
+        got = "" if e["type"] == "missing" else f" (got {_short(e.get('input'))})"
+        parts.append(f"{loc}: {e['msg']}{got}")
+    more = err.error_count() - limit
+    return "; ".join(parts) + (f"; (+{more} more)" if more > 0 else "")
+
+
+def _short(value: Any, n: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _clean_text(text: str) -> str:
+    # PostgreSQL text cannot hold NUL; a reason quoting a hostile payload might.
+    return text.replace("\x00", "\\x00")
+
+
+def decode_event(topic: ParsedTopic, payload: bytes) -> ViolationEvent:
+    """Validate an event message against its topic; raises InvalidMessage with a clear reason."""
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidMessage(f"not UTF-8/JSON: payload is not valid UTF-8 ({e.reason} at byte {e.start})") from None
+    try:
+        event = ViolationEvent.from_json(payload)
+    except ValidationError as e:
+        errors = e.errors(include_url=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            raise InvalidMessage(f"not UTF-8/JSON: {errors[0]['msg']}") from None
+        raise InvalidMessage(f"invalid event: {summarise_validation_error(e)}") from None
+    if event.node != topic.node:
+        raise InvalidMessage(f"topic/payload node mismatch: topic node {topic.node!r}, payload node {event.node!r}")
+    if event.camera != topic.camera:
+        raise InvalidMessage(
+            f"topic/payload camera mismatch: topic camera {topic.camera!r}, payload camera {event.camera!r}"
+        )
+    if event.type.value != topic.leaf:
+        raise InvalidMessage(f"topic/payload type mismatch: topic type {topic.leaf!r}, payload type {event.type.value!r}")
+    return event
+
+
+def _decode_json_or_text(payload: bytes) -> Any:
+    """Status/health payloads: JSON, or a bare word such as a last will 'offline'."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidMessage("not UTF-8/JSON: status payload is not valid UTF-8") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text.strip()
+
+
+class MessageProcessor:
+    """Turns one MQTT message into one database transaction. No MQTT here: testable on its own."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        dialect_name: str,
+        evidence_dir: Path,
+        topic_prefix: str,
+        templates: ReportTemplates | None = None,
+        tz: str = "Asia/Ho_Chi_Minh",
+    ) -> None:
+        self.sessions = session_factory
+        self.insert = dialect_insert(dialect_name)
+        self.evidence_dir = evidence_dir
+        self.prefix = topic_prefix
+        self.templates = templates or default_templates()
+        self.tz = ZoneInfo(tz)
+
+    def process(self, topic: str, payload: bytes, received_at: datetime | None = None) -> Outcome:
+        """Store the message; raises SQLAlchemyError/OSError when it could not (retry later)."""
+        received_at = received_at or utcnow()
+        parsed = parse_topic(self.prefix, topic)
+        try:
+            if parsed is None:
+                raise InvalidMessage("unknown topic (not in the ingest topic tree)")
+            if parsed.kind == "event":
+                return self._event(parsed, payload, received_at)
+            if parsed.kind == "evidence":
+                return self._evidence(parsed, payload, received_at)
+            return self._status(parsed, payload, received_at)
+        except InvalidMessage as e:
+            return self.dead_letter(topic, payload, str(e), received_at)
+
+    def dead_letter(self, topic: str, payload: bytes, reason: str, received_at: datetime | None = None) -> Outcome:
+        if len(payload) > DEAD_LETTER_MAX_PAYLOAD:
+            reason += f" [payload truncated from {len(payload)} bytes]"
+            payload = payload[:DEAD_LETTER_MAX_PAYLOAD]
+        reason = _clean_text(reason)
+        with session_scope(self.sessions) as s:
+            s.add(DeadLetterRow(topic=_clean_text(topic), payload=payload, reason=reason,
+                                received_at=received_at or utcnow()))
+        return Outcome("dead_letter", reason=reason)
+
+    def _event(self, parsed: ParsedTopic, payload: bytes, received_at: datetime) -> Outcome:
+        event = decode_event(parsed, payload)
+        texts = build_report_texts(event, templates=self.templates, tz=self.tz)
+        row = {
+            "id": event.id,
+            "node": event.node,
+            "camera": event.camera,
+            "type": event.type.value,
+            "category": event.category.value,
+            "phase": event.phase,
+            "started_at": event.started_at,
+            "ended_at": event.ended_at,
+            "confidence": event.confidence,
+            "zone_id": event.zone.id if event.zone else None,
+            "payload": event.model_dump(mode="json", by_alias=True),
+            "received_at": received_at,
+        }
+        with session_scope(self.sessions) as s:
+            # The unique key decides, not a prior SELECT: two ingesters racing on one id both succeed,
+            # one inserts and the other sees rowcount 0.
+            inserted = s.execute(
+                self.insert(EventRow).values(**row).on_conflict_do_nothing(index_elements=["id"])
+                .returning(EventRow.id)
+            ).first()
+            if inserted is None:
+                return Outcome("duplicate", event=event)
+            report = ReportRow(
+                event_id=event.id,
+                category=event.category.value,
+                type=event.type.value,
+                node=event.node,
+                camera=event.camera,
+                title_vi=texts.title_vi,
+                title_en=texts.title_en,
+                description_vi=texts.description_vi,
+                description_en=texts.description_en,
+                status="new",
+                created_at=utcnow(),
+            )
+            s.add(report)
+            s.flush()
+            report_id = report.id
+        return Outcome("stored", event=event, report_id=report_id)
+
+    def _evidence(self, parsed: ParsedTopic, payload: bytes, received_at: datetime) -> Outcome:
+        sha = parsed.leaf or ""
+        if not evidence_files.is_sha256(sha):
+            raise InvalidMessage("evidence topic leaf is not a lowercase sha256 hex digest")
+        if not payload:
+            raise InvalidMessage("evidence payload is empty")
+        actual = evidence_files.sha256_hex(payload)
+        if actual != sha:
+            raise InvalidMessage(f"evidence sha256 mismatch: topic {sha[:16]}…, payload hashes to {actual[:16]}…")
+        # File first, row second: a row always points at a complete file; a crash in between leaves
+        # a file without a row, which the redelivered message completes.
+        rel, _ = evidence_files.store(self.evidence_dir, sha, payload)
+        with session_scope(self.sessions) as s:
+            inserted = s.execute(
+                self.insert(EvidenceRow)
+                .values(sha256=sha, media_type=evidence_files.sniff_media_type(payload), size=len(payload),
+                        path=rel, received_at=received_at)
+                .on_conflict_do_nothing(index_elements=["sha256"])
+                .returning(EvidenceRow.sha256)
+            ).first()
+        return Outcome("evidence_stored" if inserted is not None else "evidence_duplicate", sha256=sha)
+
+    def _status(self, parsed: ParsedTopic, payload: bytes, received_at: datetime) -> Outcome:
+        model: type[NodeStatusRow] | type[CameraHealthRow]
+        if parsed.kind == "status":
+            model, keys = NodeStatusRow, {"node": parsed.node}
+        else:
+            model, keys = CameraHealthRow, {"node": parsed.node, "camera": parsed.camera}
+        with session_scope(self.sessions) as s:
+            if not payload:
+                # An empty retained message clears the topic: forget the row too.
+                stmt = delete(model)
+                for k, v in keys.items():
+                    stmt = stmt.where(getattr(model, k) == v)
+                s.execute(stmt)
+                return Outcome("status")
+            value = _decode_json_or_text(payload)
+            ins = self.insert(model).values(**keys, payload=value, updated_at=received_at)
+            s.execute(ins.on_conflict_do_update(
+                index_elements=list(keys),
+                set_={"payload": ins.excluded.payload, "updated_at": ins.excluded.updated_at},
+            ))
+        return Outcome("status")
+
+
+def _transient(err: BaseException) -> bool:
+    """Connection-type failures (server down, restarting, locked): retry the same message forever."""
+    if isinstance(err, OSError):
+        return True
+    if isinstance(err, OperationalError | InterfaceError):
+        return True
+    return isinstance(err, DBAPIError) and bool(err.connection_invalidated)
+
+
+@dataclass(frozen=True)
+class _Item:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    generation: int
+    received_at: datetime
+
+
+_STOP = object()
+
+
+class Ingester:
+    """MQTT -> database. `start()`, `stop()`, or use as a context manager.
+
+    `counters` counts what was stored, duplicated and dead-lettered; `connected` and `subscribed`
+    are threading.Events (set while the current connection has its subscriptions).
+    """
+
+    def __init__(
+        self,
+        config: CentralConfig,
+        *,
+        engine: Engine | None = None,
+        client_id: str | None = None,
+        console: TextIO | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+        reconnect_max_s: int = 30,
+    ) -> None:
+        self.config = config
+        self._own_engine = engine is None
+        self.engine = engine or make_engine(config.database_url)
+        self.processor = MessageProcessor(
+            make_session_factory(self.engine),
+            dialect_name=self.engine.dialect.name,
+            evidence_dir=config.evidence_dir,
+            topic_prefix=config.mqtt.topic_prefix,
+            tz=config.time_zone,
+        )
+        self.client_id = client_id or config.mqtt.effective_client_id
+        # With a per-process id nobody will resume this session: end it on a clean stop, otherwise
+        # the broker keeps handing it a share of the group's messages until it expires.
+        self._ephemeral_session = client_id is None and not config.mqtt.stable_client_id
+        self.console = console if console is not None else sys.stdout
+        self.on_outcome = on_outcome
+        self.counters = IngestCounters()
+        self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        self.topics = ingest_subscriptions(config.mqtt.topic_prefix, config.mqtt.share_group)
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._busy = threading.Event()
+        self._stopping = threading.Event()
+        self._generation = 0
+        self._gen_lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+        self._unsubscribed = threading.Event()
+        self._reconnect_max_s = reconnect_max_s
+        self._client = self._make_client()
+        self._started = False
+
+    # ------------------------------------------------------------------ MQTT side (network thread)
+
+    def _make_client(self) -> mqtt.Client:
+        cfg = self.config.mqtt
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,  # ack after commit, from the worker
+        )
+        if cfg.username:
+            client.username_pw_set(cfg.username, cfg.password)
+        _host, _port, tls = parse_mqtt_url(cfg.url)
+        if tls:
+            client.tls_set()
+        client.reconnect_delay_set(min_delay=1, max_delay=self._reconnect_max_s)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_unsubscribe = self._on_unsubscribe
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client: mqtt.Client, _ud: Any, flags: Any, reason: Any, _props: Any) -> None:
+        if reason.is_failure:
+            log.warning(kv("mqtt_connect_refused", client_id=self.client_id, reason=str(reason)))
+            return
+        with self._gen_lock:
+            self._generation += 1
+        self.connected.set()
+        log.info(kv("mqtt_connected", client_id=self.client_id, session_present=flags.session_present,
+                    url=self.config.mqtt.url))
+        if self._stopping.is_set():
+            return
+        # Subscribing again on a resumed session is harmless and covers a broker that lost it.
+        client.subscribe([(t, 1) for t in self.topics])
+
+    def _on_subscribe(self, _c: mqtt.Client, _ud: Any, _mid: int, reasons: list[Any], _props: Any) -> None:
+        failed = [str(r) for r in reasons if r.is_failure]
+        if failed:
+            log.error(kv("mqtt_subscribe_failed", client_id=self.client_id, reasons=",".join(failed)))
+            return
+        self.subscribed.set()
+        log.info(kv("mqtt_subscribed", client_id=self.client_id, topics=",".join(self.topics)))
+
+    def _on_unsubscribe(self, *_args: Any) -> None:
+        self._unsubscribed.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _ud: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        self.connected.clear()
+        self.subscribed.clear()
+        if not self._stopping.is_set():
+            log.warning(kv("mqtt_disconnected", client_id=self.client_id, reason=str(reason),
+                           retry="backoff 1.." + str(self._reconnect_max_s) + "s"))
+
+    def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
+        self.counters.add("received")
+        self._queue.put(_Item(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation, utcnow()))
+
+    # --------------------------------------------------------------------------- worker thread
+
+    def _ack(self, item: _Item) -> None:
+        if item.qos == 0:
+            return
+        # A message from an earlier connection cannot be acked on this one: the broker redelivers it
+        # and the redelivery is acked (as a duplicate) instead.
+        if item.generation != self._generation or not self.connected.is_set():
+            return
+        if self._client.ack(item.mid, item.qos) == mqtt.MQTT_ERR_SUCCESS:
+            self.counters.add("acked")
+
+    def _process_with_retry(self, item: _Item) -> Outcome | None:
+        """Retries until stored; None when stopping before it could be (left unacked)."""
+        delays = itertools.chain([0.1, 0.25, 0.5, 1.0, 2.0], itertools.repeat(5.0))
+        permanent_failures = 0
+        while True:
+            try:
+                return self.processor.process(item.topic, item.payload, item.received_at)
+            except (SQLAlchemyError, OSError) as e:
+                self.counters.add("db_errors")
+                if not _transient(e):
+                    permanent_failures += 1
+                    if permanent_failures >= _PERMANENT_DB_ERROR_RETRIES:
+                        reason = f"database rejected the message: {type(e).__name__}: {str(e).splitlines()[0][:300]}"
+                        try:
+                            return self.processor.dead_letter(item.topic, item.payload, reason, item.received_at)
+                        except (SQLAlchemyError, OSError) as e2:
+                            e = e2
+                delay = next(delays)
+                log.warning(kv("store_failed", topic=item.topic, error=type(e).__name__,
+                               detail=str(e).splitlines()[0][:200] if str(e) else "", retry_in_s=delay))
+            except Exception as e:  # a bug must not wedge the queue on one message: park it
+                log.exception(kv("process_crashed", topic=item.topic))
+                try:
+                    return self.processor.dead_letter(
+                        item.topic, item.payload, f"internal error: {type(e).__name__}: {e}", item.received_at
+                    )
+                except (SQLAlchemyError, OSError):
+                    delay = next(delays)
+            if self._stopping.wait(delay):
+                return None
+
+    def _report_line(self, outcome: Outcome) -> str:
+        ev = outcome.event
+        assert ev is not None
+        local = ev.started_at.astimezone(ZoneInfo(self.config.time_zone))
+        return (f"REPORT {outcome.report_id} {ev.type.value} camera={ev.camera} at {local:%Y-%m-%d %H:%M:%S%z} "
+                f"{report_url(self.config.web.base_url, outcome.report_id or '')}")
+
+    def _record(self, item: _Item, outcome: Outcome) -> None:
+        c = self.counters
+        if outcome.kind == "stored" and outcome.event is not None:
+            c.add("stored")
+            ev = outcome.event
+            log.info(kv("event_stored", id=ev.id, node=ev.node, camera=ev.camera, type=ev.type.value,
+                        report=outcome.report_id, started_at=ev.started_at.isoformat()))
+            print(self._report_line(outcome), file=self.console, flush=True)
+        elif outcome.kind == "duplicate" and outcome.event is not None:
+            c.add("duplicates")
+            log.info(kv("event_duplicate", id=outcome.event.id, camera=outcome.event.camera))
+        elif outcome.kind == "dead_letter":
+            c.add("dead_letters")
+            log.warning(kv("dead_letter", topic=item.topic, size=len(item.payload), reason=outcome.reason))
+        elif outcome.kind == "evidence_stored":
+            c.add("evidence_stored")
+            log.info(kv("evidence_stored", sha256=outcome.sha256, size=len(item.payload)))
+        elif outcome.kind == "evidence_duplicate":
+            c.add("evidence_duplicates")
+        elif outcome.kind == "status":
+            c.add("status_updates")
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            self._busy.set()
+            try:
+                outcome = self._process_with_retry(item)
+                if outcome is None:
+                    continue  # stopping with the DB away: unacked, the broker keeps it
+                self._ack(item)
+                self._record(item, outcome)
+            finally:
+                self._busy.clear()
+                self._queue.task_done()
+
+    # ------------------------------------------------------------------------------- lifecycle
+
+    def start(self) -> Ingester:
+        if self._started:
+            return self
+        self._started = True
+        cfg = self.config.mqtt
+        host, port, _tls = parse_mqtt_url(cfg.url)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = cfg.session_expiry_s
+        self._worker = threading.Thread(target=self._work, name="central-ingest-worker", daemon=True)
+        self._worker.start()
+        # connect_async + loop_start: the first connection is retried too (broker not up yet).
+        self._client.connect_async(host, port, keepalive=cfg.keepalive_s, clean_start=False, properties=props)
+        self._client.loop_start()
+        log.info(kv("ingester_started", client_id=self.client_id, url=cfg.url, topics=",".join(self.topics),
+                    database=self.engine.url.get_backend_name()))
+        return self
+
+    @property
+    def connection_count(self) -> int:
+        """How many times a connection to the broker was established (1 + reconnects)."""
+        return self._generation
+
+    def wait_subscribed(self, timeout: float = 10.0) -> bool:
+        return self.subscribed.wait(timeout)
+
+    def idle(self) -> bool:
+        return self._queue.unfinished_tasks == 0
+
+    def stop(self, drain_timeout: float = 5.0) -> None:
+        """Clean stop: process what is queued (up to `drain_timeout`), ack it, disconnect."""
+        if not self._started:
+            return
+        self._started = False
+        self._stopping.set()
+        if self._ephemeral_session and self.connected.is_set():
+            self._unsubscribed.clear()
+            self._client.unsubscribe(self.topics)
+            self._unsubscribed.wait(2.0)
+        deadline = time.monotonic() + drain_timeout
+        while not self.idle() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        props = None
+        if self._ephemeral_session and self.config.mqtt.session_expiry_s > 0:
+            props = Properties(PacketTypes.DISCONNECT)
+            props.SessionExpiryInterval = 0
+        self._client.disconnect(properties=props)
+        self._client.loop_stop()
+        # What was not processed in time stays unacked: the broker redelivers it to the session.
+        dropped = 0
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+            self._queue.task_done()
+            dropped += 1
+        if dropped:
+            log.info(kv("ingester_left_unacked", count=dropped))
+        self._queue.put(_STOP)
+        if self._worker is not None:
+            self._worker.join(timeout=drain_timeout + 5)
+        if self._own_engine:
+            self.engine.dispose()
+        log.info(kv("ingester_stopped", client_id=self.client_id, **self.counters.snapshot()))
+
+    def __enter__(self) -> Ingester:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

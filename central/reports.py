@@ -1,0 +1,348 @@
+"""Field reports (phản ánh hiện trường) made from events: texts in Vietnamese and English, views.
+
+One report per event for now (merging repeats at the same place comes later). Everything here is
+pure: an event in, texts and dicts out; the HTML comes from the Jinja2 templates next to this file.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from contract.configfile import ConfigError, format_validation_error, read_yaml
+from contract.events import Category, ViolationEvent, ViolationType
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TEMPLATES_FILE = REPO_ROOT / "configs" / "report_templates" / "violations.yaml"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+DEFAULT_TZ = "Asia/Ho_Chi_Minh"
+
+CATEGORY_TEXT: dict[str, dict[str, str]] = {
+    Category.TRAFFIC: {"vi": "Trật tự an toàn giao thông", "en": "Traffic"},
+    Category.URBAN_ORDER: {"vi": "Trật tự đô thị", "en": "Urban order"},
+    Category.SANITATION: {"vi": "Vệ sinh môi trường", "en": "Environmental sanitation"},
+}
+
+STATUS_TEXT: dict[str, dict[str, str]] = {
+    "new": {"vi": "Mới", "en": "New"},
+    "confirmed": {"vi": "Đã xác nhận", "en": "Confirmed"},
+    "rejected": {"vi": "Từ chối", "en": "Rejected"},
+    "forwarded": {"vi": "Đã chuyển xử lý", "en": "Forwarded"},
+    "resolved": {"vi": "Đã xử lý", "en": "Resolved"},
+}
+
+# Detector class names (COCO-style) -> how a report names them.
+OBJECT_TEXT: dict[str, dict[str, str]] = {
+    "car": {"vi": "xe ô tô", "en": "a car"},
+    "motorcycle": {"vi": "xe mô tô, xe gắn máy", "en": "a motorcycle"},
+    "motorbike": {"vi": "xe mô tô, xe gắn máy", "en": "a motorcycle"},
+    "truck": {"vi": "xe tải", "en": "a truck"},
+    "bus": {"vi": "xe buýt, xe khách", "en": "a bus"},
+    "bicycle": {"vi": "xe đạp", "en": "a bicycle"},
+    "person": {"vi": "người", "en": "a person"},
+}
+
+EVIDENCE_TEXT: dict[str, dict[str, str]] = {
+    "snapshot": {"vi": "Ảnh chụp (có chú thích)", "en": "Annotated snapshot"},
+    "snapshot_clean": {"vi": "Ảnh chụp gốc", "en": "Original snapshot"},
+    "clip": {"vi": "Đoạn video", "en": "Video clip"},
+    "plate": {"vi": "Ảnh biển số", "en": "Plate image"},
+    "crop": {"vi": "Ảnh cắt đối tượng", "en": "Object crop"},
+}
+
+# Types whose report names the vehicle seen (the others name a person or a stall).
+_VEHICLE_SUBJECT = {t for t in ViolationType if t not in (ViolationType.NO_HELMET, ViolationType.LITTERING,
+                                                          ViolationType.SIDEWALK_ENCROACHMENT)}
+
+
+class _Texts(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    vi: str
+    en: str
+
+
+class TypeTemplate(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    title: _Texts
+    subject: _Texts
+    lead: _Texts
+
+
+class ReportTemplates(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    types: dict[ViolationType, TypeTemplate]
+
+
+def load_templates(path: Path | str = DEFAULT_TEMPLATES_FILE) -> ReportTemplates:
+    """Read and check the per-type texts; raises ConfigError (file + key path) when unusable."""
+    data = read_yaml(path) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: (top level): expected a mapping of violation types")
+    missing = sorted(t.value for t in ViolationType if t.value not in data)
+    if missing:
+        raise ConfigError(f"{path}: no texts for violation type(s): {', '.join(missing)}")
+    try:
+        return ReportTemplates.model_validate({"types": data})
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(path, e).replace(": types.", ": ")) from None
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_templates(path: str) -> ReportTemplates:
+    return load_templates(path)
+
+
+def default_templates() -> ReportTemplates:
+    return _cached_templates(str(DEFAULT_TEMPLATES_FILE))
+
+
+# ------------------------------------------------------------------------------------- formatting
+
+
+def format_duration(seconds: float | None, lang: str) -> str:
+    """`205` -> "3 phút 25 giây" / "3 min 25 s"; "" when unknown."""
+    if seconds is None or seconds < 0:
+        return ""
+    total = int(round(seconds))
+    h, rem = divmod(total, 3600)
+    m, s = divmod(rem, 60)
+    units = (("giờ", "phút", "giây") if lang == "vi" else ("h", "min", "s"))
+    parts = [f"{v} {u}" for v, u in zip((h, m, s), units, strict=True) if v]
+    return " ".join(parts) if parts else ("0 giây" if lang == "vi" else "0 s")
+
+
+def format_local(ts: datetime, tz: ZoneInfo, lang: str) -> str:
+    local = ts.astimezone(tz)
+    offset = local.strftime("%z")
+    offset = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
+    if lang == "vi":
+        return f"{local:%H:%M:%S} ngày {local:%d/%m/%Y} ({offset})"
+    return f"{local:%Y-%m-%d %H:%M:%S} ({offset})"
+
+
+def format_utc(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def place_text(event: ViolationEvent, lang: str) -> str:
+    loc = event.location
+    parts = [p.strip() for p in (loc.address, loc.ward, loc.district) if p and p.strip()]
+    if parts:
+        return ", ".join(parts)
+    return f"vị trí camera {event.camera}" if lang == "vi" else f"the location of camera {event.camera}"
+
+
+def subject_text(event: ViolationEvent, template: TypeTemplate, lang: str) -> str:
+    default = getattr(template.subject, lang)
+    if event.type not in _VEHICLE_SUBJECT or not event.objects:
+        return default
+    primary = event.objects[0]
+    name = OBJECT_TEXT.get(primary.class_name, {}).get(lang)
+    if not name:
+        return default
+    if primary.plate:
+        name += f" biển số {primary.plate}" if lang == "vi" else f" with plate {primary.plate}"
+    return name
+
+
+def object_line(obj: Any, lang: str) -> str:
+    name = OBJECT_TEXT.get(obj.class_name, {}).get(lang, obj.class_name)
+    if lang == "en" and name.startswith(("a ", "an ")):
+        name = name.split(" ", 1)[1]
+    plate = (f", biển số {obj.plate}" if lang == "vi" else f", plate {obj.plate}") if obj.plate else ""
+    conf = f"{obj.confidence:.0%}"
+    return f"{name} (#{obj.track_id}{plate}, {'độ tin cậy' if lang == 'vi' else 'confidence'} {conf})"
+
+
+@dataclass(frozen=True)
+class ReportTexts:
+    title_vi: str
+    title_en: str
+    description_vi: str
+    description_en: str
+
+
+def _stopped_seconds(event: ViolationEvent) -> float | None:
+    value = event.details.get("stopped_seconds")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _description(event: ViolationEvent, tpl: TypeTemplate, tz: ZoneInfo, lang: str) -> str:
+    vi = lang == "vi"
+    stopped = _stopped_seconds(event)
+    duration = format_duration(stopped, lang)
+    values = {
+        "camera": event.camera,
+        "place": place_text(event, lang),
+        "subject": subject_text(event, tpl, lang),
+        "duration": (f" trong {duration}" if vi else f" for {duration}") if duration else "",
+        "zone": event.zone.id if event.zone else "",
+    }
+    lead = getattr(tpl.lead, lang).format_map(_Missing(values))
+    lines = [lead]
+    lines.append(
+        ("Thời gian: " if vi else "Time: ")
+        + f"{format_local(event.started_at, tz, lang)} – {format_local(event.ended_at, tz, lang)}"
+        + f" [{format_utc(event.started_at)} – {format_utc(event.ended_at)}]"
+    )
+    if duration:
+        lines.append(("Thời gian dừng: " if vi else "Stopped for: ") + duration)
+    loc = event.location
+    where = [place_text(event, lang)]
+    if loc.lat is not None and loc.lon is not None:
+        where.append(f"{loc.lat:.6f}, {loc.lon:.6f}")
+    lines.append(("Địa điểm: " if vi else "Place: ") + "; ".join(where) + f" (camera {event.camera}, node {event.node})")
+    if event.objects:
+        lines.append(("Đối tượng: " if vi else "Objects: ") + "; ".join(object_line(o, lang) for o in event.objects))
+    lines.append(("Độ tin cậy: " if vi else "Confidence: ") + f"{event.confidence:.0%}")
+    if event.evidence:
+        refs = ", ".join(f"{EVIDENCE_TEXT[e.kind][lang]} sha256:{e.sha256[:12]}…" for e in event.evidence)
+        lines.append(("Bằng chứng: " if vi else "Evidence: ") + refs)
+    return "\n".join(lines)
+
+
+class _Missing(dict[str, str]):
+    """format_map that leaves an unknown placeholder visible instead of raising KeyError."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def build_report_texts(
+    event: ViolationEvent, *, templates: ReportTemplates | None = None, tz: str | ZoneInfo = DEFAULT_TZ
+) -> ReportTexts:
+    """Title and description of the field report for one event, in Vietnamese and English."""
+    templates = templates or default_templates()
+    zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+    tpl = templates.types[event.type]
+    return ReportTexts(
+        title_vi=tpl.title.vi,
+        title_en=tpl.title.en,
+        description_vi=_description(event, tpl, zone, "vi"),
+        description_en=_description(event, tpl, zone, "en"),
+    )
+
+
+# ------------------------------------------------------------------------------------------ views
+
+
+def evidence_url(base_url: str, sha256: str) -> str:
+    return f"{base_url.rstrip('/')}/evidence/{sha256}"
+
+
+def report_url(base_url: str, report_id: int | str) -> str:
+    return f"{base_url.rstrip('/')}/reports/{report_id}"
+
+
+def report_view(
+    report: Any,
+    event: ViolationEvent,
+    *,
+    available_evidence: set[str] | frozenset[str] = frozenset(),
+    base_url: str = "",
+    tz: str | ZoneInfo = DEFAULT_TZ,
+) -> dict[str, Any]:
+    """The report as a JSON-ready dict (also the context of the HTML page).
+
+    `report` is a `central.db.ReportRow` (or anything with the same attributes).
+    `available_evidence`: the sha256s central holds, so a missing file is shown as pending.
+    """
+    zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+    loc = event.location
+    stopped = _stopped_seconds(event)
+    snapshot = next((e for e in event.evidence if e.kind == "snapshot" and e.sha256 in available_evidence), None)
+    created: datetime = report.created_at
+    return {
+        "id": report.id,
+        "status": {"code": report.status, **STATUS_TEXT.get(report.status, {"vi": report.status, "en": report.status})},
+        "created_at": created.astimezone(UTC).isoformat(),
+        "category": {"code": event.category.value, **CATEGORY_TEXT[event.category]},
+        "type": {"code": event.type.value, "vi": report.title_vi, "en": report.title_en},
+        "title": {"vi": report.title_vi, "en": report.title_en},
+        "description": {"vi": report.description_vi, "en": report.description_en},
+        "place": {
+            "node": event.node,
+            "camera": event.camera,
+            "ward": loc.ward,
+            "district": loc.district,
+            "address": loc.address,
+            "lat": loc.lat,
+            "lon": loc.lon,
+            "text": {"vi": place_text(event, "vi"), "en": place_text(event, "en")},
+            "zone": event.zone.model_dump() if event.zone else None,
+        },
+        "time": {
+            "time_zone": zone.key,
+            "started_at": event.started_at.isoformat(),
+            "ended_at": event.ended_at.isoformat(),
+            "started_local": event.started_at.astimezone(zone).isoformat(),
+            "ended_local": event.ended_at.astimezone(zone).isoformat(),
+            "text": {
+                "vi": format_local(event.started_at, zone, "vi"),
+                "en": format_local(event.started_at, zone, "en"),
+                "utc": format_utc(event.started_at),
+            },
+        },
+        "stopped_seconds": stopped,
+        "stopped": {"vi": format_duration(stopped, "vi"), "en": format_duration(stopped, "en")} if stopped else None,
+        "confidence": event.confidence,
+        "objects": [
+            {
+                **o.model_dump(),
+                "text": {"vi": object_line(o, "vi"), "en": object_line(o, "en")},
+            }
+            for o in event.objects
+        ],
+        "evidence": [
+            {
+                **e.model_dump(),
+                "label": EVIDENCE_TEXT[e.kind],
+                "available": e.sha256 in available_evidence,
+                "url": evidence_url(base_url, e.sha256),
+            }
+            for e in event.evidence
+        ],
+        "snapshot_url": evidence_url(base_url, snapshot.sha256) if snapshot else None,
+        "event": {"id": event.id, "phase": event.phase, "model": event.model.model_dump(), "details": event.details},
+        "links": {"html": report_url(base_url, report.id), "json": report_url(base_url, report.id) + ".json"},
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def jinja_env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=jinja2.select_autoescape(["html", "xml"]),  # event texts come from the edge: escape them
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = lambda v: f"{v:.0%}"
+    env.filters["human_size"] = human_size
+    return env
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def render_report_html(view: dict[str, Any]) -> str:
+    return jinja_env().get_template("report.html").render(r=view)
+
+
+def render_report_list_html(views: list[dict[str, Any]], *, more_url: str | None = None) -> str:
+    return jinja_env().get_template("reports.html").render(reports=views, more_url=more_url)

@@ -1,0 +1,79 @@
+"""Central config: defaults, env overrides, errors that name the file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from central.broker import parse_mqtt_url
+from central.config import REPO_ROOT, load_central_config
+from contract.configfile import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def _no_env(monkeypatch):
+    monkeypatch.delenv("CENTRAL_DATABASE_URL", raising=False)
+    monkeypatch.delenv("CENTRAL_MQTT_URL", raising=False)
+
+
+def test_empty_file_gives_defaults(tmp_path: Path):
+    f = tmp_path / "c.yaml"
+    f.write_text("", encoding="utf-8")
+    cfg = load_central_config(f)
+    assert cfg.database_url == f"sqlite:///{REPO_ROOT}/var/central/central.db"
+    assert cfg.evidence_dir == REPO_ROOT / "var/central/evidence"
+    assert cfg.mqtt.topic_prefix == "ioc" and cfg.mqtt.share_group == "central"
+    assert cfg.mqtt.session_expiry_s == 3600
+    assert cfg.mqtt.effective_client_id.startswith("central-")
+    assert cfg.web.base_url == "http://127.0.0.1:8080"
+
+
+def test_shipped_config_is_valid():
+    cfg = load_central_config(REPO_ROOT / "configs" / "central.yaml")
+    assert cfg.mqtt.url == "mqtt://127.0.0.1:1883"
+
+
+def test_env_overrides(tmp_path: Path, monkeypatch):
+    f = tmp_path / "c.yaml"
+    f.write_text("database_url: sqlite:////tmp/x.db\n", encoding="utf-8")
+    monkeypatch.setenv("CENTRAL_DATABASE_URL", "postgresql://u:p%40ss@db:5432/central")
+    monkeypatch.setenv("CENTRAL_MQTT_URL", "mqtts://broker.example")
+    cfg = load_central_config(f)
+    assert cfg.database_url == "postgresql+psycopg://u:p%40ss@db:5432/central"
+    assert parse_mqtt_url(cfg.mqtt.url) == ("broker.example", 8883, True)
+
+
+def test_bad_values_name_file_and_key(tmp_path: Path):
+    f = tmp_path / "c.yaml"
+    f.write_text("mqtt:\n  url: http://x\n  session_expiry_s: -1\nweb:\n  prot: 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_central_config(f)
+    msg = str(e.value)
+    assert str(f) in msg
+    assert "mqtt.url" in msg and "mqtt://" in msg
+    assert "mqtt.session_expiry_s" in msg
+    assert "web.prot" in msg
+
+
+def test_bad_env_value_is_named(tmp_path: Path, monkeypatch):
+    f = tmp_path / "c.yaml"
+    f.write_text("{}\n", encoding="utf-8")
+    monkeypatch.setenv("CENTRAL_DATABASE_URL", "mysql://x/y")
+    with pytest.raises(ConfigError, match="CENTRAL_DATABASE_URL"):
+        load_central_config(f)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [("mqtt://127.0.0.1:1884", ("127.0.0.1", 1884, False)), ("mqtt://h", ("h", 1883, False)),
+     ("mqtts://h:9000", ("h", 9000, True))],
+)
+def test_parse_mqtt_url(url, expected):
+    assert parse_mqtt_url(url) == expected
+
+
+@pytest.mark.parametrize("url", ["http://h", "mqtt://", "mqtt://h:notaport", "h:1883", "mqtt://h/path"])
+def test_parse_mqtt_url_rejects(url):
+    with pytest.raises(ValueError):
+        parse_mqtt_url(url)
