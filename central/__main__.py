@@ -26,12 +26,20 @@ log = logging.getLogger("central")
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m central", description="IOC central: ingester, reports, web console")
-    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH,
-                   help=f"YAML config (default: {DEFAULT_CONFIG_PATH}); env CENTRAL_DATABASE_URL and "
-                        "CENTRAL_MQTT_URL override it")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG_PATH,
+        help=f"YAML config (default: {DEFAULT_CONFIG_PATH}); env CENTRAL_DATABASE_URL and CENTRAL_MQTT_URL override it",
+    )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    p.add_argument("command", nargs="?", default="run", choices=["run", "ingest", "web", "migrate"],
-                   help="run = migrate + ingest + web (default)")
+    p.add_argument(
+        "command",
+        nargs="?",
+        default="run",
+        choices=["run", "ingest", "web", "migrate"],
+        help="run = migrate + ingest + web (default)",
+    )
     return p
 
 
@@ -64,8 +72,11 @@ def _check_database(cfg: CentralConfig, *, need_schema: bool) -> int:
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
         have = current_revision(cfg.database_url)
         if have != head:
-            print(f"central: database schema is at {have or 'nothing'}, need {head}: run "
-                  f"`python -m central migrate` first", file=sys.stderr)
+            print(
+                f"central: database schema is at {have or 'nothing'}, need {head}: run "
+                f"`python -m central migrate` first",
+                file=sys.stderr,
+            )
             return 1
     return 0
 
@@ -106,8 +117,9 @@ def _serve(cfg: CentralConfig, ingester: object | None, stop: threading.Event) -
     app = create_app(cfg, engine=engine, ingester=ingester)
     # log_config=None: keep our one-line log format. uvicorn runs on a thread so that it installs no
     # signal handlers: its own re-raise SIGTERM after shutdown, killing us before a clean stop.
-    server = uvicorn.Server(uvicorn.Config(app, host=cfg.web.host, port=cfg.web.port, log_config=None,
-                                           access_log=False, lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=cfg.web.host, port=cfg.web.port, log_config=None, access_log=False, lifespan="off")
+    )
     thread = threading.Thread(target=server.run, name="central-web", daemon=True)
     thread.start()
     announced = False
@@ -121,8 +133,10 @@ def _serve(cfg: CentralConfig, ingester: object | None, stop: threading.Event) -
     server.should_exit = True
     thread.join(timeout=10)
     if failed:
-        print(f"central: the web console could not listen on {cfg.web.host}:{cfg.web.port} (see the log above)",
-              file=sys.stderr)
+        print(
+            f"central: the web console could not listen on {cfg.web.host}:{cfg.web.port} (see the log above)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -66,7 +66,9 @@ class MqttConfig(_Section):
 class WebConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
-    public_url: str | None = Field(default=None, description="base URL of the console in links; default http://host:port")
+    public_url: str | None = Field(
+        default=None, description="base URL of the console in links; default http://host:port"
+    )
 
     @property
     def base_url(self) -> str:
@@ -86,8 +88,9 @@ class CentralConfig(_Section):
         try:
             url = make_url(value)
         except ArgumentError:
-            raise ValueError("expected a SQLAlchemy URL, e.g. sqlite:///var/central/central.db or "
-                             "postgresql+psycopg://user@host/db") from None
+            raise ValueError(
+                "expected a SQLAlchemy URL, e.g. sqlite:///var/central/central.db or postgresql+psycopg://user@host/db"
+            ) from None
         if url.get_backend_name() not in ("sqlite", "postgresql"):
             raise ValueError(f"only sqlite and postgresql are supported (got {url.get_backend_name()!r})")
         if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":

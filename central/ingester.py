@@ -141,7 +141,9 @@ def decode_event(topic: ParsedTopic, payload: bytes) -> ViolationEvent:
             f"topic/payload camera mismatch: topic camera {topic.camera!r}, payload camera {event.camera!r}"
         )
     if event.type.value != topic.leaf:
-        raise InvalidMessage(f"topic/payload type mismatch: topic type {topic.leaf!r}, payload type {event.type.value!r}")
+        raise InvalidMessage(
+            f"topic/payload type mismatch: topic type {topic.leaf!r}, payload type {event.type.value!r}"
+        )
     return event
 
 
@@ -198,8 +200,11 @@ class MessageProcessor:
             payload = payload[:DEAD_LETTER_MAX_PAYLOAD]
         reason = _clean_text(reason)
         with session_scope(self.sessions) as s:
-            s.add(DeadLetterRow(topic=_clean_text(topic), payload=payload, reason=reason,
-                                received_at=received_at or utcnow()))
+            s.add(
+                DeadLetterRow(
+                    topic=_clean_text(topic), payload=payload, reason=reason, received_at=received_at or utcnow()
+                )
+            )
         return Outcome("dead_letter", reason=reason)
 
     def _event(self, parsed: ParsedTopic, payload: bytes, received_at: datetime) -> Outcome:
@@ -223,8 +228,7 @@ class MessageProcessor:
             # The unique key decides, not a prior SELECT: two ingesters racing on one id both succeed,
             # one inserts and the other sees rowcount 0.
             inserted = s.execute(
-                self.insert(EventRow).values(**row).on_conflict_do_nothing(index_elements=["id"])
-                .returning(EventRow.id)
+                self.insert(EventRow).values(**row).on_conflict_do_nothing(index_elements=["id"]).returning(EventRow.id)
             ).first()
             if inserted is None:
                 return Outcome("duplicate", event=event)
@@ -261,8 +265,13 @@ class MessageProcessor:
         with session_scope(self.sessions) as s:
             inserted = s.execute(
                 self.insert(EvidenceRow)
-                .values(sha256=sha, media_type=evidence_files.sniff_media_type(payload), size=len(payload),
-                        path=rel, received_at=received_at)
+                .values(
+                    sha256=sha,
+                    media_type=evidence_files.sniff_media_type(payload),
+                    size=len(payload),
+                    path=rel,
+                    received_at=received_at,
+                )
                 .on_conflict_do_nothing(index_elements=["sha256"])
                 .returning(EvidenceRow.sha256)
             ).first()
@@ -284,10 +293,12 @@ class MessageProcessor:
                 return Outcome("status")
             value = _decode_json_or_text(payload)
             ins = self.insert(model).values(**keys, payload=value, updated_at=received_at)
-            s.execute(ins.on_conflict_do_update(
-                index_elements=list(keys),
-                set_={"payload": ins.excluded.payload, "updated_at": ins.excluded.updated_at},
-            ))
+            s.execute(
+                ins.on_conflict_do_update(
+                    index_elements=list(keys),
+                    set_={"payload": ins.excluded.payload, "updated_at": ins.excluded.updated_at},
+                )
+            )
         return Outcome("status")
 
 
@@ -378,6 +389,7 @@ class Ingester:
             client.tls_set()
         client.reconnect_delay_set(min_delay=1, max_delay=self._reconnect_max_s)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_unsubscribe = self._on_unsubscribe
@@ -391,12 +403,29 @@ class Ingester:
         with self._gen_lock:
             self._generation += 1
         self.connected.set()
-        log.info(kv("mqtt_connected", client_id=self.client_id, session_present=flags.session_present,
-                    url=self.config.mqtt.url))
+        log.info(
+            kv(
+                "mqtt_connected",
+                client_id=self.client_id,
+                session_present=flags.session_present,
+                url=self.config.mqtt.url,
+            )
+        )
         if self._stopping.is_set():
             return
         # Subscribing again on a resumed session is harmless and covers a broker that lost it.
         client.subscribe([(t, 1) for t in self.topics])
+
+    def _on_connect_fail(self, _client: mqtt.Client, _ud: Any) -> None:
+        # paho retries by itself (loop thread, backoff up to reconnect_max_s); say so once per try.
+        log.warning(
+            kv(
+                "mqtt_unreachable",
+                client_id=self.client_id,
+                url=self.config.mqtt.url,
+                retry="backoff 1.." + str(self._reconnect_max_s) + "s",
+            )
+        )
 
     def _on_subscribe(self, _c: mqtt.Client, _ud: Any, _mid: int, reasons: list[Any], _props: Any) -> None:
         failed = [str(r) for r in reasons if r.is_failure]
@@ -413,8 +442,14 @@ class Ingester:
         self.connected.clear()
         self.subscribed.clear()
         if not self._stopping.is_set():
-            log.warning(kv("mqtt_disconnected", client_id=self.client_id, reason=str(reason),
-                           retry="backoff 1.." + str(self._reconnect_max_s) + "s"))
+            log.warning(
+                kv(
+                    "mqtt_disconnected",
+                    client_id=self.client_id,
+                    reason=str(reason),
+                    retry="backoff 1.." + str(self._reconnect_max_s) + "s",
+                )
+            )
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
         self.counters.add("received")
@@ -450,8 +485,15 @@ class Ingester:
                         except (SQLAlchemyError, OSError) as e2:
                             e = e2
                 delay = next(delays)
-                log.warning(kv("store_failed", topic=item.topic, error=type(e).__name__,
-                               detail=str(e).splitlines()[0][:200] if str(e) else "", retry_in_s=delay))
+                log.warning(
+                    kv(
+                        "store_failed",
+                        topic=item.topic,
+                        error=type(e).__name__,
+                        detail=str(e).splitlines()[0][:200] if str(e) else "",
+                        retry_in_s=delay,
+                    )
+                )
             except Exception as e:  # a bug must not wedge the queue on one message: park it
                 log.exception(kv("process_crashed", topic=item.topic))
                 try:
@@ -467,16 +509,27 @@ class Ingester:
         ev = outcome.event
         assert ev is not None
         local = ev.started_at.astimezone(ZoneInfo(self.config.time_zone))
-        return (f"REPORT {outcome.report_id} {ev.type.value} camera={ev.camera} at {local:%Y-%m-%d %H:%M:%S%z} "
-                f"{report_url(self.config.web.base_url, outcome.report_id or '')}")
+        return (
+            f"REPORT {outcome.report_id} {ev.type.value} camera={ev.camera} at {local:%Y-%m-%d %H:%M:%S%z} "
+            f"{report_url(self.config.web.base_url, outcome.report_id or '')}"
+        )
 
     def _record(self, item: _Item, outcome: Outcome) -> None:
         c = self.counters
         if outcome.kind == "stored" and outcome.event is not None:
             c.add("stored")
             ev = outcome.event
-            log.info(kv("event_stored", id=ev.id, node=ev.node, camera=ev.camera, type=ev.type.value,
-                        report=outcome.report_id, started_at=ev.started_at.isoformat()))
+            log.info(
+                kv(
+                    "event_stored",
+                    id=ev.id,
+                    node=ev.node,
+                    camera=ev.camera,
+                    type=ev.type.value,
+                    report=outcome.report_id,
+                    started_at=ev.started_at.isoformat(),
+                )
+            )
             print(self._report_line(outcome), file=self.console, flush=True)
         elif outcome.kind == "duplicate" and outcome.event is not None:
             c.add("duplicates")
@@ -525,8 +578,15 @@ class Ingester:
         # connect_async + loop_start: the first connection is retried too (broker not up yet).
         self._client.connect_async(host, port, keepalive=cfg.keepalive_s, clean_start=False, properties=props)
         self._client.loop_start()
-        log.info(kv("ingester_started", client_id=self.client_id, url=cfg.url, topics=",".join(self.topics),
-                    database=self.engine.url.get_backend_name()))
+        log.info(
+            kv(
+                "ingester_started",
+                client_id=self.client_id,
+                url=cfg.url,
+                topics=",".join(self.topics),
+                database=self.engine.url.get_backend_name(),
+            )
+        )
         return self
 
     @property
@@ -554,7 +614,9 @@ class Ingester:
         while not self.idle() and time.monotonic() < deadline:
             time.sleep(0.02)
         props = None
-        if self._ephemeral_session and self.config.mqtt.session_expiry_s > 0:
+        # End a per-process session only when nothing is left unacked: otherwise keep it, so the
+        # broker still holds those messages (for `session_expiry_s`) instead of dropping them.
+        if self._ephemeral_session and self.config.mqtt.session_expiry_s > 0 and self.idle():
             props = Properties(PacketTypes.DISCONNECT)
             props.SessionExpiryInterval = 0
         self._client.disconnect(properties=props)

@@ -58,8 +58,11 @@ EVIDENCE_TEXT: dict[str, dict[str, str]] = {
 }
 
 # Types whose report names the vehicle seen (the others name a person or a stall).
-_VEHICLE_SUBJECT = {t for t in ViolationType if t not in (ViolationType.NO_HELMET, ViolationType.LITTERING,
-                                                          ViolationType.SIDEWALK_ENCROACHMENT)}
+_VEHICLE_SUBJECT = {
+    t
+    for t in ViolationType
+    if t not in (ViolationType.NO_HELMET, ViolationType.LITTERING, ViolationType.SIDEWALK_ENCROACHMENT)
+}
 
 
 class _Texts(BaseModel):
@@ -113,7 +116,7 @@ def format_duration(seconds: float | None, lang: str) -> str:
     total = int(round(seconds))
     h, rem = divmod(total, 3600)
     m, s = divmod(rem, 60)
-    units = (("giờ", "phút", "giây") if lang == "vi" else ("h", "min", "s"))
+    units = ("giờ", "phút", "giây") if lang == "vi" else ("h", "min", "s")
     parts = [f"{v} {u}" for v, u in zip((h, m, s), units, strict=True) if v]
     return " ".join(parts) if parts else ("0 giây" if lang == "vi" else "0 s")
 
@@ -194,13 +197,15 @@ def _description(event: ViolationEvent, tpl: TypeTemplate, tz: ZoneInfo, lang: s
         + f"{format_local(event.started_at, tz, lang)} – {format_local(event.ended_at, tz, lang)}"
         + f" [{format_utc(event.started_at)} – {format_utc(event.ended_at)}]"
     )
-    if duration:
+    if duration and "{duration}" not in getattr(tpl.lead, lang):
         lines.append(("Thời gian dừng: " if vi else "Stopped for: ") + duration)
     loc = event.location
     where = [place_text(event, lang)]
     if loc.lat is not None and loc.lon is not None:
         where.append(f"{loc.lat:.6f}, {loc.lon:.6f}")
-    lines.append(("Địa điểm: " if vi else "Place: ") + "; ".join(where) + f" (camera {event.camera}, node {event.node})")
+    lines.append(
+        ("Địa điểm: " if vi else "Place: ") + "; ".join(where) + f" (camera {event.camera}, node {event.node})"
+    )
     if event.objects:
         lines.append(("Đối tượng: " if vi else "Objects: ") + "; ".join(object_line(o, lang) for o in event.objects))
     lines.append(("Độ tin cậy: " if vi else "Confidence: ") + f"{event.confidence:.0%}")

@@ -34,7 +34,9 @@ def _views(
 ) -> list[dict[str, Any]]:
     events = [(r, ViolationEvent.model_validate(e.payload)) for r, e in rows]
     wanted = {ref.sha256 for _, ev in events for ref in ev.evidence}
-    available = set(session.scalars(select(EvidenceRow.sha256).where(EvidenceRow.sha256.in_(wanted)))) if wanted else set()
+    available = (
+        set(session.scalars(select(EvidenceRow.sha256).where(EvidenceRow.sha256.in_(wanted)))) if wanted else set()
+    )
     return [report_view(r, ev, available_evidence=available, base_url=base_url, tz=tz) for r, ev in events]
 
 
@@ -60,7 +62,8 @@ def create_app(
             raise HTTPException(404, _NOT_FOUND)
         with sessions() as s:
             row = s.execute(
-                select(ReportRow, EventRow).join(EventRow, EventRow.id == ReportRow.event_id)
+                select(ReportRow, EventRow)
+                .join(EventRow, EventRow.id == ReportRow.event_id)
                 .where(ReportRow.id == int(report_id))
             ).first()
             if row is None:
@@ -72,13 +75,13 @@ def create_app(
         return RedirectResponse("/reports", status_code=307)
 
     @app.get("/reports", response_class=HTMLResponse)
-    def list_reports(
-        limit: int = Query(50, ge=1, le=500), before: int | None = Query(None, ge=1)
-    ) -> HTMLResponse:
+    def list_reports(limit: int = Query(50, ge=1, le=500), before: int | None = Query(None, ge=1)) -> HTMLResponse:
         with sessions() as s:
             stmt = (
-                select(ReportRow, EventRow).join(EventRow, EventRow.id == ReportRow.event_id)
-                .order_by(ReportRow.created_at.desc(), ReportRow.id.desc()).limit(limit)
+                select(ReportRow, EventRow)
+                .join(EventRow, EventRow.id == ReportRow.event_id)
+                .order_by(ReportRow.id.desc())
+                .limit(limit)  # ids grow with time; pages by id
             )
             if before is not None:
                 stmt = stmt.where(ReportRow.id < before)

@@ -46,8 +46,13 @@ def make_event(**overrides: Any) -> ViolationEvent:
         "ended_at": started + timedelta(seconds=205),
         "confidence": 0.91,
         "objects": [
-            {"class_name": "car", "track_id": 17, "box": (412.0, 233.5, 698.0, 455.0), "confidence": 0.93,
-             "plate": "75A-123.45"},
+            {
+                "class_name": "car",
+                "track_id": 17,
+                "box": (412.0, 233.5, 698.0, 455.0),
+                "confidence": 0.93,
+                "plate": "75A-123.45",
+            },
         ],
         "zone": {"id": "no-stop-1", "kind": "no_stopping"},
         "location": {
@@ -117,15 +122,17 @@ class Publisher:
 
     def __init__(self, url: str, client_id: str | None = None) -> None:
         host, port, tls = parse_mqtt_url(url)
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or unique_name("pub-"),
-                                  protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or unique_name("pub-"), protocol=mqtt.MQTTv5
+        )
         if tls:
             self.client.tls_set()
         self.client.connect(host, port, keepalive=30)
         self.client.loop_start()
 
-    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False,
-                timeout: float = 10.0) -> None:
+    def publish(
+        self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False, timeout: float = 10.0
+    ) -> None:
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
         info.wait_for_publish(timeout)
         if not info.is_published():

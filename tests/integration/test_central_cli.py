@@ -29,8 +29,14 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _central(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "central", *args], cwd=REPO_ROOT, env=env or _env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "central", *args],
+        cwd=REPO_ROOT,
+        env=env or _env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_bad_config_exits_2_with_the_key_and_no_traceback(tmp_path: Path) -> None:
@@ -65,19 +71,32 @@ def test_run_ingests_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, mqtt_br
         f"web: {{port: {port}}}\n",
         encoding="utf-8",
     )
-    proc = subprocess.Popen([sys.executable, "-m", "central", "--config", str(cfg)], cwd=REPO_ROOT,
-                            env=_env(CENTRAL_MQTT_URL=mqtt_broker.url), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "central", "--config", str(cfg)],
+        cwd=REPO_ROOT,
+        env=_env(CENTRAL_MQTT_URL=mqtt_broker.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out: list[str] = []
     err: list[str] = []
-    readers = [threading.Thread(target=lambda s=s, b=b: b.extend(iter(s.readline, "")), daemon=True)
-               for s, b in ((proc.stdout, out), (proc.stderr, err))]
+    readers = [
+        threading.Thread(target=lambda s=s, b=b: b.extend(iter(s.readline, "")), daemon=True)
+        for s, b in ((proc.stdout, out), (proc.stderr, err))
+    ]
     for t in readers:
         t.start()
     try:
-        wait_until(lambda: any("event=mqtt_subscribed" in line for line in err)
-                   and any("Uvicorn running" in line or "Application startup" in line for line in err)
-                   or proc.poll() is not None, timeout=20, what="service up")
+        wait_until(
+            lambda: (
+                any("event=mqtt_subscribed" in line for line in err)
+                and any("Uvicorn running" in line or "Application startup" in line for line in err)
+                or proc.poll() is not None
+            ),
+            timeout=20,
+            what="service up",
+        )
         assert proc.poll() is None, "".join(err)
         event = make_event()
         with Publisher(mqtt_broker.url) as pub:

@@ -28,12 +28,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 @pytest.fixture
 def cfg(central_database_url: str, mqtt_broker: Any, tmp_path: Path) -> CentralConfig:
     # Own topic prefix and share group per test: tests share one broker session.
-    return CentralConfig.model_validate({
-        "database_url": central_database_url,
-        "mqtt": {"url": mqtt_broker.url, "topic_prefix": unique_name("t"), "share_group": unique_name("g")},
-        "evidence_dir": str(tmp_path / "evidence"),
-        "web": {"public_url": "http://central.test"},
-    })
+    return CentralConfig.model_validate(
+        {
+            "database_url": central_database_url,
+            "mqtt": {"url": mqtt_broker.url, "topic_prefix": unique_name("t"), "share_group": unique_name("g")},
+            "evidence_dir": str(tmp_path / "evidence"),
+            "web": {"public_url": "http://central.test"},
+        }
+    )
 
 
 @pytest.fixture
@@ -91,8 +93,10 @@ def test_valid_event_is_stored_with_its_report(cfg: CentralConfig, publisher: Pu
     assert report.title_vi == "Dừng, đỗ xe sai quy định"
     assert "3 phút 25 giây" in report.description_vi
     line = console.getvalue().strip()
-    assert line == (f"REPORT {report.id} illegal_stopping camera=cam-le-loi-01 at 2026-11-21 14:03:05+0700 "
-                    f"http://central.test/reports/{report.id}")
+    assert line == (
+        f"REPORT {report.id} illegal_stopping camera=cam-le-loi-01 at 2026-11-21 14:03:05+0700 "
+        f"http://central.test/reports/{report.id}"
+    )
 
 
 def test_same_event_twice_is_stored_once(cfg: CentralConfig, publisher: Publisher) -> None:
@@ -126,8 +130,11 @@ def test_malformed_payloads_are_dead_lettered_and_valid_ones_still_stored(
         (topic, b"\xc3\x28\xa0\xa1 invalid utf-8", "not UTF-8"),
         (topic, json.dumps(wrong_schema).encode(), "schema"),
         (topic, json.dumps(missing).encode(), "started_at: Field required"),
-        (event_topic(p, "node-evil", "cam-le-loi-01", "illegal_stopping"), json.dumps(mismatch).encode(),
-         "topic/payload node mismatch"),
+        (
+            event_topic(p, "node-evil", "cam-le-loi-01", "illegal_stopping"),
+            json.dumps(mismatch).encode(),
+            "topic/payload node mismatch",
+        ),
     ]
     ing = _ingester(cfg)
     try:
@@ -136,8 +143,9 @@ def test_malformed_payloads_are_dead_lettered_and_valid_ones_still_stored(
             if i < len(good):
                 _publish_event(publisher, cfg, good[i])
             publisher.publish(t, payload)
-        wait_until(lambda: ing.counters.stored == 3 and ing.counters.dead_letters == 5,
-                   what="3 stored + 5 dead letters")
+        wait_until(
+            lambda: ing.counters.stored == 3 and ing.counters.dead_letters == 5, what="3 stored + 5 dead letters"
+        )
     finally:
         ing.stop()
     assert {r.id for r in _rows(cfg, select(EventRow.id))} == {e.id for e in good}
@@ -162,15 +170,23 @@ def test_evidence_checked_stored_and_served(cfg: CentralConfig, publisher: Publi
         publisher.publish(evidence_topic(p, event.node, event.camera, sha), image)
         publisher.publish(evidence_topic(p, event.node, event.camera, sha), image)  # redelivery: idempotent
         _publish_event(publisher, cfg, event)
-        wait_until(lambda: ing.counters.stored == 1 and ing.counters.evidence_duplicates == 1
-                   and ing.counters.dead_letters == 1, what="evidence + event processed")
+        wait_until(
+            lambda: (
+                ing.counters.stored == 1 and ing.counters.evidence_duplicates == 1 and ing.counters.dead_letters == 1
+            ),
+            what="evidence + event processed",
+        )
     finally:
         ing.stop()
     (letter,) = _rows(cfg, select(DeadLetterRow))
     assert "sha256 mismatch" in letter.reason
     (ev_row,) = _rows(cfg, select(EvidenceRow))
-    assert (ev_row.sha256, ev_row.media_type, ev_row.size, ev_row.path) == (sha, "image/jpeg", len(image),
-                                                                         f"{sha[:2]}/{sha}")
+    assert (ev_row.sha256, ev_row.media_type, ev_row.size, ev_row.path) == (
+        sha,
+        "image/jpeg",
+        len(image),
+        f"{sha[:2]}/{sha}",
+    )
     assert (cfg.evidence_dir / sha[:2] / sha).read_bytes() == image
     assert not list(cfg.evidence_dir.rglob("*.tmp"))
 
@@ -209,9 +225,7 @@ def test_status_and_health_are_upserted(cfg: CentralConfig, publisher: Publisher
     assert status.node == "node-hue-01" and status.payload == "offline"
 
 
-def test_restarted_ingester_gets_what_was_published_while_it_was_down(
-    cfg: CentralConfig, publisher: Publisher
-) -> None:
+def test_restarted_ingester_gets_what_was_published_while_it_was_down(cfg: CentralConfig, publisher: Publisher) -> None:
     client_id = unique_name("central-stable-")  # a stable id: the session outlives the process
     events = [make_event() for _ in range(30)]
     ing = _ingester(cfg, client_id=client_id)
@@ -243,8 +257,10 @@ def test_two_ingesters_on_the_shared_subscription_store_each_event_once(
         # Redeliver a few on purpose: the unique key must catch them whichever ingester gets them.
         for e in events[:6]:
             _publish_event(publisher, cfg, e)
-        wait_until(lambda: a.counters.stored + b.counters.stored == 40
-                   and a.counters.duplicates + b.counters.duplicates == 6, what="46 messages processed")
+        wait_until(
+            lambda: a.counters.stored + b.counters.stored == 40 and a.counters.duplicates + b.counters.duplicates == 6,
+            what="46 messages processed",
+        )
         assert a.counters.stored > 0 and b.counters.stored > 0, "the shared group did not split the load"
     finally:
         a.stop()
@@ -280,11 +296,13 @@ def test_database_error_is_retried_not_acked_and_not_lost(
 @pytest.mark.parametrize("central_database_url", ["sqlite"], indirect=True)
 def test_ingester_reconnects_after_a_broker_restart(central_database_url: str, tmp_path: Path) -> None:
     with LocalMosquitto(state_dir=tmp_path / "broker") as broker:
-        cfg = CentralConfig.model_validate({
-            "database_url": central_database_url,
-            "mqtt": {"url": broker.url, "client_id": "central-reconnect"},
-            "evidence_dir": str(tmp_path / "evidence"),
-        })
+        cfg = CentralConfig.model_validate(
+            {
+                "database_url": central_database_url,
+                "mqtt": {"url": broker.url, "client_id": "central-reconnect"},
+                "evidence_dir": str(tmp_path / "evidence"),
+            }
+        )
         ing = Ingester(cfg, console=io.StringIO(), reconnect_max_s=1).start()
         try:
             assert ing.wait_subscribed(10)
@@ -298,3 +316,20 @@ def test_ingester_reconnects_after_a_broker_restart(central_database_url: str, t
             wait_until(lambda: ing.counters.stored == 2, what="event after the restart")
         finally:
             ing.stop()
+
+
+def test_a_stopped_per_process_ingester_leaves_no_session_taking_a_share(
+    cfg: CentralConfig, publisher: Publisher
+) -> None:
+    # Mosquitto hands shared-subscription messages to offline sessions too: a per-process session
+    # left behind would swallow a share of the events until it expires.
+    ephemeral = _ingester(cfg)  # client id central-<host>-<pid>, not resumable
+    stable = _ingester(cfg, client_id=unique_name("central-s-"))
+    ephemeral.stop()
+    events = [make_event() for _ in range(20)]
+    try:
+        for e in events:
+            _publish_event(publisher, cfg, e)
+        wait_until(lambda: stable.counters.stored == 20, what="all 20 on the remaining ingester")
+    finally:
+        stable.stop()

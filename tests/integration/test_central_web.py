@@ -31,8 +31,12 @@ def setup(central_database_url: str, tmp_path: Path) -> Iterator[tuple[CentralCo
     cfg = CentralConfig.model_validate({"database_url": central_database_url, "evidence_dir": str(tmp_path / "ev")})
     engine = make_engine(cfg.database_url)
     # The processor is the ingester minus MQTT: it fills the database the way the ingester does.
-    processor = MessageProcessor(make_session_factory(engine), dialect_name=engine.dialect.name,
-                                 evidence_dir=cfg.evidence_dir, topic_prefix="ioc")
+    processor = MessageProcessor(
+        make_session_factory(engine),
+        dialect_name=engine.dialect.name,
+        evidence_dir=cfg.evidence_dir,
+        topic_prefix="ioc",
+    )
     yield cfg, engine, processor
     engine.dispose()
 

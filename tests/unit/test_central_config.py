@@ -66,8 +66,11 @@ def test_bad_env_value_is_named(tmp_path: Path, monkeypatch):
 
 @pytest.mark.parametrize(
     ("url", "expected"),
-    [("mqtt://127.0.0.1:1884", ("127.0.0.1", 1884, False)), ("mqtt://h", ("h", 1883, False)),
-     ("mqtts://h:9000", ("h", 9000, True))],
+    [
+        ("mqtt://127.0.0.1:1884", ("127.0.0.1", 1884, False)),
+        ("mqtt://h", ("h", 1883, False)),
+        ("mqtts://h:9000", ("h", 9000, True)),
+    ],
 )
 def test_parse_mqtt_url(url, expected):
     assert parse_mqtt_url(url) == expected

@@ -23,9 +23,13 @@ from tests.services import make_event
 
 def _row(event, texts, report_id=7, status="new"):
     return SimpleNamespace(
-        id=report_id, status=status, created_at=datetime(2026, 11, 21, 7, 5, tzinfo=UTC),
-        title_vi=texts.title_vi, title_en=texts.title_en,
-        description_vi=texts.description_vi, description_en=texts.description_en,
+        id=report_id,
+        status=status,
+        created_at=datetime(2026, 11, 21, 7, 5, tzinfo=UTC),
+        title_vi=texts.title_vi,
+        title_en=texts.title_en,
+        description_vi=texts.description_vi,
+        description_en=texts.description_en,
     )
 
 
