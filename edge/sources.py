@@ -358,7 +358,10 @@ class RtspSource(_HealthMixin):
     pts: buffer pts in seconds; across reconnects they continue (offset by the wall-clock gap) so
     downstream time never runs backwards. State: starting -> streaming; on a stall: stalled, then
     reconnecting; on EOS/error: reconnecting; back to streaming at the first frame; ended after
-    stop().
+    stop(). on_health gets a snapshot at every state change and at every reconnect attempt.
+    A connection's first frame may take up to connect_timeout_s (default max(stall, 10 s)):
+    frames are held back until the first keyframe, which can be a whole GOP away.
+    A decode pipeline that cannot be built (platform plugin missing) raises SourceError.
     """
 
     POLL_S = 0.1  # bound on how long stop() and the watchdog wait for the loop to look up
@@ -423,8 +426,6 @@ class RtspSource(_HealthMixin):
                     self._update(state="reconnecting", reconnects=self.health.reconnects + 1, notify=True)
                 attempt += 1
                 pipeline = self._build(Gst)
-                if pipeline is None:
-                    continue
                 appsink = pipeline.get_by_name("sink")
                 bus = pipeline.get_bus()
                 self._gate_until_keyframe(Gst, pipeline)
@@ -479,12 +480,16 @@ class RtspSource(_HealthMixin):
         finally:
             self._update(state="ended")
 
-    def _build(self, Gst: Any) -> Any | None:
+    def _build(self, Gst: Any) -> Any:
         try:
             return Gst.parse_launch(self.pipeline_description)
-        except Exception as exc:  # GLib.Error: missing element (e.g. no VA-API plugin here)
-            self._update(state="reconnecting", last_error=f"cannot build pipeline: {exc}")
-            return None
+        except Exception as exc:  # GLib.Error: a missing element (no VA-API / Jetson plugin here)
+            # A configuration error, not a camera hiccup: retrying would never fix it.
+            self._update(last_error=f"cannot build pipeline: {exc}")
+            raise SourceError(
+                f"source {self._name}: cannot build the {self.platform!r} decode pipeline ({exc}); "
+                "is the platform's GStreamer plugin installed?"
+            ) from exc
 
     @staticmethod
     def _gate_until_keyframe(Gst: Any, pipeline: Any) -> None:

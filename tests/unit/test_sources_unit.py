@@ -13,6 +13,7 @@ from edge.data import video_path
 from edge.sources import (
     FrameSelector,
     RtspSource,
+    SourceError,
     SourceOpenError,
     VideoFileSource,
     open_source,
@@ -237,6 +238,18 @@ def test_unknown_platform_and_url_quoting() -> None:
     with pytest.raises(ValueError):
         RtspSource(URL, platform="tpu")
     assert 'location="rtsp://h/a\\"b"' in rtsp_decode_pipeline('rtsp://h/a"b')
+
+
+def test_missing_platform_plugin_is_a_clear_error() -> None:
+    from pipelines.gst import gst_init
+
+    Gst, _ = gst_init()
+    if Gst.ElementFactory.find("nvv4l2decoder") is not None:
+        pytest.skip("this machine has the Jetson decoder")
+    src = RtspSource(URL, platform="jetson", on_health=lambda h: None)
+    with pytest.raises(SourceError, match="nvv4l2decoder"):
+        next(src.frames())
+    assert src.health.state == "ended" and src.health.reconnects == 0
 
 
 def test_cpu_pipeline_parses_with_gstreamer() -> None:
