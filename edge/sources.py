@@ -257,7 +257,7 @@ class VideoFileSource(_HealthMixin):
                                 wall = time.time()
                             if index == 0:
                                 self._update(state="streaming")
-                            image = _av_frame_to_bgr(vf)
+                            image = upright(_av_frame_to_bgr(vf), getattr(vf, "rotation", 0))
                             yield Frame(image=image, pts=pts, wall_time=wall, index=index)
                             index += 1
                 if n_decoded == 0:
@@ -268,6 +268,16 @@ class VideoFileSource(_HealthMixin):
                 loop_offset += pts_last_pass - (pts_first_pass or 0.0) + period
         finally:
             self._update(state="ended")
+
+
+_ROTATIONS = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
+
+
+def upright(image: np.ndarray, rotation: int | float | None) -> np.ndarray:
+    """Apply a file's display rotation (phone footage is often stored sideways with a display
+    matrix), as players and ffmpeg do, so scenes are drawn on what a person sees."""
+    code = _ROTATIONS.get(round(rotation or 0) % 360)
+    return image if code is None else cv2.rotate(image, code)
 
 
 def _av_frame_to_bgr(vf: Any) -> np.ndarray:

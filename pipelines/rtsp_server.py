@@ -128,6 +128,14 @@ def load_clip(path: str | os.PathLike[str], transcode: bool = False, keyframe_in
         width, height = stream.codec_context.width, stream.codec_context.height
         tb = stream.time_base
         raw: list[tuple[bytes, float | None, float | None, bool]] = []
+        # A file stored sideways with a display rotation is served upright (a camera sends what
+        # it sees, and RTP carries no display matrix): that needs a transcode.
+        rotation = _display_rotation(container, stream)
+        if rotation:
+            transcode = True
+            container.seek(0)
+            if rotation in (90, 270):
+                width, height = height, width
         if codec == "h264" and not transcode:
             # Annex B with SPS/PPS in front of every IDR, as an RTP payloader and late joiners need.
             bsf = BitStreamFilterContext("h264_mp4toannexb", stream)
@@ -137,7 +145,7 @@ def load_clip(path: str | os.PathLike[str], transcode: bool = False, keyframe_in
             for out in bsf.filter(None):
                 raw.append((bytes(out), _seconds(out.pts, tb), _seconds(out.dts, tb), bool(out.is_keyframe)))
         else:
-            raw = _transcode(container, stream, fps, keyframe_interval_s)
+            raw = _transcode(container, stream, fps, keyframe_interval_s, rotation)
     if not raw:
         raise ValueError(f"{path}: no video packets")
     units = _units_from_packets(raw, fps)
@@ -150,14 +158,26 @@ def load_clip(path: str | os.PathLike[str], transcode: bool = False, keyframe_in
     return ClipInfo(path, codec, width, height, fps, codec != "h264" or transcode, tuple(units))
 
 
+def _display_rotation(container: Any, stream: Any) -> int:
+    """The first frame's display rotation (PyAV's convention, counter-clockwise), as 0, 90, 180 or 270."""
+    for frame in container.decode(stream):
+        return round(getattr(frame, "rotation", 0) or 0) % 360
+    return 0
+
+
 def _transcode(
-    container: Any, stream: Any, fps: float, keyframe_interval_s: float
+    container: Any, stream: Any, fps: float, keyframe_interval_s: float, rotation: int = 0
 ) -> list[tuple[bytes, float | None, float | None, bool]]:
     import av
 
+    from edge.sources import upright
+
     enc = av.CodecContext.create("libx264", "w")
-    enc.width = stream.codec_context.width // 2 * 2  # 4:2:0 needs even sizes
-    enc.height = stream.codec_context.height // 2 * 2
+    w, h = stream.codec_context.width, stream.codec_context.height
+    if rotation in (90, 270):
+        w, h = h, w
+    enc.width = w // 2 * 2  # 4:2:0 needs even sizes
+    enc.height = h // 2 * 2
     enc.pix_fmt = "yuv420p"
     enc.time_base = stream.time_base
     enc.framerate = stream.average_rate or stream.guessed_rate
@@ -184,6 +204,8 @@ def _transcode(
         if pts <= last_pts:  # the encoder refuses non-increasing pts
             continue
         last_pts = pts
+        if rotation:
+            frame = av.VideoFrame.from_ndarray(upright(frame.to_ndarray(format="bgr24"), rotation), format="bgr24")
         img = frame.reformat(width=enc.width, height=enc.height, format="yuv420p")
         img.pts = pts
         img.time_base = tb

@@ -24,7 +24,7 @@ from central.broker import BrokerError, LocalMosquitto, free_port  # noqa: E402
 from edge.data import data_dir  # noqa: E402
 from pipelines.rtsp_server import RtspTestServer  # noqa: E402
 
-VIDEO = os.environ.get("DEMO_VIDEO", "hanoi_lythuongkiet_hangbai_intersection_trafficlight.mp4")
+VIDEO = os.environ.get("DEMO_VIDEO", "vn_paved_parking_area_motorbike.mp4")
 CAMERA_CONFIG = REPO / "configs" / "cameras" / f"{Path(VIDEO).stem}.yaml"
 STATE = REPO / "var" / "demo"
 
