@@ -18,34 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from urllib.parse import urlsplit
+
+from contract.topics import parse_mqtt_url  # noqa: F401  (re-exported: callers import it from here)
 
 log = logging.getLogger(__name__)
-
-_SCHEMES = {"mqtt": (1883, False), "tcp": (1883, False), "mqtts": (8883, True), "ssl": (8883, True)}
 
 
 class BrokerError(RuntimeError):
     """The broker could not be started (the message says why, with mosquitto's own output)."""
-
-
-def parse_mqtt_url(url: str) -> tuple[str, int, bool]:
-    """`mqtt://host[:port]` or `mqtts://host[:port]` -> (host, port, tls). Raises ValueError."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in _SCHEMES:
-        raise ValueError(f"MQTT URL must start with mqtt:// or mqtts:// (got {url!r})")
-    default_port, tls = _SCHEMES[scheme]
-    host = parts.hostname
-    if not host:
-        raise ValueError(f"MQTT URL has no host (got {url!r})")
-    try:
-        port = parts.port or default_port
-    except ValueError:
-        raise ValueError(f"MQTT URL has an invalid port (got {url!r})") from None
-    if parts.path not in ("", "/"):
-        raise ValueError(f"MQTT URL must not have a path (got {url!r})")
-    return host, port, tls
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 DEFAULT_PREFIX = "ioc"
 
@@ -57,3 +58,25 @@ def parse_topic(prefix: str, topic: str) -> ParsedTopic | None:
     if len(rest) == 4 and rest[2] == "evidence":
         return ParsedTopic("evidence", rest[0], rest[1], rest[3])
     return None
+
+
+_SCHEMES = {"mqtt": (1883, False), "tcp": (1883, False), "mqtts": (8883, True), "ssl": (8883, True)}
+
+
+def parse_mqtt_url(url: str) -> tuple[str, int, bool]:
+    """`mqtt://host[:port]` or `mqtts://host[:port]` -> (host, port, tls). Raises ValueError."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _SCHEMES:
+        raise ValueError(f"MQTT URL must start with mqtt:// or mqtts:// (got {url!r})")
+    default_port, tls = _SCHEMES[scheme]
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"MQTT URL has no host (got {url!r})")
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        raise ValueError(f"MQTT URL has an invalid port (got {url!r})") from None
+    if parts.path not in ("", "/"):
+        raise ValueError(f"MQTT URL must not have a path (got {url!r})")
+    return host, port, tls

@@ -9,22 +9,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from contract.topics import parse_mqtt_url
 from edge.outbox import Outbox
 
 log = logging.getLogger(__name__)
-
-
-def parse_mqtt_url(url: str) -> tuple[str, int, bool]:
-    u = urlparse(url)
-    tls = u.scheme == "mqtts"
-    return u.hostname or "127.0.0.1", u.port or (8883 if tls else 1883), tls
 
 
 class MqttPublisher:

@@ -1,3 +1,7 @@
+import sqlite3
+
+import pytest
+
 from edge.outbox import Outbox, OutboxMessage
 
 
@@ -22,8 +26,6 @@ def test_messages_survive_reopen_and_leave_only_when_acked(tmp_path):
 
 def test_put_is_atomic(tmp_path):
     box = Outbox(tmp_path / "o.sqlite3")
-    try:
+    with pytest.raises(sqlite3.IntegrityError):
         box.put([OutboxMessage("a", b"x"), OutboxMessage(None, b"y")])  # second row violates NOT NULL
-    except Exception:
-        pass
     assert box.backlog() == 0
