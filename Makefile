@@ -13,6 +13,7 @@ demo: setup
 	@$(PY) scripts/demo.py
 
 test: setup
+	@.venv/bin/ruff check .
 	@$(PY) -m pytest tests
 
 test-unit: setup

@@ -49,7 +49,7 @@ def find_mosquitto() -> str:
     )
 
 
-def _port_open(host: str, port: int) -> bool:
+def port_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.2):
             return True
@@ -151,7 +151,7 @@ class LocalMosquitto:
                     f"mosquitto exited with code {code} while starting on {self.host}:{self.port} "
                     f"(config {self.config_path}); its output:\n{self._output() or '(none)'}"
                 )
-            if _port_open(self.host, self.port):
+            if port_open(self.host, self.port):
                 log.info("event=broker_started port=%d pid=%d dir=%s", self.port, self._proc.pid, self.state_dir)
                 return self
             time.sleep(0.02)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from central.broker import BrokerError, LocalMosquitto, free_port  # noqa: E402
+from central.broker import BrokerError, LocalMosquitto, free_port, port_open  # noqa: E402
 from edge.data import data_dir  # noqa: E402
 from pipelines.rtsp_server import RtspTestServer  # noqa: E402
 
@@ -31,14 +30,6 @@ STATE = REPO / "var" / "demo"
 
 def say(text: str) -> None:
     print(f"[demo] {text}", flush=True)
-
-
-def port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def pick_port(preferred: int) -> int:
