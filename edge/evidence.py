@@ -29,10 +29,11 @@ class EvidenceFile:
     media_type: str
     data: bytes
     sha256: str
+    name: str | None = None  # file stem when one event has several files of a kind
 
     @classmethod
-    def of(cls, kind: str, media_type: str, data: bytes) -> EvidenceFile:
-        return cls(kind, media_type, data, hashlib.sha256(data).hexdigest())
+    def of(cls, kind: str, media_type: str, data: bytes, name: str | None = None) -> EvidenceFile:
+        return cls(kind, media_type, data, hashlib.sha256(data).hexdigest(), name)
 
     def ref(self) -> EvidenceRef:
         return EvidenceRef(kind=self.kind, media_type=self.media_type, sha256=self.sha256, size=len(self.data))
@@ -40,7 +41,7 @@ class EvidenceFile:
     @property
     def filename(self) -> str:
         ext = ".jpg" if self.media_type == "image/jpeg" else ".mp4"
-        return f"{self.kind}{ext}"
+        return f"{self.name or self.kind}{ext}"
 
     def write(self, folder: Path) -> Path:
         """Write atomically (temp + rename): a crash never leaves a half-written evidence file."""
@@ -89,7 +90,11 @@ def annotated_snapshot(
     if violation.zone is not None:
         stamp += f"  zone={violation.zone.id}"
     _label(img, stamp, (4, h - 4), (30, 30, 30), scale)
-    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    return encode_jpeg(img)
+
+
+def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return buf.tobytes()

@@ -21,10 +21,10 @@ from contract.events import (
 )
 from edge.config import CameraConfig
 from edge.detector import YoloDetector
-from edge.evidence import EvidenceFile, annotated_snapshot
+from edge.evidence import EvidenceFile, annotated_snapshot, encode_jpeg
 from edge.frames import Frame
 from edge.geometry import PolygonZone, scale_points
-from edge.rules import Rule, Violation
+from edge.rules import Observation, Rule, Violation
 from edge.rules.stopping import IllegalStoppingRule
 from edge.tracking import ObjectTracker
 
@@ -88,9 +88,10 @@ class CameraAnalyzer:
         detections = self.detector(frame.image)
         t1 = time.perf_counter()
         tracks = self.tracker.update(detections)
+        obs = Observation(frame.pts, tracks, frame.image, detections)
         violations: list[Violation] = []
         for rule in self.rules:
-            violations.extend(rule.update(tracks, frame.pts))
+            violations.extend(rule.update(obs))
         records = [self._record(v, frame, when, tracks) for v in violations]
         t2 = time.perf_counter()
         s = self.stats
@@ -104,18 +105,27 @@ class CameraAnalyzer:
     def _record(self, v: Violation, frame: Frame, when: datetime, tracks) -> EventRecord:
         cam = self.camera.camera
         snapshot = EvidenceFile.of("snapshot", "image/jpeg", annotated_snapshot(frame.image, v, tracks, cam.id, when))
-        evidence: tuple[EvidenceFile, ...] = (snapshot,)
+        evidence: tuple[EvidenceFile, ...] = (snapshot,) + tuple(
+            EvidenceFile.of(kind, "image/jpeg", encode_jpeg(image), name=f"{kind}-{i}")
+            for i, (kind, image) in enumerate(v.images)
+        )
         started_at = when - timedelta(seconds=frame.pts - v.started_at)
         seed = None
         if self.deterministic_ids:
             offenders = ",".join(str(o.track_id) for o in v.offenders)
-            seed = f"{self.node_id}|{cam.id}|{v.type.value}|{v.started_at:.3f}|{offenders}".encode()
+            seed = f"{self.node_id}|{cam.id}|{v.type.value}|{v.phase}|{frame.pts:.3f}|{offenders}".encode()
+        incident = None
+        if v.incident_key is not None:
+            # Same incident, same id in every phase: derived from its start time and key.
+            incident = new_event_id(started_at, f"{self.node_id}|{cam.id}|{v.type.value}|{v.incident_key}".encode())
         event = ViolationEvent(
             id=new_event_id(started_at, seed),
             node=self.node_id,
             camera=cam.id,
             type=v.type,
             category=category_of(v.type),
+            phase=v.phase,
+            incident=incident,
             started_at=started_at,
             ended_at=when - timedelta(seconds=frame.pts - v.ended_at),
             confidence=v.confidence,

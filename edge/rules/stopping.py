@@ -13,9 +13,8 @@ import numpy as np
 
 from contract.events import ViolationType
 from edge.config import IllegalStoppingConfig
-from edge.detections import TrackedObjects
 from edge.geometry import PolygonZone, box_iou
-from edge.rules import Offender, Violation, box_tuple
+from edge.rules import Observation, Offender, Violation, box_tuple
 
 # Boxes of one parked vehicle seen under two track ids overlap at least this much.
 SAME_VEHICLE_IOU = 0.5
@@ -55,8 +54,9 @@ class IllegalStoppingRule:
         self._visits: dict[int, _Visit] = {}
         self._reported: list[_Reported] = []
 
-    def update(self, tracks: TrackedObjects, t: float) -> list[Violation]:
+    def update(self, obs: Observation) -> list[Violation]:
         cfg = self.config
+        tracks, t = obs.tracks, obs.t
         ground = tracks.ground_points()
         inside = [z.contains(ground) for z in self.zones]
         out: list[Violation] = []

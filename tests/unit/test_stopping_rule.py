@@ -6,6 +6,7 @@ import pytest
 from edge.config import IllegalStoppingConfig
 from edge.detections import TrackedObjects
 from edge.geometry import PolygonZone
+from edge.rules import Observation
 from edge.rules.stopping import IllegalStoppingRule
 
 NAMES = ("person", "bicycle", "car", "motorcycle")
@@ -32,7 +33,7 @@ def run(script, seconds: float, max_stop: float = 5.0):
     events = []
     for k in range(int(seconds * FPS)):
         t = k / FPS
-        events += [(t, v) for v in rule.update(frame(script(t)), t)]
+        events += [(t, v) for v in rule.update(Observation(t, frame(script(t))))]
     return events
 
 
