@@ -26,6 +26,7 @@ import numpy as np
 
 from edge.data import video_path
 from edge.frames import Frame
+from pipelines.clips import Packet
 
 log = logging.getLogger("edge.sources")
 
@@ -58,6 +59,8 @@ class SourceHealth:
 
 
 HealthCallback = Callable[[SourceHealth], None]
+# Every compressed H.264 access unit (Annex B, pts on the frames' clock), for the clip buffer.
+PacketCallback = Callable[[Packet], None]
 
 
 class FrameSource(Protocol):
@@ -170,8 +173,10 @@ class VideoFileSource(_HealthMixin):
         loop: bool = False,
         realtime: bool = False,
         on_health: HealthCallback | None = None,
+        on_packet: PacketCallback | None = None,
     ) -> None:
         self.path = Path(path)
+        self.on_packet = on_packet
         self.analysis_fps = analysis_fps
         self.loop = loop
         self.realtime = realtime
@@ -208,6 +213,26 @@ class VideoFileSource(_HealthMixin):
     def stop(self) -> None:
         self._stop.set()
 
+    def _packet_filter(self, stream: Any) -> Any:
+        # The clip buffer takes Annex B H.264 (what cameras send); MP4 stores length-prefixed NAL
+        # units with SPS/PPS out of band: h264_mp4toannexb puts them back in front of keyframes.
+        if self.on_packet is None:
+            return None
+        if stream.codec_context.name != "h264":
+            log.warning("source %s: %s video, no clips (only H.264 is buffered)", self._name, stream.codec_context.name)
+            return None
+        from av.bitstream import BitStreamFilterContext
+
+        return BitStreamFilterContext("h264_mp4toannexb", stream)
+
+    def _feed_packets(self, bsf: Any, packet: Any, tb: Any, offset: float) -> None:
+        assert self.on_packet is not None
+        if packet.size == 0 or packet.pts is None:
+            return
+        for q in bsf.filter(packet):
+            dts = float(q.dts * tb) + offset if q.dts is not None else None
+            self.on_packet(Packet(bytes(q), float(q.pts * tb) + offset, dts, bool(q.is_keyframe)))
+
     def frames(self) -> Iterator[Frame]:
         import av
 
@@ -228,7 +253,10 @@ class VideoFileSource(_HealthMixin):
                     stream.codec_context.thread_type = "NONE"
                     tb = stream.time_base
                     period = 1.0 / self.fps if self.fps else 0.04
+                    to_annexb = self._packet_filter(stream)
                     for packet in container.demux(stream):
+                        if to_annexb is not None and self.on_packet is not None:
+                            self._feed_packets(to_annexb, packet, tb, loop_offset)
                         try:
                             decoded = packet.decode()
                         except av.error.FFmpegError as exc:  # a corrupt packet: skip it, as players do
@@ -389,6 +417,7 @@ class RtspSource(_HealthMixin):
         tcp: bool = True,
         decoder_threads: int | None = None,
         connect_timeout_s: float | None = None,
+        on_packet: PacketCallback | None = None,
     ) -> None:
         from pipelines.gst import PLATFORMS, rtsp_decode_pipeline
 
@@ -405,7 +434,16 @@ class RtspSource(_HealthMixin):
         # The first frame of a connection may wait for the next keyframe (a live stream joined
         # mid-GOP): allow longer than a stall, or long-GOP cameras would never get connected.
         self.connect_timeout_s = connect_timeout_s if connect_timeout_s is not None else max(stall_timeout_s, 10.0)
-        self.pipeline_description = rtsp_decode_pipeline(url, platform, latency_ms, tcp, decoder_threads)
+        self.on_packet = on_packet
+        # With on_packet the parsed stream is split (tee): one branch decodes for analysis, the
+        # other hands the compressed access units to the clip buffer. One RTSP connection for both.
+        self.pipeline_description = rtsp_decode_pipeline(
+            url, platform, latency_ms, tcp, decoder_threads, packets=on_packet is not None
+        )
+        self._offset_lock = threading.Lock()
+        self._session_offset: float | None = None
+        self._last_pts: float | None = None
+        self._last_wall = 0.0
         self._name = redact_url(url)
         self._stop = threading.Event()
         self._init_health(on_health)
@@ -425,8 +463,6 @@ class RtspSource(_HealthMixin):
         index = 0
         backoff = self.backoff_initial_s
         attempt = 0
-        last_pts: float | None = None
-        last_wall = 0.0
         try:
             while not self._stop.is_set():
                 if attempt:
@@ -439,9 +475,13 @@ class RtspSource(_HealthMixin):
                 appsink = pipeline.get_by_name("sink")
                 bus = pipeline.get_bus()
                 self._gate_until_keyframe(Gst, pipeline)
+                with self._offset_lock:
+                    self._session_offset = None  # set by this connection's first buffer
+                packet_sink = pipeline.get_by_name("packets")
+                if packet_sink is not None:
+                    self._connect_packets(Gst, packet_sink)
                 failure: str | None = None
                 session_frames = 0
-                pts_offset = 0.0
                 last_sample = time.monotonic()
                 try:
                     if pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
@@ -456,14 +496,13 @@ class RtspSource(_HealthMixin):
                             raw_pts = buf.pts / Gst.SECOND if buf.pts != Gst.CLOCK_TIME_NONE else None
                             if session_frames == 0:
                                 backoff = self.backoff_initial_s  # a working connection resets the backoff
-                                if last_pts is not None:
-                                    # Continue the previous session's timeline across the gap.
-                                    pts_offset = last_pts + (wall - last_wall) - (raw_pts or 0.0)
+                            pts_offset = self._offset_for(raw_pts or 0.0, wall)
                             session_frames += 1
                             pts = (raw_pts if raw_pts is not None else 0.0) + pts_offset
-                            if raw_pts is None and last_pts is not None:
-                                pts = last_pts + (wall - last_wall)
-                            last_pts, last_wall = pts, wall
+                            with self._offset_lock:
+                                if raw_pts is None and self._last_pts is not None:
+                                    pts = self._last_pts + (wall - self._last_wall)
+                                self._last_pts, self._last_wall = pts, wall
                             keep = selector.keep(pts)
                             self._count_frame(wall, keep)
                             if session_frames == 1:
@@ -489,6 +528,41 @@ class RtspSource(_HealthMixin):
                     self._update(state="reconnecting", last_error=failure)
         finally:
             self._update(state="ended")
+
+    def _offset_for(self, raw_pts: float, wall: float) -> float:
+        """This connection's pts offset, fixed by its first buffer (frame or packet): a new
+        connection continues the previous one's timeline across the gap, so time never runs
+        backwards, and frames and packets share one clock."""
+        with self._offset_lock:
+            if self._session_offset is None:
+                prev = self._last_pts
+                self._session_offset = 0.0 if prev is None else prev + (wall - self._last_wall) - raw_pts
+            return self._session_offset
+
+    def _connect_packets(self, Gst: Any, sink: Any) -> None:
+        """Hand every access unit to on_packet from the streaming thread, as it arrives: the
+        buffer stays current while the camera thread is busy analysing, and nothing queues up."""
+        on_packet = self.on_packet
+        assert on_packet is not None
+
+        def new_sample(appsink: Any) -> Any:
+            sample = appsink.emit("pull-sample")
+            if sample is None:
+                return Gst.FlowReturn.OK
+            buf = sample.get_buffer()
+            if buf.pts == Gst.CLOCK_TIME_NONE:
+                return Gst.FlowReturn.OK
+            raw = buf.pts / Gst.SECOND
+            offset = self._offset_for(raw, time.time())
+            dts = buf.dts / Gst.SECOND + offset if buf.dts != Gst.CLOCK_TIME_NONE else None
+            try:
+                on_packet(Packet(buf.extract_dup(0, buf.get_size()), raw + offset, dts,
+                                 not buf.has_flags(Gst.BufferFlags.DELTA_UNIT)))
+            except Exception:  # the clip buffer must never stall the stream
+                log.exception("source %s: on_packet failed", self._name)
+            return Gst.FlowReturn.OK
+
+        sink.connect("new-sample", new_sample)
 
     def _build(self, Gst: Any) -> Any:
         try:

@@ -14,6 +14,11 @@ from typing import Any
 PLATFORMS: tuple[str, ...] = ("cpu", "vaapi", "vaapi-legacy", "jetson")
 
 APPSINK = "appsink name=sink sync=false max-buffers=2 drop=true emit-signals=false"
+# Compressed access units for the clip buffer, handed out by the new-sample signal on the
+# streaming thread (never dropped: a clip with a hole would not decode past it).
+PACKET_BRANCH = (
+    "t. ! queue ! appsink name=packets sync=false emit-signals=true"
+)
 
 # Raw format each platform hands to the appsink. NV12 is what VA-API decoders produce natively;
 # cv2 converts NV12 as cheaply as I420, so there is no point in a GPU->CPU format shuffle.
@@ -72,8 +77,14 @@ def rtsp_decode_pipeline(
     latency_ms: int = 200,
     tcp: bool = True,
     decoder_threads: int | None = None,
+    packets: bool = False,
 ) -> str:
     """rtspsrc -> depay -> parse (named 'parse') -> platform decoder -> raw I420/NV12 -> appsink 'sink'.
+
+    packets=True splits the parsed stream with a tee (a queue, i.e. a thread, per branch): the
+    decode branch as above, never dropping compressed data, and an appsink 'packets' that
+    receives byte-stream access units with SPS/PPS in front of every keyframe (config-interval=-1),
+    each one a self-contained start for a clip.
 
     tcp=True asks for RTP interleaved over the RTSP connection: no UDP port ranges to open on the
     edge firewall and no packet loss on a busy LAN (at the cost of head-of-line delay).
@@ -82,4 +93,11 @@ def rtsp_decode_pipeline(
     src = f"rtspsrc location={_quote(url)} latency={int(latency_ms)} protocols={protocols}"
     # The parser is named so a source can hold back frames until the first keyframe (a client
     # joining a live stream mid-GOP would otherwise decode grey smears from missing references).
-    return f"{src} ! rtph264depay ! h264parse name=parse ! {h264_decode_chain(platform, decoder_threads)} ! {APPSINK}"
+    decode = f"{h264_decode_chain(platform, decoder_threads)} ! {APPSINK}"
+    if not packets:
+        return f"{src} ! rtph264depay ! h264parse name=parse ! {decode}"
+    return (
+        f"{src} ! rtph264depay ! h264parse name=parse config-interval=-1"
+        " ! video/x-h264,stream-format=byte-stream,alignment=au ! tee name=t"
+        f" t. ! queue ! {decode} {PACKET_BRANCH}"
+    )
