@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import uuid6
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 SCHEMA_ID = "ioc.event/1"
 
@@ -24,6 +24,9 @@ _UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$
 _SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
+# Numbers are numbers: JSON `true` is not a confidence of 1.0, nor "3" a track id.
+Score = Annotated[float, Field(strict=True, ge=0.0, le=1.0)]
+Coordinate = Annotated[float, Field(strict=True)]
 
 
 class Category(StrEnum):
@@ -73,9 +76,9 @@ class ObjectRef(_Strict):
     """An object the violation is about (or that took part in it)."""
 
     class_name: str = Field(min_length=1, max_length=64)
-    track_id: int = Field(ge=0)
-    box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 in frame pixels")
-    confidence: float = Field(ge=0.0, le=1.0)
+    track_id: int = Field(strict=True, ge=0)
+    box: tuple[Coordinate, Coordinate, Coordinate, Coordinate] = Field(description="x1, y1, x2, y2 in frame pixels")
+    confidence: Score
     plate: str | None = Field(default=None, max_length=32)
 
 
@@ -90,8 +93,8 @@ class Location(_Strict):
     ward: str | None = Field(default=None, max_length=200)
     district: str | None = Field(default=None, max_length=200)
     address: str | None = Field(default=None, max_length=500)
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    lon: float | None = Field(default=None, ge=-180, le=180)
+    lat: float | None = Field(default=None, strict=True, ge=-90, le=90)
+    lon: float | None = Field(default=None, strict=True, ge=-180, le=180)
 
 
 class EvidenceRef(_Strict):
@@ -100,7 +103,7 @@ class EvidenceRef(_Strict):
     kind: Literal["snapshot", "snapshot_clean", "clip", "plate", "crop"]
     media_type: Literal["image/jpeg", "video/mp4"]
     sha256: str = Field(pattern=_SHA256_PATTERN)
-    size: int = Field(ge=1, le=512 * 1024 * 1024)
+    size: int = Field(strict=True, ge=1, le=512 * 1024 * 1024)
 
 
 class ModelRef(_Strict):
@@ -123,7 +126,7 @@ class ViolationEvent(_Strict):
     incident: str | None = Field(default=None, pattern=_UUID_PATTERN, description="groups one incident's phases")
     started_at: UtcTime
     ended_at: UtcTime
-    confidence: float = Field(ge=0.0, le=1.0)
+    confidence: Score
     objects: list[ObjectRef] = Field(default_factory=list, max_length=256)
     zone: ZoneRef | None = None
     location: Location = Field(default_factory=Location)
@@ -134,6 +137,14 @@ class ViolationEvent(_Strict):
     )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _schema_on_the_wire(cls, data: Any, info: ValidationInfo) -> Any:
+        # Code may rely on the default; a message from the wire must say which contract it follows.
+        if info.context and info.context.get("wire") and isinstance(data, dict) and "schema" not in data:
+            raise ValueError(f"schema: field required on the wire (this is {SCHEMA_ID!r})")
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> ViolationEvent:
@@ -148,7 +159,7 @@ class ViolationEvent(_Strict):
 
     @classmethod
     def from_json(cls, payload: bytes | str) -> ViolationEvent:
-        return cls.model_validate_json(payload)
+        return cls.model_validate_json(payload, context={"wire": True})
 
 
 def new_event_id(at: datetime | None = None, seed: bytes | None = None) -> str:

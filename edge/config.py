@@ -40,12 +40,56 @@ class LineConfig(_Model):
     name: str | None = None
 
 
+class LampConfig(_Model):
+    color: Literal["red", "yellow", "green"]
+    box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 of the lamp on the reference snapshot")
+
+
+class SignalHeadConfig(_Model):
+    """A signal head: its lamps' image regions (read from the picture), or a signal controller over MQTT."""
+
+    id: Identifier
+    source: Literal["image", "controller"] = "image"
+    lamps: list[LampConfig] = Field(default_factory=list)
+    min_value: int = Field(130, ge=0, le=255, description="HSV brightness of a lit lamp's pixel")
+    min_saturation: int = Field(70, ge=0, le=255, description="saturation of a lit lamp's pixel (glare is white)")
+    min_lit_fraction: float = Field(0.12, gt=0, le=1, description="share of a lamp's region that must be lit")
+    dominance: float = Field(2.0, ge=1, description="the lit lamp's share must exceed every other lamp's this many times")
+    confirm_frames: int = Field(2, ge=1, description="a new state counts after this many frames in a row")
+    unknown_after_frames: int = Field(3, ge=1, description="this many unreadable frames in a row make the state unknown")
+    controller_timeout_s: float = Field(5.0, gt=0, description="a controller state older than this is unknown")
+
+    @model_validator(mode="after")
+    def _lamps(self) -> SignalHeadConfig:
+        if self.source == "image" and not any(lamp.color == "red" for lamp in self.lamps):
+            raise ValueError("an image-read signal head needs lamps, one of them red")
+        return self
+
+
+class LaneConfig(_Model):
+    id: Identifier
+    polygon: list[Point] = Field(min_length=3)
+    direction: tuple[Point, Point] = Field(description="an arrow (from, to) along the lane's allowed travel")
+    allowed_classes: list[str] | None = Field(None, description="vehicle classes allowed in the lane; null = all")
+    name: str | None = None
+
+
+class GroundCalibration(_Model):
+    """Four image points and where they lie on the road plane, in metres (for speeds)."""
+
+    image_points: list[Point] = Field(min_length=4, max_length=4)
+    ground_points_m: list[Point] = Field(min_length=4, max_length=4)
+
+
 class SceneConfig(_Model):
     reference_size: tuple[int, int] = Field(description="width, height of the snapshot the scene was drawn on")
     zones: list[ZoneConfig] = Field(default_factory=list)
     lines: list[LineConfig] = Field(default_factory=list)
+    signals: list[SignalHeadConfig] = Field(default_factory=list)
+    lanes: list[LaneConfig] = Field(default_factory=list)
+    calibration: GroundCalibration | None = None
 
-    @field_validator("zones", "lines")
+    @field_validator("zones", "lines", "signals", "lanes")
     @classmethod
     def _unique_ids(cls, items: list[ZoneConfig] | list[LineConfig]) -> list:
         seen: set[str] = set()
@@ -74,8 +118,128 @@ class IllegalStoppingConfig(_Model):
     forget_after_seconds: float = Field(3.0, gt=0, description="a vehicle unseen this long has gone")
 
 
+class RedLightConfig(_Model):
+    line: Identifier = Field(description="the stop line (scene.lines)")
+    signal: Identifier = Field(description="the signal head controlling it (scene.signals)")
+    direction: Literal["forward", "backward"] = Field("forward", description="controlled crossing direction of the line")
+    vehicle_classes: list[str] = Field(default_factory=lambda: list(VEHICLE_CLASSES), min_length=1)
+    grace_seconds: float = Field(0.0, ge=0, description="crossings this soon after the red began are forgiven")
+
+
+class StopLineConfig(_Model):
+    line: Identifier
+    signal: Identifier
+    zone: Identifier = Field(description="the area just beyond the stop line (scene.zones)")
+    still_seconds: float = Field(1.0, gt=0, description="at rest in the zone this long while red")
+    still_tolerance: float = Field(0.2, gt=0, le=2, description="movement allowed, as a share of the box height")
+    vehicle_classes: list[str] = Field(default_factory=lambda: list(VEHICLE_CLASSES), min_length=1)
+
+
+class WrongWayConfig(_Model):
+    lanes: list[Identifier] = Field(min_length=1)
+    min_distance: float = Field(0.08, gt=0, description="against the lane, as a share of the frame height")
+    min_seconds: float = Field(1.0, gt=0)
+    max_angle_deg: float = Field(50, gt=0, le=90, description="how far from straight against the lane still counts")
+    vehicle_classes: list[str] = Field(default_factory=lambda: list(VEHICLE_CLASSES), min_length=1)
+
+
+class LaneRuleConfig(_Model):
+    lanes: list[Identifier] = Field(min_length=1, description="lanes with allowed_classes")
+    min_seconds: float = Field(1.0, gt=0)
+
+
+class TurnConfig(_Model):
+    entry: Identifier
+    exit: Identifier
+    entry_direction: Literal["forward", "backward", "any"] = "any"
+    exit_direction: Literal["forward", "backward", "any"] = "any"
+
+
+class ForbiddenTurnConfig(_Model):
+    turns: list[TurnConfig] = Field(min_length=1)
+    max_seconds: float = Field(15.0, gt=0, description="entry to exit within this time")
+    vehicle_classes: list[str] = Field(default_factory=lambda: list(VEHICLE_CLASSES), min_length=1)
+
+
+class SpeedingConfig(_Model):
+    limit_kmh: float = Field(gt=0)
+    tolerance_kmh: float = Field(5.0, ge=0)
+    window_seconds: float = Field(1.0, gt=0, description="speed measured over this span of the track")
+    min_seconds: float = Field(0.5, ge=0, description="over the limit this long")
+    zone: Identifier | None = Field(None, description="measure only inside this zone")
+    vehicle_classes: list[str] = Field(default_factory=lambda: list(VEHICLE_CLASSES), min_length=1)
+
+
+class NoHelmetConfig(_Model):
+    model: str = Field("helmet_yolo12m.onnx", description="head detector: With Helmet / Without Helmet")
+    input_size: int = Field(160, ge=64, le=640, multiple_of=32, description="square input for rider crops")
+    confidence: float = Field(0.35, gt=0, lt=1)
+    checks_per_track: int = Field(5, ge=1, le=50, description="crops analysed per motorcycle track at most")
+    check_interval_s: float = Field(0.4, gt=0)
+    min_votes: int = Field(3, ge=1)
+    min_share: float = Field(0.6, gt=0, le=1, description="share of votes 'without helmet' to decide")
+    min_box_height: float = Field(40, gt=0, description="smaller motorcycles (pixels) are not checked")
+    zone: Identifier | None = None
+
+
+class PlateConfig(_Model):
+    model: str = Field("license_plate_yolov8n.onnx")
+    input_size: int = Field(320, ge=64, le=640, multiple_of=32)
+    confidence: float = Field(0.3, gt=0, lt=1)
+
+
+HoursRange = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")]
+
+
+class StaticChangeConfig(_Model):
+    """Class-agnostic "new static object" detection (edge/static_change.py)."""
+
+    enabled: bool = True
+    static_seconds: float = Field(2.0, gt=0, description="unchanged this long to count as a static object")
+    min_area: float = Field(0.0004, ge=0, lt=1, description="smallest object, share of the frame")
+    max_area: float = Field(0.08, gt=0, le=1, description="largest object, share of the frame")
+
+
+class SidewalkEncroachmentConfig(_Model):
+    zones: list[Identifier] = Field(min_length=1, description="ids of sidewalk zones")
+    min_seconds: float = Field(60.0, gt=0, description="an object staying longer than this encroaches")
+    active_hours: list[HoursRange] | None = Field(
+        None, description='local time ranges "HH:MM-HH:MM" when the rule applies; null = always'
+    )
+    object_classes: list[str] = Field(default_factory=lambda: ["chair", "dining table", "umbrella", "bench"])
+    vehicle_classes: list[str] = Field(default_factory=lambda: ["motorcycle", "car", "bicycle"])
+    still_tolerance: float = Field(0.25, gt=0, le=2, description="vehicle movement allowed, share of box height")
+    end_seconds: float = Field(30.0, gt=0, description="the zone free this long ends the incident")
+    update_seconds: float = Field(60.0, gt=0, description="an update event this often while it lasts")
+    forget_after_seconds: float = Field(3.0, gt=0, description="an object unseen this long has gone")
+    static_change: StaticChangeConfig = Field(default_factory=StaticChangeConfig)
+
+
+class LitteringConfig(_Model):
+    zones: list[Identifier] = Field(min_length=1, description="ids of watched zones")
+    left_seconds: float = Field(5.0, gt=0, description="the object still there this long after its owner left")
+    static_seconds: float = Field(2.0, gt=0, description="lying still this long makes it an object")
+    active_hours: list[HoursRange] | None = None
+    object_classes: list[str] = Field(default_factory=lambda: ["bottle", "cup", "backpack", "handbag", "suitcase"])
+    owner_classes: list[str] = Field(default_factory=lambda: ["person", "motorcycle", "bicycle", "car"])
+    owner_radius: float = Field(0.6, gt=0, description="owner near the object: gap at most this x owner height")
+    require_owner: bool = Field(True, description="ignore objects nobody was near when they appeared")
+    forget_after_seconds: float = Field(2.0, gt=0, description="an object unseen (and not hidden) this long is gone")
+    static_change: StaticChangeConfig = Field(default_factory=StaticChangeConfig)
+
+
 class RulesConfig(_Model):
     illegal_stopping: IllegalStoppingConfig | None = None
+    sidewalk_encroachment: SidewalkEncroachmentConfig | None = None
+    littering: LitteringConfig | None = None
+    red_light: RedLightConfig | None = None
+    stop_line: StopLineConfig | None = None
+    wrong_way: WrongWayConfig | None = None
+    lane: LaneRuleConfig | None = None
+    forbidden_turn: ForbiddenTurnConfig | None = None
+    speeding: SpeedingConfig | None = None
+    no_helmet: NoHelmetConfig | None = None
+    plates: PlateConfig | None = Field(None, description="crop the plate into traffic events' evidence")
 
 
 class TrackerConfig(_Model):
@@ -102,15 +266,63 @@ class CameraConfig(_Model):
     @classmethod
     def _rules_use_known_zones(cls, rules: RulesConfig, info: ValidationInfo) -> RulesConfig:
         scene = info.data.get("scene")
-        if scene is None or rules.illegal_stopping is None:
+        if scene is None:
             return rules
         known = {z.id for z in scene.zones}
-        for i, zone_id in enumerate(rules.illegal_stopping.zones):
-            if zone_id not in known:
-                raise ValueError(
-                    f"illegal_stopping.zones[{i}]: no zone {zone_id!r} in scene.zones (have: {sorted(known) or 'none'})"
-                )
+        if rules.illegal_stopping is not None:
+            for i, zone_id in enumerate(rules.illegal_stopping.zones):
+                if zone_id not in known:
+                    raise ValueError(
+                        f"illegal_stopping.zones[{i}]: no zone {zone_id!r} in scene.zones (have: {sorted(known) or 'none'})"
+                    )
+        for name in ("sidewalk_encroachment", "littering"):
+            urban = getattr(rules, name)
+            for i, zone_id in enumerate(urban.zones if urban is not None else []):
+                if zone_id not in known:
+                    raise ValueError(
+                        f"{name}.zones[{i}]: no zone {zone_id!r} in scene.zones (have: {sorted(known) or 'none'})"
+                    )
+        _check_traffic_refs(rules, scene)
         return rules
+
+
+def _check_traffic_refs(rules: RulesConfig, scene: SceneConfig) -> None:
+    """Every id a traffic rule names must exist in the scene (the error names the rule's key)."""
+    have = {
+        "lines": {x.id for x in scene.lines},
+        "signals": {x.id for x in scene.signals},
+        "zones": {x.id for x in scene.zones},
+        "lanes": {x.id for x in scene.lanes},
+    }
+    refs: list[tuple[str, str, str]] = []  # (key path, id, scene list)
+    for name in ("red_light", "stop_line"):
+        cfg = getattr(rules, name)
+        if cfg is not None:
+            refs += [(f"{name}.line", cfg.line, "lines"), (f"{name}.signal", cfg.signal, "signals")]
+    if rules.stop_line is not None:
+        refs.append(("stop_line.zone", rules.stop_line.zone, "zones"))
+    for name in ("wrong_way", "lane"):
+        cfg = getattr(rules, name)
+        if cfg is not None:
+            refs += [(f"{name}.lanes[{i}]", lane, "lanes") for i, lane in enumerate(cfg.lanes)]
+    if rules.forbidden_turn is not None:
+        for i, turn in enumerate(rules.forbidden_turn.turns):
+            refs += [(f"forbidden_turn.turns[{i}].entry", turn.entry, "lines")]
+            refs += [(f"forbidden_turn.turns[{i}].exit", turn.exit, "lines")]
+    for name in ("speeding", "no_helmet"):
+        cfg = getattr(rules, name)
+        if cfg is not None and cfg.zone is not None:
+            refs.append((f"{name}.zone", cfg.zone, "zones"))
+    for key, ref, kind in refs:
+        if ref not in have[kind]:
+            raise ValueError(f"{key}: no {kind[:-1]} {ref!r} in scene.{kind} (have: {sorted(have[kind]) or 'none'})")
+    if rules.speeding is not None and scene.calibration is None:
+        raise ValueError("speeding: the scene has no ground-plane calibration (scene.calibration)")
+    if rules.lane is not None:
+        lanes = {x.id: x for x in scene.lanes}
+        for i, lane in enumerate(rules.lane.lanes):
+            if lanes[lane].allowed_classes is None:
+                raise ValueError(f"lane.lanes[{i}]: lane {lane!r} has no allowed_classes")
 
 
 class DetectorConfig(_Model):
@@ -142,6 +354,29 @@ class NodeInfo(_Model):
     state_dir: Path | None = Field(None, description="outbox and evidence; default var/edge/<id>")
 
 
+class ClipsConfig(_Model):
+    """Event clips cut from each camera's buffer of compressed packets (no re-encoding)."""
+
+    enabled: bool = True
+    pre_seconds: float = Field(5.0, ge=0, le=60, description="footage before the event (at least; from a keyframe)")
+    post_seconds: float = Field(5.0, ge=0, le=60, description="footage after the event; the event waits for it")
+    max_buffer_mb: float = Field(64.0, gt=0, le=4096, description="hard cap on one camera's packet buffer")
+
+
+class UploadConfig(_Model):
+    """HTTP upload of evidence files to central (the edge connects: works behind NAT)."""
+
+    url: str = Field(pattern=r"^https?://[^/]+", description="central's base URL, e.g. https://central.example")
+    token: str = Field(min_length=16, description="this node's upload secret (central: uploads.nodes.<node id>)")
+    timeout_s: float = Field(60.0, gt=0)
+    retry_max_s: float = Field(60.0, gt=0, description="longest wait between attempts (backoff doubles up to it)")
+
+
+class RetentionConfig(_Model):
+    quota_mb: float = Field(20480.0, gt=0, description="disk the node's evidence may use; oldest delivered goes first")
+    check_interval_s: float = Field(60.0, gt=0)
+
+
 class NodeConfig(_Model):
     node: NodeInfo
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
@@ -149,6 +384,9 @@ class NodeConfig(_Model):
     cameras: list[NodeCamera] = Field(min_length=1)
     status_interval_s: float = Field(10.0, gt=0)
     platform: Literal["cpu", "vaapi", "jetson"] = "cpu"
+    clips: ClipsConfig = Field(default_factory=ClipsConfig)
+    upload: UploadConfig | None = Field(None, description="without it, clips stay on the node")
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
 
 def mqtt_client_id(node: NodeConfig) -> str:
@@ -169,7 +407,10 @@ def load_node_config(path: Path | str) -> tuple[NodeConfig, list[CameraConfig]]:
     seen: set[str] = set()
     for i, entry in enumerate(node.cameras):
         cam_path = entry.config if entry.config.is_absolute() else path.parent / entry.config
-        cam = load_camera_config(cam_path)
+        try:
+            cam = load_camera_config(cam_path)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: cameras[{i}].config: {cam_path} is not usable:\n{e}") from None
         if entry.source:
             cam = cam.model_copy(update={"camera": cam.camera.model_copy(update={"source": entry.source})})
         if not cam.camera.source:
