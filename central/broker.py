@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from central.broker_security import BrokerSecurity
 from contract.topics import parse_mqtt_url  # noqa: F401  (re-exported: callers import it from here)
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ class LocalMosquitto:
         max_inflight_messages: int = 100,
         autosave_interval_s: int = 1,
         start_timeout_s: float = 10.0,
+        security: BrokerSecurity | None = None,
+        tls_port: int | None = None,
     ) -> None:
         self.port = port or free_port(self.host)
         self._own_dir = state_dir is None
@@ -88,10 +91,17 @@ class LocalMosquitto:
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file = self.state_dir / "mosquitto.log"
         self.config_path = self.state_dir / "mosquitto.conf"
+        # With `security`: passwords + ACL on every listener, and a TLS listener on tls_port.
+        self.security = security
+        self.tls_port = (tls_port or free_port(self.host)) if security is not None and security.tls else None
 
     @property
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def tls_url(self) -> str | None:
+        return f"mqtts://{self.host}:{self.tls_port}" if self.tls_port else None
 
     @property
     def running(self) -> bool:
@@ -102,7 +112,7 @@ class LocalMosquitto:
         persistence.mkdir(parents=True, exist_ok=True)
         lines = [
             f"listener {self.port} {self.host}",
-            "allow_anonymous true",
+            *(["allow_anonymous true"] if self.security is None else []),
             "persistence true",
             f"persistence_location {persistence}/",
             # Save sessions and queues often, so even kill() loses at most about a second.
@@ -117,6 +127,8 @@ class LocalMosquitto:
             "log_type information",
             "log_timestamp_format %Y-%m-%dT%H:%M:%S",
         ]
+        if self.security is not None:
+            lines += self.security.mosquitto_lines(self.tls_port, self.host)
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             # Started as root, mosquitto drops to user `mosquitto`, which cannot write this root-owned
             # dir, and then exits silently: stay root (it only listens on loopback).

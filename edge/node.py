@@ -87,9 +87,11 @@ class EdgeNode:
             config.mqtt.url,
             mqtt_client_id(config),
             will=(self.status_topic, json.dumps({"node": node_id, "state": "offline"}).encode()),
-            username=config.mqtt.username,
-            password=config.mqtt.password,
+            # A node logs in as its node id: the broker's ACL lets it publish under that id only.
+            username=config.mqtt.username or (node_id if config.mqtt.secret() else None),
+            password=config.mqtt.secret(),
             keepalive_s=config.mqtt.keepalive_s,
+            ca_file=str(config.mqtt.ca_file) if config.mqtt.ca_file else None,
         )
         self.stopping = threading.Event()
         self.workers = [CameraWorker(self, c) for c in cameras]

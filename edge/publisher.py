@@ -33,6 +33,7 @@ class MqttPublisher:
         password: str | None = None,
         keepalive_s: int = 30,
         window: int = 100,
+        ca_file: str | None = None,
     ) -> None:
         self.outbox = outbox
         self.window = window
@@ -42,7 +43,7 @@ class MqttPublisher:
         if username:
             c.username_pw_set(username, password)
         if tls:
-            c.tls_set()
+            c.tls_set(ca_certs=ca_file)
         if will:
             c.will_set(will[0], will[1], qos=1, retain=True)
         c.max_inflight_messages_set(window)

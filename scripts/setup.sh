@@ -11,7 +11,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0
   gir1.2-gst-rtsp-server-1.0 libgirepository1.0-dev libcairo2-dev pkg-config gcc
-  mosquitto mosquitto-clients libgl1 libglib2.0-0 postgresql postgresql-client
+  mosquitto mosquitto-clients openssl libgl1 libglib2.0-0 postgresql postgresql-client
 )
 if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then APT_PACKAGES+=(python3-venv python3-dev); fi
 
