@@ -339,9 +339,22 @@ class MqttConfig(_Model):
     url: str = Field("mqtt://127.0.0.1:1883", pattern=r"^mqtts?://[^/:]+(:\d+)?/?$")
     topic_prefix: str = Field(DEFAULT_PREFIX, pattern=r"^[a-z0-9_-]+$")
     client_id: str | None = None
-    username: str | None = None
-    password: str | None = None
+    username: str | None = Field(None, description="default: the node id")
+    password: str | None = Field(None, description="better: password_file or env EDGE_MQTT_PASSWORD")
+    password_file: Path | None = Field(None, description="a file holding the broker password (mode 600)")
+    ca_file: Path | None = Field(None, description="CA certificate for mqtts:// (default: system CAs)")
     keepalive_s: int = Field(30, ge=5, le=3600)
+
+    def secret(self) -> str | None:
+        """The broker password: env EDGE_MQTT_PASSWORD, else password_file, else password."""
+        if os.environ.get("EDGE_MQTT_PASSWORD"):
+            return os.environ["EDGE_MQTT_PASSWORD"]
+        if self.password_file is not None:
+            try:
+                return self.password_file.read_text(encoding="utf-8").strip()
+            except OSError as e:
+                raise ConfigError(f"mqtt.password_file: cannot read {self.password_file}: {e}") from None
+        return self.password
 
 
 class NodeCamera(_Model):
@@ -403,6 +416,10 @@ def load_node_config(path: Path | str) -> tuple[NodeConfig, list[CameraConfig]]:
     node = load_config(path, NodeConfig)
     if node.node.state_dir is not None and not node.node.state_dir.is_absolute():
         node.node.state_dir = (path.parent / node.node.state_dir).resolve()
+    for key in ("password_file", "ca_file"):
+        value = getattr(node.mqtt, key)
+        if value is not None and not value.is_absolute():
+            setattr(node.mqtt, key, (path.parent / value).resolve())
     cameras: list[CameraConfig] = []
     seen: set[str] = set()
     for i, entry in enumerate(node.cameras):
