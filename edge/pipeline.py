@@ -6,6 +6,7 @@ Used unchanged by `edge analyze` (a file, as fast as possible) and by the live n
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -25,6 +26,7 @@ from edge.evidence import EvidenceFile, annotated_snapshot, encode_jpeg
 from edge.frames import Frame
 from edge.geometry import PolygonZone, scale_points
 from edge.rules import Observation, Rule, Violation
+from edge.rules.littering import build_urban_rules
 from edge.rules.stopping import IllegalStoppingRule
 from edge.tracking import ObjectTracker
 
@@ -53,10 +55,16 @@ def build_zones(camera: CameraConfig, frame_wh: tuple[int, int]) -> list[Polygon
     ]
 
 
-def build_rules(camera: CameraConfig, zones: list[PolygonZone]) -> list[Rule]:
+def build_rules(
+    camera: CameraConfig,
+    zones: list[PolygonZone],
+    frame_wh: tuple[int, int] | None = None,
+    clock: Callable[[float], datetime] | None = None,
+) -> list[Rule]:
     rules: list[Rule] = []
     if camera.rules.illegal_stopping is not None:
         rules.append(IllegalStoppingRule(camera.rules.illegal_stopping, zones))
+    rules.extend(build_urban_rules(camera, zones, clock))
     return rules
 
 
@@ -82,9 +90,10 @@ class CameraAnalyzer:
     def process(self, frame: Frame, when: datetime) -> list[EventRecord]:
         """Analyse one frame; `when` is its UTC time (the event clock)."""
         t0 = time.perf_counter()
+        self._wall = (when, frame.pts)  # rules with active hours read the local time from it
         if self.rules is None:
             h, w = frame.image.shape[:2]
-            self.rules = build_rules(self.camera, build_zones(self.camera, (w, h)))
+            self.rules = build_rules(self.camera, build_zones(self.camera, (w, h)), (w, h), self._wall_time)
         detections = self.detector(frame.image)
         t1 = time.perf_counter()
         tracks = self.tracker.update(detections)
@@ -101,6 +110,10 @@ class CameraAnalyzer:
         s.detect_seconds += t1 - t0
         s.total_seconds += t2 - t0
         return records
+
+    def _wall_time(self, t: float) -> datetime:
+        when, pts = self._wall
+        return when - timedelta(seconds=pts - t)
 
     def _record(self, v: Violation, frame: Frame, when: datetime, tracks) -> EventRecord:
         cam = self.camera.camera

@@ -1,0 +1,259 @@
+"""Littering / dumping: an object left in a watched zone, still there after whoever left it has gone.
+
+Objects come from the detector where COCO has a class (bottle, cup, bags, suitcase) and from the
+class-agnostic static-change detector for everything else (rubbish bags, cartons). The owner is the
+person or vehicle nearest the object when it appeared; the event waits until the owner has been
+away for `left_seconds` with the object still lying there. Something picked up again before that
+is forgotten; a parked vehicle is excluded (its own box masks the static change); a shadow or a
+lighting change does not pass the static-change test. Evidence: the scene now (the object where it
+lies) plus the frame at the moment it appeared with the owner marked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import cv2
+import numpy as np
+
+from contract.events import ViolationType
+from edge.config import CameraConfig, LitteringConfig
+from edge.geometry import PolygonZone, box_iou
+from edge.rules import Observation, Offender, Violation
+from edge.rules.sidewalk import SidewalkEncroachmentRule, in_hours, static_detector_for
+from edge.static_change import FrameHistory, Snapshot, StaticChangeDetector
+
+SAME_OBJECT_IOU = 0.2
+UNKNOWN = "unknown_object"
+
+
+@dataclass
+class _Owner:
+    track_id: int
+    class_name: str
+    box: np.ndarray
+    confidence: float
+
+
+@dataclass
+class _Item:
+    id: int
+    zone: PolygonZone
+    class_name: str
+    box: np.ndarray
+    first_seen: float
+    last_seen: float
+    confidence: float
+    owner: _Owner | None
+    appearance: Snapshot | None
+    owner_last_near: float
+    reported: bool = False
+    sources: set[str] = field(default_factory=set)
+
+
+def _gap(obj: np.ndarray, box: np.ndarray) -> float:
+    """Pixels between two boxes (0 when they overlap)."""
+    dx = max(0.0, float(max(obj[0], box[0]) - min(obj[2], box[2])))
+    dy = max(0.0, float(max(obj[1], box[1]) - min(obj[3], box[3])))
+    return float(np.hypot(dx, dy))
+
+
+class LitteringRule:
+    def __init__(
+        self,
+        config: LitteringConfig,
+        zones: list[PolygonZone],
+        *,
+        static: StaticChangeDetector | None = None,
+        clock: Callable[[float], datetime] | None = None,
+    ) -> None:
+        wanted = set(config.zones)
+        self.zones = [z for z in zones if z.id in wanted]
+        self.config = config
+        self.clock = clock
+        self.static = static if static is not None else static_detector_for(config.static_change)
+        self.history = FrameHistory(config.static_change.static_seconds + 8.0)
+        self.items: list[_Item] = []
+        self.forgotten = 0  # objects that went away before they became litter (picked up)
+        self._next_id = 1
+
+    def update(self, obs: Observation) -> list[Violation]:
+        cfg, t = self.config, obs.t
+        owners = self._owners(obs)
+        if obs.image is not None:
+            self.history.add(
+                Snapshot(t, obs.image, owners[0], owners[1], owners[2])
+            )
+        candidates = self._candidates(obs, owners[0])
+        for zone, cls, box, conf, first in candidates:
+            item = self._match(zone, box)
+            if item is None:
+                self._new_item(zone, cls, box, conf, first, t)
+                continue
+            item.box, item.last_seen = box, t
+            if cls != UNKNOWN:
+                item.class_name, item.confidence = cls, max(item.confidence, conf)
+        out: list[Violation] = []
+        active = in_hours(cfg.active_hours, self.clock, t)
+        for item in list(self.items):
+            near = self._owner_near(item, owners)
+            if near:
+                item.owner_last_near = t
+            hidden = any(box_iou(item.box, b) > 0 or _gap(item.box, b) == 0 for b in owners[0])
+            if item.last_seen < t and hidden:
+                item.last_seen = t  # someone stands over it: not gone, just hidden
+            if t - item.last_seen > cfg.forget_after_seconds:
+                self.items.remove(item)
+                if not item.reported:
+                    self.forgotten += 1
+                continue
+            if item.reported or item.last_seen < t or not active:
+                continue
+            if item.owner is None and cfg.require_owner:
+                continue
+            if t - item.first_seen < cfg.static_seconds or t - item.owner_last_near < cfg.left_seconds:
+                continue
+            item.reported = True
+            out.append(self._violation(item, obs))
+        return out
+
+    def _owners(self, obs: Observation) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+        tr = obs.tracks
+        keep = [i for i in range(len(tr)) if tr.class_name(i) in self.config.owner_classes]
+        return (
+            tr.xyxy[keep].astype(np.float32).reshape(-1, 4),
+            tr.track_id[keep],
+            tuple(tr.class_name(i) for i in keep),
+        )
+
+    def _candidates(self, obs: Observation, owner_boxes: np.ndarray) -> list[tuple]:
+        """(zone, class, box, confidence, first seen) of everything that looks left in a zone now."""
+        cfg, t = self.config, obs.t
+        out: list[tuple] = []
+        det = obs.detections
+        if det is not None:
+            for i in range(len(det)):
+                cls = det.class_name(i)
+                if cls not in cfg.object_classes:
+                    continue
+                box = det.xyxy[i].astype(np.float32)
+                zone = self._zone_of(box)
+                if zone is not None:
+                    out.append((zone, cls, box, float(det.confidence[i]), t))
+        if self.static is not None and obs.image is not None:
+            self.static.update(obs.image, t)
+            h, w = obs.image.shape[:2]
+            exclude = owner_boxes
+            if det is not None and len(det):
+                # Every detected person/vehicle, tracked or not, masks its own pixels.
+                keep = [i for i in range(len(det)) if det.class_name(i) in cfg.owner_classes]
+                exclude = np.concatenate([owner_boxes, det.xyxy[keep].reshape(-1, 4)])
+            sc = cfg.static_change
+            for so in self.static.objects(exclude):
+                if not (sc.min_area * w * h <= so.area <= sc.max_area * w * h):
+                    continue
+                box = np.asarray(so.box, np.float32)
+                zone = self._zone_of(box)
+                if zone is not None:
+                    out.append((zone, UNKNOWN, box, 0.5, so.first_seen))
+        return out
+
+    def _zone_of(self, box: np.ndarray) -> PolygonZone | None:
+        centre = np.array([[(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]], np.float32)
+        return next((z for z in self.zones if z.contains(centre)[0]), None)
+
+    def _match(self, zone: PolygonZone, box: np.ndarray) -> _Item | None:
+        best, best_iou = None, SAME_OBJECT_IOU
+        for item in self.items:
+            iou = box_iou(item.box, box)
+            if item.zone.id == zone.id and iou >= best_iou:
+                best, best_iou = item, iou
+        return best
+
+    def _new_item(self, zone: PolygonZone, cls: str, box: np.ndarray, conf: float, first: float, t: float) -> None:
+        snap = self.history.at(first)
+        owner = None
+        if snap is not None and len(snap.boxes):
+            gaps = [_gap(box, b) / max(1.0, float(b[3] - b[1])) for b in snap.boxes]
+            k = int(np.argmin(gaps))
+            if gaps[k] <= self.config.owner_radius:
+                owner = _Owner(int(snap.track_ids[k]), snap.classes[k], snap.boxes[k].copy(), 0.0)
+        near_t = snap.t if owner is not None and snap is not None else -1e9
+        self.items.append(_Item(self._next_id, zone, cls, box, first, t, conf, owner, snap, near_t))
+        self._next_id += 1
+
+    def _owner_near(self, item: _Item, owners: tuple[np.ndarray, np.ndarray, tuple[str, ...]]) -> bool:
+        """The owner (by track id) is still within reach of the object."""
+        if item.owner is None:
+            return False
+        for box, tid in zip(owners[0], owners[1], strict=True):
+            if int(tid) == item.owner.track_id:
+                return _gap(item.box, box) / max(1.0, float(box[3] - box[1])) <= self.config.owner_radius
+        return False
+
+    def _violation(self, item: _Item, obs: Observation) -> Violation:
+        box = tuple(round(float(v), 1) for v in item.box)
+        offenders = [Offender(item.id, item.class_name, box, round(item.confidence, 4))]
+        images: list[tuple[str, np.ndarray]] = []
+        if item.owner is not None:
+            o = item.owner
+            offenders.append(Offender(o.track_id, o.class_name, tuple(round(float(v), 1) for v in o.box), 0.0))
+        if item.appearance is not None:
+            images.append(("snapshot", self._draw_appearance(item)))  # the moment it was left
+        if obs.image is not None:
+            x1, y1, x2, y2 = (int(v) for v in item.box)
+            pad = max(8, (x2 - x1) // 2)
+            h, w = obs.image.shape[:2]
+            crop = obs.image[max(0, y1 - pad) : min(h, y2 + pad), max(0, x1 - pad) : min(w, x2 + pad)]
+            if crop.size:
+                images.append(("crop", crop.copy()))
+        return Violation(
+            type=ViolationType.LITTERING,
+            started_at=item.first_seen,
+            ended_at=obs.t,
+            confidence=round(item.confidence, 4),
+            offenders=tuple(offenders),
+            zone=item.zone,
+            details={
+                "object": item.class_name,
+                "appeared_seconds_ago": round(obs.t - item.first_seen, 2),
+                "owner_left_seconds_ago": round(obs.t - item.owner_last_near, 2) if item.owner else -1.0,
+                "owner": item.owner.class_name if item.owner else "unknown",
+            },
+            images=tuple(images),
+        )
+
+    def _draw_appearance(self, item: _Item) -> np.ndarray:
+        """The frame when the object appeared: the object in yellow, who left it in red."""
+        img = item.appearance.image.copy()
+        thick = max(1, round(min(img.shape[:2]) / 400))
+        x1, y1, x2, y2 = (int(v) for v in item.box)
+        cv2.rectangle(img, (x1, y1), (x2, y2), (0, 220, 255), thick + 1)
+        if item.owner is not None:
+            x1, y1, x2, y2 = (int(v) for v in item.owner.box)
+            cv2.rectangle(img, (x1, y1), (x2, y2), (40, 40, 230), thick + 1)
+            cv2.putText(
+                img, f"#{item.owner.track_id} {item.owner.class_name}", (x1, max(12, y1 - 4)),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.5, (40, 40, 230), 1, cv2.LINE_AA,
+            )
+        return img
+
+
+def build_urban_rules(
+    camera: CameraConfig, zones: list[PolygonZone], clock: Callable[[float], datetime] | None = None
+) -> list:
+    """The camera's sidewalk and littering rules; they share one static-change detector when
+    their settings agree (one background model per camera, not per rule)."""
+    rules_cfg = camera.rules
+    sidewalk, littering = rules_cfg.sidewalk_encroachment, rules_cfg.littering
+    shared = None
+    if sidewalk is not None and littering is not None and sidewalk.static_change == littering.static_change:
+        shared = static_detector_for(sidewalk.static_change)
+    out: list = []
+    if sidewalk is not None:
+        out.append(SidewalkEncroachmentRule(sidewalk, zones, static=shared, clock=clock))
+    if littering is not None:
+        out.append(LitteringRule(littering, zones, static=shared, clock=clock))
+    return out

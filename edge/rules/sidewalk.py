@@ -1,0 +1,235 @@
+"""Sidewalk encroachment: vendor furniture, goods and parked vehicles occupying a sidewalk zone.
+
+An incident with a life: it starts when something has stayed in the zone longer than
+`min_seconds` (within `active_hours`), sends an update every `update_seconds` while it lasts (how
+many objects, what share of the zone they cover, since when) and ends once the zone has been free
+for `end_seconds`. A vendor who stays all afternoon is one incident.
+
+What occupies the zone: detections of furniture classes (chair, table, umbrella, bench), vehicles
+at rest, and class-agnostic static changes (stalls, goods) that no person or vehicle box covers.
+People walking, vehicles passing and people waiting (a person is never an occupant) are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import cv2
+import numpy as np
+
+from contract.events import ViolationType
+from edge.config import SidewalkEncroachmentConfig, StaticChangeConfig
+from edge.geometry import PolygonZone, box_iou
+from edge.rules import Observation, Offender, Violation
+from edge.static_change import FrameHistory, Snapshot, StaticChangeDetector, StaticChangeParams
+
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+SAME_OBJECT_IOU = 0.3
+STATIC = "static_object"
+
+
+def in_hours(ranges: list[str] | None, clock: Callable[[float], datetime] | None, t: float) -> bool:
+    """Whether camera time t falls in one of the local "HH:MM-HH:MM" ranges (an overnight range
+    such as 22:00-06:00 wraps). No ranges, or no wall clock to read them by: always."""
+    if not ranges or clock is None:
+        return True
+    local = clock(t).astimezone(LOCAL_TZ)
+    minute = local.hour * 60 + local.minute
+    for r in ranges:
+        a, b = r.split("-")
+        start = int(a[:2]) * 60 + int(a[3:])
+        end = int(b[:2]) * 60 + int(b[3:])
+        if (start <= minute < end) if start <= end else (minute >= start or minute < end):
+            return True
+    return False
+
+
+def static_detector_for(cfg: StaticChangeConfig) -> StaticChangeDetector | None:
+    if not cfg.enabled:
+        return None
+    return StaticChangeDetector(StaticChangeParams(static_seconds=cfg.static_seconds))
+
+
+@dataclass
+class _Occupant:
+    id: int
+    zone: PolygonZone
+    kind: str  # "object" (furniture class), "vehicle" or STATIC
+    class_name: str
+    box: np.ndarray
+    anchor: np.ndarray  # where a vehicle came to rest
+    first_seen: float
+    last_seen: float
+    confidence: float
+    track_id: int | None = None
+
+
+@dataclass
+class _Incident:
+    zone: PolygonZone
+    started_at: float
+    last_occupied: float
+    last_update: float
+    max_objects: int
+    appearance: Snapshot | None
+
+
+class SidewalkEncroachmentRule:
+    def __init__(
+        self,
+        config: SidewalkEncroachmentConfig,
+        zones: list[PolygonZone],
+        *,
+        static: StaticChangeDetector | None = None,
+        clock: Callable[[float], datetime] | None = None,
+    ) -> None:
+        wanted = set(config.zones)
+        self.zones = [z for z in zones if z.id in wanted]
+        self.config = config
+        self.clock = clock
+        self.static = static if static is not None else static_detector_for(config.static_change)
+        self.history = FrameHistory(config.min_seconds + config.static_change.static_seconds + 5.0, rate=0.5)
+        self.occupants: list[_Occupant] = []
+        self.incidents: dict[str, _Incident] = {}
+        self._masks: dict[str, np.ndarray] = {}
+        self._next_id = 1
+
+    def update(self, obs: Observation) -> list[Violation]:
+        cfg, t = self.config, obs.t
+        if obs.image is not None:
+            self.history.add(Snapshot(t, obs.image, np.zeros((0, 4), np.float32), np.zeros(0, np.int64), ()))
+        self._observe(obs)
+        active = in_hours(cfg.active_hours, self.clock, t)
+        out: list[Violation] = []
+        for zone in self.zones:
+            here = [
+                o for o in self.occupants
+                if o.zone.id == zone.id and o.last_seen >= t - 1e-6 and t - o.first_seen >= cfg.min_seconds
+            ]
+            inc = self.incidents.get(zone.id)
+            if inc is None:
+                if here and active:
+                    start = min(o.first_seen for o in here)
+                    inc = _Incident(zone, start, t, t, len(here), self.history.at(start))
+                    self.incidents[zone.id] = inc
+                    out.append(self._violation(inc, "start", here, obs))
+                continue
+            if here and active:
+                inc.last_occupied = t
+                inc.max_objects = max(inc.max_objects, len(here))
+                if t - inc.last_update >= cfg.update_seconds:
+                    inc.last_update = t
+                    out.append(self._violation(inc, "update", here, obs))
+            elif t - inc.last_occupied >= cfg.end_seconds or not active:
+                del self.incidents[zone.id]
+                out.append(self._violation(inc, "end", [], obs))
+        return out
+
+    def _observe(self, obs: Observation) -> None:
+        """Match this frame's occupants to the ones already known; forget the long unseen."""
+        cfg, t = self.config, obs.t
+        found: list[tuple[str, str, np.ndarray, float, int | None, float]] = []
+        tr, det = obs.tracks, obs.detections
+        for i in range(len(tr)):
+            if tr.class_name(i) in cfg.vehicle_classes:
+                found.append(("vehicle", tr.class_name(i), tr.xyxy[i], float(tr.confidence[i]), int(tr.track_id[i]), t))
+        if det is not None:
+            for i in range(len(det)):
+                if det.class_name(i) in cfg.object_classes:
+                    found.append(("object", det.class_name(i), det.xyxy[i], float(det.confidence[i]), None, t))
+        if self.static is not None and obs.image is not None:
+            self.static.update(obs.image, t)
+            h, w = obs.image.shape[:2]
+            movers = [tr.xyxy[i] for i in range(len(tr)) if tr.class_name(i) == "person" or tr.class_name(i) in cfg.vehicle_classes]
+            if det is not None:
+                movers += [det.xyxy[i] for i in range(len(det)) if det.class_name(i) == "person" or det.class_name(i) in cfg.vehicle_classes]
+            exclude = np.asarray(movers, np.float32).reshape(-1, 4)
+            sc = cfg.static_change
+            for so in self.static.objects(exclude):
+                if sc.min_area * w * h <= so.area <= sc.max_area * w * h:
+                    found.append((STATIC, STATIC, np.asarray(so.box, np.float32), 0.5, None, so.first_seen))
+        for kind, cls, box, conf, tid, first in found:
+            ground = np.array([[(box[0] + box[2]) / 2, box[3]]], np.float32)
+            zone = next((z for z in self.zones if z.contains(ground)[0]), None)
+            if zone is None:
+                continue
+            occ = self._match(zone, kind, box, tid)
+            if occ is None:
+                self.occupants.append(_Occupant(self._next_id, zone, kind, cls, box.copy(), box.copy(), first, t, conf, tid))
+                self._next_id += 1
+                continue
+            if kind == "vehicle" and not self._still(occ, box):
+                occ.anchor, occ.first_seen = box.copy(), t  # it moved: a new rest starts here
+            occ.box, occ.last_seen, occ.confidence = box.copy(), t, max(occ.confidence, conf)
+            if tid is not None:
+                occ.track_id = tid
+        self.occupants = [o for o in self.occupants if t - o.last_seen <= cfg.forget_after_seconds]
+
+    def _match(self, zone: PolygonZone, kind: str, box: np.ndarray, tid: int | None) -> _Occupant | None:
+        best, best_iou = None, SAME_OBJECT_IOU
+        for o in self.occupants:
+            if o.zone.id != zone.id or (o.kind == "vehicle") != (kind == "vehicle"):
+                continue
+            if tid is not None and o.track_id == tid:
+                return o
+            iou = box_iou(o.box, box)
+            if iou >= best_iou:
+                best, best_iou = o, iou
+        return best
+
+    def _still(self, occ: _Occupant, box: np.ndarray) -> bool:
+        a = np.array([(occ.anchor[0] + occ.anchor[2]) / 2, occ.anchor[3]])
+        b = np.array([(box[0] + box[2]) / 2, box[3]])
+        return float(np.linalg.norm(a - b)) <= self.config.still_tolerance * float(box[3] - box[1])
+
+    def _share(self, zone: PolygonZone, boxes: list[np.ndarray], shape: tuple[int, int] | None) -> float:
+        """Share of the zone covered by the union of the occupants' boxes."""
+        if not boxes:
+            return 0.0
+        poly = zone.polygon.astype(np.int32)
+        x0, y0 = poly.min(axis=0)
+        x1, y1 = poly.max(axis=0)
+        zmask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
+        cv2.fillPoly(zmask, [poly - [x0, y0]], 1)
+        occ = np.zeros_like(zmask)
+        for b in boxes:
+            bx0, by0 = max(0, int(b[0]) - x0), max(0, int(b[1]) - y0)
+            bx1, by1 = int(b[2]) - x0, int(b[3]) - y0
+            if bx1 > bx0 and by1 > by0:
+                occ[by0:by1, bx0:bx1] = 1
+        area = int(zmask.sum())
+        return float((occ & zmask).sum()) / area if area else 0.0
+
+    def _violation(self, inc: _Incident, phase: str, here: list[_Occupant], obs: Observation) -> Violation:
+        t = obs.t
+        offenders = tuple(
+            Offender(o.track_id if o.track_id is not None else o.id, o.class_name,
+                     tuple(round(float(v), 1) for v in o.box), round(o.confidence, 4))
+            for o in here
+        )
+        share = self._share(inc.zone, [o.box for o in here], None)
+        images: tuple[tuple[str, np.ndarray], ...] = ()
+        if phase == "start" and inc.appearance is not None:
+            images = (("snapshot", inc.appearance.image),)  # when the first of them appeared
+        return Violation(
+            type=ViolationType.SIDEWALK_ENCROACHMENT,
+            started_at=inc.started_at,
+            ended_at=inc.last_occupied if phase == "end" else t,
+            confidence=round(float(np.mean([o.confidence for o in here])), 4) if here else 0.0,
+            offenders=offenders,
+            zone=inc.zone,
+            details={
+                "objects": len(here),
+                "max_objects": inc.max_objects,
+                "occupied_share": round(share, 3),
+                "occupied_seconds": round((inc.last_occupied if phase == "end" else t) - inc.started_at, 1),
+                "vehicles": sum(o.kind == "vehicle" for o in here),
+                "static_objects": sum(o.kind == STATIC for o in here),
+            },
+            phase=phase,
+            incident_key=inc.zone.id,
+            images=images,
+        )

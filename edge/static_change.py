@@ -1,0 +1,255 @@
+"""Class-agnostic "new static object" detection by background modelling. Pure numpy/OpenCV.
+
+Stalls, rubbish bags and cartons have no detector class; what they share is that a patch of the
+scene changes and then stays changed while nothing there moves. The frame is cut into cells; each
+cell is compared with a slowly learnt background by its texture (zero-mean normalised correlation,
+blind to gain and offset, so to lighting changes and soft shadows) and, where both are flat, by
+its chromaticity (a shadow darkens a floor but keeps its colour). A cell that differs from the
+background and has not changed between samples for `static_seconds` is static-new; neighbouring
+static-new cells form one object. A change over most of the frame is a camera move or a scene cut:
+the background is learnt again rather than reporting everything.
+
+`FrameHistory` keeps a thinned window of recent frames so that a rule can show the moment an
+object appeared, which in a static scene is long before the rule is sure of it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class StaticObject:
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in frame pixels
+    area: float  # frame pixels covered by its cells
+    first_seen: float  # camera-clock seconds when its cells started to differ from the background
+
+
+@dataclass(frozen=True)
+class StaticChangeParams:
+    work_width: int = 400  # analysis width; cells are counted at this scale
+    cell: int = 8  # cell side in working pixels
+    static_seconds: float = 2.0  # unchanged between samples this long to count as static
+    texture_min_std: float = 6.0  # grey-level std below which a cell is "flat"
+    texture_ncc: float = 0.5  # correlation below this = different texture
+    chroma_delta: float = 0.045  # rg-chromaticity distance for flat cells
+    motion_delta: float = 10.0  # mean abs grey change between samples = moving
+    learn_rate: float = 0.05  # background update of unchanged cells per sample
+    absorb_seconds: float | None = 1800.0  # a static change older than this becomes background
+    scene_cut_share: float = 0.5  # more than this share of cells changed at once: re-learn
+    camera_shift_px: float = 0.75  # whole-image shift between samples (working px) = camera moved
+    min_cells: int = 2
+    max_elongation: float = 5.0  # longer/shorter side of an object, in cells
+
+
+def _cells(a: np.ndarray, c: int) -> np.ndarray:
+    """(H, W[, C]) -> (H/c, W/c, c*c[, C]) blocks."""
+    h, w = a.shape[0] // c, a.shape[1] // c
+    a = a[: h * c, : w * c]
+    if a.ndim == 2:
+        return a.reshape(h, c, w, c).swapaxes(1, 2).reshape(h, w, c * c)
+    return a.reshape(h, c, w, c, a.shape[2]).swapaxes(1, 2).reshape(h, w, c * c, a.shape[2])
+
+
+class StaticChangeDetector:
+    def __init__(self, params: StaticChangeParams | None = None) -> None:
+        self.p = params or StaticChangeParams()
+        self._t: float | None = None
+        self._scale = 1.0
+        self._frame_shape: tuple[int, int] | None = None
+        self._bg: np.ndarray | None = None  # (H, W, 3) float32 working-scale background
+        self._prev: np.ndarray | None = None  # previous sample's grey cells
+        self._prev_grey: np.ndarray | None = None  # previous sample, whole grey image
+        self._changed_since: np.ndarray | None = None  # per cell; nan = matches background
+        self._still_since: np.ndarray | None = None
+        self.static_mask: np.ndarray | None = None  # per cell, last update
+        self._win: np.ndarray | None = None
+        self.scene_cuts = 0
+        self.camera_moves = 0
+
+    def reset(self) -> None:
+        self._bg = None
+
+    def update(self, image: np.ndarray, t: float) -> None:
+        """Feed one frame (BGR). Calling again with the same t does nothing (rules share one)."""
+        if self._t is not None and t == self._t:
+            return
+        self._t = t
+        p = self.p
+        h, w = image.shape[:2]
+        self._frame_shape = (h, w)
+        self._scale = w / p.work_width
+        small = cv2.resize(image, (p.work_width, max(p.cell, round(h / self._scale))), interpolation=cv2.INTER_AREA)
+        small = small.astype(np.float32)
+        if self._bg is None or self._bg.shape != small.shape:
+            self._learn(small)
+            return
+        whole = small.mean(axis=2)
+        moved = self._camera_moved(whole)
+        self._prev_grey = whole
+        if moved:
+            # A hand-held or PTZ camera: everything shifts; start again once it holds still.
+            self.camera_moves += 1
+            self._learn(small)
+            return
+        grey = _cells(whole, p.cell)
+        bg_grey = _cells(self._bg.mean(axis=2), p.cell)
+        changed = self._differs(grey, bg_grey, _cells(small, p.cell), _cells(self._bg, p.cell))
+        if changed.mean() > p.scene_cut_share:
+            self.scene_cuts += 1
+            self._learn(small)
+            return
+        moving = np.abs(grey.mean(axis=2) - self._prev.mean(axis=2)) > p.motion_delta
+        moving |= self._differs(grey, self._prev, None, None)
+        self._prev = grey
+        cs, ss = self._changed_since, self._still_since
+        cs[~changed] = np.nan
+        cs[changed & np.isnan(cs)] = t
+        ss[moving] = t
+        static = changed & ~moving & (t - ss >= p.static_seconds)
+        self.static_mask = static
+        # Follow slow light drift where the scene matches the background; absorb very old changes.
+        learn = ~changed
+        if p.absorb_seconds is not None:
+            old = static & (t - cs >= p.absorb_seconds)
+            learn_now = self._cell_mask_to_pixels(old)
+            self._bg[learn_now] = small[learn_now]
+            cs[old] = np.nan
+        px = self._cell_mask_to_pixels(learn)
+        self._bg[px] += p.learn_rate * (small[px] - self._bg[px])
+
+    def objects(self, exclude: np.ndarray | None = None) -> list[StaticObject]:
+        """Static-new objects of the last update, minus cells under the (N, 4) `exclude` boxes
+        (people and vehicles the detector already knows about)."""
+        if self.static_mask is None or self._t is None:
+            return []
+        mask = self.static_mask.copy()
+        c, s = self.p.cell, self._scale
+        if exclude is not None:
+            for x1, y1, x2, y2 in np.asarray(exclude, np.float32).reshape(-1, 4):
+                mask[
+                    max(0, int(y1 / s / c)) : int(np.ceil(y2 / s / c)), max(0, int(x1 / s / c)) : int(np.ceil(x2 / s / c))
+                ] = False
+        if not mask.any():
+            return []
+        # Cells of one object touch, or nearly: an object on a flat floor shows mostly at its outline.
+        joined = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+        out: list[StaticObject] = []
+        h, w = self._frame_shape or (0, 0)
+        for k in range(1, n):
+            members = (labels == k) & mask
+            count = int(members.sum())
+            if count < self.p.min_cells:
+                continue
+            x, y, bw, bh = (int(v) for v in stats[k, :4])
+            if max(bw, bh) > self.p.max_elongation * min(bw, bh):
+                continue  # a line: the edge of a shadow or of a lit patch, not a thing
+            first = float(np.nanmin(self._changed_since[members]))
+            box = (
+                round(x * c * s, 1),
+                round(y * c * s, 1),
+                round(min(w, (x + bw) * c * s), 1),
+                round(min(h, (y + bh) * c * s), 1),
+            )
+            out.append(StaticObject(box, count * (c * s) ** 2, first))
+        return out
+
+    def _camera_moved(self, grey: np.ndarray) -> bool:
+        if self._prev_grey is None or self._prev_grey.shape != grey.shape:
+            return False
+        win = self._window(grey.shape)
+        # phaseCorrelate windows its inputs in place: hand it copies.
+        (dx, dy), _ = cv2.phaseCorrelate(self._prev_grey.copy(), grey.copy(), win)
+        return bool(np.hypot(dx, dy) > self.p.camera_shift_px)
+
+    def _window(self, shape: tuple[int, int]) -> np.ndarray:
+        if self._win is None or self._win.shape != shape:
+            self._win = cv2.createHanningWindow((shape[1], shape[0]), cv2.CV_32F)
+        return self._win
+
+    def _learn(self, small: np.ndarray) -> None:
+        p = self.p
+        self._prev_grey = small.mean(axis=2)
+        self._bg = small.copy()
+        self._prev = _cells(small.mean(axis=2), p.cell)
+        shape = self._prev.shape[:2]
+        self._changed_since = np.full(shape, np.nan)
+        self._still_since = np.full(shape, self._t if self._t is not None else 0.0)
+        self.static_mask = np.zeros(shape, bool)
+
+    def _differs(
+        self, a: np.ndarray, b: np.ndarray, a_rgb: np.ndarray | None, b_rgb: np.ndarray | None
+    ) -> np.ndarray:
+        p = self.p
+        da = a - a.mean(axis=2, keepdims=True)
+        db = b - b.mean(axis=2, keepdims=True)
+        sa, sb = np.sqrt((da * da).mean(axis=2)), np.sqrt((db * db).mean(axis=2))
+        ncc = (da * db).mean(axis=2) / np.maximum(sa * sb, 1e-6)
+        textured_a, textured_b = sa > p.texture_min_std, sb > p.texture_min_std
+        both = textured_a & textured_b
+        out = both & (ncc < p.texture_ncc)
+        # Texture appeared on, or vanished from, a flat surface; strong contrast only, so a soft
+        # shadow edge crossing a cell does not count.
+        one = textured_a ^ textured_b
+        out |= one & (np.maximum(sa, sb) > 2.5 * np.maximum(np.minimum(sa, sb), 1.0))
+        if a_rgb is not None and b_rgb is not None:
+            flat = ~textured_a & ~textured_b
+            ca, cb = a_rgb.mean(axis=2), b_rgb.mean(axis=2)  # (h, w, 3) cell mean colour
+            # Chromaticity is noise where any channel is near black.
+            bright = (ca.min(axis=2) > 15) & (cb.min(axis=2) > 15)
+            # Grey-world: a global colour cast (dusk, a cloud, white balance) is not an object.
+            ca = ca / np.maximum(np.median(ca.reshape(-1, 3), axis=0), 1.0)
+            cb = cb / np.maximum(np.median(cb.reshape(-1, 3), axis=0), 1.0)
+            ra = ca / np.maximum(ca.sum(axis=2, keepdims=True), 1e-3)
+            rb = cb / np.maximum(cb.sum(axis=2, keepdims=True), 1e-3)
+            chroma = np.abs(ra - rb)[..., :3].max(axis=2) > p.chroma_delta
+            out |= flat & bright & chroma
+        return out
+
+    def _cell_mask_to_pixels(self, cells: np.ndarray) -> np.ndarray:
+        c = self.p.cell
+        px = np.repeat(np.repeat(cells, c, axis=0), c, axis=1)
+        h, w = self._bg.shape[:2]
+        full = np.zeros((h, w), bool)
+        full[: px.shape[0], : px.shape[1]] = px
+        return full
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    t: float
+    image: np.ndarray
+    boxes: np.ndarray  # (N, 4) owner-class boxes at that moment
+    track_ids: np.ndarray  # (N,)
+    classes: tuple[str, ...]
+
+
+class FrameHistory:
+    """Recent frames, at most `rate` per second over `seconds`: what the scene looked like when an
+    object appeared. Holds references, so callers must not modify frames in place."""
+
+    def __init__(self, seconds: float, rate: float = 2.0) -> None:
+        self.seconds, self.step = seconds, 1.0 / rate
+        self._items: deque[Snapshot] = deque()
+
+    def add(self, snap: Snapshot) -> None:
+        if self._items and snap.t - self._items[-1].t < self.step:
+            return
+        self._items.append(snap)
+        while self._items and snap.t - self._items[0].t > self.seconds:
+            self._items.popleft()
+
+    def at(self, t: float) -> Snapshot | None:
+        """The last snapshot at or before t (else the oldest)."""
+        best = None
+        for s in self._items:
+            if s.t <= t + 1e-6:
+                best = s
+            else:
+                break
+        return best or (self._items[0] if self._items else None)
