@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError
 
 from central.broker import parse_mqtt_url
 from contract.configfile import ConfigError, format_validation_error, load_config
+from contract.events import ViolationType
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG_PATH = REPO_ROOT / "configs" / "central.yaml"
@@ -75,12 +76,95 @@ class WebConfig(_Section):
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
+class ReportsConfig(_Section):
+    group_window_s: float = Field(
+        default=300, ge=0, le=86400, description="events of one type at one camera+zone this close form one report"
+    )
+    routing_file: Path = Path("configs/routing.yaml")
+
+    @field_validator("routing_file")
+    @classmethod
+    def _routing_file(cls, value: Path) -> Path:
+        return value if value.is_absolute() else REPO_ROOT / value
+
+
+class SkipReview(_Section):
+    type: ViolationType
+    min_confidence: float = Field(ge=0, le=1)
+
+
+class ReviewConfig(_Section):
+    # Classes the detector gets right often enough: confirmed by "system" without an operator.
+    skip_review: list[SkipReview] = Field(default_factory=list)
+    forward_on_confirm: bool = Field(default=True, description="a confirmed report goes to its agency at once")
+
+
+class AuthConfig(_Section):
+    session_hours: float = Field(default=12, gt=0, le=24 * 30)
+    cookie_secure: bool = Field(
+        default=False, description="true behind HTTPS: the session cookie is never sent in clear"
+    )
+    share_link_secret: str | None = Field(
+        default=None,
+        min_length=16,
+        description="signs the read-only report links printed on the console; default: a random one per database",
+    )
+
+
+class Webhook(_Section):
+    url: str = Field(pattern=r"^https?://")
+    secret: str = Field(min_length=16, description="HMAC-SHA256 key; the signature is in X-IOC-Signature")
+    districts: list[str] | None = Field(default=None, description="only these districts; null = all")
+    timeout_s: float = Field(default=5, gt=0, le=60)
+
+
+class AlertsConfig(_Section):
+    enabled: bool = True
+    # Traffic types alerted at once, before review (e.g. wrong-way driving on a highway ramp).
+    immediate_types: list[ViolationType] = Field(default_factory=list)
+    webhooks: list[Webhook] = Field(default_factory=list)
+    poll_interval_s: float = Field(default=0.5, gt=0, le=60)
+    max_attempts: int = Field(default=10, ge=1, le=1000)
+
+
+class PublicConfig(_Section):
+    head_model: str = "helmet_yolo12m.onnx"
+    plate_model: str = "license_plate_yolov8n.onnx"
+    confidence: float = Field(default=0.25, gt=0, lt=1)
+
+
+class UploadsConfig(_Section):
+    """Evidence upload over HTTP (`PUT /api/v1/evidence/<sha256>`): who may upload, how much."""
+
+    # node id -> its upload token (HTTP Basic password). A node not listed cannot upload.
+    nodes: dict[str, str] = Field(default_factory=dict)
+    max_size_mb: float = Field(default=512, gt=0, le=4096)
+
+    @field_validator("nodes")
+    @classmethod
+    def _nodes(cls, value: dict[str, str]) -> dict[str, str]:
+        import re
+
+        for node, token in value.items():
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", node):
+                raise ValueError(f"{node!r} is not a node id")
+            if len(token) < 16:
+                raise ValueError(f"{node}: token must be at least 16 characters")
+        return value
+
+
 class CentralConfig(_Section):
     database_url: str = "sqlite:///var/central/central.db"
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     evidence_dir: Path = Path("var/central/evidence")
     web: WebConfig = Field(default_factory=WebConfig)
     time_zone: str = "Asia/Ho_Chi_Minh"
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    public: PublicConfig = Field(default_factory=PublicConfig)
+    uploads: UploadsConfig = Field(default_factory=UploadsConfig)
 
     @field_validator("database_url")
     @classmethod
@@ -141,4 +225,11 @@ def _apply_env(cfg: CentralConfig, source: str) -> CentralConfig:
 def load_central_config(path: Path | str | None = DEFAULT_CONFIG_PATH) -> CentralConfig:
     """Load and validate; `path=None` means defaults only. Raises ConfigError with file + key path."""
     cfg = CentralConfig() if path is None else load_config(path, CentralConfig)
-    return _apply_env(cfg, str(path) if path is not None else "defaults")
+    cfg = _apply_env(cfg, str(path) if path is not None else "defaults")
+    # The routing table is part of the config: a bad one stops the start, naming its file + key.
+    from central.workflow import load_routing
+
+    if not cfg.reports.routing_file.is_file():
+        raise ConfigError(f"{path or 'defaults'}: reports.routing_file: no such file {cfg.reports.routing_file}")
+    load_routing(cfg.reports.routing_file)
+    return cfg

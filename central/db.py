@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -135,9 +136,108 @@ class ReportRow(Base):
     description_en: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="new", server_default="new")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    # 0002: a report groups events (same camera+zone+type within a window, or one incident).
+    # `event_id` is the first event; `best_event_id` the one whose evidence the report shows.
+    group_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    incident: Mapped[str | None] = mapped_column(String(36), index=True)
+    zone_id: Mapped[str | None] = mapped_column(String(64))
+    ward: Mapped[str | None] = mapped_column(Text)
+    district: Mapped[str | None] = mapped_column(Text, index=True)
+    address: Mapped[str | None] = mapped_column(Text)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    first_seen: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    event_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    best_event_id: Mapped[str | None] = mapped_column(String(36))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    plate: Mapped[str | None] = mapped_column(String(32))
+    priority: Mapped[str] = mapped_column(String(16), default="normal", server_default="normal")
+    agency_code: Mapped[str | None] = mapped_column(String(64))
+    agency_name_vi: Mapped[str | None] = mapped_column(Text)
+    agency_name_en: Mapped[str | None] = mapped_column(Text)
+    deadline_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    alerted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    public_evidence: Mapped[Any] = mapped_column(JsonType, nullable=True)
 
-    # One report per event for now; the constraint also makes report creation idempotent.
+    # The first event opens at most one report; the constraint also makes report creation idempotent.
     __table_args__ = (UniqueConstraint("event_id", name="uq_reports_event_id"),)
+
+
+class ReportEventRow(Base):
+    """Which report an event grew (every stored event belongs to exactly one report)."""
+
+    __tablename__ = "report_events"
+
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ReportHistoryRow(Base):
+    """Audit trail: every status change (and publish, alert) with who and when."""
+
+    __tablename__ = "report_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text, comment="argon2id (PHC string)")
+    role: Mapped[str] = mapped_column(String(16), comment="operator | police | admin")
+    districts: Mapped[Any] = mapped_column(JsonType, comment="police: the districts they see")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class WebSessionRow(Base):
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True, comment="sha256 of the cookie value")
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class AlertRow(Base):
+    """Police alert outbox: written with the status change, sent by the dispatcher (MQTT + webhooks)."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    district: Mapped[str | None] = mapped_column(Text)
+    topic_district: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[Any] = mapped_column(JsonType)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    mqtt_sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    webhooks_done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class SettingRow(Base):
+    """Values central makes for itself once per database (e.g. the share-link signing key)."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
 
 
 class NodeStatusRow(Base):

@@ -34,6 +34,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from sqlalchemy.orm import Session, sessionmaker
 
 from central import evidence as evidence_files
+from central.alerts import queue_alert
+from central.auth import share_ref, share_secret
 from central.broker import parse_mqtt_url
 from central.config import CentralConfig
 from central.db import (
@@ -49,8 +51,10 @@ from central.db import (
     session_scope,
     utcnow,
 )
+from central.grouping import attach_event
 from central.logs import kv
-from central.reports import ReportTemplates, build_report_texts, default_templates, report_url
+from central.reports import ReportTemplates, default_templates, report_url
+from central.workflow import RoutingTable, load_routing, record
 from contract.events import ViolationEvent
 from contract.topics import ParsedTopic, ingest_subscriptions, parse_topic
 
@@ -70,6 +74,8 @@ class Outcome:
     event: ViolationEvent | None = None
     report_id: int | None = None
     sha256: str | None = None
+    report_created: bool = False
+    share_ref: str | None = None
 
 
 @dataclass
@@ -171,6 +177,8 @@ class MessageProcessor:
         topic_prefix: str,
         templates: ReportTemplates | None = None,
         tz: str = "Asia/Ho_Chi_Minh",
+        config: CentralConfig | None = None,
+        routing: RoutingTable | None = None,
     ) -> None:
         self.sessions = session_factory
         self.insert = dialect_insert(dialect_name)
@@ -178,6 +186,9 @@ class MessageProcessor:
         self.prefix = topic_prefix
         self.templates = templates or default_templates()
         self.tz = ZoneInfo(tz)
+        self.config = config or CentralConfig()
+        self.routing = routing or load_routing(self.config.reports.routing_file)
+        self._share_secret: bytes | None = None
 
     def process(self, topic: str, payload: bytes, received_at: datetime | None = None) -> Outcome:
         """Store the message; raises SQLAlchemyError/OSError when it could not (retry later)."""
@@ -209,7 +220,6 @@ class MessageProcessor:
 
     def _event(self, parsed: ParsedTopic, payload: bytes, received_at: datetime) -> Outcome:
         event = decode_event(parsed, payload)
-        texts = build_report_texts(event, templates=self.templates, tz=self.tz)
         row = {
             "id": event.id,
             "node": event.node,
@@ -232,23 +242,37 @@ class MessageProcessor:
             ).first()
             if inserted is None:
                 return Outcome("duplicate", event=event)
-            report = ReportRow(
-                event_id=event.id,
-                category=event.category.value,
-                type=event.type.value,
-                node=event.node,
-                camera=event.camera,
-                title_vi=texts.title_vi,
-                title_en=texts.title_en,
-                description_vi=texts.description_vi,
-                description_en=texts.description_en,
-                status="new",
-                created_at=utcnow(),
+            attached = attach_event(
+                s, event, config=self.config, routing=self.routing, templates=self.templates, tz=self.tz
             )
-            s.add(report)
-            s.flush()
+            report = attached.report
+            if attached.created:
+                self._auto_review(s, report)
+            if self._share_secret is None:
+                self._share_secret = share_secret(s, self.config.auth.share_link_secret)
             report_id = report.id
-        return Outcome("stored", event=event, report_id=report_id)
+        return Outcome(
+            "stored",
+            event=event,
+            report_id=report_id,
+            report_created=attached.created,
+            share_ref=share_ref(self._share_secret, report_id),
+        )
+
+    def _auto_review(self, s: Session, report: ReportRow) -> None:
+        """Configured high-confidence classes skip the operator; configured types alert at once."""
+        cfg = self.config
+        skip = any(
+            r.type.value == report.type and (report.confidence or 0) >= r.min_confidence for r in cfg.review.skip_review
+        )
+        if skip:
+            record(
+                s, report, actor="system", action="confirm", to_status="confirmed", note="auto: high-confidence class"
+            )
+            if cfg.review.forward_on_confirm:
+                record(s, report, actor="system", action="forward", to_status="forwarded", note=report.agency_code)
+        if skip or report.type in {t.value for t in cfg.alerts.immediate_types}:
+            queue_alert(s, report, cfg)
 
     def _evidence(self, parsed: ParsedTopic, payload: bytes, received_at: datetime) -> Outcome:
         sha = parsed.leaf or ""
@@ -350,6 +374,7 @@ class Ingester:
             evidence_dir=config.evidence_dir,
             topic_prefix=config.mqtt.topic_prefix,
             tz=config.time_zone,
+            config=config,
         )
         self.client_id = client_id or config.mqtt.effective_client_id
         # With a per-process id nobody will resume this session: end it on a clean stop, otherwise
@@ -509,9 +534,10 @@ class Ingester:
         ev = outcome.event
         assert ev is not None
         local = ev.started_at.astimezone(ZoneInfo(self.config.time_zone))
+        # A signed read-only link: whoever reads central's console may open the report without a login.
         return (
             f"REPORT {outcome.report_id} {ev.type.value} camera={ev.camera} at {local:%Y-%m-%d %H:%M:%S%z} "
-            f"{report_url(self.config.web.base_url, outcome.report_id or '')}"
+            f"{report_url(self.config.web.base_url, outcome.share_ref or outcome.report_id or '')}"
         )
 
     def _record(self, item: _Item, outcome: Outcome) -> None:
@@ -527,10 +553,12 @@ class Ingester:
                     camera=ev.camera,
                     type=ev.type.value,
                     report=outcome.report_id,
+                    new_report=outcome.report_created,
                     started_at=ev.started_at.isoformat(),
                 )
             )
-            print(self._report_line(outcome), file=self.console, flush=True)
+            if outcome.report_created:  # one line per report, not per event that grew it
+                print(self._report_line(outcome), file=self.console, flush=True)
         elif outcome.kind == "duplicate" and outcome.event is not None:
             c.add("duplicates")
             log.info(kv("event_duplicate", id=outcome.event.id, camera=outcome.event.camera))

@@ -1,7 +1,8 @@
 """Field reports (phản ánh hiện trường) made from events: texts in Vietnamese and English, views.
 
-One report per event for now (merging repeats at the same place comes later). Everything here is
-pure: an event in, texts and dicts out; the HTML comes from the Jinja2 templates next to this file.
+`central.grouping` decides which events form one report; this module writes the texts of a report
+from its best event. Everything here is pure: an event in, texts and dicts out; the HTML comes from
+the Jinja2 templates next to this file (rendered by `central.web`).
 """
 
 from __future__ import annotations
@@ -343,11 +344,3 @@ def human_size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"
-
-
-def render_report_html(view: dict[str, Any]) -> str:
-    return jinja_env().get_template("report.html").render(r=view)
-
-
-def render_report_list_html(views: list[dict[str, Any]], *, more_url: str | None = None) -> str:
-    return jinja_env().get_template("reports.html").render(reports=views, more_url=more_url)

@@ -28,6 +28,12 @@ def camera_health_topic(prefix: str, node: str, camera: str) -> str:
     return f"{prefix}/{node}/{camera}/health"
 
 
+def police_alert_topic(prefix: str, district: str, violation_type: str) -> str:
+    """QoS 1, not retained: a police alert for one district (a topic-safe slug) and violation type.
+    Subscribe `<prefix>/alerts/<district>/#` for one district's alerts."""
+    return f"{prefix}/alerts/{district}/{violation_type}"
+
+
 def ingest_subscriptions(prefix: str, share_group: str | None) -> list[str]:
     """What central subscribes to; a shared group splits the load between ingesters."""
     topics = [f"{prefix}/+/+/events/+", f"{prefix}/+/+/evidence/+", f"{prefix}/+/status", f"{prefix}/+/+/health"]

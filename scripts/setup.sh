@@ -12,6 +12,7 @@ APT_PACKAGES=(
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0
   gir1.2-gst-rtsp-server-1.0 libgirepository1.0-dev libcairo2-dev pkg-config gcc
   mosquitto mosquitto-clients openssl libgl1 libglib2.0-0 postgresql postgresql-client
+  chromium chromium-driver fonts-dejavu-core
 )
 if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then APT_PACKAGES+=(python3-venv python3-dev); fi
 

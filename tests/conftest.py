@@ -16,6 +16,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,3 +103,56 @@ def central_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         conn.execute(sa.text(f"TRUNCATE {', '.join(_CENTRAL_TABLES)} RESTART IDENTITY CASCADE"))
     engine.dispose()
     return url
+
+
+# ------------------------------------------------------------------------------ central's console
+
+CONSOLE_PASSWORD = "correct-horse-battery-1"
+CONSOLE_USERS = {
+    # username: (role, districts)
+    "op": ("operator", []),
+    "admin": ("admin", []),
+    "police-hue": ("police", ["Thành phố Huế"]),
+    "police-hk": ("police", ["Quận Hoàn Kiếm"]),
+}
+
+
+@pytest.fixture
+def central_users(central_database_url: str) -> dict[str, tuple[str, list[str]]]:
+    """The CONSOLE_USERS (password CONSOLE_PASSWORD) in a fresh `central_database_url`."""
+    import sqlalchemy as sa
+
+    from central.auth import create_user
+    from central.db import make_engine, make_session_factory, session_scope
+
+    engine = make_engine(central_database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as s:
+            s.execute(sa.text("DELETE FROM web_sessions"))  # PostgreSQL is shared: clear the last test's
+            s.execute(sa.text("DELETE FROM users"))
+            s.execute(sa.text("DELETE FROM settings"))
+            for name, (role, districts) in CONSOLE_USERS.items():
+                create_user(s, name, CONSOLE_PASSWORD, role, districts)
+    finally:
+        engine.dispose()
+    return CONSOLE_USERS
+
+
+@pytest.fixture
+def console_login() -> Any:
+    """`console_login(client, username)` logs a TestClient in; returns the session's CSRF token."""
+
+    def login(client: Any, username: str, password: str = CONSOLE_PASSWORD) -> str:
+        import re
+
+        form = client.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+        r = client.post(
+            "/login",
+            data={"username": username, "password": password, "csrf_token": token, "next": "/reports"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303 and "error" not in r.headers["location"], f"login as {username} failed"
+        return client.get("/api/me").json()["csrf"]
+
+    return login

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -103,10 +104,14 @@ def test_run_ingests_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, mqtt_br
             pub.publish(event_topic(prefix, event.node, event.camera, event.type.value), event.to_json())
         line = wait_until(lambda: next((x for x in out if x.startswith("REPORT ")), None), what="REPORT line")
         report_id = line.split()[1]
-        assert f"http://127.0.0.1:{port}/reports/{report_id}" in line
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/reports/{report_id}.json", timeout=5) as r:
+        url = line.split()[-1]  # the signed share link: readable without a login
+        assert url.startswith(f"http://127.0.0.1:{port}/reports/{report_id}-")
+        with urllib.request.urlopen(url + ".json", timeout=5) as r:
             body = json.load(r)
         assert body["event"]["id"] == event.id
+        with pytest.raises(urllib.error.HTTPError) as denied:  # the bare id needs a login
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/reports/{report_id}.json", timeout=5)
+        assert denied.value.code == 401
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
             health = json.load(r)
         assert health["mqtt"] == "connected" and health["ingester"]["stored"] == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,15 @@ from sqlalchemy.exc import OperationalError
 
 from central.broker import LocalMosquitto
 from central.config import CentralConfig
-from central.db import DeadLetterRow, EventRow, EvidenceRow, NodeStatusRow, ReportRow, make_engine
+from central.db import (
+    DeadLetterRow,
+    EventRow,
+    EvidenceRow,
+    NodeStatusRow,
+    ReportEventRow,
+    ReportRow,
+    make_engine,
+)
 from central.evidence import sha256_hex
 from central.ingester import Ingester
 from central.web import create_app
@@ -93,10 +102,14 @@ def test_valid_event_is_stored_with_its_report(cfg: CentralConfig, publisher: Pu
     assert report.title_vi == "Dừng, đỗ xe sai quy định"
     assert "3 phút 25 giây" in report.description_vi
     line = console.getvalue().strip()
-    assert line == (
-        f"REPORT {report.id} illegal_stopping camera=cam-le-loi-01 at 2026-11-21 14:03:05+0700 "
-        f"http://central.test/reports/{report.id}"
-    )
+    # The link is signed (`<id>-<token>`): it opens this one report without a login.
+    assert re.fullmatch(
+        rf"REPORT {report.id} illegal_stopping camera=cam-le-loi-01 at 2026-11-21 14:03:05\+0700 "
+        rf"http://central\.test/reports/{report.id}-[0-9a-f]{{24}}",
+        line,
+    ), line
+    assert report.agency_code == "csgt-hue" and report.district == "Thành phố Huế"
+    assert report.deadline_at is not None and report.first_seen == event.started_at
 
 
 def test_same_event_twice_is_stored_once(cfg: CentralConfig, publisher: Publisher) -> None:
@@ -158,7 +171,9 @@ def test_malformed_payloads_are_dead_lettered_and_valid_ones_still_stored(
         assert letter.received_at.tzinfo is not None
 
 
-def test_evidence_checked_stored_and_served(cfg: CentralConfig, publisher: Publisher) -> None:
+def test_evidence_checked_stored_and_served(
+    cfg: CentralConfig, publisher: Publisher, central_users: Any, console_login: Any
+) -> None:
     p = cfg.mqtt.topic_prefix
     image = fake_jpeg("snapshot-1")
     sha = sha256_hex(image)
@@ -199,6 +214,7 @@ def test_evidence_checked_stored_and_served(cfg: CentralConfig, publisher: Publi
         assert client.get(f"/evidence/{sha256_hex(wrong)}").status_code == 404  # not in the table
         # The report page shows the snapshot as its thumbnail and in the detail.
         (report_id,) = [r.id for r in _rows(cfg, select(ReportRow.id))]
+        console_login(client, "op")
         listing = client.get("/reports")
         assert listing.status_code == 200 and f'src="/evidence/{sha}"' in listing.text
         detail = client.get(f"/reports/{report_id}")
@@ -248,7 +264,9 @@ def test_restarted_ingester_gets_what_was_published_while_it_was_down(cfg: Centr
 def test_two_ingesters_on_the_shared_subscription_store_each_event_once(
     cfg: CentralConfig, publisher: Publisher
 ) -> None:
-    events = [make_event() for _ in range(40)]
+    # Two cameras, 20 events each within the grouping window: two growing reports, whichever
+    # ingester gets which event (PostgreSQL: an advisory lock per group; SQLite: its write lock).
+    events = [make_event(camera="cam-a" if i % 2 else "cam-b") for i in range(40)]
     a = _ingester(cfg, client_id=unique_name("central-a-"))
     b = _ingester(cfg, client_id=unique_name("central-b-"))
     try:
@@ -266,7 +284,9 @@ def test_two_ingesters_on_the_shared_subscription_store_each_event_once(
         a.stop()
         b.stop()
     assert _count(cfg, EventRow) == 40
-    assert _count(cfg, ReportRow) == 40
+    assert _count(cfg, ReportEventRow) == 40
+    reports = _rows(cfg, select(ReportRow).order_by(ReportRow.camera))
+    assert [(r.camera, r.event_count) for r in reports] == [("cam-a", 20), ("cam-b", 20)]
 
 
 def test_database_error_is_retried_not_acked_and_not_lost(

@@ -41,7 +41,9 @@ def setup(central_database_url: str, tmp_path: Path) -> Iterator[tuple[CentralCo
     engine.dispose()
 
 
-def test_pages_newest_first_and_json(setup: tuple[CentralConfig, Engine, MessageProcessor]) -> None:
+def test_pages_newest_first_and_json(
+    setup: tuple[CentralConfig, Engine, MessageProcessor], central_users: Any, console_login: Any
+) -> None:
     cfg, engine, processor = setup
     events = [make_event(type=t) for t in ("illegal_stopping", "littering", "sidewalk_encroachment")]
     ids = []
@@ -52,6 +54,10 @@ def test_pages_newest_first_and_json(setup: tuple[CentralConfig, Engine, Message
     client = TestClient(create_app(cfg, engine=engine))
     r = client.get("/", follow_redirects=False)
     assert r.status_code in (302, 307) and r.headers["location"] == "/reports"
+    r = client.get("/reports", follow_redirects=False)  # no session: the log-in page
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+    assert client.get(f"/reports/{ids[0]}.json").status_code == 401
+    console_login(client, "op")
     page = client.get("/reports").text
     positions = [page.index(f"#{i} ") for i in ids]
     assert positions == sorted(positions, reverse=True), "newest report first"

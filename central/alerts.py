@@ -1,0 +1,229 @@
+"""Police alerts: an outbox table written in the same transaction as the status change, and a
+dispatcher that sends each alert to MQTT (`<prefix>/alerts/<district>/<type>`, QoS 1) and to the
+configured webhooks (HMAC-SHA256 signed). The console's police view reads the same table live.
+
+Why an outbox: the confirmation (web process) and the MQTT connection (ingester process) may live
+in different processes, and an alert must not be lost when the broker or a webhook is down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from sqlalchemy import or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from central.broker import parse_mqtt_url
+from central.config import CentralConfig, Webhook
+from central.db import AlertRow, EventRow, ReportRow, make_session_factory, session_scope, utcnow
+from central.logs import kv
+from central.reports import evidence_url
+from central.workflow import district_slug, record
+from contract.events import ViolationEvent
+from contract.topics import police_alert_topic
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-IOC-Signature"
+TIMESTAMP_HEADER = "X-IOC-Timestamp"
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """`sha256=<hex>` of HMAC-SHA256(secret, "<timestamp>.<body>"): the receiver recomputes it and
+    rejects old timestamps, so a captured request cannot be replayed later."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(secret: str, timestamp: str, body: bytes, signature: str, max_age_s: float = 300) -> bool:
+    try:
+        age = abs(time.time() - float(timestamp))
+    except ValueError:
+        return False
+    return age <= max_age_s and hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+def alert_payload(report: ReportRow, best: ViolationEvent | None, base_url: str) -> dict[str, Any]:
+    evidence = best.evidence if best else []
+    snap = next((e for e in evidence if e.kind == "snapshot"), None)
+    plate = next((e for e in evidence if e.kind == "plate"), None)
+    return {
+        "report_id": report.id,
+        "type": report.type,
+        "title": {"vi": report.title_vi, "en": report.title_en},
+        "status": report.status,
+        "priority": report.priority,
+        "plate": report.plate,
+        "place": {
+            "camera": report.camera,
+            "ward": report.ward,
+            "district": report.district,
+            "address": report.address,
+            "lat": report.lat,
+            "lon": report.lon,
+        },
+        "first_seen": report.first_seen.isoformat() if report.first_seen else None,
+        "last_seen": report.last_seen.isoformat() if report.last_seen else None,
+        "snapshot_url": evidence_url(base_url, snap.sha256) if snap else None,
+        "plate_url": evidence_url(base_url, plate.sha256) if plate else None,
+        "agency": report.agency_code,
+        "report_url": f"{base_url.rstrip('/')}/reports/{report.id}",
+        "at": utcnow().isoformat(),
+    }
+
+
+def queue_alert(session: Session, report: ReportRow, config: CentralConfig, *, actor: str = "system") -> bool:
+    """Put a police alert for a traffic report in the outbox (once per report)."""
+    if not config.alerts.enabled or report.category != "traffic" or report.alerted_at is not None:
+        return False
+    payload_json = session.scalar(select(EventRow.payload).where(EventRow.id == report.best_event_id))
+    best = ViolationEvent.model_validate(payload_json) if payload_json else None
+    now = utcnow()
+    session.add(
+        AlertRow(
+            report_id=report.id,
+            district=report.district,
+            topic_district=district_slug(report.district),
+            type=report.type,
+            payload=alert_payload(report, best, config.web.base_url),
+            created_at=now,
+        )
+    )
+    report.alerted_at = now
+    record(session, report, actor=actor, action="alert_queued", note=report.district, at=now)
+    return True
+
+
+def _webhooks_for(config: CentralConfig, district: str | None) -> list[Webhook]:
+    return [w for w in config.alerts.webhooks if w.districts is None or (district in w.districts)]
+
+
+def post_webhook(hook: Webhook, body: bytes, now: float | None = None) -> None:
+    """POST one signed alert; raises OSError/HTTPError on failure."""
+    ts = str(int(now if now is not None else time.time()))
+    req = urllib.request.Request(
+        hook.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: ts,
+            SIGNATURE_HEADER: sign(hook.secret, ts, body),
+        },
+    )
+    with urllib.request.urlopen(req, timeout=hook.timeout_s) as r:
+        r.read()
+
+
+class AlertDispatcher:
+    """Sends queued alerts (MQTT + webhooks) from a thread; `start()`/`stop()`."""
+
+    def __init__(self, config: CentralConfig, engine: Engine) -> None:
+        self.config = config
+        self.sessions = make_session_factory(engine)
+        self.prefix = config.mqtt.topic_prefix
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.sent = 0
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"{config.mqtt.effective_client_id}-alerts",
+            protocol=mqtt.MQTTv5,
+        )
+        if config.mqtt.username:
+            self._client.username_pw_set(config.mqtt.username, config.mqtt.password)
+        self._connected = threading.Event()
+        self._client.on_connect = lambda *_a: self._connected.set()
+        self._client.on_disconnect = lambda *_a: self._connected.clear()
+
+    def start(self) -> AlertDispatcher:
+        host, port, tls = parse_mqtt_url(self.config.mqtt.url)
+        if tls:
+            self._client.tls_set()
+        self._client.connect_async(host, port, keepalive=self.config.mqtt.keepalive_s)
+        self._client.loop_start()
+        self._thread = threading.Thread(target=self._run, name="central-alerts", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.config.alerts.poll_interval_s):
+            try:
+                self.dispatch_once()
+            except Exception:  # a broken row or a database hiccup must not end the thread
+                log.exception(kv("alert_dispatch_failed"))
+
+    def _pending(self) -> list[AlertRow]:
+        with self.sessions() as s:
+            return list(
+                s.scalars(
+                    select(AlertRow)
+                    .where(
+                        or_(AlertRow.mqtt_sent_at.is_(None), AlertRow.webhooks_done_at.is_(None)),
+                        AlertRow.attempts < self.config.alerts.max_attempts,
+                    )
+                    .order_by(AlertRow.id)
+                    .limit(50)
+                )
+            )
+
+    def dispatch_once(self) -> int:
+        done = 0
+        for alert in self._pending():
+            body = json.dumps(alert.payload, ensure_ascii=False).encode()
+            mqtt_at: datetime | None = alert.mqtt_sent_at
+            hooks_at: datetime | None = alert.webhooks_done_at
+            error = None
+            if mqtt_at is None and self._connected.is_set():
+                topic = police_alert_topic(self.prefix, alert.topic_district, alert.type)
+                info = self._client.publish(topic, body, qos=1)
+                info.wait_for_publish(5)
+                if info.is_published():
+                    mqtt_at = utcnow()
+                else:
+                    error = "mqtt publish not acknowledged"
+            elif mqtt_at is None:
+                error = "mqtt not connected"
+            if hooks_at is None:
+                try:
+                    for hook in _webhooks_for(self.config, alert.district):
+                        post_webhook(hook, body)
+                    hooks_at = utcnow()
+                except (OSError, urllib.error.HTTPError) as e:
+                    error = f"webhook: {e}"
+            with session_scope(self.sessions) as s:
+                s.execute(
+                    update(AlertRow)
+                    .where(AlertRow.id == alert.id)
+                    .values(
+                        mqtt_sent_at=mqtt_at,
+                        webhooks_done_at=hooks_at,
+                        attempts=AlertRow.attempts + (1 if error else 0),
+                        last_error=error,
+                    )
+                )
+            if error:
+                log.warning(kv("alert_not_sent", id=alert.id, report=alert.report_id, error=error))
+            else:
+                done += 1
+                self.sent += 1
+                log.info(kv("alert_sent", id=alert.id, report=alert.report_id, district=alert.topic_district))
+        return done

@@ -1,0 +1,164 @@
+"""Users, passwords (argon2id), server-side sessions, CSRF tokens and signed share links.
+
+Sessions live in the database (`web_sessions`): the cookie holds a random token, the table only its
+sha256, so a stolen database does not give working cookies, and logging out really ends a session.
+CSRF: every session has its own random token; each state-changing request must send it back
+(form field `csrf_token` or header `X-CSRF-Token`). The cookie is HttpOnly and SameSite=Lax.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from central.db import SettingRow, UserRow, WebSessionRow, dialect_insert, utcnow
+from central.workflow import ROLES
+
+SESSION_COOKIE = "ioc_session"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+
+_hasher = PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) parameters
+# Verified when the user does not exist, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    role: str
+    districts: tuple[str, ...]
+
+    def sees_district(self, district: str | None) -> bool:
+        return self.role != "police" or (district is not None and district in self.districts)
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    user: User
+    csrf: str
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _user(row: UserRow) -> User:
+    return User(row.id, row.username, row.role, tuple(row.districts or ()))
+
+
+def create_user(session: Session, username: str, password: str, role: str, districts: list[str] | None = None) -> User:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)} (got {role!r})")
+    if len(password) < 8:
+        raise ValueError("password must have at least 8 characters")
+    if role == "police" and not districts:
+        raise ValueError("a police user needs at least one district")
+    row = UserRow(
+        username=username,
+        password_hash=_hasher.hash(password),
+        role=role,
+        districts=list(districts or []),
+        active=True,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return _user(row)
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    row = session.scalars(select(UserRow).where(UserRow.username == username)).first()
+    try:
+        _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if row is None or not row.active:
+        return None
+    if _hasher.check_needs_rehash(row.password_hash):
+        row.password_hash = _hasher.hash(password)
+    return _user(row)
+
+
+def start_session(session: Session, user: User, hours: float, now: datetime | None = None) -> tuple[str, str]:
+    """A new session for `user`: returns (cookie token, csrf token)."""
+    now = now or utcnow()
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    session.execute(delete(WebSessionRow).where(WebSessionRow.expires_at < now))  # keep the table small
+    session.add(
+        WebSessionRow(
+            token_hash=_token_hash(token),
+            user_id=user.id,
+            csrf=csrf,
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+        )
+    )
+    return token, csrf
+
+
+def load_session(session: Session, token: str | None, now: datetime | None = None) -> SessionInfo | None:
+    if not token or len(token) > 200:
+        return None
+    row = session.execute(
+        select(WebSessionRow, UserRow)
+        .join(UserRow, UserRow.id == WebSessionRow.user_id)
+        .where(WebSessionRow.token_hash == _token_hash(token))
+    ).first()
+    if row is None:
+        return None
+    ws, user = row
+    if ws.expires_at < (now or utcnow()) or not user.active:
+        return None
+    return SessionInfo(_user(user), ws.csrf)
+
+
+def end_session(session: Session, token: str | None) -> None:
+    if token:
+        session.execute(delete(WebSessionRow).where(WebSessionRow.token_hash == _token_hash(token)))
+
+
+def csrf_ok(expected: str, given: str | None) -> bool:
+    return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
+
+
+# ---------------------------------------------------------------------------------- share links
+
+
+def share_secret(session: Session, configured: str | None) -> bytes:
+    """The key that signs share links: configured, or made once per database and kept there."""
+    if configured:
+        return configured.encode()
+    insert = dialect_insert(session.get_bind().dialect.name)
+    session.execute(
+        insert(SettingRow)
+        .values(key="share_link_secret", value=secrets.token_hex(32))
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    return session.get_one(SettingRow, "share_link_secret").value.encode()
+
+
+def share_token(secret: bytes, report_id: int) -> str:
+    return hmac.new(secret, f"report:{report_id}".encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def share_ref(secret: bytes, report_id: int) -> str:
+    """`<id>-<signature>`: a read-only link to one report, for the console line and e-mails."""
+    return f"{report_id}-{share_token(secret, report_id)}"
+
+
+def check_share_ref(secret: bytes, ref: str) -> int | None:
+    """The report id a share ref grants, or None."""
+    rid, _, sig = ref.partition("-")
+    if not rid.isdigit() or len(rid) > 18 or not sig:
+        return None
+    return int(rid) if hmac.compare_digest(share_token(secret, int(rid)), sig) else None

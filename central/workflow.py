@@ -1,0 +1,215 @@
+"""Routing, priorities, deadlines and the review workflow of field reports.
+
+Routing is data (configs/routing.yaml): ward x category -> agency, traffic -> the district's police.
+The workflow is a small state machine; every change writes a `report_history` row (who, when, why).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy.orm import Session
+
+from central.db import ReportHistoryRow, ReportRow, utcnow
+from contract.configfile import ConfigError, format_validation_error, read_yaml
+from contract.events import Category, ViolationType
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_ROUTING_FILE = REPO_ROOT / "configs" / "routing.yaml"
+
+Priority = Literal["urgent", "normal"]
+DISTRICT_POLICE = "district_police"
+ANY = "*"
+
+# ------------------------------------------------------------------------------------- routing
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Names(_Strict):
+    vi: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class Agency(_Strict):
+    name: _Names
+    kind: Literal["police", "ward_committee", "district_committee", "sanitation", "ioc", "other"]
+    districts: list[str] = Field(default_factory=list, description="police: the districts it serves")
+
+
+class Route(_Strict):
+    category: Category | Literal["*"] = ANY
+    ward: str = ANY
+    district: str = ANY
+    agency: str
+
+
+class _Deadlines(_Strict):
+    urgent: int = Field(gt=0, description="minutes")
+    normal: int = Field(gt=0, description="minutes")
+
+    @model_validator(mode="after")
+    def _urgent_shorter(self) -> _Deadlines:
+        if self.urgent >= self.normal:
+            raise ValueError("urgent must be shorter than normal")
+        return self
+
+
+class RoutingTable(_Strict):
+    agencies: dict[str, Agency] = Field(min_length=1)
+    routes: list[Route] = Field(min_length=1)
+    priorities: dict[ViolationType, Priority] = Field(default_factory=dict)
+    deadlines_minutes: dict[Category, _Deadlines]
+
+    @model_validator(mode="after")
+    def _check(self) -> RoutingTable:
+        for i, r in enumerate(self.routes):
+            if r.agency != DISTRICT_POLICE and r.agency not in self.agencies:
+                raise ValueError(f"routes[{i}].agency: unknown agency {r.agency!r} (have: {sorted(self.agencies)})")
+        missing = [c.value for c in Category if c not in self.deadlines_minutes]
+        if missing:
+            raise ValueError(f"deadlines_minutes: no deadlines for {', '.join(missing)}")
+        return self
+
+    def police_for(self, district: str | None) -> tuple[str, Agency] | None:
+        if not district:
+            return None
+        for code, agency in self.agencies.items():
+            if agency.kind == "police" and district in agency.districts:
+                return code, agency
+        return None
+
+    def route(self, category: Category, ward: str | None, district: str | None) -> tuple[str, Agency] | None:
+        """First matching route's agency; None only if the table has no catch-all."""
+        for r in self.routes:
+            if r.category != ANY and r.category != category:
+                continue
+            if r.ward != ANY and r.ward != (ward or ""):
+                continue
+            if r.district != ANY and r.district != (district or ""):
+                continue
+            if r.agency == DISTRICT_POLICE:
+                found = self.police_for(district)
+                if found is None:
+                    continue  # no police agency for this district: let a later route take it
+                return found
+            return r.agency, self.agencies[r.agency]
+        return None
+
+    def priority(self, vtype: ViolationType) -> Priority:
+        return self.priorities.get(vtype, "normal")
+
+    def deadline(self, category: Category, priority: Priority, since: datetime) -> datetime:
+        minutes = getattr(self.deadlines_minutes[category], priority)
+        return since + timedelta(minutes=minutes)
+
+
+def load_routing(path: Path | str = DEFAULT_ROUTING_FILE) -> RoutingTable:
+    """Read and check the routing table; raises ConfigError naming the file and the key."""
+    data = read_yaml(path) or {}
+    try:
+        return RoutingTable.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(path, e)) from None
+
+
+def district_slug(district: str | None) -> str:
+    """'Quận Hoàn Kiếm' -> 'quan-hoan-kiem': a topic-safe name for MQTT alert topics."""
+    text = (district or "").replace("đ", "d").replace("Đ", "D")
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:64]
+    return slug or "unknown"
+
+
+# ------------------------------------------------------------------------------------ workflow
+
+ROLES = ("operator", "police", "admin")
+OPEN_STATUSES = ("new", "confirmed", "forwarded")  # a report in these can still grow
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: str
+    source: tuple[str, ...]
+    target: str
+    roles: tuple[str, ...]
+    needs_reason: bool = False
+
+
+TRANSITIONS: dict[str, Transition] = {
+    t.action: t
+    for t in (
+        Transition("confirm", ("new",), "confirmed", ("operator", "admin")),
+        Transition("reject", ("new", "confirmed"), "rejected", ("operator", "admin"), needs_reason=True),
+        Transition("forward", ("confirmed",), "forwarded", ("operator", "admin")),
+        Transition("resolve", ("forwarded",), "resolved", ("operator", "police", "admin")),
+        Transition("reopen", ("rejected", "resolved"), "new", ("admin",), needs_reason=True),
+    )
+}
+
+
+class WorkflowError(Exception):
+    """An action that is not allowed: `status` is the HTTP status that says why (403/409/422)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def record(
+    session: Session,
+    report: ReportRow,
+    *,
+    actor: str,
+    action: str,
+    to_status: str | None = None,
+    note: str | None = None,
+    at: datetime | None = None,
+) -> ReportHistoryRow:
+    """Audit one thing that happened to a report (and apply the status change, if any)."""
+    at = at or utcnow()
+    row = ReportHistoryRow(
+        report_id=report.id,
+        at=at,
+        actor=actor,
+        action=action,
+        from_status=report.status,
+        to_status=to_status,
+        note=note,
+    )
+    if to_status is not None:
+        report.status = to_status
+    report.updated_at = at
+    session.add(row)
+    return row
+
+
+def apply_action(
+    session: Session, report: ReportRow, action: str, *, actor: str, role: str, reason: str | None = None
+) -> ReportHistoryRow:
+    """Check and apply one review action; raises WorkflowError when it is not allowed."""
+    t = TRANSITIONS.get(action)
+    if t is None:
+        raise WorkflowError(404, f"unknown action {action!r}")
+    if role not in t.roles:
+        raise WorkflowError(403, f"role {role!r} may not {action}")
+    if report.status not in t.source:
+        raise WorkflowError(409, f"cannot {action} a report that is {report.status!r}")
+    reason = (reason or "").strip() or None
+    if t.needs_reason and not reason:
+        raise WorkflowError(422, f"{action} needs a reason")
+    return record(session, report, actor=actor, action=action, to_status=t.target, note=reason)
+
+
+def is_overdue(report: ReportRow, now: datetime | None = None) -> bool:
+    if report.deadline_at is None or report.status in ("rejected", "resolved"):
+        return False
+    return (now or utcnow()) > report.deadline_at
