@@ -1,0 +1,620 @@
+"""Traffic rules: red light, stop line, wrong way, lane class, forbidden turn, speeding.
+
+All of them follow vehicles through `VehicleMotion`, which stitches a track that breaks and resumes
+(occlusion in dense motorbike traffic, an id switch) back onto the same vehicle by place and time,
+so one act makes one event. Crossings are judged on the box's ground-contact point (bottom centre)
+moving between two analysed frames, against the drawn line: geometry, not the tracker's ids.
+
+Signal-dependent rules accuse nobody while the signal is unknown.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from contract.events import ViolationType
+from edge.config import (
+    ForbiddenTurnConfig,
+    GroundCalibration,
+    LaneConfig,
+    LaneRuleConfig,
+    RedLightConfig,
+    SpeedingConfig,
+    StopLineConfig,
+    WrongWayConfig,
+)
+from edge.geometry import DirectedLine, PolygonZone, box_iou, scale_points
+from edge.rules import Observation, Offender, Violation, box_tuple
+from edge.rules.signals import SignalBoard, SignalReading, SignalState
+from edge.tracking import VEHICLES
+
+HISTORY_SECONDS = 6.0
+SAME_VEHICLE_IOU = 0.5
+
+
+@dataclass(frozen=True)
+class TrafficViolation(Violation):
+    """A violation with what the snapshot must show: the line crossed and the signal head read."""
+
+    lines: tuple[tuple[str, tuple[float, float], tuple[float, float]], ...] = ()
+    signal_id: str | None = None
+    signal_state: str | None = None
+    signal_boxes: tuple[tuple[str, tuple[int, int, int, int]], ...] = ()
+
+
+@dataclass
+class Vehicle:
+    vid: int
+    track_id: int
+    class_name: str
+    box: np.ndarray
+    point: np.ndarray
+    first_t: float
+    last_t: float
+    history: deque = field(default_factory=lambda: deque())  # (t, point (2,), box (4,))
+    confidences: list[float] = field(default_factory=list)
+
+    def previous(self) -> tuple[float, np.ndarray] | None:
+        """The ground point on the frame before the current one."""
+        if len(self.history) < 2:
+            return None
+        t, p, _ = self.history[-2]
+        return t, p
+
+    def at(self, t: float) -> tuple[float, np.ndarray, np.ndarray]:
+        """The history entry closest to (and not after) time t, else the oldest."""
+        best = self.history[0]
+        for entry in self.history:
+            if entry[0] <= t:
+                best = entry
+            else:
+                break
+        return best
+
+    def velocity(self, span: float = 1.0) -> np.ndarray:
+        """Ground-point pixels per second over the last `span` seconds of the path."""
+        t0, p0, _ = self.at(self.last_t - span)
+        dt = self.last_t - t0
+        return (self.point - p0) / dt if dt > 0 else np.zeros(2, np.float32)
+
+    @property
+    def confidence(self) -> float:
+        return round(float(np.mean(self.confidences[-20:])), 4) if self.confidences else 0.0
+
+    def offender(self) -> Offender:
+        return Offender(self.track_id, self.class_name, box_tuple(self.box), self.confidence)
+
+
+class VehicleMotion:
+    """Vehicles of the current frame with their recent ground-point paths, track breaks stitched.
+
+    Shared by all traffic rules of a camera; `update` is idempotent per frame time.
+    """
+
+    def __init__(self, *, stitch_seconds: float = 2.0, stitch_distance: float = 0.8) -> None:
+        self.stitch_seconds = stitch_seconds
+        self.stitch_distance = stitch_distance  # share of the box height
+        self.vehicles: dict[int, Vehicle] = {}
+        self.current: list[Vehicle] = []
+        self._by_track: dict[int, int] = {}
+        self._next_vid = 1
+        self._t: float | None = None
+
+    def update(self, obs: Observation) -> list[Vehicle]:
+        if self._t is not None and obs.t == self._t:
+            return self.current
+        t = self._t = obs.t
+        tracks = obs.tracks
+        ground = tracks.ground_points() if len(tracks) else np.zeros((0, 2), np.float32)
+        current: list[Vehicle] = []
+        taken: set[int] = set()
+        fresh: list[int] = []
+        for i in range(len(tracks)):
+            if tracks.class_name(i) not in VEHICLES:
+                continue
+            vid = self._by_track.get(int(tracks.track_id[i]))
+            if vid is None or vid not in self.vehicles:
+                fresh.append(i)
+                continue
+            taken.add(vid)
+            current.append(self._advance(self.vehicles[vid], tracks, i, ground[i], t))
+        for i in fresh:
+            tid = int(tracks.track_id[i])
+            vid = self._stitch(ground[i], tracks.xyxy[i], t, taken)
+            if vid is None:
+                vid = self._next_vid
+                self._next_vid += 1
+                self.vehicles[vid] = Vehicle(vid, tid, tracks.class_name(i), tracks.xyxy[i].copy(), ground[i].copy(), t, t)
+            taken.add(vid)
+            self._by_track[tid] = vid
+            current.append(self._advance(self.vehicles[vid], tracks, i, ground[i], t))
+        for vid in [v for v, veh in self.vehicles.items() if t - veh.last_t > HISTORY_SECONDS]:
+            del self.vehicles[vid]
+        live = set(self.vehicles)
+        self._by_track = {k: v for k, v in self._by_track.items() if v in live}
+        self.current = current
+        return current
+
+    def _advance(self, veh: Vehicle, tracks, i: int, point: np.ndarray, t: float) -> Vehicle:
+        veh.track_id = int(tracks.track_id[i])
+        veh.class_name = tracks.class_name(i)
+        veh.box = tracks.xyxy[i].copy()
+        veh.point = point.copy()
+        veh.last_t = t
+        veh.history.append((t, point.copy(), veh.box))
+        while veh.history and t - veh.history[0][0] > HISTORY_SECONDS:
+            veh.history.popleft()
+        veh.confidences.append(float(tracks.confidence[i]))
+        return veh
+
+    def _stitch(self, point: np.ndarray, box: np.ndarray, t: float, taken: set[int]) -> int | None:
+        """A vehicle lost a moment ago whose last place is near this new track's: the same one."""
+        height = float(box[3] - box[1])
+        best, best_d = None, self.stitch_distance * max(height, 8.0)
+        for vid, veh in self.vehicles.items():
+            if vid in taken or veh.last_t >= t or t - veh.last_t > self.stitch_seconds:
+                continue
+            # Where it would be now at its recent velocity: a rider hidden for a second moved on.
+            d = float(np.linalg.norm(point - (veh.point + veh.velocity() * (t - veh.last_t))))
+            if d <= best_d:
+                best, best_d = vid, d
+        return best
+
+
+def _line(line_id: str, points: np.ndarray) -> DirectedLine:
+    return DirectedLine(line_id, points[0].astype(np.float32), points[1].astype(np.float32))
+
+
+def _line_overlay(line: DirectedLine) -> tuple[str, tuple[float, float], tuple[float, float]]:
+    return (line.id, (float(line.a[0]), float(line.a[1])), (float(line.b[0]), float(line.b[1])))
+
+
+def _crossed(line: DirectedLine, veh: Vehicle) -> int:
+    prev = veh.previous()
+    if prev is None:
+        return 0
+    return int(line.crossing(prev[1][None, :], veh.point[None, :])[0])
+
+
+class LineSides:
+    """Which side of a line each vehicle is on, with a dead band: a box bottom jittering on the line
+    while the vehicle waits there crosses nothing. A crossing is a change of confident side within
+    the segment's span."""
+
+    def __init__(self, line: DirectedLine, margin: float = 0.08, min_margin_px: float = 2.0) -> None:
+        self.line = line
+        self.margin = margin  # share of the box height
+        self.min_margin_px = min_margin_px
+        self.sides: dict[int, int] = {}
+        d = line.b - line.a
+        self._len = float(np.linalg.norm(d))
+        self._u = d / max(self._len, 1e-6)
+
+    def update(self, veh: Vehicle) -> int:
+        """+1 crossed forward now, -1 backward, 0 no crossing."""
+        rel = veh.point - self.line.a
+        along = float(rel @ self._u)
+        signed = float(self.line.side(veh.point[None, :])[0]) / max(self._len, 1e-6)
+        band = max(self.min_margin_px, self.margin * float(veh.box[3] - veh.box[1]))
+        if abs(signed) < band:
+            return 0
+        side = 1 if signed > 0 else -1
+        before = self.sides.get(veh.vid)
+        self.sides[veh.vid] = side
+        if before is None or before == side or not (-band <= along <= self._len + band):
+            return 0
+        return side
+
+    def side(self, vid: int) -> int | None:
+        return self.sides.get(vid)
+
+    def forget(self, live: set[int]) -> None:
+        self.sides = {k: v for k, v in self.sides.items() if k in live}
+
+
+def _signal_details(reading: SignalReading, t: float, signal_id: str) -> dict[str, float | int | str | bool]:
+    return {
+        "signal": signal_id,
+        "signal_state": reading.state.value,
+        "red_seconds": round(reading.seconds_in_state(t), 2) if reading.state is SignalState.RED else 0.0,
+    }
+
+
+class RedLightRule:
+    """A vehicle's ground point crosses the stop line in the controlled direction while the head is red."""
+
+    def __init__(self, config: RedLightConfig, line: DirectedLine, board: SignalBoard, motion: VehicleMotion) -> None:
+        self.config = config
+        self.line = line
+        self.board = board
+        self.motion = motion
+        self.want = 1 if config.direction == "forward" else -1
+        self.classes = set(config.vehicle_classes)
+        self.sides = LineSides(line)
+        self.crossed_at: dict[int, float] = {}  # vid -> time of its first forward crossing
+        self.decided: set[int] = set()  # vehicles whose first crossing was judged (either way)
+        self.reported: list[tuple[np.ndarray, float]] = []  # (box, t) of offenders, for stop_line
+        self.reported_vids: set[int] = set()
+
+    def update(self, obs: Observation) -> list[Violation]:
+        vehicles = self.motion.update(obs)
+        self.board.update(obs.t, obs.image)
+        reading = self.board.reading(self.config.signal)
+        out: list[Violation] = []
+        for veh in vehicles:
+            crossing = self.sides.update(veh)
+            if veh.vid in self.decided or veh.class_name not in self.classes or crossing != self.want:
+                continue
+            self.decided.add(veh.vid)
+            self.crossed_at[veh.vid] = obs.t
+            red = reading.state is SignalState.RED
+            if not red or reading.seconds_in_state(obs.t) < self.config.grace_seconds:
+                continue  # crossed on green / yellow / unknown, or within the grace: not an offence
+            self.reported.append((veh.box.copy(), obs.t))
+            self.reported_vids.add(veh.vid)
+            prev_t = veh.previous()[0]  # type: ignore[index]
+            out.append(
+                TrafficViolation(
+                    type=ViolationType.RED_LIGHT,
+                    started_at=prev_t,
+                    ended_at=obs.t,
+                    confidence=veh.confidence,
+                    offenders=(veh.offender(),),
+                    details={**_signal_details(reading, obs.t, self.config.signal), "line": self.line.id},
+                    lines=(_line_overlay(self.line),),
+                    signal_id=self.config.signal,
+                    signal_state=reading.state.value,
+                    signal_boxes=tuple(self.board.heads[self.config.signal].lamp_boxes),
+                )
+            )
+        self.reported = [(b, t) for b, t in self.reported if obs.t - t < 30.0]
+        live = set(self.motion.vehicles)
+        self.sides.forget(live)
+        self.crossed_at = {k: v for k, v in self.crossed_at.items() if k in live}
+        self.decided &= live
+        return out
+
+    def was_reported(self, vid: int, box: np.ndarray) -> bool:
+        return vid in self.reported_vids or any(box_iou(b, box) >= SAME_VEHICLE_IOU for b, _ in self.reported)
+
+
+class StopLineRule:
+    """A vehicle at rest beyond the stop line (inside the zone drawn there) while the head is red."""
+
+    def __init__(
+        self,
+        config: StopLineConfig,
+        line: DirectedLine,
+        zone: PolygonZone,
+        board: SignalBoard,
+        motion: VehicleMotion,
+        red_light: RedLightRule | None = None,
+    ) -> None:
+        self.config = config
+        self.line = line
+        self.zone = zone
+        self.board = board
+        self.motion = motion
+        self.red_light = red_light
+        self.classes = set(config.vehicle_classes)
+        self.sides = LineSides(line)
+        self.want = red_light.want if red_light is not None else 1
+        self._entered: set[int] = set()  # vehicles that came into the zone across the stop line
+        self._rest: dict[int, tuple[np.ndarray, float]] = {}  # vid -> (anchor point, at rest since)
+        self._reported_vids: set[int] = set()
+        self._reported_boxes: list[tuple[np.ndarray, float]] = []
+
+    def update(self, obs: Observation) -> list[Violation]:
+        vehicles = self.motion.update(obs)
+        self.board.update(obs.t, obs.image)
+        reading = self.board.reading(self.config.signal)
+        t = obs.t
+        out: list[Violation] = []
+        present: set[int] = set()
+        for veh in vehicles:
+            if self.sides.update(veh) == self.want:
+                self._entered.add(veh.vid)
+            # Cross traffic passing over the zebra never crossed this stop line: not its business.
+            if veh.vid not in self._entered or veh.class_name not in self.classes:
+                continue
+            if not self.zone.contains(veh.point[None, :])[0]:
+                self._rest.pop(veh.vid, None)
+                continue
+            present.add(veh.vid)
+            tol = max(3.0, self.config.still_tolerance * float(veh.box[3] - veh.box[1]))
+            rest = self._rest.get(veh.vid)
+            if rest is None or float(np.linalg.norm(veh.point - rest[0])) > tol:
+                self._rest[veh.vid] = rest = (veh.point.copy(), t)
+            if reading.state is not SignalState.RED or veh.vid in self._reported_vids:
+                continue
+            # Only time at rest *during* the red counts.
+            since = max(rest[1], reading.since if reading.since is not None else t)
+            if t - since < self.config.still_seconds:
+                continue
+            self._reported_vids.add(veh.vid)
+            if self.red_light is not None and self.red_light.was_reported(veh.vid, veh.box):
+                continue  # it ran the red light: that is the one act to report
+            if any(box_iou(b, veh.box) >= SAME_VEHICLE_IOU for b, _ in self._reported_boxes):
+                continue  # a stationary vehicle that changed id
+            self._reported_boxes.append((veh.box.copy(), t))
+            out.append(
+                TrafficViolation(
+                    type=ViolationType.STOP_LINE,
+                    started_at=since,
+                    ended_at=t,
+                    confidence=veh.confidence,
+                    offenders=(veh.offender(),),
+                    zone=self.zone,
+                    details={
+                        **_signal_details(reading, t, self.config.signal),
+                        "line": self.line.id,
+                        "stopped_seconds": round(t - since, 2),
+                    },
+                    lines=(_line_overlay(self.line),),
+                    signal_id=self.config.signal,
+                    signal_state=reading.state.value,
+                    signal_boxes=tuple(self.board.heads[self.config.signal].lamp_boxes),
+                )
+            )
+        for vid in [v for v in self._rest if v not in present]:
+            del self._rest[vid]
+        live = set(self.motion.vehicles)
+        self.sides.forget(live)
+        self._entered &= live
+        self._reported_boxes = [(b, bt) for b, bt in self._reported_boxes if t - bt < 60.0]
+        return out
+
+
+@dataclass(frozen=True)
+class Lane:
+    id: str
+    zone: PolygonZone
+    unit: np.ndarray  # allowed travel direction, unit vector in frame pixels
+    allowed_classes: frozenset[str] | None
+
+
+def build_lanes(lanes: list[LaneConfig], reference_wh: tuple[int, int], frame_wh: tuple[int, int]) -> list[Lane]:
+    out = []
+    for lane in lanes:
+        poly = scale_points(np.asarray(lane.polygon, np.float32), reference_wh, frame_wh)
+        arrow = scale_points(np.asarray(lane.direction, np.float32), reference_wh, frame_wh)
+        d = arrow[1] - arrow[0]
+        unit = d / max(float(np.linalg.norm(d)), 1e-6)
+        allowed = frozenset(lane.allowed_classes) if lane.allowed_classes is not None else None
+        out.append(Lane(lane.id, PolygonZone(lane.id, "lane", poly), unit, allowed))
+    return out
+
+
+class WrongWayRule:
+    """Sustained motion against a lane's direction: far enough, long enough, straight enough."""
+
+    def __init__(self, config: WrongWayConfig, lanes: list[Lane], motion: VehicleMotion, frame_h: int) -> None:
+        wanted = set(config.lanes)
+        self.lanes = [lane for lane in lanes if lane.id in wanted]
+        self.config = config
+        self.motion = motion
+        self.classes = set(config.vehicle_classes)
+        self.min_distance = config.min_distance * frame_h
+        self.cos_max = float(np.cos(np.radians(config.max_angle_deg)))
+        self.reported: set[int] = set()
+
+    def update(self, obs: Observation) -> list[Violation]:
+        vehicles = self.motion.update(obs)
+        t = obs.t
+        out: list[Violation] = []
+        for veh in vehicles:
+            if veh.vid in self.reported or veh.class_name not in self.classes:
+                continue
+            lane = next((ln for ln in self.lanes if ln.zone.contains(veh.point[None, :])[0]), None)
+            if lane is None:
+                continue
+            against = self._against(veh, lane, t)
+            if against is None:
+                continue
+            self.reported.add(veh.vid)
+            distance, seconds = against
+            out.append(
+                TrafficViolation(
+                    type=ViolationType.WRONG_WAY,
+                    started_at=t - seconds,
+                    ended_at=t,
+                    confidence=veh.confidence,
+                    offenders=(veh.offender(),),
+                    zone=lane.zone,
+                    details={"lane": lane.id, "distance_px": round(distance, 1), "seconds": round(seconds, 2)},
+                )
+            )
+        return out
+
+    def _against(self, veh: Vehicle, lane: Lane, t: float) -> tuple[float, float] | None:
+        # The span of the path inside this lane, newest back to where it entered.
+        inside = [e for e in veh.history if lane.zone.contains(e[1][None, :])[0]]
+        if len(inside) < 3:
+            return None
+        t0, p0, _ = inside[0]
+        seconds = t - t0
+        if seconds < self.config.min_seconds:
+            return None
+        d = veh.point - p0
+        along = -float(d @ lane.unit)
+        norm = float(np.linalg.norm(d))
+        if along < self.min_distance or norm == 0 or along / norm < self.cos_max:
+            return None
+        # Sustained: the second half of the span goes against the lane too (not a U-turn just now).
+        tm, pm, _ = inside[len(inside) // 2]
+        if -float((veh.point - pm) @ lane.unit) <= 0:
+            return None
+        return along, seconds
+
+
+class LaneClassRule:
+    """A vehicle class in a lane not allowed to it, for at least `min_seconds`."""
+
+    def __init__(self, config: LaneRuleConfig, lanes: list[Lane], motion: VehicleMotion) -> None:
+        wanted = set(config.lanes)
+        self.lanes = [lane for lane in lanes if lane.id in wanted]
+        self.config = config
+        self.motion = motion
+        self._since: dict[tuple[int, str], float] = {}
+        self.reported: set[tuple[int, str]] = set()
+
+    def update(self, obs: Observation) -> list[Violation]:
+        vehicles = self.motion.update(obs)
+        t = obs.t
+        out: list[Violation] = []
+        present: set[tuple[int, str]] = set()
+        for veh in vehicles:
+            for lane in self.lanes:
+                if lane.allowed_classes is None or veh.class_name in lane.allowed_classes:
+                    continue
+                if not lane.zone.contains(veh.point[None, :])[0]:
+                    continue
+                key = (veh.vid, lane.id)
+                present.add(key)
+                since = self._since.setdefault(key, t)
+                if key in self.reported or t - since < self.config.min_seconds:
+                    continue
+                self.reported.add(key)
+                out.append(
+                    TrafficViolation(
+                        type=ViolationType.LANE,
+                        started_at=since,
+                        ended_at=t,
+                        confidence=veh.confidence,
+                        offenders=(veh.offender(),),
+                        zone=lane.zone,
+                        details={"lane": lane.id, "allowed": ",".join(sorted(lane.allowed_classes))},
+                    )
+                )
+        self._since = {k: v for k, v in self._since.items() if k in present}
+        return out
+
+
+class ForbiddenTurnRule:
+    """A vehicle crosses an entry line and then, within `max_seconds`, a forbidden exit line."""
+
+    def __init__(self, config: ForbiddenTurnConfig, lines: dict[str, DirectedLine], motion: VehicleMotion) -> None:
+        self.config = config
+        self.lines = lines
+        self.motion = motion
+        self.classes = set(config.vehicle_classes)
+        self._entered: dict[int, dict[str, float]] = {}  # vid -> entry line -> time
+        self.reported: set[int] = set()
+
+    @staticmethod
+    def _matches(crossing: int, wanted: str) -> bool:
+        return crossing != 0 and (wanted == "any" or crossing == (1 if wanted == "forward" else -1))
+
+    def update(self, obs: Observation) -> list[Violation]:
+        vehicles = self.motion.update(obs)
+        t = obs.t
+        out: list[Violation] = []
+        for veh in vehicles:
+            if veh.vid in self.reported or veh.class_name not in self.classes:
+                continue
+            entered = self._entered.setdefault(veh.vid, {})
+            for turn in self.config.turns:
+                entry, exit_ = self.lines[turn.entry], self.lines[turn.exit]
+                if self._matches(_crossed(entry, veh), turn.entry_direction):
+                    entered[turn.entry] = t
+                t_in = entered.get(turn.entry)
+                if t_in is None or t - t_in > self.config.max_seconds:
+                    continue
+                if self._matches(_crossed(exit_, veh), turn.exit_direction):
+                    self.reported.add(veh.vid)
+                    out.append(
+                        TrafficViolation(
+                            type=ViolationType.FORBIDDEN_TURN,
+                            started_at=t_in,
+                            ended_at=t,
+                            confidence=veh.confidence,
+                            offenders=(veh.offender(),),
+                            details={"entry": turn.entry, "exit": turn.exit},
+                            lines=(_line_overlay(entry), _line_overlay(exit_)),
+                        )
+                    )
+                    break
+        live = set(self.motion.vehicles)
+        self._entered = {k: v for k, v in self._entered.items() if k in live}
+        return out
+
+
+class GroundPlane:
+    """Image pixels -> metres on the road plane (a homography from four point pairs)."""
+
+    def __init__(self, calibration: GroundCalibration, reference_wh: tuple[int, int], frame_wh: tuple[int, int]):
+        src = scale_points(np.asarray(calibration.image_points, np.float32), reference_wh, frame_wh)
+        dst = np.asarray(calibration.ground_points_m, np.float32)
+        self.h = cv2.getPerspectiveTransform(src.astype(np.float32), dst)
+
+    def to_metres(self, points: np.ndarray) -> np.ndarray:
+        return cv2.perspectiveTransform(points.reshape(-1, 1, 2).astype(np.float32), self.h).reshape(-1, 2)
+
+
+class SpeedingRule:
+    """Speed of the ground point on the calibrated road plane above the limit for `min_seconds`."""
+
+    def __init__(
+        self, config: SpeedingConfig, plane: GroundPlane, motion: VehicleMotion, zone: PolygonZone | None = None
+    ) -> None:
+        self.config = config
+        self.plane = plane
+        self.motion = motion
+        self.zone = zone
+        self.classes = set(config.vehicle_classes)
+        self._over_since: dict[int, float] = {}
+        self._speeds: dict[int, list[float]] = {}
+        self.reported: set[int] = set()
+
+    def speed_kmh(self, veh: Vehicle, t: float) -> float | None:
+        t0, p0, _ = veh.at(t - self.config.window_seconds)
+        if t - t0 < 0.5 * self.config.window_seconds:
+            return None
+        a, b = self.plane.to_metres(np.stack([p0, veh.point]))
+        return float(np.linalg.norm(b - a)) / (t - t0) * 3.6
+
+    def update(self, obs: Observation) -> list[Violation]:
+        vehicles = self.motion.update(obs)
+        t = obs.t
+        out: list[Violation] = []
+        limit = self.config.limit_kmh + self.config.tolerance_kmh
+        for veh in vehicles:
+            if veh.vid in self.reported or veh.class_name not in self.classes:
+                continue
+            if self.zone is not None and not self.zone.contains(veh.point[None, :])[0]:
+                self._over_since.pop(veh.vid, None)
+                continue
+            speed = self.speed_kmh(veh, t)
+            if speed is None or speed <= limit:
+                self._over_since.pop(veh.vid, None)
+                self._speeds.pop(veh.vid, None)
+                continue
+            since = self._over_since.setdefault(veh.vid, t)
+            speeds = self._speeds.setdefault(veh.vid, [])
+            speeds.append(speed)
+            if t - since < self.config.min_seconds:
+                continue
+            self.reported.add(veh.vid)
+            out.append(
+                TrafficViolation(
+                    type=ViolationType.SPEEDING,
+                    started_at=since - self.config.window_seconds,
+                    ended_at=t,
+                    confidence=veh.confidence,
+                    offenders=(veh.offender(),),
+                    zone=self.zone,
+                    details={
+                        "speed_kmh": round(float(np.median(speeds)), 1),
+                        "max_speed_kmh": round(max(speeds), 1),
+                        "limit_kmh": self.config.limit_kmh,
+                    },
+                )
+            )
+        live = set(self.motion.vehicles)
+        self._over_since = {k: v for k, v in self._over_since.items() if k in live}
+        self._speeds = {k: v for k, v in self._speeds.items() if k in live}
+        return out
