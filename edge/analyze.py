@@ -14,11 +14,12 @@ from pathlib import Path
 
 import av
 
-from edge.config import CameraConfig, DetectorConfig
+from edge.config import CameraConfig, ClipsConfig, DetectorConfig
 from edge.data import weights_path
 from edge.detector import YoloDetector
-from edge.pipeline import CameraAnalyzer
+from edge.pipeline import CameraAnalyzer, EventRecord
 from edge.sources import VideoFileSource
+from pipelines.clips import ClipRecorder
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -68,25 +69,42 @@ def analyze_video(
     node_id: str = "offline",
     detector_config: DetectorConfig | None = None,
     start_time: datetime | None = None,
+    clips: ClipsConfig | None = None,
 ) -> AnalysisSummary:
     detector = make_detector(detector_config or DetectorConfig())
-    analyzer = CameraAnalyzer(node_id, camera, detector, deterministic_ids=True)
+    clips = clips or ClipsConfig()
+    recorder = None
+    if clips.enabled:
+        # The same packets a camera would send: the clip is cut from the file's own H.264.
+        recorder = ClipRecorder(
+            out_dir / "clips",
+            pre_s=clips.pre_seconds,
+            post_s=clips.post_seconds,
+            max_bytes=int(clips.max_buffer_mb * 1024 * 1024),
+            name=camera.camera.id,
+        )
+    analyzer = CameraAnalyzer(node_id, camera, detector, deterministic_ids=True, clips=recorder)
     base = start_time or recording_start(video)
     out_dir.mkdir(parents=True, exist_ok=True)
     events_path = out_dir / "events.jsonl"
-    source = VideoFileSource(video, camera.camera.analysis_fps)
+    source = VideoFileSource(video, camera.camera.analysis_fps, on_packet=recorder.add if recorder else None)
     t0 = time.perf_counter()
     last_pts = 0.0
     n_events = 0
     with open(events_path.with_suffix(".jsonl.part"), "w", encoding="utf-8") as out:
-        for frame in source.frames():
-            last_pts = frame.pts
-            for rec in analyzer.process(frame, base + timedelta(seconds=frame.pts)):
+        def emit(records: list[EventRecord]) -> None:
+            nonlocal n_events
+            for rec in records:
                 folder = out_dir / "evidence" / rec.event.id
                 for ev in rec.evidence:
                     ev.write(folder)
                 out.write(rec.event.to_json() + "\n")
                 n_events += 1
+
+        for frame in source.frames():
+            last_pts = frame.pts
+            emit(analyzer.process(frame, base + timedelta(seconds=frame.pts)))
+        emit(analyzer.finish())  # events still waiting for their clip's post-event footage
     events_path.with_suffix(".jsonl.part").replace(events_path)
     elapsed = time.perf_counter() - t0
     summary = AnalysisSummary(str(video), analyzer.stats.frames, n_events, elapsed, last_pts)

@@ -1,8 +1,12 @@
-"""Evidence made at the edge: the annotated snapshot of the moment a violation is established."""
+"""Evidence made at the edge: the annotated and the clean snapshot of the moment a violation is
+established, rule-cut crops, and the event clip (a file on disk, see `pipelines.clips`)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,13 +34,24 @@ class EvidenceFile:
     data: bytes
     sha256: str
     name: str | None = None  # file stem when one event has several files of a kind
+    # Large evidence (clips) stays a file: `data` is empty and `path` holds the bytes.
+    path: Path | None = None
+    file_size: int = 0
 
     @classmethod
     def of(cls, kind: str, media_type: str, data: bytes, name: str | None = None) -> EvidenceFile:
         return cls(kind, media_type, data, hashlib.sha256(data).hexdigest(), name)
 
+    @classmethod
+    def from_file(cls, kind: str, media_type: str, path: Path, sha256: str, size: int) -> EvidenceFile:
+        return cls(kind, media_type, b"", sha256, None, path, size)
+
+    @property
+    def size(self) -> int:
+        return self.file_size if self.path is not None else len(self.data)
+
     def ref(self) -> EvidenceRef:
-        return EvidenceRef(kind=self.kind, media_type=self.media_type, sha256=self.sha256, size=len(self.data))
+        return EvidenceRef(kind=self.kind, media_type=self.media_type, sha256=self.sha256, size=self.size)
 
     @property
     def filename(self) -> str:
@@ -48,7 +63,16 @@ class EvidenceFile:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / self.filename
         tmp = path.with_suffix(path.suffix + ".part")
-        tmp.write_bytes(self.data)
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        if self.path is not None:
+            # A hard link: events sharing a clip share its bytes on disk too.
+            try:
+                os.link(self.path, tmp)
+            except OSError:
+                shutil.copyfile(self.path, tmp)
+        else:
+            tmp.write_bytes(self.data)
         tmp.replace(path)
         return path
 

@@ -17,10 +17,13 @@ from contract.topics import camera_health_topic, event_topic, evidence_topic, no
 from edge.analyze import make_detector
 from edge.config import CameraConfig, NodeConfig, mqtt_client_id
 from edge.data import REPO_ROOT, video_path
-from edge.outbox import Outbox, OutboxMessage
+from edge.outbox import Outbox, OutboxMessage, UploadItem
 from edge.pipeline import CameraAnalyzer, EventRecord
 from edge.publisher import MqttPublisher
+from edge.retention import RetentionWorker
 from edge.sources import open_source
+from edge.uploader import EvidenceUploader
+from pipelines.clips import ClipRecorder
 
 log = logging.getLogger("edge.node")
 
@@ -37,16 +40,35 @@ class CameraWorker(threading.Thread):
         self.health: dict = {"state": "starting"}
         self.events = 0
         self.source = None
+        self.recorder: ClipRecorder | None = None
 
     def run(self) -> None:
         cam = self.camera.camera
         try:
-            analyzer = CameraAnalyzer(self.node.config.node.id, self.camera, make_detector(self.node.config.detector))
+            clips = self.node.config.clips
+            recorder = None
+            if clips.enabled:
+                # Fed with the compressed packets of the same connection that feeds detection.
+                recorder = ClipRecorder(
+                    self.node.clips_dir / cam.id,
+                    pre_s=clips.pre_seconds,
+                    post_s=clips.post_seconds,
+                    max_bytes=int(clips.max_buffer_mb * 1024 * 1024),
+                    name=cam.id,
+                )
+            self.recorder = recorder
+            analyzer = CameraAnalyzer(
+                self.node.config.node.id, self.camera, make_detector(self.node.config.detector), clips=recorder
+            )
             uri = cam.source or ""
             if not uri.startswith("rtsp://"):
                 uri = str(video_path(uri))
             self.source = open_source(
-                uri, cam.analysis_fps, platform=self.node.config.platform, on_health=self._on_health
+                uri,
+                cam.analysis_fps,
+                platform=self.node.config.platform,
+                on_health=self._on_health,
+                on_packet=recorder.add if recorder else None,
             )
             for frame in self.source.frames():
                 if self.node.stopping.is_set():
@@ -55,6 +77,12 @@ class CameraWorker(threading.Thread):
                     self.node.submit(rec)
                     self.events += 1
                 self.health["analysed_frames"] = analyzer.stats.frames
+                if recorder is not None:
+                    self.health["clip_buffer"] = {"bytes": recorder.ring.nbytes, "seconds": round(recorder.ring.span, 2)}
+            # Stopping: events still waiting for post-event footage go out with what there is.
+            for rec in analyzer.finish():
+                self.node.submit(rec)
+                self.events += 1
         except Exception:
             log.exception("camera worker failed", extra={"fields": {"camera": cam.id}})
             self.health = {"state": "failed", "at": _now_iso()}
@@ -93,6 +121,25 @@ class EdgeNode:
             keepalive_s=config.mqtt.keepalive_s,
             ca_file=str(config.mqtt.ca_file) if config.mqtt.ca_file else None,
         )
+        self.clips_dir = self.state_dir / "clips"
+        # Clips go to central over HTTP (MQTT payloads stay small); without `upload` they stay here.
+        self.uploader = None
+        if config.upload is not None:
+            self.uploader = EvidenceUploader(
+                self.outbox,
+                config.upload.url,
+                node_id,
+                config.upload.token,
+                timeout_s=config.upload.timeout_s,
+                backoff_max_s=config.upload.retry_max_s,
+            )
+        self.retention = RetentionWorker(
+            [self.evidence_dir, self.clips_dir],
+            int(config.retention.quota_mb * 1024 * 1024),
+            self.outbox.undelivered_paths,
+            self.outbox.forget_uploads,
+            config.retention.check_interval_s,
+        )
         self.stopping = threading.Event()
         self.workers = [CameraWorker(self, c) for c in cameras]
         self.started_at = time.time()
@@ -101,14 +148,22 @@ class EdgeNode:
         """Evidence to disk, then evidence + event into the outbox in one transaction."""
         ev = rec.event
         folder = self.evidence_dir / ev.camera / ev.id
-        for f in rec.evidence:
+        small = [f for f in rec.evidence if f.path is None]
+        for f in small:
             f.write(folder)
-        messages = [
-            OutboxMessage(evidence_topic(self.prefix, ev.node, ev.camera, f.sha256), f.data) for f in rec.evidence
-        ]
+        # Snapshots and crops (tens of kB) ride MQTT with the event; clips (MB) are files the
+        # uploader sends over HTTP: the outbox holds only their path and sha256.
+        messages = [OutboxMessage(evidence_topic(self.prefix, ev.node, ev.camera, f.sha256), f.data) for f in small]
         messages.append(OutboxMessage(event_topic(self.prefix, ev.node, ev.camera, ev.type.value), ev.to_json().encode()))
-        self.outbox.put(messages)
+        uploads = []
+        if self.uploader is not None:
+            uploads = [
+                UploadItem(f.sha256, str(f.path), f.size, f.media_type) for f in rec.evidence if f.path is not None
+            ]
+        self.outbox.put(messages, uploads)
         self.publisher.notify()
+        if uploads and self.uploader is not None:
+            self.uploader.notify()
         log.info(
             "event",
             extra={"fields": {"event_id": ev.id, "camera": ev.camera, "type": ev.type.value,
@@ -128,11 +183,18 @@ class EdgeNode:
             "outbox_backlog": self.outbox.backlog(),
             "outbox_oldest_s": self.outbox.oldest_age(),
             "published": self.publisher.acked,
+            "uploads": self.uploader.status() if self.uploader else None,
+            # Loud on purpose: undelivered evidence is never deleted, so a full disk needs a person.
+            "disk_full": self.retention.status.disk_full,
+            "storage": self.retention.status.as_dict(),
             "cameras": {w.camera.camera.id: {"events": w.events, **w.health} for w in self.workers},
         }
 
     def run(self) -> None:
         self.publisher.start()
+        if self.uploader is not None:
+            self.uploader.start()
+        self.retention.start()
         for w in self.workers:
             w.start()
         log.info("edge node started", extra={"fields": {"node": self.config.node.id, "cameras": len(self.workers)}})
@@ -150,6 +212,9 @@ class EdgeNode:
             w.stop()
         for w in self.workers:
             w.join(timeout=5)
+        self.retention.stop()
+        if self.uploader is not None:
+            self.uploader.stop()
         offline = json.dumps({"node": self.config.node.id, "state": "offline", "at": _now_iso()}).encode()
         self.publisher.stop(final_state=(self.status_topic, offline))
         self.outbox.close()

@@ -255,13 +255,15 @@ class VideoFileSource(_HealthMixin):
                     period = 1.0 / self.fps if self.fps else 0.04
                     to_annexb = self._packet_filter(stream)
                     for packet in container.demux(stream):
-                        if to_annexb is not None and self.on_packet is not None:
-                            self._feed_packets(to_annexb, packet, tb, loop_offset)
                         try:
                             decoded = packet.decode()
                         except av.error.FFmpegError as exc:  # a corrupt packet: skip it, as players do
                             self._update(last_error=f"decode error: {exc}")
-                            continue
+                            decoded = []
+                        if to_annexb is not None:
+                            # After decoding: the filter takes the packet's data. Before the frame
+                            # is handed out: the buffer is never behind the analysis.
+                            self._feed_packets(to_annexb, packet, tb, loop_offset)
                         for vf in decoded:
                             if self._stop.is_set():
                                 return

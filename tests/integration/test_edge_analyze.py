@@ -54,8 +54,11 @@ def test_evidence_files_match_their_hashes(two_runs):
     for line in (out / "events.jsonl").read_text(encoding="utf-8").splitlines():
         e = ViolationEvent.from_json(line)
         assert e.evidence
+        # Annotated and clean snapshot of the same frame, and the clip cut from the file's own H.264.
+        assert {"snapshot", "snapshot_clean", "clip"} <= {ref.kind for ref in e.evidence}
         for ref in e.evidence:
-            data = (out / "evidence" / e.id / f"{ref.kind}.jpg").read_bytes()
+            ext = ".mp4" if ref.media_type == "video/mp4" else ".jpg"
+            data = (out / "evidence" / e.id / f"{ref.kind}{ext}").read_bytes()
             assert hashlib.sha256(data).hexdigest() == ref.sha256 and len(data) == ref.size
 
 
