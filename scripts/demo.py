@@ -7,6 +7,7 @@ on Ctrl-C, or after DEMO_SECONDS seconds when that is set (for tests).
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -97,11 +98,13 @@ def main() -> int:
 
         web_port = pick_port(8080)
         public_url = f"http://127.0.0.1:{web_port}"
+        upload_token = secrets.token_urlsafe(24)  # the node's credential for uploading clips to central
         (STATE / "central.yaml").write_text(
             f"database_url: sqlite:///{STATE / 'central.db'}\n"
             f"evidence_dir: {STATE / 'central-evidence'}\n"
             f"mqtt:\n  url: {mqtt_url}\n  client_id: demo-central\n"
-            f"web:\n  host: 127.0.0.1\n  port: {web_port}\n  public_url: {public_url}\n",
+            f"web:\n  host: 127.0.0.1\n  port: {web_port}\n  public_url: {public_url}\n"
+            f"uploads:\n  nodes:\n    demo-node: '{upload_token}'\n",
             encoding="utf-8",
         )
         (STATE / "node.yaml").write_text(
@@ -109,6 +112,7 @@ def main() -> int:
             f"  state_dir: {STATE / 'edge'}\n"
             f"mqtt:\n  url: {mqtt_url}\n"
             "status_interval_s: 5\n"
+            f"upload:\n  url: {public_url}\n  token: '{upload_token}'\n"
             f"cameras:\n  - config: {CAMERA_CONFIG}\n    source: {camera_url}\n",
             encoding="utf-8",
         )
