@@ -99,6 +99,7 @@ def annotated_snapshot(
         cv2.fillPoly(overlay, [pts], _ZONE)
         cv2.addWeighted(overlay, 0.18, img, 0.82, 0, dst=img)
         cv2.polylines(img, [pts], True, _ZONE, thick, cv2.LINE_AA)
+    _draw_traffic(img, violation, thick, scale)
     offender_ids = {o.track_id for o in violation.offenders}
     for i in range(len(tracks)):
         if int(tracks.track_id[i]) in offender_ids:
@@ -115,6 +116,31 @@ def annotated_snapshot(
         stamp += f"  zone={violation.zone.id}"
     _label(img, stamp, (4, h - 4), (30, 30, 30), scale)
     return encode_jpeg(img)
+
+
+_LAMP = {"red": (40, 40, 230), "yellow": (0, 200, 255), "green": (60, 200, 60), "unknown": (160, 160, 160)}
+
+
+def _draw_traffic(img: np.ndarray, violation: Violation, thick: int, scale: float) -> None:
+    """The line crossed and the signal head read, with its state (traffic rules' violations)."""
+    for line_id, a, b in getattr(violation, "lines", ()):
+        pa, pb = (int(a[0]), int(a[1])), (int(b[0]), int(b[1]))
+        cv2.line(img, pa, pb, (255, 0, 255), thick + 1, cv2.LINE_AA)
+        _label(img, line_id, (min(pa[0], pb[0]), min(pa[1], pb[1]) - 3), (160, 0, 160), scale)
+    boxes = getattr(violation, "signal_boxes", ())
+    if boxes:
+        state = getattr(violation, "signal_state", None) or "unknown"
+        color = _LAMP.get(state, _LAMP["unknown"])
+        for _, (x1, y1, x2, y2) in boxes:
+            cv2.rectangle(img, (x1, y1), (x2, y2), color, 1)
+        x1 = min(b[1][0] for b in boxes)
+        y1 = min(b[1][1] for b in boxes)
+        x2 = max(b[1][2] for b in boxes)
+        y2 = max(b[1][3] for b in boxes)
+        cv2.rectangle(img, (x1 - 2, y1 - 2), (x2 + 2, y2 + 2), color, thick)
+        red_s = violation.details.get("red_seconds")
+        text = f"{state}" + (f" {red_s}s" if state == "red" and red_s is not None else "")
+        _label(img, text, (max(0, x1 - 40), max(0, y1 - 4)), color, scale)
 
 
 def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:

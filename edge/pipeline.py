@@ -28,6 +28,7 @@ from edge.geometry import PolygonZone, scale_points
 from edge.rules import Observation, Rule, Violation
 from edge.rules.littering import build_urban_rules
 from edge.rules.stopping import IllegalStoppingRule
+from edge.rules.traffic_build import build_traffic_rules
 from edge.tracking import ObjectTracker
 
 
@@ -64,6 +65,7 @@ def build_rules(
     rules: list[Rule] = []
     if camera.rules.illegal_stopping is not None:
         rules.append(IllegalStoppingRule(camera.rules.illegal_stopping, zones))
+    rules.extend(build_traffic_rules(camera, zones, frame_wh or camera.scene.reference_size))
     rules.extend(build_urban_rules(camera, zones, clock))
     return rules
 
