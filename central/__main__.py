@@ -1,7 +1,9 @@
-"""`python -m central [--config configs/central.yaml] [run|ingest|web|migrate]`.
+"""`python -m central [--config configs/central.yaml] [run|ingest|web|migrate|user-add]`.
 
-run (default): migrate, then the ingester (thread) and the web console (uvicorn) in one process
-until SIGINT/SIGTERM. Exit codes: 0 clean stop, 1 a dependency is unreachable, 2 a bad config.
+run (default): migrate, then the ingester (thread), the police-alert dispatcher (thread) and the
+web console (uvicorn) in one process until SIGINT/SIGTERM. `user-add NAME --role R [--district D]`
+adds a console user (password from env CENTRAL_USER_PASSWORD, else asked on the terminal).
+Exit codes: 0 clean stop, 1 a dependency is unreachable, 2 a bad config or bad arguments.
 """
 
 from __future__ import annotations
@@ -37,10 +39,44 @@ def _parser() -> argparse.ArgumentParser:
         "command",
         nargs="?",
         default="run",
-        choices=["run", "ingest", "web", "migrate"],
+        choices=["run", "ingest", "web", "migrate", "user-add"],
         help="run = migrate + ingest + web (default)",
     )
+    p.add_argument("username", nargs="?", help="user-add: the user name")
+    p.add_argument("--role", choices=["operator", "police", "admin"], help="user-add: the role")
+    p.add_argument(
+        "--district", action="append", default=[], help="user-add: a district a police user sees (repeatable)"
+    )
     return p
+
+
+def _user_add(cfg: CentralConfig, args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    from sqlalchemy.exc import IntegrityError
+
+    from central.auth import create_user
+    from central.db import make_engine, make_session_factory, session_scope
+
+    if not args.username or not args.role:
+        print("central: user-add needs a user name and --role", file=sys.stderr)
+        return 2
+    password = os.environ.get("CENTRAL_USER_PASSWORD") or getpass.getpass(f"password for {args.username}: ")
+    engine = make_engine(cfg.database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as s:
+            create_user(s, args.username, password, args.role, args.district)
+    except ValueError as e:
+        print(f"central: {e}", file=sys.stderr)
+        return 2
+    except IntegrityError:
+        print(f"central: user {args.username!r} exists already", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(f"central: user {args.username} ({args.role}) added")
+    return 0
 
 
 def _db_label(url: str) -> str:
@@ -159,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     code = _migrate(cfg) if args.command == "run" else _check_database(cfg, need_schema=True)
     if code:
         return code
+    if args.command == "user-add":
+        return _user_add(cfg, args)
 
     from central.ingester import Ingester
 
@@ -166,14 +204,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "web":
         return _serve(cfg, None, stop)
 
+    from central.alerts import AlertDispatcher
+
     ingester = Ingester(cfg)
     ingester.start()
+    # Alerts go out from the process that talks MQTT; the web process only queues them.
+    dispatcher = AlertDispatcher(cfg, ingester.engine).start() if cfg.alerts.enabled else None
     try:
         if args.command == "ingest":
             stop.wait()
             return 0
         return _serve(cfg, ingester, stop)
     finally:
+        if dispatcher is not None:
+            dispatcher.stop()
         ingester.stop()
 
 
