@@ -45,7 +45,9 @@ class Center:
         self.app = create_app(cfg, engine=engine)
 
     def event(self, event: ViolationEvent) -> int:
-        out = self.processor.process(event_topic("ioc", event.node, event.camera, event.type.value), event.to_json().encode())
+        out = self.processor.process(
+            event_topic("ioc", event.node, event.camera, event.type.value), event.to_json().encode()
+        )
         assert out.kind == "stored", out
         return out.report_id or 0
 
@@ -63,7 +65,9 @@ class Center:
 
     def history(self, report_id: int) -> list[tuple[str, str, str | None]]:
         with make_session_factory(self.engine)() as s:
-            rows = s.scalars(select(ReportHistoryRow).where(ReportHistoryRow.report_id == report_id).order_by(ReportHistoryRow.id))
+            rows = s.scalars(
+                select(ReportHistoryRow).where(ReportHistoryRow.report_id == report_id).order_by(ReportHistoryRow.id)
+            )
             return [(h.actor, h.action, h.to_status) for h in rows]
 
 
@@ -120,7 +124,10 @@ def test_rejected_report_does_not_grow(center: Center) -> None:
     rid = center.event(_at(0))
     c = center.client()
     csrf = _login(c, "op")
-    assert c.post(f"/api/reports/{rid}/reject", json={"reason": "bóng cây"}, headers={"X-CSRF-Token": csrf}).status_code == 200
+    assert (
+        c.post(f"/api/reports/{rid}/reject", json={"reason": "bóng cây"}, headers={"X-CSRF-Token": csrf}).status_code
+        == 200
+    )
     assert center.event(_at(30)) != rid
 
 
@@ -137,7 +144,9 @@ def test_routing_priority_deadline_and_overdue(center: Center) -> None:
     long_ago = datetime.now(UTC) - timedelta(days=3)
     red = center.event(make_event(type="red_light", started_at=long_ago))
     litter = center.event(make_event(type="littering"))
-    order = center.event(make_event(type="sidewalk_encroachment", location={"ward": "Phường Hàng Bài", "district": "Quận Hoàn Kiếm"}))
+    order = center.event(
+        make_event(type="sidewalk_encroachment", location={"ward": "Phường Hàng Bài", "district": "Quận Hoàn Kiếm"})
+    )
     nowhere = center.event(make_event(location={"district": "Quận Ba Đình"}))
     rows = {r.id: r for r in center.reports()}
     assert (rows[red].agency_code, rows[red].priority) == ("csgt-hue", "urgent")
@@ -194,7 +203,12 @@ def test_review_workflow_records_who_and_when(center: Center) -> None:
     assert [h["actor"] for h in body["history"]][-1] == "police-hue" and body["history"][-1]["at"]
     admin = center.client()
     acsrf = _login(admin, "admin")
-    assert admin.post(f"/api/reports/{rid}/reopen", json={"reason": "sai biển số"}, headers={"X-CSRF-Token": acsrf}).status_code == 200
+    assert (
+        admin.post(
+            f"/api/reports/{rid}/reopen", json={"reason": "sai biển số"}, headers={"X-CSRF-Token": acsrf}
+        ).status_code
+        == 200
+    )
     assert center.history(rid)[-1] == ("admin", "reopen", "new")
 
 
@@ -208,8 +222,12 @@ def test_html_actions_and_queue_order(center: Center) -> None:
     assert [r["id"] for r in queue] == [urgent, old, new]  # urgent first, then the oldest
     page = c.get("/queue").text
     assert page.index(f'id="q-{urgent}"') < page.index(f'id="q-{old}"') < page.index(f'id="q-{new}"')
-    assert 'keydown' in page and "<kbd>c</kbd>" in page
-    r = c.post(f"/reports/{old}/actions/reject", data={"csrf_token": csrf, "reason": "xe cứu thương", "next": "/queue"}, follow_redirects=False)
+    assert "keydown" in page and "<kbd>c</kbd>" in page
+    r = c.post(
+        f"/reports/{old}/actions/reject",
+        data={"csrf_token": csrf, "reason": "xe cứu thương", "next": "/queue"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == "/queue"
     assert [r["id"] for r in c.get("/api/queue").json()["reports"]] == [urgent, new]
     assert c.get("/api/queue", params={"camera": "cam-new"}).json()["reports"][0]["id"] == new
@@ -279,7 +297,11 @@ ENDPOINTS: list[tuple[str, str, dict[str, int]]] = [
     ("GET", "/reports/{hue_ok}.json", {"-": 401, "op": 200, "admin": 200, "police-hue": 200}),
     ("GET", "/reports/{hk_ok}.json", {"-": 401, "op": 200, "admin": 200, "police-hue": 404}),
     # In order per row: op acts first, so the next roles see the changed report.
-    ("POST", "/api/reports/{hue_new}/confirm", {"-": 401, "police-hk": 404, "op": 200, "admin": 409, "police-hue": 403}),
+    (
+        "POST",
+        "/api/reports/{hue_new}/confirm",
+        {"-": 401, "police-hk": 404, "op": 200, "admin": 409, "police-hue": 403},
+    ),
     ("POST", "/api/reports/{hue_ok}/resolve", {"-": 401, "op": 200, "admin": 409, "police-hue": 409}),
     ("POST", "/api/reports/{hk_ok}/resolve", {"-": 401, "op": 200, "admin": 409, "police-hk": 409, "police-hue": 404}),
     ("POST", "/api/reports/{litter}/resolve", {"-": 401, "police-hue": 404, "admin": 200}),
@@ -338,7 +360,7 @@ def test_csv_and_pdf_exports(center: Center, tmp_path: Path) -> None:
     sha = center.evidence(jpg)
     snap = [{"kind": "snapshot", "media_type": "image/jpeg", "sha256": sha, "size": len(jpg)}]
     a = center.event(make_event(camera="cam-a", evidence=snap))
-    center.event(make_event(camera="cam-b", type="littering", location={"address": "=HYPERLINK(\"http://x\")"}))
+    center.event(make_event(camera="cam-b", type="littering", location={"address": '=HYPERLINK("http://x")'}))
     c = center.client()
     _login(c, "op")
     r = c.get("/reports.csv", params={"camera": "cam-a"})
@@ -349,7 +371,9 @@ def test_csv_and_pdf_exports(center: Center, tmp_path: Path) -> None:
     all_rows = list(csv.DictReader(io.StringIO(c.get("/reports.csv").content.decode("utf-8-sig"))))
     assert len(all_rows) == 2 and all(not x["address"].startswith("=") for x in all_rows)  # no formula injection
     pdf = c.get(f"/reports/{a}.pdf")
-    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-") and pdf.headers["content-type"] == "application/pdf"
+    assert (
+        pdf.status_code == 200 and pdf.content.startswith(b"%PDF-") and pdf.headers["content-type"] == "application/pdf"
+    )
     assert b"/Image" in pdf.content and len(pdf.content) > len(jpg) // 2  # the snapshot is embedded
     from pypdf import PdfReader
 
@@ -400,13 +424,14 @@ def test_share_link_opens_one_report_read_only(center: Center) -> None:
 
 
 def test_public_version_blurs_heads_and_plates(center: Center) -> None:
-    from edge.data import data_dir
-
     from central.public import PublicBlurrer
+    from edge.data import data_dir
 
     jpg = (data_dir() / "images" / "ultralytics_bus.jpg").read_bytes()
     sha = center.evidence(jpg)
-    rid = center.event(make_event(evidence=[{"kind": "snapshot", "media_type": "image/jpeg", "sha256": sha, "size": len(jpg)}]))
+    rid = center.event(
+        make_event(evidence=[{"kind": "snapshot", "media_type": "image/jpeg", "sha256": sha, "size": len(jpg)}])
+    )
     c = center.client()
     csrf = _login(c, "op")
     h = {"X-CSRF-Token": csrf}
@@ -437,8 +462,12 @@ def test_public_version_blurs_heads_and_plates(center: Center) -> None:
     assert anon.get(f"/public/reports/{other}.json").status_code == 404  # not published
 
 
-def test_skip_review_for_high_confidence_classes_queues_an_alert(central_database_url: str, central_users: Any, tmp_path: Path) -> None:
-    center = _center(central_database_url, tmp_path, review={"skip_review": [{"type": "red_light", "min_confidence": 0.9}]})
+def test_skip_review_for_high_confidence_classes_queues_an_alert(
+    central_database_url: str, central_users: Any, tmp_path: Path
+) -> None:
+    center = _center(
+        central_database_url, tmp_path, review={"skip_review": [{"type": "red_light", "min_confidence": 0.9}]}
+    )
     try:
         sure = center.event(make_event(type="red_light", confidence=0.95))
         unsure = center.event(make_event(type="red_light", camera="c2", confidence=0.5))
