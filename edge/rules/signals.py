@@ -180,9 +180,10 @@ class SignalBoard:
     def reading(self, head_id: str) -> SignalReading:
         return self.readings[head_id]
 
-    def set_external(self, head_id: str, state: SignalState, t: float) -> bool:
+    def set_external(self, head_id: str, state: SignalState, t: float | None = None) -> bool:
+        """A controller's state for a head, at camera-clock time t (default: the latest frame's)."""
         head = self.heads.get(head_id)
         if head is None:
             return False
-        head.set_external(state, t)
+        head.set_external(state, self.t if t is None else t)
         return True
