@@ -30,6 +30,7 @@ from edge.config import (
 from edge.geometry import DirectedLine, PolygonZone, box_iou, scale_points
 from edge.rules import Observation, Offender, Violation, box_tuple
 from edge.rules.signals import SignalBoard, SignalReading, SignalState
+from edge.secondary import cut
 from edge.tracking import VEHICLES
 
 HISTORY_SECONDS = 6.0
@@ -57,6 +58,8 @@ class Vehicle:
     last_t: float
     history: deque = field(default_factory=lambda: deque())  # (t, point (2,), box (4,))
     confidences: list[float] = field(default_factory=list)
+    best_crop: np.ndarray | None = None  # the vehicle where its box was largest (for plates)
+    best_area: float = 0.0
 
     def previous(self) -> tuple[float, np.ndarray] | None:
         """The ground point on the frame before the current one."""
@@ -95,7 +98,8 @@ class VehicleMotion:
     Shared by all traffic rules of a camera; `update` is idempotent per frame time.
     """
 
-    def __init__(self, *, stitch_seconds: float = 2.0, stitch_distance: float = 0.8) -> None:
+    def __init__(self, *, stitch_seconds: float = 2.0, stitch_distance: float = 0.8, keep_crops: bool = False) -> None:
+        self.keep_crops = keep_crops
         self.stitch_seconds = stitch_seconds
         self.stitch_distance = stitch_distance  # share of the box height
         self.vehicles: dict[int, Vehicle] = {}
@@ -137,7 +141,16 @@ class VehicleMotion:
         live = set(self.vehicles)
         self._by_track = {k: v for k, v in self._by_track.items() if v in live}
         self.current = current
+        if self.keep_crops and obs.image is not None:
+            for veh in current:
+                area = float((veh.box[2] - veh.box[0]) * (veh.box[3] - veh.box[1]))
+                if area > veh.best_area:
+                    veh.best_area, veh.best_crop = area, cut(obs.image, veh.box, margin=0.1)
         return current
+
+    def by_track(self, track_id: int) -> Vehicle | None:
+        vid = self._by_track.get(track_id)
+        return self.vehicles.get(vid) if vid is not None else None
 
     def _advance(self, veh: Vehicle, tracks, i: int, point: np.ndarray, t: float) -> Vehicle:
         veh.track_id = int(tracks.track_id[i])

@@ -6,7 +6,7 @@ import numpy as np
 
 from edge.config import CameraConfig
 from edge.geometry import PolygonZone, scale_points
-from edge.rules import Rule
+from edge.rules import Observation, Rule, Violation
 from edge.rules.signals import SignalBoard
 from edge.rules.traffic import (
     ForbiddenTurnRule,
@@ -20,6 +20,7 @@ from edge.rules.traffic import (
     _line,
     build_lanes,
 )
+from edge.secondary import cut
 
 
 def build_traffic_rules(camera: CameraConfig, zones: list[PolygonZone], frame_wh: tuple[int, int]) -> list[Rule]:
@@ -30,7 +31,7 @@ def build_traffic_rules(camera: CameraConfig, zones: list[PolygonZone], frame_wh
     }
     zone_by_id = {z.id: z for z in zones}
     board = SignalBoard.from_config(scene.signals, ref, frame_wh)
-    motion = VehicleMotion()
+    motion = VehicleMotion(keep_crops=cfg.plates is not None)
     lanes = build_lanes(scene.lanes, ref, frame_wh)
     rules: list[Rule] = []
     red = None
@@ -49,7 +50,39 @@ def build_traffic_rules(camera: CameraConfig, zones: list[PolygonZone], frame_wh
     if cfg.speeding is not None and scene.calibration is not None:
         zone = zone_by_id.get(cfg.speeding.zone) if cfg.speeding.zone else None
         rules.append(SpeedingRule(cfg.speeding, GroundPlane(scene.calibration, ref, frame_wh), motion, zone))
+    if cfg.no_helmet is not None:
+        from edge.rules.helmet import NoHelmetRule  # loads a model: only when configured
+
+        zone = zone_by_id.get(cfg.no_helmet.zone) if cfg.no_helmet.zone else None
+        rules.append(NoHelmetRule(cfg.no_helmet, motion, zone))
+    if cfg.plates is not None and rules:
+        from edge.plates import PlateCropper
+
+        plates = PlateCropper(cfg.plates)
+        rules = [WithPlates(rule, plates, motion) for rule in rules]
     return rules
+
+
+class WithPlates:
+    """Adds the offender's plate crop (best frame of its track) to a traffic rule's violations."""
+
+    def __init__(self, rule: Rule, plates, motion: VehicleMotion) -> None:
+        self.rule = rule
+        self.plates = plates
+        self.motion = motion
+        self.board = getattr(rule, "board", None)
+
+    def update(self, obs: Observation) -> list[Violation]:
+        out = []
+        for v in self.rule.update(obs):
+            crops = []
+            veh = self.motion.by_track(v.offenders[0].track_id) if v.offenders else None
+            if veh is not None and veh.best_crop is not None:
+                crops.append(veh.best_crop)
+            if obs.image is not None and v.offenders:
+                crops.append(cut(obs.image, v.offenders[0].box, margin=0.1))
+            out.append(self.plates.attach(v, crops))
+        return out
 
 
 def signal_board(rules: list[Rule]) -> SignalBoard | None:

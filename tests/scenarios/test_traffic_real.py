@@ -95,3 +95,22 @@ def test_events_match_labelled_acts(events):
     for e in events:
         if e["type"] in ("red_light", "stop_line"):
             assert e["details"]["signal_state"] == "red"
+
+
+HELMET_LABELS = yaml.safe_load((HERE / "labels" / "motorcyclist_without_helmet.yaml").read_text())
+HELMET_CONFIG = ROOT / "configs" / "cameras" / "motorcyclist_without_helmet.yaml"
+
+
+def test_bare_headed_rider_reported_once_with_head_and_plate(tmp_path):
+    analyze_video(video_path(HELMET_LABELS["video"]), load_camera_config(HELMET_CONFIG), tmp_path)
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    act = HELMET_LABELS["acts"][0]
+    helmet = [e for e in events if e["type"] == "no_helmet"]
+    assert len(helmet) == 1, helmet  # one rider, one event: pedestrians' heads do not count
+    box = helmet[0]["objects"][0]["box"]
+    assert act["x_range"][0] <= (box[0] + box[2]) / 2 <= act["x_range"][1]
+    kinds = [ev["kind"] for ev in helmet[0]["evidence"]]
+    assert "crop" in kinds and "plate" in kinds
+    folder = tmp_path / "evidence" / helmet[0]["id"]
+    head = cv2.imread(str(folder / "crop-0.jpg"))
+    assert head is not None and head.shape[0] >= 96

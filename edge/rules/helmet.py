@@ -1,0 +1,137 @@
+"""Riding without a helmet: heads from the helmet model, associated with the riders of tracked
+motorcycles, decided by a vote over the track.
+
+The helmet model finds heads, pedestrians' included, so only heads that sit on a motorcycle count:
+the model runs on the rider region (the motorcycle's box joined with the people seated on it) and a
+head counts when its centre lies over the motorcycle and above its middle. A track is checked a few
+times (`checks_per_track`, `check_interval_s` apart), never per frame; it is reported once when at
+least `min_votes` checks saw a head and a `min_share` of those saw one without a helmet. The
+evidence carries the head crop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from contract.events import ViolationType
+from edge.config import NoHelmetConfig
+from edge.geometry import PolygonZone
+from edge.rules import Observation, Violation
+from edge.rules.traffic import TrafficViolation, Vehicle, VehicleMotion
+from edge.secondary import CropDetection, CropDetector, clip_box, cut
+
+WITHOUT = "Without Helmet"
+HEAD_MIN_HEIGHT = 96
+
+
+@dataclass
+class _Votes:
+    checks: int = 0
+    last_check: float = -1e9
+    without: int = 0
+    with_: int = 0
+    best: tuple[float, np.ndarray] | None = None  # (confidence, head crop) of the best 'without' head
+    reported: bool = False
+    confidences: list[float] = field(default_factory=list)
+
+
+def rider_region(moto: np.ndarray, people: np.ndarray) -> np.ndarray:
+    """The motorcycle's box joined with the people seated on it (their feet inside its box)."""
+    x1, y1, x2, y2 = (float(v) for v in moto)
+    w, h = x2 - x1, y2 - y1
+    out = np.array([x1, y1, x2, y2], np.float32)
+    for p in people:
+        px1, py1, px2, py2 = (float(v) for v in p)
+        overlap = max(0.0, min(x2, px2) - max(x1, px1))
+        seated = overlap >= 0.5 * (px2 - px1) and y1 - 0.2 * h <= py2 <= y2 + 0.1 * h and py1 < y1 + 0.5 * h
+        if seated and (px2 - px1) <= 2.0 * w:
+            out = np.array([min(out[0], px1), min(out[1], py1), max(out[2], px2), max(out[3], py2)], np.float32)
+    return out
+
+
+def rider_heads(moto: np.ndarray, heads: list[CropDetection]) -> list[CropDetection]:
+    """Heads over the motorcycle, above its middle: its riders' (not a pedestrian's beside it)."""
+    x1, y1, x2, y2 = (float(v) for v in moto)
+    pad = 0.15 * (x2 - x1)
+    out = []
+    for head in heads:
+        cx = (head.box[0] + head.box[2]) / 2
+        if x1 - pad <= cx <= x2 + pad and head.box[3] <= y1 + 0.5 * (y2 - y1):
+            out.append(head)
+    return out
+
+
+class NoHelmetRule:
+    def __init__(
+        self, config: NoHelmetConfig, motion: VehicleMotion, zone: PolygonZone | None = None,
+        detector: CropDetector | None = None,
+    ) -> None:
+        self.config = config
+        self.motion = motion
+        self.zone = zone
+        self.detector = detector or CropDetector(config.model, config.input_size, config.confidence)
+        self._votes: dict[int, _Votes] = {}
+
+    def update(self, obs: Observation) -> list[Violation]:
+        vehicles = self.motion.update(obs)
+        if obs.image is None:
+            return []
+        # Every person detected, tracked or not: a rider is often too occluded to hold a track.
+        dets = obs.detections if obs.detections is not None else obs.tracks
+        people = np.array(
+            [dets.xyxy[i] for i in range(len(dets)) if dets.class_name(i) == "person"], np.float32
+        ).reshape(-1, 4)
+        out: list[Violation] = []
+        for veh in vehicles:
+            if veh.class_name != "motorcycle" or float(veh.box[3] - veh.box[1]) < self.config.min_box_height:
+                continue
+            if self.zone is not None and not self.zone.contains(veh.point[None, :])[0]:
+                continue
+            votes = self._votes.setdefault(veh.vid, _Votes())
+            if votes.reported or votes.checks >= self.config.checks_per_track:
+                continue
+            if obs.t - votes.last_check < self.config.check_interval_s:
+                continue
+            violation = self._check(obs, veh, people, votes)
+            if violation is not None:
+                out.append(violation)
+        live = set(self.motion.vehicles)
+        self._votes = {k: v for k, v in self._votes.items() if k in live}
+        return out
+
+    def _check(self, obs: Observation, veh: Vehicle, people: np.ndarray, votes: _Votes) -> Violation | None:
+        image = obs.image
+        assert image is not None
+        votes.checks += 1
+        votes.last_check = obs.t
+        region = rider_region(veh.box, people)
+        crop = clip_box(region, image.shape[:2], margin=0.1)
+        heads = rider_heads(veh.box, self.detector(image, crop))
+        if not heads:
+            return None
+        bare = [h for h in heads if h.label == WITHOUT]
+        if bare:
+            votes.without += 1
+            head = max(bare, key=lambda h: h.confidence)
+            votes.confidences.append(head.confidence)
+            if votes.best is None or head.confidence > votes.best[0]:
+                votes.best = (head.confidence, cut(image, head.box, margin=0.3, min_height=HEAD_MIN_HEIGHT))
+        else:
+            votes.with_ += 1
+        total = votes.without + votes.with_
+        if total < self.config.min_votes or votes.without / total < self.config.min_share or votes.best is None:
+            return None
+        votes.reported = True
+        confidence = round(float(np.mean(votes.confidences)) * votes.without / total, 4)
+        return TrafficViolation(
+            type=ViolationType.NO_HELMET,
+            started_at=veh.first_t,
+            ended_at=obs.t,
+            confidence=confidence,
+            offenders=(veh.offender(),),
+            zone=self.zone,
+            details={"votes_without": votes.without, "votes_with": votes.with_, "checks": votes.checks},
+            images=(("crop", votes.best[1]),),
+        )
