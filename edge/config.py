@@ -141,6 +141,7 @@ class WrongWayConfig(_Model):
     min_seconds: float = Field(1.0, gt=0)
     max_angle_deg: float = Field(50, gt=0, le=90, description="how far from straight against the lane still counts")
     vehicle_classes: list[str] = Field(default_factory=lambda: list(VEHICLE_CLASSES), min_length=1)
+    riders: bool = Field(False, description="a tracked person seen on a motorcycle/bicycle counts as that vehicle")
 
 
 class LaneRuleConfig(_Model):

@@ -98,8 +98,14 @@ class VehicleMotion:
     Shared by all traffic rules of a camera; `update` is idempotent per frame time.
     """
 
-    def __init__(self, *, stitch_seconds: float = 2.0, stitch_distance: float = 0.8, keep_crops: bool = False) -> None:
+    def __init__(
+        self, *, stitch_seconds: float = 2.0, stitch_distance: float = 0.8, keep_crops: bool = False,
+        riders: bool = False,
+    ) -> None:
         self.keep_crops = keep_crops
+        # Small, distant riders: the person is often tracked while the bike under them is missed.
+        self.riders = riders
+        self._mounted: dict[int, str] = {}  # person track id -> the bike class seen under them
         self.stitch_seconds = stitch_seconds
         self.stitch_distance = stitch_distance  # share of the box height
         self.vehicles: dict[int, Vehicle] = {}
@@ -117,25 +123,27 @@ class VehicleMotion:
         current: list[Vehicle] = []
         taken: set[int] = set()
         fresh: list[int] = []
+        rider_class = self._riders(obs) if self.riders else {}
         for i in range(len(tracks)):
-            if tracks.class_name(i) not in VEHICLES:
+            if tracks.class_name(i) not in VEHICLES and i not in rider_class:
                 continue
             vid = self._by_track.get(int(tracks.track_id[i]))
             if vid is None or vid not in self.vehicles:
                 fresh.append(i)
                 continue
             taken.add(vid)
-            current.append(self._advance(self.vehicles[vid], tracks, i, ground[i], t))
+            current.append(self._advance(self.vehicles[vid], tracks, i, ground[i], t, rider_class.get(i)))
         for i in fresh:
             tid = int(tracks.track_id[i])
             vid = self._stitch(ground[i], tracks.xyxy[i], t, taken)
             if vid is None:
                 vid = self._next_vid
                 self._next_vid += 1
-                self.vehicles[vid] = Vehicle(vid, tid, tracks.class_name(i), tracks.xyxy[i].copy(), ground[i].copy(), t, t)
+                cls = rider_class.get(i) or tracks.class_name(i)
+                self.vehicles[vid] = Vehicle(vid, tid, cls, tracks.xyxy[i].copy(), ground[i].copy(), t, t)
             taken.add(vid)
             self._by_track[tid] = vid
-            current.append(self._advance(self.vehicles[vid], tracks, i, ground[i], t))
+            current.append(self._advance(self.vehicles[vid], tracks, i, ground[i], t, rider_class.get(i)))
         for vid in [v for v, veh in self.vehicles.items() if t - veh.last_t > HISTORY_SECONDS]:
             del self.vehicles[vid]
         live = set(self.vehicles)
@@ -152,9 +160,39 @@ class VehicleMotion:
         vid = self._by_track.get(track_id)
         return self.vehicles.get(vid) if vid is not None else None
 
-    def _advance(self, veh: Vehicle, tracks, i: int, point: np.ndarray, t: float) -> Vehicle:
+    def _riders(self, obs: Observation) -> dict[int, str]:
+        """Person tracks riding a bike (a bike detection under their lower body, now or before) and
+        not overlapping a vehicle track: index -> bike class."""
+        tracks, dets = obs.tracks, obs.detections
+        bikes = []
+        if dets is not None:
+            bikes = [(dets.xyxy[k], dets.class_name(k)) for k in range(len(dets))
+                     if dets.class_name(k) in ("motorcycle", "bicycle")]
+        vehicle_boxes = [tracks.xyxy[k] for k in range(len(tracks)) if tracks.class_name(k) in VEHICLES]
+        out: dict[int, str] = {}
+        for i in range(len(tracks)):
+            if tracks.class_name(i) != "person":
+                continue
+            tid = int(tracks.track_id[i])
+            x1, y1, x2, y2 = (float(v) for v in tracks.xyxy[i])
+            h = y2 - y1
+            for box, cls in bikes:
+                cx = (box[0] + box[2]) / 2
+                if x1 <= cx <= x2 and box[1] < y2 and box[3] > y2 - 0.3 * h:
+                    self._mounted.setdefault(tid, cls)
+            if tid not in self._mounted:
+                continue
+            area = max(1.0, (x2 - x1) * h)
+            covered = max((_inter(tracks.xyxy[i], b) / area for b in vehicle_boxes), default=0.0)
+            if covered < 0.3:
+                out[i] = self._mounted[tid]
+        live = {int(t) for t in tracks.track_id}
+        self._mounted = {k: v for k, v in self._mounted.items() if k in live}
+        return out
+
+    def _advance(self, veh: Vehicle, tracks, i: int, point: np.ndarray, t: float, cls: str | None = None) -> Vehicle:
         veh.track_id = int(tracks.track_id[i])
-        veh.class_name = tracks.class_name(i)
+        veh.class_name = cls or tracks.class_name(i)
         veh.box = tracks.xyxy[i].copy()
         veh.point = point.copy()
         veh.last_t = t
@@ -176,6 +214,14 @@ class VehicleMotion:
             if d <= best_d:
                 best, best_d = vid, d
         return best
+
+
+def _inter(a: np.ndarray, b: np.ndarray) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def _area(b: np.ndarray) -> float:
+    return max(1.0, float((b[2] - b[0]) * (b[3] - b[1])))
 
 
 def _line(line_id: str, points: np.ndarray) -> DirectedLine:
@@ -414,10 +460,12 @@ class WrongWayRule:
         self.min_distance = config.min_distance * frame_h
         self.cos_max = float(np.cos(np.radians(config.max_angle_deg)))
         self.reported: set[int] = set()
+        self._recent: list[tuple[np.ndarray, float]] = []
 
     def update(self, obs: Observation) -> list[Violation]:
         vehicles = self.motion.update(obs)
         t = obs.t
+        self._refresh(vehicles, t)
         out: list[Violation] = []
         for veh in vehicles:
             if veh.vid in self.reported or veh.class_name not in self.classes:
@@ -429,6 +477,9 @@ class WrongWayRule:
             if against is None:
                 continue
             self.reported.add(veh.vid)
+            if any(_inter(veh.box, b) > 0.3 * _area(veh.box) and t - bt < 3.0 for b, bt in self._recent):
+                continue  # the same rider under a second track (the bike's and the person's)
+            self._recent.append((veh.box.copy(), t))
             distance, seconds = against
             out.append(
                 TrafficViolation(
@@ -442,6 +493,13 @@ class WrongWayRule:
                 )
             )
         return out
+
+    def _refresh(self, vehicles: list[Vehicle], t: float) -> None:
+        """Reported riders' boxes follow them while they stay in view."""
+        for veh in vehicles:
+            if veh.vid in self.reported:
+                self._recent = [(b, bt) if _inter(veh.box, b) == 0 else (veh.box.copy(), t) for b, bt in self._recent]
+        self._recent = [(b, bt) for b, bt in self._recent if t - bt < 3.0]
 
     def _against(self, veh: Vehicle, lane: Lane, t: float) -> tuple[float, float] | None:
         # The span of the path inside this lane, newest back to where it entered.

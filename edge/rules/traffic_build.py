@@ -42,7 +42,8 @@ def build_traffic_rules(camera: CameraConfig, zones: list[PolygonZone], frame_wh
         sl = cfg.stop_line
         rules.append(StopLineRule(sl, lines[sl.line], zone_by_id[sl.zone], board, motion, red))
     if cfg.wrong_way is not None:
-        rules.append(WrongWayRule(cfg.wrong_way, lanes, motion, frame_wh[1]))
+        ww_motion = VehicleMotion(keep_crops=cfg.plates is not None, riders=True) if cfg.wrong_way.riders else motion
+        rules.append(WrongWayRule(cfg.wrong_way, lanes, ww_motion, frame_wh[1]))
     if cfg.lane is not None:
         rules.append(LaneClassRule(cfg.lane, lanes, motion))
     if cfg.forbidden_turn is not None:
