@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         "command",
         nargs="?",
         default="run",
-        choices=["run", "ingest", "web", "migrate", "user-add"],
+        choices=["run", "ingest", "web", "migrate", "user-add", "purge-evidence"],
         help="run = migrate + ingest + web (default)",
     )
     p.add_argument("username", nargs="?", help="user-add: the user name")
@@ -195,6 +195,17 @@ def main(argv: list[str] | None = None) -> int:
     code = _migrate(cfg) if args.command == "run" else _check_database(cfg, need_schema=True)
     if code:
         return code
+    if args.command == "purge-evidence":  # evidence retention by category; run it daily (cron, timer)
+        from central.db import make_engine, make_session_factory
+        from central.evidence_retention import purge_expired_evidence
+        from central.storage import LocalDiskStorage
+
+        engine = make_engine(cfg.database_url)
+        purge_expired_evidence(
+            make_session_factory(engine), LocalDiskStorage(cfg.evidence_dir), dict(cfg.evidence_retention_days)
+        )
+        engine.dispose()
+        return 0
     if args.command == "user-add":
         return _user_add(cfg, args)
 

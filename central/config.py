@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.engine import make_url
@@ -165,6 +165,11 @@ class CentralConfig(_Section):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     public: PublicConfig = Field(default_factory=PublicConfig)
     uploads: UploadsConfig = Field(default_factory=UploadsConfig)
+    # Days an evidence file is kept after the newest event that refers to it, by event category
+    # (`python -m central purge-evidence` applies it). Unlisted categories get the longest.
+    evidence_retention_days: dict[Literal["traffic", "urban_order", "sanitation"], float] = Field(
+        default_factory=lambda: {"traffic": 365.0, "urban_order": 180.0, "sanitation": 90.0}, min_length=1
+    )
 
     @field_validator("database_url")
     @classmethod
