@@ -41,6 +41,7 @@ class CameraWorker(threading.Thread):
         self.events = 0
         self.source = None
         self.recorder: ClipRecorder | None = None
+        self.analyzer: CameraAnalyzer | None = None
 
     def run(self) -> None:
         cam = self.camera.camera
@@ -60,6 +61,7 @@ class CameraWorker(threading.Thread):
             analyzer = CameraAnalyzer(
                 self.node.config.node.id, self.camera, make_detector(self.node.config.detector), clips=recorder
             )
+            self.analyzer = analyzer
             uri = cam.source or ""
             if not uri.startswith("rtsp://"):
                 uri = str(video_path(uri))
@@ -94,6 +96,12 @@ class CameraWorker(threading.Thread):
         self.health = data
         log.info("camera health", extra={"fields": {"camera": self.camera.camera.id, **data}})
         self.node.publish_health(self.camera.camera.id, data)
+        if data.get("state") in ("stalled", "reconnecting") and self.analyzer is not None:
+            # The camera is gone for now: events waiting for post-event footage must not wait
+            # for it to come back; they go out with the clip there is. (Called on this thread.)
+            for rec in self.analyzer.finish():
+                self.node.submit(rec)
+                self.events += 1
 
     def stop(self) -> None:
         if self.source is not None:
