@@ -10,7 +10,8 @@ the script.
 API (reusable by other rules' tests):
 
 - `background(video, frames=40) -> np.ndarray`: median frame of the video (BGR), cached in memory.
-- `sprite(name) -> Sprite`: a cut-out from `SPRITES` (image + soft alpha, ground point at bottom centre).
+- `sprite(name) -> Sprite`: a cut-out from `SPRITES` (image + soft alpha, ground point at bottom centre);
+  `SPRITE_SCALE` shrinks cut-outs from closer cameras to the background's scale.
 - `Actor(name, sprite, path, cls, acts=(), hidden=())`: `path` is [(t, x, y), ...] of the ground point
   in background pixels (linear in between; absent before the first and after the last key);
   `hidden` is [(t0, t1), ...] when it is not drawn (occlusion: the tracker loses it);
@@ -36,6 +37,7 @@ from edge.data import video_path
 from edge.frames import Frame
 
 HANOI = "hanoi_lythuongkiet_hangbai_intersection_trafficlight.mp4"
+HELMET = "motorcyclist_without_helmet.mp4"
 
 # name -> (video, frame number, x1, y1, x2, y2 of the cut-out, class)
 SPRITES: dict[str, tuple[str, int, int, int, int, int, str]] = {
@@ -47,7 +49,12 @@ SPRITES: dict[str, tuple[str, int, int, int, int, int, str]] = {
     "moto_front_b": (HANOI, 0, 164, 224, 192, 281, "motorcycle"),
     # Cars from behind (Hanoi, waiting at the stop line).
     "car_rear_a": (HANOI, 96, 190, 334, 314, 450, "car"),
+    # A bare-headed rider on his motorbike, and a pedestrian (no helmet either) by the parked cars.
+    "rider_bare_front": (HELMET, 45, 300, 10, 560, 520, "motorcycle"),
+    "pedestrian_white": (HELMET, 45, 650, 120, 795, 470, "person"),
 }
+# Cut-outs from closer cameras are shrunk to the Hanoi scale first.
+SPRITE_SCALE: dict[str, float] = {"rider_bare_front": 0.3, "pedestrian_white": 0.3}
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,7 @@ class Actor:
     path: list[tuple[float, float, float]]  # (t, x, y) of the ground point
     acts: tuple[str, ...] = ()
     hidden: tuple[tuple[float, float], ...] = ()
+    camera: str = "default"  # which scene config a test runs the actor's scene under (free for tests' use)
 
     def position(self, t: float) -> tuple[float, float] | None:
         ts = [p[0] for p in self.path]
@@ -175,7 +183,7 @@ class Scene:
         boxes: dict[str, tuple[float, float, float, float]] = {}
         for _, actor, (x, y) in sorted(placed, key=lambda p: p[0]):  # far ones first
             sp = sprite(actor.sprite)
-            s = self.scale_at(y) * 1.0
+            s = self.scale_at(y) * SPRITE_SCALE.get(actor.sprite, 1.0)
             h0, w0 = sp.image.shape[:2]
             w, h = max(4, round(w0 * s)), max(4, round(h0 * s))
             x1, y1 = round(x - w / 2), round(y - h)

@@ -19,9 +19,15 @@ from tests.scenarios import synth
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LAMPS = {"red": (552, 182, 567, 198), "yellow": (552, 199, 567, 213), "green": (552, 214, 567, 229)}
-TYPES = ["red_light", "stop_line", "wrong_way"]
+TYPES = ["red_light", "stop_line", "wrong_way", "lane", "forbidden_turn", "speeding", "no_helmet"]
 # Floors set from the measured results (all 1.0 when written); precision never below 0.9.
-FLOORS = {"red_light": (0.9, 0.75), "stop_line": (0.9, 0.5), "wrong_way": (0.9, 0.5)}
+FLOORS = {
+    "red_light": (0.9, 0.75), "stop_line": (0.9, 0.5), "wrong_way": (0.9, 0.5), "lane": (0.9, 0.5),
+    "forbidden_turn": (0.9, 0.5), "speeding": (0.9, 0.5), "no_helmet": (0.9, 0.5),
+}
+# Ground plane of the Hanoi road: the stop line (10 m across the outgoing lanes) and a line 30 m on.
+CALIBRATION = {"image_points": [[188, 387], [536, 394], [470, 200], [300, 200]],
+               "ground_points_m": [[0, 0], [10, 0], [10, 30], [0, 30]]}
 
 CAMERA = {
     "camera": {"id": "synthetic-hanoi", "analysis_fps": 6},
@@ -45,7 +51,50 @@ CAMERA = {
     },
 }
 
+# Lanes, turns and speed on the same road, without a signal.
+CAMERA_MOVES = {
+    "camera": {"id": "synthetic-hanoi-moves", "analysis_fps": 6},
+    "scene": {
+        "reference_size": [640, 480],
+        "lines": [
+            {"id": "stop-line", "points": [[536, 394], [188, 387]]},
+            # The side street on the right: leaving the junction there is a right turn.
+            {"id": "right-exit", "points": [[515, 260], [515, 345]]},
+        ],
+        # Speeds are measured in the near field only, where a pixel is a few centimetres.
+        "zones": [{"id": "speed-zone", "kind": "other", "polygon": [[188, 480], [600, 480], [500, 235], [260, 235]]}],
+        "lanes": [
+            {"id": "moto-lane", "polygon": [[420, 480], [620, 480], [520, 200], [400, 200]],
+             "direction": [[500, 450], [470, 220]], "allowed_classes": ["motorcycle", "bicycle"]},
+        ],
+        "calibration": CALIBRATION,
+    },
+    "rules": {
+        "lane": {"lanes": ["moto-lane"], "min_seconds": 1.0},
+        "forbidden_turn": {"turns": [{"entry": "stop-line", "exit": "right-exit", "entry_direction": "forward"}],
+                           "max_seconds": 10},
+        "speeding": {"limit_kmh": 40, "tolerance_kmh": 5, "window_seconds": 0.7, "min_seconds": 0.3,
+                     "zone": "speed-zone"},
+    },
+}
+CAMERA_HELMET = {
+    "camera": {"id": "synthetic-hanoi-helmet", "analysis_fps": 6},
+    "scene": {"reference_size": [640, 480]},
+    "rules": {"no_helmet": {"input_size": 160, "min_box_height": 30, "checks_per_track": 6,
+                            "check_interval_s": 0.5, "min_votes": 3, "min_share": 0.6}},
+}
+
 A = synth.Actor
+
+
+def metres_path(points_m: list[tuple[float, float, float]]) -> list[tuple[float, float, float]]:
+    """A path given on the road in metres (t, x, y) -> image points through the calibration."""
+    import cv2
+    import numpy as np
+
+    h = cv2.getPerspectiveTransform(np.float32(CALIBRATION["ground_points_m"]), np.float32(CALIBRATION["image_points"]))
+    pts = cv2.perspectiveTransform(np.float32([[p[1], p[2]] for p in points_m]).reshape(-1, 1, 2), h).reshape(-1, 2)
+    return [(p[0], float(x), float(y)) for p, (x, y) in zip(points_m, pts, strict=True)]
 
 
 def scenarios() -> dict[str, synth.Scene]:
@@ -86,11 +135,39 @@ def scenarios() -> dict[str, synth.Scene]:
             A("right_way", "moto_rear_b", [(0, 430, 470), (7, 420, 240)]),
             A("oncoming", "moto_front_b", [(2, 190, 200), (9, 110, 470)]),
         ], 10, signal=synth.DrawnSignal(LAMPS, [(0.0, "green")])),
+        # A car in the motorbike lane; a motorbike in it (allowed).
+        "lane": synth.Scene(bg, [
+            A("car_in_moto_lane", "car_rear_a", [(0, 520, 480), (8, 470, 260)], acts=("lane",), camera="moves"),
+            A("moto_in_lane", "moto_rear_b", [(1, 500, 470), (9, 470, 230)], camera="moves"),
+        ], 10),
+        # Turns right into the side street (forbidden); goes straight on (allowed).
+        "turn": synth.Scene(bg, [
+            A("right_turner", "moto_rear_a", [(0, 470, 470), (3, 470, 350), (4.5, 520, 310), (6.5, 600, 290)],
+              acts=("forbidden_turn",), camera="moves"),
+            A("straight", "moto_rear_b", [(3, 420, 470), (9, 400, 230)], camera="moves"),
+        ], 10),
+        # 70 km/h against a 40 km/h limit (+5 tolerance); 25 km/h.
+        "speed": synth.Scene(bg, [
+            A("fast", "moto_rear_a", metres_path([(1, 8.8, -6), (1 + 36 / (70 / 3.6), 8.8, 30)]), acts=("speeding",),
+              camera="moves"),
+            A("slow", "moto_rear_b", metres_path([(3, 9.3, -6), (3 + 30 / (25 / 3.6), 9.3, 24)]), camera="moves"),
+        ], 8),
+        # A bare-headed rider; helmeted riders; pedestrians (bare heads, not riders), one beside a rider's path.
+        "helmet": synth.Scene(bg, [
+            A("bare_rider", "rider_bare_front", [(0, 470, 200), (8, 500, 470)], acts=("no_helmet",), camera="helmet"),
+            A("helmet_rider", "moto_front_a", [(0, 120, 200), (8, 90, 470)], camera="helmet"),
+            A("helmet_rider2", "moto_front_b", [(2, 300, 200), (10, 260, 470)], camera="helmet"),
+            A("pedestrian", "pedestrian_white", [(0, 575, 420), (10, 560, 300)], camera="helmet"),
+            A("pedestrian_by_road", "pedestrian_white", [(0, 225, 330), (10, 225, 330)], camera="helmet"),
+        ], 10, perspective=(200.0, 0.8, 400.0, 1.6)),
     }
 
 
+CAMERAS = {"default": CAMERA, "moves": CAMERA_MOVES, "helmet": CAMERA_HELMET}
+
+
 def run_scene(scene: synth.Scene, detector) -> list[tuple[str, float, tuple[float, float, float, float]]]:
-    camera = CameraConfig.model_validate(CAMERA)
+    camera = CameraConfig.model_validate(CAMERAS[scene.actors[0].camera])
     analyzer = CameraAnalyzer("synthetic", camera, detector, deterministic_ids=True)
     events = []
     for frame in scene.frames():
