@@ -9,6 +9,7 @@ import os
 import socket
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -109,6 +110,16 @@ class SceneConfig(_Model):
         return self
 
 
+HOURS_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$"
+
+
+class StoppingZoneRule(_Model):
+    max_stop_seconds: float | None = Field(None, gt=0, description="this zone's limit (default: the rule's)")
+    allowed_hours: list[Annotated[str, Field(pattern=HOURS_PATTERN)]] = Field(
+        default_factory=list, description="local 'HH:MM-HH:MM' spans when stopping here is allowed (may wrap midnight)"
+    )
+
+
 class IllegalStoppingConfig(_Model):
     zones: list[Identifier] = Field(min_length=1, description="ids of no_stopping / no_parking zones")
     max_stop_seconds: float = Field(gt=0, description="stationary longer than this is a violation")
@@ -116,6 +127,21 @@ class IllegalStoppingConfig(_Model):
     still_tolerance: float = Field(0.25, gt=0, le=2, description="movement allowed, as a share of the box height")
     move_grace_seconds: float = Field(1.0, ge=0, description="moving for less than this does not end the stop")
     forget_after_seconds: float = Field(3.0, gt=0, description="a vehicle unseen this long has gone")
+    zone_rules: dict[Identifier, StoppingZoneRule] = Field(
+        default_factory=dict, description="per-zone limit and allowed hours, by zone id"
+    )
+    timezone: str = Field("Asia/Ho_Chi_Minh", description="the zone of allowed_hours")
+
+    @model_validator(mode="after")
+    def _zone_rules_for_listed_zones(self) -> IllegalStoppingConfig:
+        for zone_id in self.zone_rules:
+            if zone_id not in self.zones:
+                raise ValueError(f"zone_rules.{zone_id}: not one of zones {self.zones}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone: unknown time zone {self.timezone!r}") from None
+        return self
 
 
 class RedLightConfig(_Model):

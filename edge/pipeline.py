@@ -64,7 +64,7 @@ def build_rules(
 ) -> list[Rule]:
     rules: list[Rule] = []
     if camera.rules.illegal_stopping is not None:
-        rules.append(IllegalStoppingRule(camera.rules.illegal_stopping, zones))
+        rules.append(IllegalStoppingRule(camera.rules.illegal_stopping, zones, clock))
     rules.extend(build_traffic_rules(camera, zones, frame_wh or camera.scene.reference_size))
     rules.extend(build_urban_rules(camera, zones, clock))
     return rules

@@ -7,7 +7,10 @@ vehicle that has not moved (same place, same size) does not make a new one eithe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -45,17 +48,37 @@ class _Reported:
     last_seen: float
 
 
+def _minutes(hhmm: str) -> int:
+    h, m = hhmm.split(":")
+    return int(h) * 60 + int(m)
+
+
+def within_hours(spans: list[str], local: datetime) -> bool:
+    """Is the local time inside one of the 'HH:MM-HH:MM' spans (a span may wrap past midnight)?"""
+    now = local.hour * 60 + local.minute
+    for span in spans:
+        a, b = (_minutes(x) for x in span.split("-"))
+        if (a <= now < b) if a <= b else (now >= a or now < b):
+            return True
+    return False
+
+
 class IllegalStoppingRule:
-    def __init__(self, config: IllegalStoppingConfig, zones: list[PolygonZone]) -> None:
+    """`clock` maps camera-clock seconds to UTC (the pipeline's); without it, allowed hours are ignored."""
+
+    def __init__(
+        self, config: IllegalStoppingConfig, zones: list[PolygonZone], clock: Callable[[float], datetime] | None = None
+    ) -> None:
         wanted = set(config.zones)
         self.zones = [z for z in zones if z.id in wanted]
         self.config = config
+        self.clock = clock
+        self.tz = ZoneInfo(config.timezone)
         self.vehicle_classes = set(config.vehicle_classes)
         self._visits: dict[int, _Visit] = {}
         self._reported: list[_Reported] = []
 
     def update(self, obs: Observation) -> list[Violation]:
-        cfg = self.config
         tracks, t = obs.tracks, obs.t
         ground = tracks.ground_points()
         inside = [z.contains(ground) for z in self.zones]
@@ -81,9 +104,11 @@ class IllegalStoppingRule:
                 self._follow(visit, ground[i], box, t)
             visit.last_seen = t
             visit.confidences.append(float(tracks.confidence[i]))
+            if self._allowed_now(zone.id, t):
+                visit.still_since = t  # stopping is allowed now: the clock starts when the allowed hours end
             stopped = t - visit.still_since
             # Never while it is moving: the grace only keeps a brief jitter from restarting the clock.
-            if not visit.reported and visit.moving_since is None and stopped >= cfg.max_stop_seconds:
+            if not visit.reported and visit.moving_since is None and stopped >= self.limit(zone.id):
                 visit.reported = True
                 if self._already_reported(zone.id, visit.anchor_box):
                     continue
@@ -91,6 +116,16 @@ class IllegalStoppingRule:
                 out.append(self._violation(visit, tid, box, t))
         self._expire(t, seen)
         return out
+
+    def limit(self, zone_id: str) -> float:
+        zr = self.config.zone_rules.get(zone_id)
+        return zr.max_stop_seconds if zr is not None and zr.max_stop_seconds is not None else self.config.max_stop_seconds
+
+    def _allowed_now(self, zone_id: str, t: float) -> bool:
+        zr = self.config.zone_rules.get(zone_id)
+        if zr is None or not zr.allowed_hours or self.clock is None:
+            return False
+        return within_hours(zr.allowed_hours, self.clock(t).astimezone(self.tz))
 
     def _follow(self, visit: _Visit, point: np.ndarray, box: np.ndarray, t: float) -> None:
         tolerance = max(MIN_TOLERANCE_PX, self.config.still_tolerance * float(box[3] - box[1]))
@@ -115,7 +150,7 @@ class IllegalStoppingRule:
             zone=visit.zone,
             details={
                 "stopped_seconds": round(t - visit.still_since, 2),
-                "max_stop_seconds": self.config.max_stop_seconds,
+                "max_stop_seconds": self.limit(visit.zone.id),
             },
         )
 
