@@ -62,20 +62,26 @@ class StaticChangeDetector:
         self._scale = 1.0
         self._frame_shape: tuple[int, int] | None = None
         self._bg: np.ndarray | None = None  # (H, W, 3) float32 working-scale background
+        self._small: np.ndarray | None = None  # the last frame at working scale
         self._prev: np.ndarray | None = None  # previous sample's grey cells
         self._prev_grey: np.ndarray | None = None  # previous sample, whole grey image
         self._changed_since: np.ndarray | None = None  # per cell; nan = matches background
         self._still_since: np.ndarray | None = None
         self.static_mask: np.ndarray | None = None  # per cell, last update
         self._win: np.ndarray | None = None
+        self._unknown = np.zeros((0, 0), bool)  # cells not learnt yet (hidden behind someone)
         self.scene_cuts = 0
         self.camera_moves = 0
+        self.shadows = 0
 
     def reset(self) -> None:
         self._bg = None
 
-    def update(self, image: np.ndarray, t: float) -> None:
-        """Feed one frame (BGR). Calling again with the same t does nothing (rules share one)."""
+    def update(self, image: np.ndarray, t: float, movers: np.ndarray | None = None) -> None:
+        """Feed one frame (BGR) with the (N, 4) boxes of people and vehicles in it: what is under
+        them when the background is (re)learnt stays unknown until they have gone, so a person
+        standing there at start-up does not leave a "new object" behind. Calling again with the
+        same t does nothing (rules share one detector)."""
         if self._t is not None and t == self._t:
             return
         self._t = t
@@ -85,8 +91,9 @@ class StaticChangeDetector:
         self._scale = w / p.work_width
         small = cv2.resize(image, (p.work_width, max(p.cell, round(h / self._scale))), interpolation=cv2.INTER_AREA)
         small = small.astype(np.float32)
+        self._small = small
         if self._bg is None or self._bg.shape != small.shape:
-            self._learn(small)
+            self._learn(small, movers)
             return
         whole = small.mean(axis=2)
         moved = self._camera_moved(whole)
@@ -94,14 +101,15 @@ class StaticChangeDetector:
         if moved:
             # A hand-held or PTZ camera: everything shifts; start again once it holds still.
             self.camera_moves += 1
-            self._learn(small)
+            self._learn(small, movers)
             return
+        self._fill_unknown(small, movers)
         grey = _cells(whole, p.cell)
         bg_grey = _cells(self._bg.mean(axis=2), p.cell)
         changed = self._differs(grey, bg_grey, _cells(small, p.cell), _cells(self._bg, p.cell))
         if changed.mean() > p.scene_cut_share:
             self.scene_cuts += 1
-            self._learn(small)
+            self._learn(small, movers)
             return
         moving = np.abs(grey.mean(axis=2) - self._prev.mean(axis=2)) > p.motion_delta
         moving |= self._differs(grey, self._prev, None, None)
@@ -110,10 +118,14 @@ class StaticChangeDetector:
         cs[~changed] = np.nan
         cs[changed & np.isnan(cs)] = t
         ss[moving] = t
-        static = changed & ~moving & (t - ss >= p.static_seconds)
+        static = changed & ~moving & (t - ss >= p.static_seconds) & ~self._unknown
+        self._absorb_shadows(static, small)
         self.static_mask = static
         # Follow slow light drift where the scene matches the background; absorb very old changes.
-        learn = ~changed
+        # Not next to a change (a cell an object only grazes) and not under anyone: learning
+        # those would soak part of an object into the background and leave a ghost when it goes.
+        busy = changed | (self._box_cells(movers) if movers is not None else False)
+        learn = ~cv2.dilate(busy.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         if p.absorb_seconds is not None:
             old = static & (t - cs >= p.absorb_seconds)
             learn_now = self._cell_mask_to_pixels(old)
@@ -172,12 +184,80 @@ class StaticChangeDetector:
             self._win = cv2.createHanningWindow((shape[1], shape[0]), cv2.CV_32F)
         return self._win
 
-    def _learn(self, small: np.ndarray) -> None:
+    def _absorb_shadows(self, static: np.ndarray, small: np.ndarray) -> None:
+        """Static regions that are only the background in shadow become background (in place)."""
+        if not static.any():
+            return
+        c = self.p.cell
+        joined = cv2.morphologyEx(static.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+        for k in range(1, n):
+            x, y, bw, bh = (int(v) for v in stats[k, :4])
+            x1, y1, x2, y2 = x * c, y * c, (x + bw) * c, (y + bh) * c
+            if not (self._shadow_like(x1, y1, x2, y2) or self._ghost_like(x1, y1, x2, y2)):
+                continue
+            cells = np.zeros_like(static)
+            cells[y : y + bh, x : x + bw] = True
+            px = self._cell_mask_to_pixels(cells)
+            self._bg[px] = small[px]
+            self._changed_since[cells] = np.nan
+            static[cells] = False
+            self.shadows += 1
+
+    def _ghost_like(self, x1: int, y1: int, x2: int, y2: int) -> bool:
+        """Something textured that was in the background has gone (a car drove off): the scene
+        now has clearly less texture than the background there. A left object adds texture."""
+        f = cv2.cvtColor(self._small[y1:y2, x1:x2].astype(np.uint8), cv2.COLOR_BGR2GRAY).astype(np.float32)
+        b = cv2.cvtColor(self._bg[y1:y2, x1:x2].astype(np.uint8), cv2.COLOR_BGR2GRAY).astype(np.float32)
+
+        def energy(g: np.ndarray) -> float:
+            return float(np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0)).mean() + np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1)).mean())
+
+        return energy(f) < 0.6 * energy(b)
+
+    def _fill_unknown(self, small: np.ndarray, movers: np.ndarray | None) -> None:
+        """Learn the cells that were hidden at (re)learning as soon as nobody covers them."""
+        if not self._unknown.any():
+            return
+        covered = self._box_cells(movers) if movers is not None else np.zeros_like(self._unknown)
+        clear = self._unknown & ~covered
+        if clear.any():
+            px = self._cell_mask_to_pixels(clear)
+            self._bg[px] = small[px]
+            self._unknown &= ~clear
+
+    def _box_cells(self, boxes: np.ndarray) -> np.ndarray:
+        c, s = self.p.cell, self._scale
+        out = np.zeros(self._prev.shape[:2], bool)
+        for x1, y1, x2, y2 in np.asarray(boxes, np.float32).reshape(-1, 4):
+            out[max(0, int(y1 / s / c)) : int(np.ceil(y2 / s / c)), max(0, int(x1 / s / c)) : int(np.ceil(x2 / s / c))] = True
+        return out
+
+    def _shadow_like(self, x1: int, y1: int, x2: int, y2: int) -> bool:
+        """A region that is the background dimmed: darker by an even factor, same colour. A
+        shadow's outline looks like new texture cell by cell, but over the whole region it is just
+        the old scene, darker (a black bag is far darker than a shadow, and not even)."""
+        if self._small is None or self._bg is None:
+            return False
+        f = cv2.GaussianBlur(self._small[y1:y2, x1:x2], (3, 3), 0) + 1.0
+        b = cv2.GaussianBlur(self._bg[y1:y2, x1:x2], (3, 3), 0) + 1.0
+        q = f.sum(axis=2) / b.sum(axis=2)
+        dark = q < 0.97  # a penumbra is only a little darker
+        if dark.mean() < 0.02 or (q > 1.12).mean() > 0.05:
+            return False  # not darker, or parts got brighter: something is there
+        qd = q[dark]
+        if not (0.3 <= float(np.median(qd)) <= 0.97) or float(qd.std()) > 0.15:
+            return False
+        chroma = np.abs(f / f.sum(axis=2, keepdims=True) - b / b.sum(axis=2, keepdims=True)).max(axis=2)
+        return float(np.median(chroma[dark])) < 0.03
+
+    def _learn(self, small: np.ndarray, movers: np.ndarray | None = None) -> None:
         p = self.p
         self._prev_grey = small.mean(axis=2)
         self._bg = small.copy()
         self._prev = _cells(small.mean(axis=2), p.cell)
         shape = self._prev.shape[:2]
+        self._unknown = self._box_cells(movers) if movers is not None else np.zeros(shape, bool)
         self._changed_since = np.full(shape, np.nan)
         self._still_since = np.full(shape, self._t if self._t is not None else 0.0)
         self.static_mask = np.zeros(shape, bool)
@@ -244,6 +324,9 @@ class FrameHistory:
         while self._items and snap.t - self._items[0].t > self.seconds:
             self._items.popleft()
 
+    def between(self, t0: float, t1: float) -> list[Snapshot]:
+        return [s for s in self._items if t0 - 1e-6 <= s.t <= t1 + 1e-6]
+
     def at(self, t: float) -> Snapshot | None:
         """The last snapshot at or before t (else the oldest)."""
         best = None
@@ -253,3 +336,19 @@ class FrameHistory:
             else:
                 break
         return best or (self._items[0] if self._items else None)
+
+
+class RecentBoxes:
+    """Boxes of people and vehicles over the last few seconds: a person the detector misses for
+    a frame or two still masks their own pixels from the static-change detector."""
+
+    def __init__(self, seconds: float = 2.0) -> None:
+        self.seconds = seconds
+        self._items: deque[tuple[float, np.ndarray]] = deque()
+
+    def add(self, t: float, boxes: np.ndarray) -> np.ndarray:
+        """Add this frame's boxes; return every box of the window (N, 4)."""
+        self._items.append((t, np.asarray(boxes, np.float32).reshape(-1, 4)))
+        while self._items and t - self._items[0][0] > self.seconds:
+            self._items.popleft()
+        return np.concatenate([b for _, b in self._items])

@@ -23,7 +23,7 @@ from edge.config import CameraConfig, LitteringConfig
 from edge.geometry import PolygonZone, box_iou
 from edge.rules import Observation, Offender, Violation
 from edge.rules.sidewalk import SidewalkEncroachmentRule, in_hours, static_detector_for
-from edge.static_change import FrameHistory, Snapshot, StaticChangeDetector
+from edge.static_change import FrameHistory, RecentBoxes, Snapshot, StaticChangeDetector
 
 SAME_OBJECT_IOU = 0.2
 UNKNOWN = "unknown_object"
@@ -60,6 +60,14 @@ def _gap(obj: np.ndarray, box: np.ndarray) -> float:
     return float(np.hypot(dx, dy))
 
 
+def _containment(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over the smaller box."""
+    iw = max(0.0, float(min(a[2], b[2]) - max(a[0], b[0])))
+    ih = max(0.0, float(min(a[3], b[3]) - max(a[1], b[1])))
+    smaller = min(float((a[2] - a[0]) * (a[3] - a[1])), float((b[2] - b[0]) * (b[3] - b[1])))
+    return iw * ih / smaller if smaller > 0 else 0.0
+
+
 class LitteringRule:
     def __init__(
         self,
@@ -76,6 +84,7 @@ class LitteringRule:
         self.static = static if static is not None else static_detector_for(config.static_change)
         self.history = FrameHistory(config.static_change.static_seconds + 8.0)
         self.items: list[_Item] = []
+        self.recent = RecentBoxes()
         self.forgotten = 0  # objects that went away before they became litter (picked up)
         self._next_id = 1
 
@@ -143,13 +152,14 @@ class LitteringRule:
                 if zone is not None:
                     out.append((zone, cls, box, float(det.confidence[i]), t))
         if self.static is not None and obs.image is not None:
-            self.static.update(obs.image, t)
             h, w = obs.image.shape[:2]
             exclude = owner_boxes
             if det is not None and len(det):
                 # Every detected person/vehicle, tracked or not, masks its own pixels.
                 keep = [i for i in range(len(det)) if det.class_name(i) in cfg.owner_classes]
                 exclude = np.concatenate([owner_boxes, det.xyxy[keep].reshape(-1, 4)])
+            exclude = self.recent.add(t, exclude)
+            self.static.update(obs.image, t, exclude)
             sc = cfg.static_change
             for so in self.static.objects(exclude):
                 if not (sc.min_area * w * h <= so.area <= sc.max_area * w * h):
@@ -165,21 +175,25 @@ class LitteringRule:
         return next((z for z in self.zones if z.contains(centre)[0]), None)
 
     def _match(self, zone: PolygonZone, box: np.ndarray) -> _Item | None:
-        best, best_iou = None, SAME_OBJECT_IOU
+        """The known object this box is: overlapping enough, or one containing the other (a blob
+        grows when the person who half hid it steps away)."""
+        best, best_score = None, SAME_OBJECT_IOU
         for item in self.items:
-            iou = box_iou(item.box, box)
-            if item.zone.id == zone.id and iou >= best_iou:
-                best, best_iou = item, iou
+            if item.zone.id != zone.id:
+                continue
+            score = max(box_iou(item.box, box), 0.5 * _containment(item.box, box))
+            if score >= best_score:
+                best, best_score = item, score
         return best
 
     def _new_item(self, zone: PolygonZone, cls: str, box: np.ndarray, conf: float, first: float, t: float) -> None:
-        snap = self.history.at(first)
-        owner = None
-        if snap is not None and len(snap.boxes):
-            gaps = [_gap(box, b) / max(1.0, float(b[3] - b[1])) for b in snap.boxes]
-            k = int(np.argmin(gaps))
-            if gaps[k] <= self.config.owner_radius:
-                owner = _Owner(int(snap.track_ids[k]), snap.classes[k], snap.boxes[k].copy(), 0.0)
+        # Who was nearest while it appeared: the snapshots from its first change until it settled.
+        owner, snap, best = None, self.history.at(first), self.config.owner_radius
+        for s in self.history.between(first, first + self.config.static_seconds + 1.0):
+            for b, tid, cls_name in zip(s.boxes, s.track_ids, s.classes, strict=True):
+                gap = _gap(box, b) / max(1.0, float(b[3] - b[1]))
+                if gap <= best:
+                    owner, snap, best = _Owner(int(tid), cls_name, b.copy(), 0.0), s, gap
         near_t = snap.t if owner is not None and snap is not None else -1e9
         self.items.append(_Item(self._next_id, zone, cls, box, first, t, conf, owner, snap, near_t))
         self._next_id += 1

@@ -24,7 +24,7 @@ from contract.events import ViolationType
 from edge.config import SidewalkEncroachmentConfig, StaticChangeConfig
 from edge.geometry import PolygonZone, box_iou
 from edge.rules import Observation, Offender, Violation
-from edge.static_change import FrameHistory, Snapshot, StaticChangeDetector, StaticChangeParams
+from edge.static_change import FrameHistory, RecentBoxes, Snapshot, StaticChangeDetector, StaticChangeParams
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 SAME_OBJECT_IOU = 0.3
@@ -94,6 +94,7 @@ class SidewalkEncroachmentRule:
         self.history = FrameHistory(config.min_seconds + config.static_change.static_seconds + 5.0, rate=0.5)
         self.occupants: list[_Occupant] = []
         self.incidents: dict[str, _Incident] = {}
+        self.recent = RecentBoxes()
         self._masks: dict[str, np.ndarray] = {}
         self._next_id = 1
 
@@ -141,12 +142,12 @@ class SidewalkEncroachmentRule:
                 if det.class_name(i) in cfg.object_classes:
                     found.append(("object", det.class_name(i), det.xyxy[i], float(det.confidence[i]), None, t))
         if self.static is not None and obs.image is not None:
-            self.static.update(obs.image, t)
             h, w = obs.image.shape[:2]
             movers = [tr.xyxy[i] for i in range(len(tr)) if tr.class_name(i) == "person" or tr.class_name(i) in cfg.vehicle_classes]
             if det is not None:
                 movers += [det.xyxy[i] for i in range(len(det)) if det.class_name(i) == "person" or det.class_name(i) in cfg.vehicle_classes]
-            exclude = np.asarray(movers, np.float32).reshape(-1, 4)
+            exclude = self.recent.add(t, np.asarray(movers, np.float32).reshape(-1, 4))
+            self.static.update(obs.image, t, exclude)
             sc = cfg.static_change
             for so in self.static.objects(exclude):
                 if sc.min_area * w * h <= so.area <= sc.max_area * w * h:

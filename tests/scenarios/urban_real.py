@@ -1,0 +1,56 @@
+"""Real footage with labels made by looking at its frames (tests/scenarios/labels/urban_*.yaml)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+
+from edge.analyze import recording_start
+from edge.config import load_camera_config
+from edge.data import video_path
+from edge.pipeline import CameraAnalyzer
+from edge.sources import VideoFileSource
+from tests.scenarios.urban_synth import Outcome
+
+REPO = Path(__file__).resolve().parents[2]
+LABELS = Path(__file__).resolve().parent / "labels"
+
+
+def labels() -> list[dict]:
+    return [yaml.safe_load(p.read_text(encoding="utf-8")) | {"file": p.name} for p in sorted(LABELS.glob("urban_*.yaml"))]
+
+
+def evaluate(label: dict, detector) -> list[Outcome]:
+    """Run the labelled clip through the real pipeline; count events per rule against the label.
+    A label lists, per rule, the events expected (`expected`) with the time window they must fall in."""
+    cam = load_camera_config(REPO / label["config"])
+    video = video_path(label["video"])
+    analyzer = CameraAnalyzer("real", cam, detector, deterministic_ids=True)
+    base = recording_start(video)
+    events = []
+    last = 0.0
+    for frame in VideoFileSource(video, cam.camera.analysis_fps).frames():
+        last = frame.pts
+        events += [r.event for r in analyzer.process(frame, base + timedelta(seconds=frame.pts))]
+    rows = []
+    for rule, spec in label["rules"].items():
+        mine = [e for e in events if e.type.value == rule and e.phase in ("point", "start")]
+        expected = spec.get("expected", [])
+        matched, fp = set(), 0
+        for e in mine:
+            t = (e.ended_at - base).total_seconds() if e.phase == "point" else (e.started_at - base).total_seconds()
+            hit = next((i for i, x in enumerate(expected) if i not in matched and x["from_s"] <= t <= x["to_s"]), None)
+            if hit is None:
+                fp += 1
+            else:
+                matched.add(hit)
+        seconds = max(last, float(label.get("seconds", last)))
+        rows.append(Outcome(f"real:{label['file']}", rule, len(matched), fp, len(expected) - len(matched), seconds,
+                            tuple(mine)))
+    return rows
+
+
+def evaluate_all(detector) -> list[Outcome]:
+    return [row for label in labels() for row in evaluate(label, detector)]
