@@ -34,6 +34,18 @@ def police_alert_topic(prefix: str, district: str, violation_type: str) -> str:
     return f"{prefix}/alerts/{district}/{violation_type}"
 
 
+def signal_topic(prefix: str, node: str, camera: str, head: str) -> str:
+    """A signal controller's state for one signal head of a camera's scene: payload
+    `{"state": "red"|"yellow"|"green"|"unknown"}` (or the bare word). Published on every change and
+    at least every couple of seconds: a state older than the head's `controller_timeout_s` is unknown."""
+    return f"{prefix}/{node}/{camera}/signal/{head}"
+
+
+def signal_subscription(prefix: str, node: str) -> str:
+    """What an edge node subscribes to for its cameras' signal heads."""
+    return f"{prefix}/{node}/+/signal/+"
+
+
 def ingest_subscriptions(prefix: str, share_group: str | None) -> list[str]:
     """What central subscribes to; a shared group splits the load between ingesters."""
     topics = [f"{prefix}/+/+/events/+", f"{prefix}/+/+/evidence/+", f"{prefix}/+/status", f"{prefix}/+/+/health"]

@@ -21,6 +21,7 @@ from edge.outbox import Outbox, OutboxMessage, UploadItem
 from edge.pipeline import CameraAnalyzer, EventRecord
 from edge.publisher import MqttPublisher
 from edge.retention import RetentionWorker
+from edge.signal_feed import SignalFeed
 from edge.sources import open_source
 from edge.uploader import EvidenceUploader
 from pipelines.clips import ClipRecorder
@@ -75,6 +76,8 @@ class CameraWorker(threading.Thread):
             for frame in self.source.frames():
                 if self.node.stopping.is_set():
                     break
+                if self.node.signal_feed is not None:
+                    self.node.signal_feed.apply(cam.id, analyzer.rules, frame.pts, frame.wall_time)
                 for rec in analyzer.process(frame, datetime.fromtimestamp(frame.wall_time, UTC)):
                     self.node.submit(rec)
                     self.events += 1
@@ -148,6 +151,18 @@ class EdgeNode:
             self.outbox.forget_uploads,
             config.retention.check_interval_s,
         )
+        # Signal heads fed by a controller over MQTT (`source: controller`): one subscriber per node.
+        self.signal_feed: SignalFeed | None = None
+        if any(h.source == "controller" for c in cameras for h in c.scene.signals):
+            self.signal_feed = SignalFeed(
+                config.mqtt.url,
+                mqtt_client_id(config) + "-signals",
+                self.prefix,
+                node_id,
+                username=config.mqtt.username or (node_id if config.mqtt.secret() else None),
+                password=config.mqtt.secret(),
+                ca_file=str(config.mqtt.ca_file) if config.mqtt.ca_file else None,
+            )
         self.stopping = threading.Event()
         self.workers = [CameraWorker(self, c) for c in cameras]
         self.started_at = time.time()
@@ -203,6 +218,8 @@ class EdgeNode:
         if self.uploader is not None:
             self.uploader.start()
         self.retention.start()
+        if self.signal_feed is not None:
+            self.signal_feed.start()
         for w in self.workers:
             w.start()
         log.info("edge node started", extra={"fields": {"node": self.config.node.id, "cameras": len(self.workers)}})
@@ -221,6 +238,8 @@ class EdgeNode:
         for w in self.workers:
             w.join(timeout=5)
         self.retention.stop()
+        if self.signal_feed is not None:
+            self.signal_feed.stop()
         if self.uploader is not None:
             self.uploader.stop()
         offline = json.dumps({"node": self.config.node.id, "state": "offline", "at": _now_iso()}).encode()
