@@ -30,6 +30,7 @@ from edge.rules.littering import build_urban_rules
 from edge.rules.stopping import IllegalStoppingRule
 from edge.rules.traffic_build import build_traffic_rules
 from edge.tracking import ObjectTracker
+from pipelines.clips import ClipRecorder, ClipTicket
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,18 @@ def build_rules(
 
 class CameraAnalyzer:
     def __init__(
-        self, node_id: str, camera: CameraConfig, detector: YoloDetector, *, deterministic_ids: bool = False
+        self,
+        node_id: str,
+        camera: CameraConfig,
+        detector: YoloDetector,
+        *,
+        deterministic_ids: bool = False,
+        clips: ClipRecorder | None = None,
     ) -> None:
         self.node_id = node_id
+        # With clips, an event is held back until its clip (pre + post seconds) is written.
+        self.clips = clips
+        self._waiting: list[tuple[EventRecord, ClipTicket]] = []
         self.deterministic_ids = deterministic_ids
         self.camera = camera
         self.detector = detector
@@ -111,7 +121,30 @@ class CameraAnalyzer:
         s.events += len(records)
         s.detect_seconds += t1 - t0
         s.total_seconds += t2 - t0
-        return records
+        return self._attach_clips(records, frame.pts)
+
+    def _attach_clips(self, records: list[EventRecord], pts: float, force: bool = False) -> list[EventRecord]:
+        if self.clips is None:
+            return records
+        self._waiting.extend((rec, self.clips.request(pts)) for rec in records)
+        self.clips.poll(force=force)
+        ready, waiting = [], []
+        for rec, ticket in self._waiting:
+            if not ticket.done:
+                waiting.append((rec, ticket))
+                continue
+            clip = ticket.clip
+            if clip is not None:
+                ev = EvidenceFile.from_file("clip", clip.media_type, clip.path, clip.sha256, clip.size)
+                event = rec.event.model_copy(update={"evidence": [*rec.event.evidence, ev.ref()]})
+                rec = EventRecord(event, (*rec.evidence, ev))
+            ready.append(rec)  # a failed clip does not hold the event back (the error is logged)
+        self._waiting = waiting
+        return ready
+
+    def finish(self) -> list[EventRecord]:
+        """End of the stream: write the clips still waiting with the footage there is."""
+        return self._attach_clips([], 0.0, force=True)
 
     def _wall_time(self, t: float) -> datetime:
         when, pts = self._wall
@@ -120,7 +153,8 @@ class CameraAnalyzer:
     def _record(self, v: Violation, frame: Frame, when: datetime, tracks) -> EventRecord:
         cam = self.camera.camera
         snapshot = EvidenceFile.of("snapshot", "image/jpeg", annotated_snapshot(frame.image, v, tracks, cam.id, when))
-        evidence: tuple[EvidenceFile, ...] = (snapshot,) + tuple(
+        clean = EvidenceFile.of("snapshot_clean", "image/jpeg", encode_jpeg(frame.image))
+        evidence: tuple[EvidenceFile, ...] = (snapshot, clean) + tuple(
             EvidenceFile.of(kind, "image/jpeg", encode_jpeg(image), name=f"{kind}-{i}")
             for i, (kind, image) in enumerate(v.images)
         )
