@@ -19,6 +19,8 @@ from edge.analyze import analyze_video, recording_start
 from edge.config import DetectorConfig, load_camera_config
 from edge.data import video_path
 from edge.rules.signals import SignalBoard
+from tests.scenarios.synth import Score
+from tests.scenarios.traffic_labels import score_events
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -64,33 +66,12 @@ def events(tmp_path_factory):
 
 
 def test_events_match_labelled_acts(events):
-    tol = LABELS["tolerance"]
-    acts = list(LABELS["acts"])
-    matched: set[int] = set()
-    scores = {}
-    for ty in FLOORS:
-        tp = fp = 0
-        for e in (e for e in events if e["type"] == ty):
-            end = datetime.fromisoformat(e["ended_at"].replace("Z", "+00:00"))
-            frame = (end - recording_start(video_path(LABELS["video"]))).total_seconds() * FPS
-            box = e["objects"][0]["box"]
-            x = (box[0] + box[2]) / 2
-            hit = next(
-                (i for i, a in enumerate(acts) if i not in matched and a["type"] == ty
-                 and abs(a["frame"] - frame) <= tol["frames"] and abs(a["x"] - x) <= tol["x"]),
-                None,
-            )
-            if hit is None:
-                fp += 1
-            else:
-                matched.add(hit)
-                tp += 1
-        fn = sum(1 for i, a in enumerate(acts) if a["type"] == ty and i not in matched)
-        scores[ty] = (tp, fp, fn)
-    print("hanoi scores (tp, fp, fn):", scores)
+    scores = score_events(events, LABELS)
+    print("hanoi scores (tp, fp, fn):", {k: (v.tp, v.fp, v.fn) for k, v in scores.items()})
     for ty, (p_floor, r_floor) in FLOORS.items():
-        tp, fp, fn = scores[ty]
-        assert tp / max(1, tp + fp) >= p_floor and tp / max(1, tp + fn) >= r_floor, (ty, scores[ty])
+        s = scores.get(ty, Score())
+        assert s.tp + s.fn > 0 and s.precision >= p_floor and s.recall >= r_floor, (ty, s)
+    assert sum(s.fp for s in scores.values()) == 0, scores  # no other traffic rule fired on this clip
     # Unknown or green never accuses: every event happened while the labels say red.
     for e in events:
         if e["type"] in ("red_light", "stop_line"):

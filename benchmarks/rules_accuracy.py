@@ -1,0 +1,81 @@
+"""Per-rule precision / recall / events of the traffic rules, on the synthetic scenarios and on the
+labelled real footage (docs/benchmarks.md, "Traffic rules").
+
+    EDGE_DATA_DIR=../shared/data PYTHONPATH=. .venv/bin/python benchmarks/rules_accuracy.py [--only synthetic|real]
+
+Prints a markdown table. Work files go under var/bench/rules (ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from edge.analyze import analyze_video, make_detector
+from edge.config import DetectorConfig, load_camera_config
+from edge.data import REPO_ROOT, video_path
+from tests.scenarios import synth
+from tests.scenarios.test_traffic_synthetic import TYPES, run_scene, scenarios
+from tests.scenarios.traffic_labels import load_labels, read_events, score_events
+
+OUT = REPO_ROOT / "var" / "bench" / "rules"
+REAL = [
+    # (label file, camera config, detector long side)
+    ("hanoi_lythuongkiet_hangbai_intersection_trafficlight", "hanoi_lythuongkiet_hangbai_intersection_trafficlight", 640),
+    ("vn_road_motorbikes_wrongway_screencap", "vn_road_motorbikes_wrongway_screencap", 1280),
+    ("motorcyclist_without_helmet", "motorcyclist_without_helmet", 640),
+]
+
+
+def fmt(s: synth.Score) -> str:
+    events = s.tp + s.fp
+    p = f"{s.precision:.2f}" if events else "–"
+    r = f"{s.recall:.2f}" if s.tp + s.fn else "–"
+    return f"{p} / {r} / {events} (tp {s.tp}, fp {s.fp}, fn {s.fn})"
+
+
+def synthetic() -> dict[str, synth.Score]:
+    detector = make_detector(DetectorConfig())
+    total = {ty: synth.Score() for ty in TYPES}
+    for name, scene in scenarios().items():
+        events = run_scene(scene, detector)
+        for ty, s in synth.score([e[:3] for e in events], scene, TYPES).items():
+            total[ty].add(s)
+        print(f"  synthetic/{name}: {len(events)} events", flush=True)
+    return total
+
+
+def real() -> dict[str, dict[str, synth.Score]]:
+    out = {}
+    for label_name, config, long_side in REAL:
+        labels = load_labels(label_name)
+        folder = OUT / label_name
+        cam = load_camera_config(REPO_ROOT / "configs" / "cameras" / f"{config}.yaml")
+        analyze_video(video_path(labels["video"]), cam, folder, detector_config=DetectorConfig(long_side=long_side))
+        out[label_name] = score_events(read_events(folder), labels)
+        print(f"  real/{label_name}: done", flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--only", choices=["synthetic", "real"])
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    columns: dict[str, dict[str, synth.Score]] = {}
+    if args.only in (None, "synthetic"):
+        columns["synthetic (all scenarios)"] = synthetic()
+    if args.only in (None, "real"):
+        columns.update(real())
+    print(f"\n{time.perf_counter() - t0:.0f} s\n")
+    print("| rule | " + " | ".join(columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for ty in TYPES:
+        cells = [fmt(col[ty]) if ty in col else "– (no acts, no events)" for col in columns.values()]
+        print(f"| {ty} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    Path(OUT).mkdir(parents=True, exist_ok=True)
+    main()
