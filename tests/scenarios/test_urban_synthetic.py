@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 
 from edge.analyze import make_detector
-from edge.config import DetectorConfig
 from tests.scenarios import urban_synth as u
 
 pytestmark = pytest.mark.timeout(600)
@@ -21,7 +20,7 @@ FLOORS = {"littering": (0.9, 0.75), "sidewalk_encroachment": (0.9, 0.5)}  # prec
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, tuple[u.Scenario, list]]:
-    detector = make_detector(DetectorConfig())
+    detector = make_detector(u.DETECTOR)
     cam = u.camera()
     return {s.name: (s, u.run(s, cam, detector)) for s in u.littering_scenarios() + u.sidewalk_scenarios()}
 
