@@ -65,6 +65,7 @@ class _Occupant:
     last_seen: float
     confidence: float
     track_id: int | None = None
+    appearance: Snapshot | None = None  # the frame when it first appeared
 
 
 @dataclass
@@ -91,7 +92,8 @@ class SidewalkEncroachmentRule:
         self.config = config
         self.clock = clock
         self.static = static if static is not None else static_detector_for(config.static_change)
-        self.history = FrameHistory(config.min_seconds + config.static_change.static_seconds + 5.0, rate=0.5)
+        # Only as far back as a static change can date itself: each occupant keeps its own frame.
+        self.history = FrameHistory(config.static_change.static_seconds + 3.0, rate=1.0)
         self.occupants: list[_Occupant] = []
         self.incidents: dict[str, _Incident] = {}
         self.recent = RecentBoxes()
@@ -113,8 +115,8 @@ class SidewalkEncroachmentRule:
             inc = self.incidents.get(zone.id)
             if inc is None:
                 if here and active:
-                    start = min(o.first_seen for o in here)
-                    inc = _Incident(zone, start, t, t, len(here), self.history.at(start))
+                    first = min(here, key=lambda o: o.first_seen)
+                    inc = _Incident(zone, first.first_seen, t, t, len(here), first.appearance)
                     self.incidents[zone.id] = inc
                     out.append(self._violation(inc, "start", here, obs))
                 continue
@@ -159,11 +161,15 @@ class SidewalkEncroachmentRule:
                 continue
             occ = self._match(zone, kind, box, tid)
             if occ is None:
-                self.occupants.append(_Occupant(self._next_id, zone, kind, cls, box.copy(), box.copy(), first, t, conf, tid))
+                self.occupants.append(
+                    _Occupant(self._next_id, zone, kind, cls, box.copy(), box.copy(), first, t, conf, tid,
+                              self.history.at(first))
+                )
                 self._next_id += 1
                 continue
             if kind == "vehicle" and not self._still(occ, box):
                 occ.anchor, occ.first_seen = box.copy(), t  # it moved: a new rest starts here
+                occ.appearance = self.history.at(t)
             occ.box, occ.last_seen, occ.confidence = box.copy(), t, max(occ.confidence, conf)
             if tid is not None:
                 occ.track_id = tid

@@ -53,6 +53,7 @@ class Materials:
     bottle: Sprite
     rubbish: Sprite
     cart: Sprite
+    rider: Sprite
 
 
 def _soft(mask: np.ndarray) -> np.ndarray:
@@ -106,7 +107,8 @@ def materials() -> Materials:
     assert street is not None, "vn_roadside_vendor_motorbike_0.jpg unreadable"
     rubbish = _cutout("rubbish", street, (355, 318, 470, 392), 0.6, None)
     cart = _cutout("cart", street, (118, 252, 212, 390), 0.8, None)
-    return Materials(background, people, bottle, rubbish, cart)
+    rider = _cutout("rider", street, (204, 262, 270, 407), 0.75, None)
+    return Materials(background, people, bottle, rubbish, cart, rider)
 
 
 def _people(frames: list[tuple[int, np.ndarray]], background: np.ndarray) -> tuple[Sprite, ...]:
@@ -420,6 +422,11 @@ def sidewalk_scenarios(min_seconds: float = 12.0) -> list[Scenario]:
         _walk(p[0], 0, (330, 240), (768, 330), speed=30),
         _walk(p[3], 2, (768, 260), (330, 300), speed=25, stops=[(6, min_seconds + 10, 560, 300)]),
     ], negative="a person waiting longer than min_seconds"))
+
+    # Hard negative: a motorbike rides along the sidewalk edge, slowing down but never stopping.
+    out.append(Scenario("motorbike_rides_along_sidewalk", 30, [
+        Actor(m.rider, [(2, 340, 320), (12, 560, 400), (22, 768, 480)]),
+    ], negative="a motorbike riding along the sidewalk edge"))
 
     def dusk(t: float) -> tuple[float, float, float]:
         g = 1.0 - 0.4 * float(np.clip((t - 5) / 10, 0, 1))
