@@ -120,3 +120,14 @@ def test_detector_class_object_is_used_with_its_name(material):
     _, events = run(material, script, 30, static_change={"enabled": False})
     assert len(events) == 1
     assert events[0][1].offenders[0].class_name == "bottle"
+
+
+def test_parked_vehicle_is_not_litter(material):
+    # A car (its pixels: the patch) parks on the watched floor and stays: its own box masks it.
+    car = (7, "car", (OBJ[0] - 5.0, OBJ[1] - 5.0, OBJ[2] + 5.0, OBJ[3] + 5.0))
+
+    def script(t):
+        return ([car] if t >= 5 else []), t >= 5, None
+
+    rule, events = run(material, script, 30)
+    assert events == [] and rule.items == []
