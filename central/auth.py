@@ -8,6 +8,7 @@ CSRF: every session has its own random token; each state-changing request must s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -27,8 +28,12 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
 _hasher = PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) parameters
-# Verified when the user does not exist, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the user does not exist, so a wrong name costs as long as a wrong password."""
+    return _hasher.hash("not-a-real-password")
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,7 @@ def create_user(session: Session, username: str, password: str, role: str, distr
 def authenticate(session: Session, username: str, password: str) -> User | None:
     row = session.scalars(select(UserRow).where(UserRow.username == username)).first()
     try:
-        _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
+        _hasher.verify(row.password_hash if row else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if row is None or not row.active:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
@@ -36,24 +37,22 @@ def _lock(session: Session, key: str) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
 
 
-def _find(session: Session, event: ViolationEvent, window_s: float) -> ReportRow | None:
+def _find(session: Session, event: ViolationEvent, window_s: float) -> tuple[ReportRow, Any] | None:
+    """The open report this event grows, with its best event's payload (one round trip)."""
+    stmt = select(ReportRow, EventRow.payload).outerjoin(EventRow, EventRow.id == ReportRow.best_event_id)
     if event.incident:
-        return session.scalars(
-            select(ReportRow).where(ReportRow.incident == event.incident).order_by(ReportRow.id).limit(1)
-        ).first()
-    window = timedelta(seconds=window_s)
-    return session.scalars(
-        select(ReportRow)
-        .where(
+        stmt = stmt.where(ReportRow.incident == event.incident).order_by(ReportRow.id)
+    else:
+        window = timedelta(seconds=window_s)
+        stmt = stmt.where(
             ReportRow.group_key == group_key(event),
             ReportRow.incident.is_(None),
             ReportRow.status.in_(OPEN_STATUSES),
             ReportRow.last_seen >= event.started_at - window,
             ReportRow.first_seen <= event.ended_at + window,
-        )
-        .order_by(ReportRow.last_seen.desc())
-        .limit(1)
-    ).first()
+        ).order_by(ReportRow.last_seen.desc())
+    row = session.execute(stmt.limit(1)).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 def _plate(event: ViolationEvent) -> str | None:
@@ -64,20 +63,33 @@ def _has_snapshot(event: ViolationEvent) -> bool:
     return any(e.kind == "snapshot" for e in event.evidence)
 
 
-def _better(new: ViolationEvent, best: ViolationEvent) -> bool:
-    """The evidence a report shows: an event with a snapshot first, then the most confident."""
-    return (_has_snapshot(new), new.confidence) > (_has_snapshot(best), best.confidence)
+_COUNT_VI, _COUNT_EN = "\nSố lần ghi nhận: ", "\nTimes recorded: "
+
+
+def _count_lines(report: ReportRow, tz: ZoneInfo) -> None:
+    """Replace the "recorded N times" line: cheap, no need to re-read the best event."""
+    report.description_vi = report.description_vi.split(_COUNT_VI)[0]
+    report.description_en = report.description_en.split(_COUNT_EN)[0]
+    if report.event_count > 1 and report.first_seen and report.last_seen:
+        span_vi = f"{format_local(report.first_seen, tz, 'vi')} – {format_local(report.last_seen, tz, 'vi')}"
+        span_en = f"{format_local(report.first_seen, tz, 'en')} – {format_local(report.last_seen, tz, 'en')}"
+        report.description_vi += f"{_COUNT_VI}{report.event_count} (từ {span_vi})"
+        report.description_en += f"{_COUNT_EN}{report.event_count} ({span_en})"
 
 
 def _texts(report: ReportRow, best: ViolationEvent, templates: ReportTemplates, tz: ZoneInfo) -> None:
     texts = build_report_texts(best, templates=templates, tz=tz)
     report.title_vi, report.title_en = texts.title_vi, texts.title_en
     report.description_vi, report.description_en = texts.description_vi, texts.description_en
-    if report.event_count > 1 and report.first_seen and report.last_seen:
-        span_vi = f"{format_local(report.first_seen, tz, 'vi')} – {format_local(report.last_seen, tz, 'vi')}"
-        span_en = f"{format_local(report.first_seen, tz, 'en')} – {format_local(report.last_seen, tz, 'en')}"
-        report.description_vi += f"\nSố lần ghi nhận: {report.event_count} (từ {span_vi})"
-        report.description_en += f"\nTimes recorded: {report.event_count} ({span_en})"
+    _count_lines(report, tz)
+
+
+def _beats_best(event: ViolationEvent, best_payload: Any) -> bool:
+    """Whether `event` should become the report's best: a snapshot first, then the most confident."""
+    if not isinstance(best_payload, dict):
+        return True
+    best_snap = any(e.get("kind") == "snapshot" for e in best_payload.get("evidence", []))
+    return (_has_snapshot(event), event.confidence) > (best_snap, float(best_payload.get("confidence", 0)))
 
 
 def attach_event(
@@ -92,9 +104,9 @@ def attach_event(
     """Add a stored event to its report (a new one, or the open report of its group/incident)."""
     key = f"incident:{event.incident}" if event.incident else group_key(event)
     _lock(session, key)
-    report = _find(session, event, config.reports.group_window_s)
+    found = _find(session, event, config.reports.group_window_s)
     now = utcnow()
-    if report is None:
+    if found is None:
         loc = event.location
         agency = routing.route(event.category, loc.ward, loc.district)
         priority = routing.priority(event.type)
@@ -134,19 +146,19 @@ def attach_event(
         session.add(ReportEventRow(event_id=event.id, report_id=report.id, added_at=now))
         return Attached(report, True)
 
-    best_payload = session.scalar(select(EventRow.payload).where(EventRow.id == report.best_event_id))
-    best = ViolationEvent.model_validate(best_payload) if best_payload else event
+    report, best_payload = found
     report.event_count = (report.event_count or 1) + 1
     if report.first_seen is None or event.started_at < report.first_seen:
         report.first_seen = event.started_at
     if report.last_seen is None or event.ended_at > report.last_seen:
         report.last_seen = event.ended_at
-    if best_payload is None or _better(event, best):
-        best = event
-        report.best_event_id = event.id
-        report.confidence = event.confidence
     report.plate = report.plate or _plate(event)
     report.updated_at = now
-    _texts(report, best, templates, tz)
+    if _beats_best(event, best_payload):
+        report.best_event_id = event.id
+        report.confidence = event.confidence
+        _texts(report, event, templates, tz)
+    else:
+        _count_lines(report, tz)
     session.add(ReportEventRow(event_id=event.id, report_id=report.id, added_at=now))
     return Attached(report, False)

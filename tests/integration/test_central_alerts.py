@@ -144,6 +144,7 @@ def test_confirmed_traffic_violation_reaches_district_police_within_seconds(
         topic, payload, got_at = sub.messages[0]
         latency = got_at - confirmed_at
         assert latency < 5, f"alert after {latency:.1f} s"
+        print(f"alert latency: confirm -> MQTT message {latency * 1000:.0f} ms")  # shown with -s
         assert topic == f"{cfg.mqtt.topic_prefix}/alerts/thanh-pho-hue/red_light"
         body = json.loads(payload)
         assert body["report_id"] == rid and body["plate"] == "75A-123.45"
