@@ -1,7 +1,8 @@
 """Per-rule precision / recall / events of the traffic rules, on the synthetic scenarios and on the
 labelled real footage (docs/benchmarks.md, "Traffic rules").
 
-    EDGE_DATA_DIR=../shared/data PYTHONPATH=. .venv/bin/python benchmarks/rules_accuracy.py [--only synthetic|real]
+    EDGE_DATA_DIR=../shared/data PYTHONPATH=. .venv/bin/python benchmarks/rules_accuracy.py \
+        [--only synthetic|real] [--variants N]
 
 Prints a markdown table. Work files go under var/bench/rules (ignored).
 """
@@ -35,14 +36,15 @@ def fmt(s: synth.Score) -> str:
     return f"{p} / {r} / {events} (tp {s.tp}, fp {s.fp}, fn {s.fn})"
 
 
-def synthetic() -> dict[str, synth.Score]:
+def synthetic(variants: int) -> dict[str, synth.Score]:
     detector = make_detector(DetectorConfig())
     total = {ty: synth.Score() for ty in TYPES}
-    for name, scene in scenarios().items():
-        events = run_scene(scene, detector)
-        for ty, s in synth.score([e[:3] for e in events], scene, TYPES).items():
-            total[ty].add(s)
-        print(f"  synthetic/{name}: {len(events)} events", flush=True)
+    for variant in range(variants + 1):
+        for name, scene in scenarios(variant).items():
+            events = run_scene(scene, detector)
+            for ty, s in synth.score([e[:3] for e in events], scene, TYPES).items():
+                total[ty].add(s)
+            print(f"  synthetic/{name} v{variant}: {len(events)} events", flush=True)
     return total
 
 
@@ -61,11 +63,12 @@ def real() -> dict[str, dict[str, synth.Score]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--only", choices=["synthetic", "real"])
+    ap.add_argument("--variants", type=int, default=0, help="jittered copies of each synthetic scene besides it")
     args = ap.parse_args()
     t0 = time.perf_counter()
     columns: dict[str, dict[str, synth.Score]] = {}
     if args.only in (None, "synthetic"):
-        columns["synthetic (all scenarios)"] = synthetic()
+        columns[f"synthetic ({args.variants + 1} × 8 scenes)"] = synthetic(args.variants)
     if args.only in (None, "real"):
         columns.update(real())
     print(f"\n{time.perf_counter() - t0:.0f} s\n")

@@ -206,6 +206,7 @@ class NoHelmetConfig(_Model):
     min_votes: int = Field(3, ge=1)
     min_share: float = Field(0.6, gt=0, le=1, description="share of votes 'without helmet' to decide")
     min_box_height: float = Field(40, gt=0, description="smaller motorcycles (pixels) are not checked")
+    min_head_height: float = Field(18, gt=0, description="smaller heads (pixels) do not vote: too few pixels to tell")
     zone: Identifier | None = None
 
 

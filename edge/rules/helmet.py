@@ -108,7 +108,10 @@ class NoHelmetRule:
         votes.last_check = obs.t
         region = rider_region(veh.box, people)
         crop = clip_box(region, image.shape[:2], margin=0.1)
-        heads = rider_heads(veh.box, self.detector(image, crop))
+        heads = [
+            h for h in rider_heads(veh.box, self.detector(image, crop))
+            if h.box[3] - h.box[1] >= self.config.min_head_height
+        ]
         if not heads:
             return None
         bare = [h for h in heads if h.label == WITHOUT]

@@ -20,6 +20,7 @@ API (reusable by other rules' tests):
   `signal` is a `DrawnSignal(lamps={colour: box}, cycle=[(t_start, state), ...])`; state "off"
   blanks the lamps, "glare" paints them white (unreadable).
 - `scene.frames()` yields `edge.frames.Frame`s (pts = t).
+- `jittered(scene, seed, dx=12, dt=0.25, swaps=None)`: a variant (paths shifted, sprites swapped).
 - `score(events, scene, types)` -> {type: Score(tp, fp, fn)}: an event matches an actor with that act
   when the offender box's ground point lies within the actor's rendered box at the event's end time.
 """
@@ -213,6 +214,27 @@ class Scene:
     def box_of(self, actor: str, t: float) -> tuple[float, float, float, float] | None:
         key = min(self._boxes, key=lambda k: abs(k - t)) if self._boxes else None
         return None if key is None else self._boxes[key].get(actor)
+
+
+def jittered(scene: Scene, seed: int, *, dx: float = 12.0, dt: float = 0.25,
+             swaps: dict[str, str] | None = None) -> Scene:
+    """A variant of a scene: each actor's path shifted sideways by up to `dx` pixels and in time by
+    up to `dt` seconds (hidden spans with it), and sprites swapped by `swaps` with probability 1/2.
+    Keep dx/dt below the margins the script's ground truth relies on."""
+    import random
+
+    rng = random.Random(seed)
+    actors = []
+    for a in scene.actors:
+        ox, ot = rng.uniform(-dx, dx), rng.uniform(-dt, dt)
+        sprite_name = a.sprite
+        if swaps and a.sprite in swaps and rng.random() < 0.5:
+            sprite_name = swaps[a.sprite]
+        actors.append(Actor(
+            a.name, sprite_name, [(t + ot, x + ox, y) for t, x, y in a.path], a.acts,
+            tuple((h0 + ot, h1 + ot) for h0, h1 in a.hidden), a.camera,
+        ))
+    return Scene(scene.background, actors, scene.duration, scene.fps, scene.signal, scene.perspective)
 
 
 @dataclass

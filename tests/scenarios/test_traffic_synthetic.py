@@ -97,7 +97,19 @@ def metres_path(points_m: list[tuple[float, float, float]]) -> list[tuple[float,
     return [(p[0], float(x), float(y)) for p, (x, y) in zip(points_m, pts, strict=True)]
 
 
-def scenarios() -> dict[str, synth.Scene]:
+SWAPS = {"moto_rear_a": "moto_rear_b", "moto_rear_b": "moto_rear_a",
+         "moto_front_a": "moto_front_b", "moto_front_b": "moto_front_a"}
+
+
+def scenarios(variant: int = 0) -> dict[str, synth.Scene]:
+    """The scripted scenes; variant > 0 jitters them (benchmarks/rules_accuracy.py --variants)."""
+    base = _scenarios()
+    if variant == 0:
+        return base
+    return {name: synth.jittered(scene, variant * 1000 + i, swaps=SWAPS) for i, (name, scene) in enumerate(base.items())}
+
+
+def _scenarios() -> dict[str, synth.Scene]:
     bg = synth.background()
     cycle = [(0.0, "green"), (3.0, "yellow"), (5.0, "red")]
 
@@ -157,6 +169,7 @@ def scenarios() -> dict[str, synth.Scene]:
             A("bare_rider", "rider_bare_front", [(0, 470, 200), (8, 500, 470)], acts=("no_helmet",), camera="helmet"),
             A("helmet_rider", "moto_front_a", [(0, 120, 200), (8, 90, 470)], camera="helmet"),
             A("helmet_rider2", "moto_front_b", [(2, 300, 200), (10, 260, 470)], camera="helmet"),
+            A("helmet_rider_near", "moto_rear_a", [(0, 360, 480), (9, 340, 260)], camera="helmet"),
             A("pedestrian", "pedestrian_white", [(0, 575, 420), (10, 560, 300)], camera="helmet"),
             A("pedestrian_by_road", "pedestrian_white", [(0, 225, 330), (10, 225, 330)], camera="helmet"),
         ], 10, perspective=(200.0, 0.8, 400.0, 1.6)),
