@@ -22,7 +22,7 @@ FLOORS = {"littering": (0.9, 0.75), "sidewalk_encroachment": (0.9, 0.5)}  # prec
 def runs() -> dict[str, tuple[u.Scenario, list]]:
     detector = make_detector(u.DETECTOR)
     cam = u.camera()
-    return {s.name: (s, u.run(s, cam, detector)) for s in u.littering_scenarios() + u.sidewalk_scenarios()}
+    return {s.name: (s, u.run(s, s.camera or cam, detector)) for s in u.littering_scenarios() + u.sidewalk_scenarios()}
 
 
 @pytest.mark.parametrize("rule", sorted(FLOORS))

@@ -189,9 +189,12 @@ class Scenario:
     shadows: list[tuple[float, float, list[list[float]], float]] = field(default_factory=list)  # t0, t1, poly, gain
     fps: float = 2.0
     negative: str = ""  # what the hard negative is, for the report
+    backdrop: Callable[[float], np.ndarray] | None = None  # instead of the plaza
+    camera: CameraConfig | None = None  # instead of the plaza camera
 
     def render(self, t: float, seed: int) -> np.ndarray:
-        img = materials().background.astype(np.float32)
+        base = materials().background if self.backdrop is None else self.backdrop(t)
+        img = base.astype(np.float32)
         # Draw far (higher up) first so nearer actors cover them.
         for actor in sorted(self.actors, key=lambda a: (a.where(t) or (0, -1))[1]):
             at = actor.where(t)
@@ -428,6 +431,8 @@ def sidewalk_scenarios(min_seconds: float = 12.0) -> list[Scenario]:
         Actor(m.rider, [(2, 340, 320), (12, 560, 400), (22, 768, 480)]),
     ], negative="a motorbike riding along the sidewalk edge"))
 
+    out.append(still_stall_scenario())
+
     def dusk(t: float) -> tuple[float, float, float]:
         g = 1.0 - 0.4 * float(np.clip((t - 5) / 10, 0, 1))
         return (g * 1.05, g, g * 0.9)
@@ -443,7 +448,27 @@ def evaluate_all(detector) -> list[Outcome]:
     rows: list[Outcome] = []
     cam = camera()
     for scn in littering_scenarios() + sidewalk_scenarios():
-        events = run(scn, cam, detector)
+        events = run(scn, scn.camera or cam, detector)
         for rule in ("littering", "sidewalk_encroachment"):
             rows.append(score(scn, events, rule))
     return rows
+
+
+def still_stall_scenario() -> Scenario:
+    """The roadside still: the vendor's cart and stools painted out (inpainting) make the empty
+    sidewalk; from t=6 the real picture, i.e. the stall has been set up, and it stays. With the
+    camera's own config (60 s limit): one incident starting when the stall appeared."""
+    from edge.config import load_camera_config
+
+    street = cv2.imread(str(data_dir() / "images" / "vn_roadside_vendor_motorbike_0.jpg"))
+    assert street is not None
+    mask = np.zeros(street.shape[:2], np.uint8)
+    mask[248:394, 112:214] = 255  # the cart, its awning and the red stools
+    empty = cv2.inpaint(street, mask, 7, cv2.INPAINT_TELEA)
+    repo = __import__("pathlib").Path(__file__).resolve().parents[2]
+    cam = load_camera_config(repo / "configs" / "cameras" / "vn_roadside_vendor_motorbike_0.yaml")
+    return Scenario(
+        "vn_still_stall_sets_up", 80, [],
+        [Truth("sidewalk_encroachment", 6, (112.0, 248.0, 214.0, 394.0))],
+        backdrop=lambda t: empty if t < 6 else street, camera=cam, fps=cam.camera.analysis_fps,
+    )
