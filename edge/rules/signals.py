@@ -33,10 +33,11 @@ class SignalState(StrEnum):
 
 
 # OpenCV hue (0-180) ranges that fit each lamp colour. Amber lamps read at hue ~10-30, red ones
-# wrap around 0/180; the lamp's position in the head decides, the hue only rules out the absurd.
+# wrap around 0/180; the lamp's position in the head decides, the hue rules out the glow of a
+# neighbouring lamp (at night a red lamp's bloom covers the amber one: red-hued, so not amber).
 _HUE_OK = {
     "red": ((0, 20), (150, 181)),
-    "yellow": ((5, 45), (170, 181)),
+    "yellow": ((6, 45),),
     "green": ((35, 105),),
 }
 

@@ -232,13 +232,6 @@ def _line_overlay(line: DirectedLine) -> tuple[str, tuple[float, float], tuple[f
     return (line.id, (float(line.a[0]), float(line.a[1])), (float(line.b[0]), float(line.b[1])))
 
 
-def _crossed(line: DirectedLine, veh: Vehicle) -> int:
-    prev = veh.previous()
-    if prev is None:
-        return 0
-    return int(line.crossing(prev[1][None, :], veh.point[None, :])[0])
-
-
 class LineSides:
     """Which side of a line each vehicle is on, with a dead band: a box bottom jittering on the line
     while the vehicle waits there crosses nothing. A crossing is a change of confident side within
@@ -573,6 +566,8 @@ class ForbiddenTurnRule:
         self.lines = lines
         self.motion = motion
         self.classes = set(config.vehicle_classes)
+        used = {t.entry for t in config.turns} | {t.exit for t in config.turns}
+        self.sides = {lid: LineSides(lines[lid]) for lid in used}
         self._entered: dict[int, dict[str, float]] = {}  # vid -> entry line -> time
         self.reported: set[int] = set()
 
@@ -585,17 +580,18 @@ class ForbiddenTurnRule:
         t = obs.t
         out: list[Violation] = []
         for veh in vehicles:
+            crossed = {lid: sides.update(veh) for lid, sides in self.sides.items()}  # every frame: keeps sides
             if veh.vid in self.reported or veh.class_name not in self.classes:
                 continue
             entered = self._entered.setdefault(veh.vid, {})
             for turn in self.config.turns:
                 entry, exit_ = self.lines[turn.entry], self.lines[turn.exit]
-                if self._matches(_crossed(entry, veh), turn.entry_direction):
+                if self._matches(crossed[turn.entry], turn.entry_direction):
                     entered[turn.entry] = t
                 t_in = entered.get(turn.entry)
                 if t_in is None or t - t_in > self.config.max_seconds:
                     continue
-                if self._matches(_crossed(exit_, veh), turn.exit_direction):
+                if self._matches(crossed[turn.exit], turn.exit_direction):
                     self.reported.add(veh.vid)
                     out.append(
                         TrafficViolation(
@@ -611,6 +607,8 @@ class ForbiddenTurnRule:
                     break
         live = set(self.motion.vehicles)
         self._entered = {k: v for k, v in self._entered.items() if k in live}
+        for sides in self.sides.values():
+            sides.forget(live)
         return out
 
 

@@ -85,3 +85,27 @@ def test_controller_state_and_timeout():
 def test_image_head_needs_a_red_lamp():
     with pytest.raises(ValidationError, match="red"):
         SignalHeadConfig(id="x", lamps=[{"color": "green", "box": (0, 0, 5, 5)}])
+
+
+@pytest.mark.parametrize(
+    ("image", "lamps", "expected"),
+    [
+        # Night, a red lamp blooming over the amber one below it (the lamp core is white, overexposed).
+        ("vn_intersection_redlight_day_1113.jpg",
+         {"red": (484, 118, 500, 148), "yellow": (484, 150, 500, 178), "green": (484, 182, 500, 205)}, "red"),
+        # Dusk, green lamp with a wide halo.
+        ("vn_intersection_greenlight_night_1172.jpg",
+         {"red": (484, 60, 500, 90), "yellow": (484, 92, 500, 120), "green": (484, 125, 500, 160)}, "green"),
+    ],
+)
+def test_real_stills_at_night(image, lamps, expected):
+    import cv2
+
+    from edge.data import data_dir
+
+    img = cv2.imread(str(data_dir() / "images" / image))
+    assert img is not None
+    cfg = SignalHeadConfig(id="h", lamps=[{"color": c, "box": b} for c, b in lamps.items()])
+    b = SignalBoard.from_config([cfg], (640, 640), (640, 640))
+    state, lit = b.heads["h"].classify(img)
+    assert state == SignalState(expected), lit
