@@ -88,6 +88,8 @@ def analyze_video(
     out_dir.mkdir(parents=True, exist_ok=True)
     events_path = out_dir / "events.jsonl"
     source = VideoFileSource(video, camera.camera.analysis_fps, on_packet=recorder.add if recorder else None)
+    if recorder is not None:
+        recorder.rotation = source.rotation
     t0 = time.perf_counter()
     last_pts = 0.0
     n_events = 0

@@ -73,6 +73,8 @@ class CameraWorker(threading.Thread):
                 on_health=self._on_health,
                 on_packet=recorder.add if recorder else None,
             )
+            if recorder is not None:
+                recorder.rotation = getattr(self.source, "rotation", 0.0)  # files only; cameras send upright
             for frame in self.source.frames():
                 if self.node.stopping.is_set():
                     break

@@ -10,6 +10,7 @@ only those: decoding is unavoidable, colour conversion of frames nobody analyses
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -203,12 +204,19 @@ class VideoFileSource(_HealthMixin):
         return container
 
     def _probe(self) -> None:
+        import av
+
         with self._open() as container:
             stream = container.streams.video[0]
             self.width = stream.codec_context.width
             self.height = stream.codec_context.height
             rate = stream.average_rate or stream.guessed_rate
             self.fps = float(rate) if rate else None
+            # The display rotation (phone footage): clips cut from this file must carry it too.
+            self.rotation = 0.0
+            if self.on_packet is not None:
+                with contextlib.suppress(StopIteration, av.error.FFmpegError):
+                    self.rotation = float(getattr(next(container.decode(stream)), "rotation", 0) or 0)
 
     def stop(self) -> None:
         self._stop.set()

@@ -177,11 +177,13 @@ def _frame_period(packets: list[Packet]) -> float:
     return diffs[len(diffs) // 2] if diffs else 0.04
 
 
-def write_mp4(packets: list[Packet], path: Path) -> ClipFile:
+def write_mp4(packets: list[Packet], path: Path, rotation: float = 0.0) -> ClipFile:
     """Remux Annex B access units into an MP4 with the moov atom first (`+faststart`).
 
     The codec parameters come from the first keyframe's in-band SPS/PPS, read by FFmpeg's H.264
-    parser; no encoder or decoder is involved. Written to a temp name, then renamed.
+    parser; no encoder or decoder is involved. `rotation` (degrees, the source's display matrix
+    convention) is written as the clip's display matrix, so players show it upright. Written to a
+    temp name, then renamed.
     """
     import av
 
@@ -196,6 +198,8 @@ def write_mp4(packets: list[Packet], path: Path) -> ClipFile:
         with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             stream = out.add_stream_from_template(template)
             stream.time_base = TIME_BASE
+            if rotation:
+                stream.set_display_rotation(rotation)
             t0 = min(p.decode_time for p in packets)
             period = _frame_period(packets)
             last_pts = 0
@@ -248,6 +252,7 @@ class ClipRecorder:
         self.max_clip_s = max_clip_s
         self.name = name
         self.ring = PacketRing(max(pre_s, 0.5), max_bytes)
+        self.rotation = 0.0  # display rotation of the source (files from phones), set by the caller
         self._pending: list[ClipTicket] = []
         self._lock = threading.Lock()
         self.written = 0
@@ -301,7 +306,7 @@ class ClipRecorder:
             return
         tmp_name = f"{self.name}-{packets[0].pts:.3f}.mp4"
         try:
-            clip = write_mp4(packets, self.clip_dir / tmp_name)
+            clip = write_mp4(packets, self.clip_dir / tmp_name, self.rotation)
         except Exception as exc:  # a clip that cannot be written must not take the camera down
             ticket.error = f"clip not written: {exc}"
             log.exception("clip %s: cannot write [%.2f, %.2f]", self.name, ticket.start, ticket.end)

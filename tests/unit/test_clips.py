@@ -132,3 +132,25 @@ def test_force_writes_what_there_is_at_end_of_stream(tmp_path: Path) -> None:
     assert rec.poll() == []  # post-event footage not there yet
     (done,) = rec.poll(force=True)
     assert done is ticket and ticket.clip is not None and ticket.clip.duration > 1.0
+
+
+def test_a_rotated_file_gives_a_clip_with_the_same_display_rotation(tmp_path: Path) -> None:
+    path = video_path("vn_paved_parking_area_motorbike.mp4")  # phone footage stored sideways (-90)
+    if not path.is_file():
+        pytest.skip(f"sample video missing: {path}")
+    rec = ClipRecorder(tmp_path, pre_s=1.0, post_s=1.0)
+    src = VideoFileSource(path, analysis_fps=1, on_packet=rec.add)
+    rec.rotation = src.rotation
+    assert src.rotation == -90
+    for frame in src.frames():
+        if frame.pts >= 3:
+            break
+    src.stop()
+    rec.request(1.5)
+    (ticket,) = rec.poll(force=True)
+    assert ticket.clip is not None
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "stream_side_data=rotation", "-of", "csv=p=0", str(ticket.clip.path)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert "-90" in out, out
