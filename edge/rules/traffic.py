@@ -623,6 +623,11 @@ class GroundPlane:
     def to_metres(self, points: np.ndarray) -> np.ndarray:
         return cv2.perspectiveTransform(points.reshape(-1, 1, 2).astype(np.float32), self.h).reshape(-1, 2)
 
+    def px_per_metre(self, point: np.ndarray) -> float:
+        """Horizontal pixels per metre of road at this image point (how big things look there)."""
+        a, b = self.to_metres(np.stack([point, point + np.array([1.0, 0.0], np.float32)]))
+        return 1.0 / max(float(np.linalg.norm(b - a)), 1e-6)
+
 
 class SpeedingRule:
     """Speed of the ground point on the calibrated road plane above the limit for `min_seconds`."""
@@ -640,8 +645,15 @@ class SpeedingRule:
         self.reported: set[int] = set()
 
     def speed_kmh(self, veh: Vehicle, t: float) -> float | None:
-        t0, p0, _ = veh.at(t - self.config.window_seconds)
+        t0, p0, box0 = veh.at(t - self.config.window_seconds)
         if t - t0 < 0.5 * self.config.window_seconds:
+            return None
+        # A box that grew or shrank a lot (merged with a neighbour, half occluded) moves its ground
+        # point by metres without the vehicle moving: no speed from it.
+        # Perspective alone changes the size by the ratio of the road's scale at the two places.
+        ratio = float(veh.box[3] - veh.box[1]) / max(1.0, float(box0[3] - box0[1]))
+        expected = self.plane.px_per_metre(veh.point) / self.plane.px_per_metre(p0)
+        if not 0.7 <= ratio / expected <= 1.45:
             return None
         a, b = self.plane.to_metres(np.stack([p0, veh.point]))
         return float(np.linalg.norm(b - a)) / (t - t0) * 3.6
@@ -658,7 +670,9 @@ class SpeedingRule:
                 self._over_since.pop(veh.vid, None)
                 continue
             speed = self.speed_kmh(veh, t)
-            if speed is None or speed <= limit:
+            if speed is None:
+                continue  # not measurable on this frame: neither over nor under
+            if speed <= limit:
                 self._over_since.pop(veh.vid, None)
                 self._speeds.pop(veh.vid, None)
                 continue

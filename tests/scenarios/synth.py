@@ -9,7 +9,8 @@ the script.
 
 API (reusable by other rules' tests):
 
-- `background(video, frames=40) -> np.ndarray`: median frame of the video (BGR), cached in memory.
+- `background(video, frames=40) -> np.ndarray`: median frame of the video (BGR; over
+  `BACKGROUND_SPANS[video]` if given), cached in memory.
 - `sprite(name) -> Sprite`: a cut-out from `SPRITES` (image + soft alpha, ground point at bottom centre);
   `SPRITE_SCALE` shrinks cut-outs from closer cameras to the background's scale.
 - `Actor(name, sprite, path, cls, acts=(), hidden=())`: `path` is [(t, x, y), ...] of the ground point
@@ -78,11 +79,17 @@ def _read_frame(video: str, index: int) -> np.ndarray:
     return frame
 
 
+# Frames to take the median of: Hanoi's green phase (frames 262-383), when the queue that waited
+# through the red (two cars on the stop line) has gone; a median over the whole clip keeps them.
+BACKGROUND_SPANS: dict[str, tuple[int, int]] = {HANOI: (262, 383)}
+
+
 @lru_cache(maxsize=8)
 def background(video: str = HANOI, frames: int = 40) -> np.ndarray:
     cap = cv2.VideoCapture(str(video_path(video)))
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    picks = set(np.linspace(0, n - 1, frames).astype(int).tolist())
+    first, last = BACKGROUND_SPANS.get(video, (0, n - 1))
+    picks = set(np.linspace(first, min(last, n - 1), frames).astype(int).tolist())
     got = []
     i = 0
     while True:

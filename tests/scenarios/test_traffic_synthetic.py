@@ -87,14 +87,22 @@ CAMERA_HELMET = {
 A = synth.Actor
 
 
-def metres_path(points_m: list[tuple[float, float, float]]) -> list[tuple[float, float, float]]:
-    """A path given on the road in metres (t, x, y) -> image points through the calibration."""
+def metres_path(points_m: list[tuple[float, float, float]], step: float = 0.05) -> list[tuple[float, float, float]]:
+    """A path at constant speed on the road, given in metres (t, x, y), as image keyframes every
+    `step` seconds through the calibration (linear in the image between keys would not be uniform
+    on the road: perspective)."""
     import cv2
     import numpy as np
 
     h = cv2.getPerspectiveTransform(np.float32(CALIBRATION["ground_points_m"]), np.float32(CALIBRATION["image_points"]))
-    pts = cv2.perspectiveTransform(np.float32([[p[1], p[2]] for p in points_m]).reshape(-1, 1, 2), h).reshape(-1, 2)
-    return [(p[0], float(x), float(y)) for p, (x, y) in zip(points_m, pts, strict=True)]
+    dense = []
+    for (t0, x0, y0), (t1, x1, y1) in zip(points_m, points_m[1:], strict=False):
+        for t in np.arange(t0, t1, step):
+            k = (t - t0) / (t1 - t0)
+            dense.append((float(t), x0 + k * (x1 - x0), y0 + k * (y1 - y0)))
+    dense.append(points_m[-1])
+    pts = cv2.perspectiveTransform(np.float32([[p[1], p[2]] for p in dense]).reshape(-1, 1, 2), h).reshape(-1, 2)
+    return [(p[0], float(x), float(y)) for p, (x, y) in zip(dense, pts, strict=True)]
 
 
 SWAPS = {"moto_rear_a": "moto_rear_b", "moto_rear_b": "moto_rear_a",
@@ -152,18 +160,21 @@ def _scenarios() -> dict[str, synth.Scene]:
             A("car_in_moto_lane", "car_rear_a", [(0, 520, 480), (8, 470, 260)], acts=("lane",), camera="moves"),
             A("moto_in_lane", "moto_rear_b", [(1, 500, 470), (9, 470, 230)], camera="moves"),
         ], 10),
-        # Turns right into the side street (forbidden); goes straight on (allowed).
+        # Turns right into the side street (forbidden); goes straight on, turns left (allowed).
         "turn": synth.Scene(bg, [
             A("right_turner", "moto_rear_a", [(0, 470, 470), (3, 470, 350), (4.5, 520, 310), (6.5, 600, 290)],
               acts=("forbidden_turn",), camera="moves"),
             A("straight", "moto_rear_b", [(3, 420, 470), (9, 400, 230)], camera="moves"),
-        ], 10),
-        # 70 km/h against a 40 km/h limit (+5 tolerance); 25 km/h.
-        "speed": synth.Scene(bg, [
-            A("fast", "moto_rear_a", metres_path([(1, 8.8, -6), (1 + 36 / (70 / 3.6), 8.8, 30)]), acts=("speeding",),
+            A("left_turner", "moto_rear_a", [(5, 480, 475), (7.5, 470, 360), (9, 400, 300), (11, 260, 270)],
               camera="moves"),
-            A("slow", "moto_rear_b", metres_path([(3, 9.3, -6), (3 + 30 / (25 / 3.6), 9.3, 24)]), camera="moves"),
-        ], 8),
+        ], 12),
+        # 70 km/h against a 40 km/h limit (+5 tolerance); 25 km/h. A speed camera analyses 12 fps:
+        # at 6 fps a fast vehicle near the camera moves more than its length between frames.
+        "speed": synth.Scene(bg, [
+            A("fast", "moto_rear_a", metres_path([(1, 8.0, -6), (1 + 36 / (70 / 3.6), 8.0, 30)]), acts=("speeding",),
+              camera="speed"),
+            A("slow", "moto_rear_b", metres_path([(3, 8.5, -6), (3 + 30 / (25 / 3.6), 8.5, 24)]), camera="speed"),
+        ], 8, fps=12),
         # A bare-headed rider; helmeted riders; pedestrians (bare heads, not riders), one beside a rider's path.
         "helmet": synth.Scene(bg, [
             A("bare_rider", "rider_bare_front", [(0, 470, 200), (8, 500, 470)], acts=("no_helmet",), camera="helmet"),
@@ -176,7 +187,8 @@ def _scenarios() -> dict[str, synth.Scene]:
     }
 
 
-CAMERAS = {"default": CAMERA, "moves": CAMERA_MOVES, "helmet": CAMERA_HELMET}
+CAMERA_SPEED = {**CAMERA_MOVES, "camera": {"id": "synthetic-hanoi-speed", "analysis_fps": 12}}
+CAMERAS = {"default": CAMERA, "moves": CAMERA_MOVES, "helmet": CAMERA_HELMET, "speed": CAMERA_SPEED}
 
 
 def run_scene(scene: synth.Scene, detector) -> list[tuple[str, float, tuple[float, float, float, float]]]:
@@ -230,3 +242,9 @@ def test_per_rule_precision_recall_floors(results):
         s = total[ty]
         assert s.tp + s.fn > 0, f"{ty}: the scenarios hold no act of this type"
         assert s.precision >= p_floor and s.recall >= r_floor, f"{ty}: {report[ty]}"
+
+
+def test_speeding_reports_the_scripted_speed(results):
+    _, events, _ = results["speed"]
+    speeds = [e[3].details["speed_kmh"] for e in events if e[0] == "speeding"]
+    assert len(speeds) == 1 and abs(speeds[0] - 70) <= 7, speeds  # scripted: 70 km/h on the road plane
