@@ -73,6 +73,7 @@ class NoHelmetRule:
         self.zone = zone
         self.detector = detector or CropDetector(config.model, config.input_size, config.confidence)
         self._votes: dict[int, _Votes] = {}
+        self._reported: set[int] = set()
 
     def update(self, obs: Observation) -> list[Violation]:
         vehicles = self.motion.update(obs)
@@ -127,6 +128,9 @@ class NoHelmetRule:
         if total < self.config.min_votes or votes.without / total < self.config.min_share or votes.best is None:
             return None
         votes.reported = True
+        if self.motion.continues(veh, self._reported):
+            return None  # the same rider, lost and found again under a new id
+        self._reported.add(veh.vid)
         confidence = round(float(np.mean(votes.confidences)) * votes.without / total, 4)
         return TrafficViolation(
             type=ViolationType.NO_HELMET,

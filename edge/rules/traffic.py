@@ -60,6 +60,7 @@ class Vehicle:
     confidences: list[float] = field(default_factory=list)
     best_crop: np.ndarray | None = None  # the vehicle where its box was largest (for plates)
     best_area: float = 0.0
+    maybe_same_as: set[int] = field(default_factory=set)  # lost vehicles it may be (see continues)
 
     def previous(self) -> tuple[float, np.ndarray] | None:
         """The ground point on the frame before the current one."""
@@ -131,16 +132,24 @@ class VehicleMotion:
             if vid is None or vid not in self.vehicles:
                 fresh.append(i)
                 continue
+            cls = rider_class.get(i) or tracks.class_name(i)
+            if _kind(cls) != _kind(self.vehicles[vid].class_name):
+                # A car's track that goes on as a motorbike (or back) has jumped to another vehicle
+                # passing close by: that is a new vehicle, and the old one is lost here.
+                fresh.append(i)
+                continue
             taken.add(vid)
             current.append(self._advance(self.vehicles[vid], tracks, i, ground[i], t, rider_class.get(i)))
         for i in fresh:
             tid = int(tracks.track_id[i])
-            vid = self._stitch(ground[i], tracks.xyxy[i], t, taken)
+            cls = rider_class.get(i) or tracks.class_name(i)
+            vid = self._stitch(ground[i], tracks.xyxy[i], t, taken, _kind(cls))
             if vid is None:
                 vid = self._next_vid
                 self._next_vid += 1
                 cls = rider_class.get(i) or tracks.class_name(i)
                 self.vehicles[vid] = Vehicle(vid, tid, cls, tracks.xyxy[i].copy(), ground[i].copy(), t, t)
+                self.vehicles[vid].maybe_same_as = self._lookalikes(ground[i], tracks.xyxy[i], t)
             taken.add(vid)
             self._by_track[tid] = vid
             current.append(self._advance(self.vehicles[vid], tracks, i, ground[i], t, rider_class.get(i)))
@@ -155,6 +164,25 @@ class VehicleMotion:
                 if area > veh.best_area:
                     veh.best_area, veh.best_crop = area, cut(obs.image, veh.box, margin=0.1)
         return current
+
+    def continues(self, veh: Vehicle, reported: set[int]) -> bool:
+        """Is this vehicle perhaps one of `reported`, lost by the tracker and found again under a new
+        id too late or too far for stitching? Rules use it so one act never makes two events."""
+        return bool(veh.maybe_same_as & reported)
+
+    def _lookalikes(self, point: np.ndarray, box: np.ndarray, t: float, horizon: float = 5.0) -> set[int]:
+        """Vehicles lost within `horizon` seconds that are where this new one is (or would be by now)."""
+        size = max(float(box[3] - box[1]), 8.0)
+        out = set()
+        for vid, old in self.vehicles.items():
+            if old.last_t >= t or t - old.last_t > horizon:
+                continue
+            predicted = old.point + old.velocity() * (t - old.last_t)
+            d = min(float(np.linalg.norm(point - predicted)), float(np.linalg.norm(point - old.point)))
+            if d <= 1.5 * size:
+                out.add(vid)
+                out |= old.maybe_same_as
+        return out
 
     def by_track(self, track_id: int) -> Vehicle | None:
         vid = self._by_track.get(track_id)
@@ -202,18 +230,27 @@ class VehicleMotion:
         veh.confidences.append(float(tracks.confidence[i]))
         return veh
 
-    def _stitch(self, point: np.ndarray, box: np.ndarray, t: float, taken: set[int]) -> int | None:
-        """A vehicle lost a moment ago whose last place is near this new track's: the same one."""
+    def _stitch(self, point: np.ndarray, box: np.ndarray, t: float, taken: set[int], kind: str) -> int | None:
+        """A vehicle of the same kind lost a moment ago whose last place is near this new track's:
+        the same one."""
         height = float(box[3] - box[1])
         best, best_d = None, self.stitch_distance * max(height, 8.0)
         for vid, veh in self.vehicles.items():
             if vid in taken or veh.last_t >= t or t - veh.last_t > self.stitch_seconds:
+                continue
+            if _kind(veh.class_name) != kind:
                 continue
             # Where it would be now at its recent velocity: a rider hidden for a second moved on.
             d = float(np.linalg.norm(point - (veh.point + veh.velocity() * (t - veh.last_t))))
             if d <= best_d:
                 best, best_d = vid, d
         return best
+
+
+def _kind(class_name: str) -> str:
+    """Two-wheelers and four-wheelers: the detector may flip car/truck or motorcycle/bicycle on one
+    vehicle, never one into the other."""
+    return "two" if class_name in ("motorcycle", "bicycle", "person") else "four"
 
 
 def _inter(a: np.ndarray, b: np.ndarray) -> float:
@@ -469,6 +506,9 @@ class WrongWayRule:
             against = self._against(veh, lane, t)
             if against is None:
                 continue
+            if self.motion.continues(veh, self.reported):
+                self.reported.add(veh.vid)
+                continue
             self.reported.add(veh.vid)
             if any(_inter(veh.box, b) > 0.3 * _area(veh.box) and t - bt < 3.0 for b, bt in self._recent):
                 continue  # the same rider under a second track (the bike's and the person's)
@@ -543,6 +583,8 @@ class LaneClassRule:
                 if key in self.reported or t - since < self.config.min_seconds:
                     continue
                 self.reported.add(key)
+                if self.motion.continues(veh, {v for v, ln in self.reported if ln == lane.id}):
+                    continue
                 out.append(
                     TrafficViolation(
                         type=ViolationType.LANE,
@@ -593,6 +635,8 @@ class ForbiddenTurnRule:
                     continue
                 if self._matches(crossed[turn.exit], turn.exit_direction):
                     self.reported.add(veh.vid)
+                    if self.motion.continues(veh, self.reported):
+                        break
                     out.append(
                         TrafficViolation(
                             type=ViolationType.FORBIDDEN_TURN,
@@ -682,6 +726,8 @@ class SpeedingRule:
             if t - since < self.config.min_seconds:
                 continue
             self.reported.add(veh.vid)
+            if self.motion.continues(veh, self.reported):
+                continue
             out.append(
                 TrafficViolation(
                     type=ViolationType.SPEEDING,

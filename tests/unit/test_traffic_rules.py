@@ -169,3 +169,17 @@ def test_config_errors_name_the_key(tmp_path):
         with pytest.raises(ConfigError, match=r"cam\.yaml") as err:
             load_camera_config(path)
         assert needle in str(err.value)
+
+
+def test_long_occlusion_new_id_is_not_a_second_event():
+    # Lost for 3 s (beyond stitching) and found again where it would be by now: the same rider.
+    rules = {"wrong_way": {"lanes": ["up"], "min_distance": 0.1, "min_seconds": 1.0}}
+    run = Runner(camera(rules))
+    drive(run, 1, [100 + 5 * i for i in range(13)])  # 25 px/s downwards, against the lane, for 2.4 s
+    assert len(run.events) == 1
+    for k in range(15):
+        run.step(2.6 + k * 0.2, [])
+    drive(run, 8, [240 + 5 * i for i in range(20)], t0=5.6)  # new id, where it would be, 4 s more
+    assert [v.offenders[0].track_id for v in run.events] == [1]
+    drive(run, 9, [100 + 5 * i for i in range(13)], t0=10, x=450)  # another rider: reported
+    assert [v.offenders[0].track_id for v in run.events] == [1, 9]
