@@ -24,6 +24,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from central.auth import share_secret
 from central.broker import parse_mqtt_url
 from central.config import CentralConfig, Webhook
 from central.db import AlertRow, EventRow, ReportRow, make_session_factory, session_scope, utcnow
@@ -54,7 +55,9 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str, max_age_s: 
     return age <= max_age_s and hmac.compare_digest(sign(secret, timestamp, body), signature)
 
 
-def alert_payload(report: ReportRow, best: ViolationEvent | None, base_url: str) -> dict[str, Any]:
+def alert_payload(
+    report: ReportRow, best: ViolationEvent | None, base_url: str, secret: bytes | None = None
+) -> dict[str, Any]:
     evidence = best.evidence if best else []
     snap = next((e for e in evidence if e.kind == "snapshot"), None)
     plate = next((e for e in evidence if e.kind == "plate"), None)
@@ -75,8 +78,8 @@ def alert_payload(report: ReportRow, best: ViolationEvent | None, base_url: str)
         },
         "first_seen": report.first_seen.isoformat() if report.first_seen else None,
         "last_seen": report.last_seen.isoformat() if report.last_seen else None,
-        "snapshot_url": evidence_url(base_url, snap.sha256) if snap else None,
-        "plate_url": evidence_url(base_url, plate.sha256) if plate else None,
+        "snapshot_url": evidence_url(base_url, snap.sha256, secret) if snap else None,
+        "plate_url": evidence_url(base_url, plate.sha256, secret) if plate else None,
         "agency": report.agency_code,
         "report_url": f"{base_url.rstrip('/')}/reports/{report.id}",
         "at": utcnow().isoformat(),
@@ -96,7 +99,9 @@ def queue_alert(session: Session, report: ReportRow, config: CentralConfig, *, a
             district=report.district,
             topic_district=district_slug(report.district),
             type=report.type,
-            payload=alert_payload(report, best, config.web.base_url),
+            payload=alert_payload(
+                report, best, config.web.base_url, share_secret(session, config.auth.share_link_secret)
+            ),
             created_at=now,
         )
     )

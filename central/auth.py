@@ -156,6 +156,15 @@ def share_token(secret: bytes, report_id: int) -> str:
     return hmac.new(secret, f"report:{report_id}".encode(), hashlib.sha256).hexdigest()[:24]
 
 
+def evidence_token(secret: bytes, sha256: str) -> str:
+    """Signs one evidence file's URL: minted only into views of someone allowed to see the report."""
+    return hmac.new(secret, f"evidence:{sha256}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def check_evidence_token(secret: bytes, sha256: str, token: str | None) -> bool:
+    return bool(token) and hmac.compare_digest(evidence_token(secret, sha256), token or "")
+
+
 def share_ref(secret: bytes, report_id: int) -> str:
     """`<id>-<signature>`: a read-only link to one report, for the console line and e-mails."""
     return f"{report_id}-{share_token(secret, report_id)}"

@@ -241,8 +241,14 @@ def build_report_texts(
 # ------------------------------------------------------------------------------------------ views
 
 
-def evidence_url(base_url: str, sha256: str) -> str:
-    return f"{base_url.rstrip('/')}/evidence/{sha256}"
+def evidence_url(base_url: str, sha256: str, secret: bytes | None = None) -> str:
+    """The evidence file's URL; with the signing secret it carries the token that lets it be served."""
+    url = f"{base_url.rstrip('/')}/evidence/{sha256}"
+    if secret is None:
+        return url
+    from central.auth import evidence_token
+
+    return f"{url}?t={evidence_token(secret, sha256)}"
 
 
 def report_url(base_url: str, report_id: int | str) -> str:
@@ -256,6 +262,7 @@ def report_view(
     available_evidence: set[str] | frozenset[str] = frozenset(),
     base_url: str = "",
     tz: str | ZoneInfo = DEFAULT_TZ,
+    secret: bytes | None = None,
 ) -> dict[str, Any]:
     """The report as a JSON-ready dict (also the context of the HTML page).
 
@@ -313,11 +320,11 @@ def report_view(
                 **e.model_dump(),
                 "label": EVIDENCE_TEXT[e.kind],
                 "available": e.sha256 in available_evidence,
-                "url": evidence_url(base_url, e.sha256),
+                "url": evidence_url(base_url, e.sha256, secret),
             }
             for e in event.evidence
         ],
-        "snapshot_url": evidence_url(base_url, snapshot.sha256) if snapshot else None,
+        "snapshot_url": evidence_url(base_url, snapshot.sha256, secret) if snapshot else None,
         "event": {"id": event.id, "phase": event.phase, "model": event.model.model_dump(), "details": event.details},
         "links": {"html": report_url(base_url, report.id), "json": report_url(base_url, report.id) + ".json"},
     }

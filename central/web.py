@@ -43,7 +43,7 @@ from central.db import (
     utcnow,
 )
 from central.logs import kv
-from central.reports import jinja_env, report_view
+from central.reports import evidence_url, jinja_env, report_view
 from central.uploads import upload_router
 from central.workflow import TRANSITIONS, WorkflowError, apply_action, is_overdue, record
 from contract.events import EvidenceRef, ViolationEvent
@@ -196,7 +196,13 @@ def _ops(report: ReportRow, tz: str) -> dict[str, Any]:
 
 
 def build_views(
-    session: Session, reports: Sequence[ReportRow], base_url: str, tz: str, *, history: bool = False
+    session: Session,
+    reports: Sequence[ReportRow],
+    base_url: str,
+    tz: str,
+    *,
+    history: bool = False,
+    secret: bytes | None = None,
 ) -> list[dict[str, Any]]:
     best_ids = [r.best_event_id or r.event_id for r in reports]
     payloads = dict(session.execute(select(EventRow.id, EventRow.payload).where(EventRow.id.in_(best_ids))).all())
@@ -211,7 +217,7 @@ def build_views(
         # The report shows all its events' evidence, the best event's first.
         refs = list(best.evidence) + [e for e in all_evidence[report.id] if e not in best.evidence]
         best = best.model_copy(update={"evidence": refs})
-        view = report_view(report, best, available_evidence=available, base_url=base_url, tz=tz)
+        view = report_view(report, best, available_evidence=available, base_url=base_url, tz=tz, secret=secret)
         view.update(_ops(report, tz))
         clip = next((e for e in view["evidence"] if e["kind"] == "clip" and e["available"]), None)
         view["clip_url"] = clip["url"] if clip else None
@@ -418,7 +424,7 @@ def create_app(
             return login_redirect(request)
         with sessions() as s:
             rows = list_reports(s, info.user, f, limit, before)
-            views = build_views(s, rows, "", tz)  # relative links: the page works under any host name
+            views = build_views(s, rows, "", tz, secret=share_secret)  # relative links: the page works under any host name
         more = f"/reports?{f.query_string()}&limit={limit}&before={views[-1]['id']}" if len(views) == limit else None
         return page(request, "reports.html", reports=views, more_url=more, f=f, qs=f.query_string())
 
@@ -430,7 +436,7 @@ def create_app(
         if info.user.role not in ("operator", "admin"):
             raise HTTPException(403, "không có quyền / forbidden for this role")
         with sessions() as s:
-            views = build_views(s, review_queue(s, f), "", tz)
+            views = build_views(s, review_queue(s, f), "", tz, secret=share_secret)
         return page(request, "queue.html", reports=views, f=f)
 
     def review_queue(s: Session, f: ReportFilter, limit: int = 100) -> list[ReportRow]:
@@ -445,7 +451,7 @@ def create_app(
         )
 
     def report_page_view(s: Session, report: ReportRow, user: auth.User | None, base: str) -> dict[str, Any]:
-        view = build_views(s, [report], base, tz, history=True)[0]
+        view = build_views(s, [report], base, tz, history=True, secret=share_secret)[0]
         view["allowed_actions"] = allowed(user, report) if user else []
         return view
 
@@ -472,7 +478,7 @@ def create_app(
 
         with sessions() as s:
             rows = list_reports(s, info.user, f, limit, None)
-            views = build_views(s, rows, public_base, tz)
+            views = build_views(s, rows, public_base, tz, secret=share_secret)
         name = f"phan-anh-{utcnow():%Y%m%d-%H%M%S}.csv"
         return Response(
             to_csv(views),
@@ -530,7 +536,7 @@ def create_app(
     ) -> JSONResponse:
         with sessions() as s:
             rows = list_reports(s, info.user, f, limit, before)
-            return JSONResponse({"reports": build_views(s, rows, public_base, tz)})
+            return JSONResponse({"reports": build_views(s, rows, public_base, tz, secret=share_secret)})
 
     @app.get("/api/queue", tags=["review"], summary="The review queue: urgent first, then oldest")
     def api_queue(
@@ -538,7 +544,7 @@ def create_app(
         f: Annotated[ReportFilter, Depends(_filter_dep)],
     ) -> JSONResponse:
         with sessions() as s:
-            return JSONResponse({"reports": build_views(s, review_queue(s, f), public_base, tz)})
+            return JSONResponse({"reports": build_views(s, review_queue(s, f), public_base, tz, secret=share_secret)})
 
     @app.get("/api/reports/{report_id}", tags=["reports"], summary="One report with its audit trail")
     def api_report(report_id: int, info: Annotated[auth.SessionInfo, Depends(need_user)]) -> JSONResponse:
@@ -590,7 +596,7 @@ def create_app(
             f = ReportFilter()
             rows = list_reports(s, info.user, f, 50, None)
             rows = [r for r in rows if r.category == "traffic"]
-            views = build_views(s, rows, "", tz)
+            views = build_views(s, rows, "", tz, secret=share_secret)
         return page(request, "police.html", reports=views)
 
     # --------------------------------------------------------------------------------- health
@@ -679,7 +685,7 @@ def create_app(
             report = load_report(s, report_id, info.user)
             if report.status not in ("confirmed", "forwarded", "resolved"):
                 raise HTTPException(409, "only a confirmed report can be published")
-            view = build_views(s, [report], "", tz)[0]
+            view = build_views(s, [report], "", tz, secret=share_secret)[0]
         images = [e for e in view["evidence"] if e["kind"] in ("snapshot", "snapshot_clean") and e["available"]]
         blurrer = PublicBlurrer.shared(config)
         public: list[dict[str, Any]] = []
@@ -709,7 +715,7 @@ def create_app(
         return RedirectResponse(f"/reports/{report_id}", status_code=303)
 
     def public_view(s: Session, report: ReportRow) -> dict[str, Any]:
-        v = build_views(s, [report], "", tz)[0]
+        v = build_views(s, [report], "", tz, secret=share_secret)[0]
         blurred = report.public_evidence or []
         # Nothing that identifies anyone: no plate text, no objects, no original evidence.
         return {
@@ -722,7 +728,10 @@ def create_app(
             "first_seen": v["first_seen"],
             "event_count": v["event_count"],
             "agency": v["agency"],
-            "images": [{"kind": b["kind"], "url": f"/evidence/{b['sha256']}", "sha256": b["sha256"]} for b in blurred],
+            "images": [
+                {"kind": b["kind"], "url": evidence_url("", b["sha256"], share_secret), "sha256": b["sha256"]}
+                for b in blurred
+            ],
             "published_at": report.published_at.isoformat() if report.published_at else None,
         }
 
@@ -771,9 +780,16 @@ def create_app(
         return path if path is not None and path.is_file() else None
 
     @app.get("/evidence/{sha256}", tags=["evidence"], summary="An evidence file by its sha256")
-    def get_evidence(sha256: str) -> FileResponse:
+    def get_evidence(request: Request, sha256: str, t: str | None = None) -> FileResponse:
+        """Served with the signed token that report views carry (`?t=`), or to a logged-in operator
+        or admin. A hash alone (it travels in events over MQTT) opens nothing."""
         if not evidence_files.is_sha256(sha256):
             raise HTTPException(404, _NOT_FOUND)
+        if not auth.check_evidence_token(share_secret, sha256, t):
+            with sessions() as s:
+                info = auth.load_session(s, request.cookies.get(auth.SESSION_COOKIE))
+            if info is None or info.user.role not in ("operator", "admin"):
+                raise HTTPException(404, _NOT_FOUND)
         with sessions() as s:
             row = s.get(EvidenceRow, sha256)
         if row is None:

@@ -237,3 +237,17 @@ def drop_database(admin_url: str, name: str) -> None:
 
     with psycopg.connect(_psycopg_dsn(admin_url), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def signed_evidence_path(database_url: str, sha256: str, configured_secret: str | None = None) -> str:
+    """`/evidence/<sha>?t=<token>`: the URL a report view hands to someone allowed to see it."""
+    from central.auth import evidence_token, share_secret
+    from central.db import make_engine, make_session_factory, session_scope
+
+    engine = make_engine(database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as s:
+            secret = share_secret(s, configured_secret)
+    finally:
+        engine.dispose()
+    return f"/evidence/{sha256}?t={evidence_token(secret, sha256)}"

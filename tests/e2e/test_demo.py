@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -59,8 +60,14 @@ def test_demo_files_a_report_within_a_minute():
         snapshots = [e for e in report["evidence"] if e["kind"] == "snapshot"]
         assert snapshots, "no snapshot in the report"
         sha = snapshots[0]["sha256"]
-        data = _get(url.split("/reports/")[0] + f"/evidence/{sha}")
+        base = url.split("/reports/")[0]
+        evidence_url = snapshots[0]["url"]
+        data = _get(evidence_url if evidence_url.startswith("http") else base + evidence_url)
         assert hashlib.sha256(data).hexdigest() == sha and len(data) == snapshots[0]["size"]
+        # Access control: the hash alone (it travels in events over MQTT) does not open the file.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            _get(f"{base}/evidence/{sha}")
+        assert refused.value.code == 404
         assert data[:3] == b"\xff\xd8\xff"  # a JPEG
         listing = _get(url.split("/reports/")[0] + "/reports").decode()
         assert "/reports/" in listing

@@ -29,6 +29,15 @@ def _stored(db_url: str) -> list[str]:
         engine.dispose()
 
 
+def _dead_letters(db_url: str) -> list[str]:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.text("SELECT reason FROM dead_letters")).scalars())
+    finally:
+        engine.dispose()
+
+
 def _config(folder: Path, name: str, prefix: str) -> Path:
     path = folder / f"{name}.yaml"
     # A stable client id per ingester: a restarted one resumes its session and gets what it had
@@ -70,7 +79,8 @@ def test_ingester_killed_under_load_with_a_second_on_the_shared_subscription(tmp
             stop_process(b)
     stored = _stored(db_url)
     assert len(stored) == len(set(stored)), "an event was stored twice"
-    assert set(stored) == set(load.ids), f"lost {len(set(load.ids) - set(stored))} events"
+    dead = _dead_letters(db_url)
+    assert set(stored) == set(load.ids), f"lost {len(set(load.ids) - set(stored))} events; dead letters: {dead[:3]}"
 
 
 def test_postgres_restarted_under_load(tmp_path):

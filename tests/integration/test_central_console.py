@@ -250,8 +250,8 @@ def test_queue_shows_clip_inline_and_snapshot_beside(center: Center) -> None:
     _login(c, "op")
     page = c.get("/queue").text
     item = page[page.index(f'id="q-{rid}"') :]
-    assert f'<video class="clip" controls muted preload="metadata" src="/evidence/{c_sha}">' in item
-    assert f'<img src="/evidence/{s_sha}"' in item
+    assert f'<video class="clip" controls muted preload="metadata" src="/evidence/{c_sha}?t=' in item
+    assert f'<img src="/evidence/{s_sha}?t=' in item
 
 
 # ---------------------------------------------------------------------------------- role boundaries

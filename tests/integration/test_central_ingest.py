@@ -29,7 +29,7 @@ from central.evidence import sha256_hex
 from central.ingester import Ingester
 from central.web import create_app
 from contract.topics import camera_health_topic, event_topic, evidence_topic, node_status_topic
-from tests.services import Publisher, fake_jpeg, make_event, unique_name, wait_until
+from tests.services import Publisher, fake_jpeg, make_event, signed_evidence_path, unique_name, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -208,20 +208,21 @@ def test_evidence_checked_stored_and_served(
     engine = make_engine(cfg.database_url)
     try:
         client = TestClient(create_app(cfg, engine=engine))
-        r = client.get(f"/evidence/{sha}")
+        assert client.get(f"/evidence/{sha}").status_code == 404  # the hash alone opens nothing
+        r = client.get(signed_evidence_path(cfg.database_url, sha))
         assert r.status_code == 200 and r.content == image
         assert r.headers["content-type"] == "image/jpeg"
-        assert client.get(f"/evidence/{sha256_hex(wrong)}").status_code == 404  # not in the table
+        assert client.get(signed_evidence_path(cfg.database_url, sha256_hex(wrong))).status_code == 404  # not stored
         # The report page shows the snapshot as its thumbnail and in the detail.
         (report_id,) = [r.id for r in _rows(cfg, select(ReportRow.id))]
         console_login(client, "op")
         listing = client.get("/reports")
-        assert listing.status_code == 200 and f'src="/evidence/{sha}"' in listing.text
+        assert listing.status_code == 200 and f'src="/evidence/{sha}?t=' in listing.text
         detail = client.get(f"/reports/{report_id}")
         assert detail.status_code == 200 and "Dừng, đỗ xe sai quy định" in detail.text
-        assert f'src="/evidence/{sha}"' in detail.text
+        assert f'src="/evidence/{sha}?t=' in detail.text
         body = client.get(f"/reports/{report_id}.json").json()
-        assert body["snapshot_url"] == f"http://central.test/evidence/{sha}"
+        assert body["snapshot_url"] == "http://central.test" + signed_evidence_path(cfg.database_url, sha)
         assert body["evidence"][0]["available"] is True
     finally:
         engine.dispose()

@@ -21,7 +21,7 @@ from central.db import make_engine, make_session_factory
 from central.ingester import MessageProcessor
 from central.web import create_app
 from contract.topics import event_topic, evidence_topic
-from tests.services import fake_jpeg, make_event, wait_until
+from tests.services import fake_jpeg, make_event, signed_evidence_path, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -87,10 +87,12 @@ def test_evidence_is_served_only_by_a_known_sha256(setup: tuple[CentralConfig, E
     (cfg.evidence_dir.parent / "secret.txt").write_text("secret", encoding="utf-8")
 
     client = TestClient(create_app(cfg, engine=engine))
-    ok = client.get(f"/evidence/{sha}")
+    assert client.get(f"/evidence/{sha}").status_code == 404  # the hash alone (it is in events) opens nothing
+    assert client.get(f"/evidence/{sha}?t=" + "0" * 32).status_code == 404  # nor a forged token
+    ok = client.get(signed_evidence_path(cfg.database_url, sha))
     assert ok.status_code == 200 and ok.content == data and ok.headers["content-type"] == "image/jpeg"
     assert ok.headers["x-content-type-options"] == "nosniff"
-    assert client.get(f"/evidence/{stray_sha}").status_code == 404
+    assert client.get(signed_evidence_path(cfg.database_url, stray_sha)).status_code == 404
     attempts = [
         "/evidence/../secret.txt",
         "/evidence/..%2Fsecret.txt",
@@ -106,7 +108,7 @@ def test_evidence_is_served_only_by_a_known_sha256(setup: tuple[CentralConfig, E
     ]
     # A real server and raw request lines: an HTTP client would normalise "../" away before sending.
     with live_server(create_app(cfg, engine=engine)) as port:
-        assert raw_get(port, f"/evidence/{sha}")[0] == 200
+        assert raw_get(port, signed_evidence_path(cfg.database_url, sha))[0] == 200
         for url in attempts:
             status, body = raw_get(port, url)
             assert status in (400, 404, 422), (url, status)

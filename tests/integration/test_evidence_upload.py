@@ -26,7 +26,7 @@ from edge.outbox import Outbox, UploadItem
 from edge.sources import VideoFileSource
 from edge.uploader import EvidenceUploader
 from pipelines.clips import ClipFile, ClipRecorder
-from tests.services import fake_jpeg, wait_until
+from tests.services import fake_jpeg, signed_evidence_path, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -105,7 +105,8 @@ def test_upload_stores_and_serves_the_clip_once(central: dict, clip: ClipFile, t
     up = EvidenceUploader(box, central["url"], NODE, TOKEN)
     assert up.drain() == 2
     assert box.upload_backlog() == (0, 0) and box.undelivered_paths() == set()
-    served = httpx.get(f"{central['url']}/evidence/{clip.sha256}")
+    assert httpx.get(f"{central['url']}/evidence/{clip.sha256}").status_code == 404  # needs the signed URL
+    served = httpx.get(central["url"] + signed_evidence_path(central["config"].database_url, clip.sha256))
     assert served.status_code == 200 and served.headers["content-type"] == "video/mp4"
     assert hashlib.sha256(served.content).hexdigest() == clip.sha256 and len(served.content) == clip.size
     # Idempotent: the same file again (another event sharing the clip, or a retry) changes nothing.
