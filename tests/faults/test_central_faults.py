@@ -17,7 +17,7 @@ from central.db import make_engine, migrate
 from tests.faults.support import LoadPublisher, PrivatePostgres, start_ingester, stop_process
 from tests.services import create_database, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
 
 def _stored(db_url: str) -> list[str]:
@@ -71,7 +71,7 @@ def test_ingester_killed_under_load_with_a_second_on_the_shared_subscription(tmp
             a = start_ingester(cfg_a, env, tmp_path / "a.log")  # the same session comes back
             publisher.join()
             load.wait_acked()
-            wait_until(lambda: len(_stored(db_url)) >= len(load.ids), 90, interval=0.5, what="all stored")
+            wait_until(lambda: len(_stored(db_url)) >= len(load.ids), 240, interval=0.5, what="all stored")
             time.sleep(2)  # anything stored twice would show up now
         finally:
             load.close()
