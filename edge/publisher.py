@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -19,6 +20,9 @@ from contract.topics import parse_mqtt_url
 from edge.outbox import Outbox
 
 log = logging.getLogger(__name__)
+
+NO_MATCHING_SUBSCRIBERS = 0x10  # a success code in MQTT v5, yet the message reached nobody
+HOLD_MIN_S, HOLD_MAX_S = 1.0, 30.0
 
 
 class MqttPublisher:
@@ -58,9 +62,11 @@ class MqttPublisher:
         self._state_lock = threading.Lock()
         self._retained: dict[str, bytes] = {}
         self._refused: set[int] = set()
+        self._unheard: set[int] = set()
         self._thread = threading.Thread(target=self._pump, name="mqtt-publisher", daemon=True)
         self.acked = 0
         self.refused = 0
+        self.unheard = 0  # PUBACKs saying "no matching subscribers": kept and sent again
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -109,16 +115,19 @@ class MqttPublisher:
     def _on_publish(self, client, userdata, mid: int, reason_code: ReasonCode, properties) -> None:
         if reason_code.is_failure:
             self._refused.add(mid)
+        elif reason_code.value == NO_MATCHING_SUBSCRIBERS:
+            self._unheard.add(mid)
         self._wake.set()
 
     # -- the pump ------------------------------------------------------------------------------------
     def _pump(self) -> None:
         inflight: dict[int, mqtt.MQTTMessageInfo] = {}
         last_seq = 0
+        hold_until, hold_s = 0.0, HOLD_MIN_S
         while not self._stop.is_set():
             done = [seq for seq, info in inflight.items() if info.is_published()]
             if done:
-                acked = [s for s in done if inflight[s].mid not in self._refused]
+                acked, unheard = [], []
                 for s in done:
                     info = inflight.pop(s)
                     if info.mid in self._refused:
@@ -126,11 +135,31 @@ class MqttPublisher:
                         self._refused.discard(info.mid)
                         self.refused += 1
                         log.error("broker refused outbox message seq=%s", s)
+                    elif info.mid in self._unheard:
+                        self._unheard.discard(info.mid)
+                        unheard.append(s)
+                    else:
+                        acked.append(s)
                 self.outbox.ack(acked)
                 self.acked += len(acked)
-            if self.connected.is_set() and len(inflight) < self.window:
+                if acked:
+                    hold_s = HOLD_MIN_S
+                if unheard:
+                    # Accepted, but nobody subscribed (e.g. a restarted broker that lost central's
+                    # shared subscription): the broker drops such a message, so keep it and send it
+                    # again once central is back. Central stores by event id: a repeat is harmless.
+                    self.unheard += len(unheard)
+                    last_seq = min(last_seq, min(unheard) - 1)
+                    hold_until = time.monotonic() + hold_s
+                    log.warning(
+                        "no subscriber for %d outbox message(s) (is central subscribed?); kept, retry in %.0f s",
+                        len(unheard), hold_s,
+                    )
+                    hold_s = min(HOLD_MAX_S, hold_s * 2)
+            if self.connected.is_set() and len(inflight) < self.window and time.monotonic() >= hold_until:
                 for m in self.outbox.pending(after_seq=last_seq, limit=self.window - len(inflight)):
-                    inflight[m.seq] = self.client.publish(m.topic, m.payload, qos=m.qos)
+                    if m.seq not in inflight:
+                        inflight[m.seq] = self.client.publish(m.topic, m.payload, qos=m.qos)
                     last_seq = m.seq
             self._wake.wait(0.25)
             self._wake.clear()

@@ -94,3 +94,30 @@ def test_outbox_survives_a_restart_of_the_node(tmp_path: Path):
             collector.close()
             outbox.close()
     assert sorted(int(p) for p in collector.received) == list(range(20))
+
+
+def test_messages_nobody_subscribed_to_are_kept_until_central_is_back(tmp_path: Path):
+    """A restarted broker may have lost central's (shared) subscription: it then acks with 'no
+    matching subscribers' and drops the message. The outbox keeps such messages and sends them
+    again until someone receives them."""
+    prefix = unique_name("edge")
+    with LocalMosquitto(state_dir=tmp_path / "broker") as broker:
+        outbox = Outbox(tmp_path / "outbox.sqlite3")
+        publisher = MqttPublisher(outbox, broker.url, unique_name("node-"))
+        publisher.start()
+        collector = None
+        try:
+            assert publisher.connected.wait(10)
+            outbox.put([OutboxMessage(f"{prefix}/n/c/events/x", f"{i}".encode()) for i in range(10)])
+            publisher.notify()
+            wait_until(lambda: publisher.unheard >= 10, 10, what="PUBACKs with 'no matching subscribers'")
+            assert outbox.backlog() == 10  # kept, not dropped
+            collector = Collector(broker.port, f"{prefix}/#")  # central comes back
+            wait_until(lambda: outbox.backlog() == 0, 60, what="delivered once a subscriber is there")
+            wait_until(lambda: len(set(collector.received)) == 10, 10, what="all ten received")
+        finally:
+            publisher.stop()
+            if collector:
+                collector.close()
+            outbox.close()
+    assert sorted({int(p) for p in collector.received}) == list(range(10))
