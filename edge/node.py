@@ -208,6 +208,7 @@ class EdgeNode:
             "outbox_backlog": self.outbox.backlog(),
             "outbox_oldest_s": self.outbox.oldest_age(),
             "published": self.publisher.acked,
+            "held_no_subscriber": self.publisher.unheard,
             "uploads": self.uploader.status() if self.uploader else None,
             # Loud on purpose: undelivered evidence is never deleted, so a full disk needs a person.
             "disk_full": self.retention.status.disk_full,
