@@ -23,7 +23,8 @@ API (reusable by other rules' tests):
 - `scene.frames()` yields `edge.frames.Frame`s (pts = t).
 - `jittered(scene, seed, dx=12, dt=0.25, swaps=None)`: a variant (paths shifted, sprites swapped).
 - `score(events, scene, types)` -> {type: Score(tp, fp, fn)}: an event matches an actor with that act
-  when the offender box's ground point lies within the actor's rendered box at the event's end time.
+  when the offender box's ground point lies within the actor's rendered box (padded by a quarter of
+  its height) at the event's end time, or the two boxes overlap with IoU >= 0.5.
 """
 
 from __future__ import annotations
@@ -264,6 +265,13 @@ class Score:
         self.fn += other.fn
 
 
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / union if union > 0 else 0.0
+
+
 def score(events: list[tuple[str, float, tuple[float, float, float, float]]], scene: Scene, types: list[str]) -> dict:
     """events: (type, end time in scene seconds, offender box). One event per act: a second event
     matching the same actor and act is a false positive."""
@@ -281,7 +289,8 @@ def score(events: list[tuple[str, float, tuple[float, float, float, float]]], sc
             if b is None:
                 continue
             pad = 0.25 * (b[3] - b[1])
-            if b[0] - pad <= gx <= b[2] + pad and b[1] <= gy <= b[3] + pad:
+            inside = b[0] - pad <= gx <= b[2] + pad and b[1] <= gy <= b[3] + pad
+            if inside or _iou(b, box) >= 0.5:  # a box merged with a neighbour still overlaps its own
                 hit = actor
                 break
         if hit is None:
