@@ -68,7 +68,7 @@ def main() -> None:
     t0 = time.perf_counter()
     columns: dict[str, dict[str, synth.Score]] = {}
     if args.only in (None, "synthetic"):
-        columns[f"synthetic ({args.variants + 1} × 8 scenes)"] = synthetic(args.variants)
+        columns[f"synthetic ({args.variants + 1} × {len(scenarios(0))} scenes)"] = synthetic(args.variants)
     if args.only in (None, "real"):
         columns.update(real())
     print(f"\n{time.perf_counter() - t0:.0f} s\n")
