@@ -251,3 +251,17 @@ def signed_evidence_path(database_url: str, sha256: str, configured_secret: str 
     finally:
         engine.dispose()
     return f"/evidence/{sha256}?t={evidence_token(secret, sha256)}"
+
+
+def mp4_top_level_boxes(data: bytes) -> list[str]:
+    """The MP4's top-level box types in file order (faststart puts `moov` before `mdat`)."""
+    boxes, i = [], 0
+    while i + 8 <= len(data):
+        size = int.from_bytes(data[i : i + 4], "big")
+        boxes.append(data[i + 4 : i + 8].decode("latin-1"))
+        if size == 1:
+            size = int.from_bytes(data[i + 8 : i + 16], "big")
+        if size < 8:
+            break
+        i += size
+    return boxes

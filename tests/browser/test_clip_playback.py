@@ -20,6 +20,7 @@ import pytest
 from edge.data import video_path
 from edge.sources import VideoFileSource
 from pipelines.clips import ClipFile, ClipRecorder
+from tests.services import mp4_top_level_boxes
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -53,18 +54,6 @@ def ffprobe(path: Path) -> dict:
     return json.loads(out)
 
 
-def top_level_boxes(path: Path) -> list[str]:
-    data = path.read_bytes()
-    boxes, i = [], 0
-    while i + 8 <= len(data):
-        size = int.from_bytes(data[i : i + 4], "big")
-        boxes.append(data[i + 4 : i + 8].decode("latin-1"))
-        if size == 1:
-            size = int.from_bytes(data[i + 8 : i + 16], "big")
-        if size < 8:
-            break
-        i += size
-    return boxes
 
 
 @pytest.fixture()
@@ -77,7 +66,7 @@ def test_clip_is_h264_mp4_faststart_covering_the_window(clip: ClipFile) -> None:
     (stream,) = info["streams"]
     assert stream["codec_name"] == "h264"
     assert "mp4" in info["format"]["format_name"]
-    boxes = top_level_boxes(clip.path)
+    boxes = mp4_top_level_boxes(clip.path.read_bytes())
     assert "moov" in boxes and "mdat" in boxes and boxes.index("moov") < boxes.index("mdat"), boxes
     # Starts on a keyframe at or before event - pre, ends at or after event + post.
     assert clip.start_pts <= 20.0 - 5.0 + 1e-3

@@ -23,7 +23,7 @@ from edge.config import NodeConfig, load_camera_config
 from edge.data import REPO_ROOT, video_path
 from edge.node import EdgeNode
 from pipelines.rtsp_server import RtspTestServer
-from tests.services import unique_name, wait_until
+from tests.services import mp4_top_level_boxes, unique_name, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -31,17 +31,6 @@ VIDEO = "vn_paved_parking_area_motorbike.mp4"  # a car parks on the walkway: one
 TOKEN = "live-test-upload-token-0123"
 
 
-def top_level_boxes(data: bytes) -> list[str]:
-    boxes, i = [], 0
-    while i + 8 <= len(data):
-        size = int.from_bytes(data[i : i + 4], "big")
-        boxes.append(data[i + 4 : i + 8].decode("latin-1"))
-        if size == 1:
-            size = int.from_bytes(data[i + 8 : i + 16], "big")
-        if size < 8:
-            break
-        i += size
-    return boxes
 
 
 def test_live_event_carries_an_uploaded_clip(mqtt_broker, tmp_path: Path) -> None:
@@ -105,7 +94,7 @@ def test_live_event_carries_an_uploaded_clip(mqtt_broker, tmp_path: Path) -> Non
             server.should_exit = True
     data = (cfg.evidence_dir / row.path).read_bytes()
     assert hashlib.sha256(data).hexdigest() == ref.sha256 and len(data) == ref.size == row.size
-    boxes = top_level_boxes(data)
+    boxes = mp4_top_level_boxes(data)
     assert boxes.index("moov") < boxes.index("mdat")  # faststart
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(data)
