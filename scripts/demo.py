@@ -119,6 +119,17 @@ def main() -> int:
         env = {**os.environ, "PYTHONPATH": str(REPO), "EDGE_DATA_DIR": str(data_dir()), "PYTHONUNBUFFERED": "1"}
         env.pop("CENTRAL_DATABASE_URL", None)
         env.pop("CENTRAL_MQTT_URL", None)
+        # A console user for the person watching the demo (the console needs a log-in).
+        operator_password = secrets.token_urlsafe(9)
+        central_cfg = ["-m", "central", "--config", str(STATE / "central.yaml")]
+        for step in (["migrate"], ["user-add", "demo", "--role", "operator"]):
+            done = subprocess.run(
+                [sys.executable, *central_cfg, *step], cwd=REPO, capture_output=True, text=True, timeout=120,
+                env={**env, "CENTRAL_USER_PASSWORD": operator_password},
+            )
+            if done.returncode != 0:
+                say(f"central {step[0]} failed: {done.stderr.strip()[-500:]}")
+                return 1
         console: list[str] = []
         central = start_process(
             "central", ["-m", "central", "--config", str(STATE / "central.yaml"), "run"], env, STATE / "central.log", console
@@ -129,7 +140,8 @@ def main() -> int:
         )
         stack.callback(stop_process, edge)  # callbacks run in reverse: the edge stops before central
 
-        say(f"reports: {public_url}/reports   (Ctrl-C to stop)")
+        say(f"console: {public_url}/queue   log in as demo / {operator_password}   (Ctrl-C to stop)")
+        say("each REPORT line below carries a read-only link that works without logging in")
         started = time.monotonic()
         while not stop.wait(1.0):
             if seconds and time.monotonic() - started >= seconds:
