@@ -116,7 +116,13 @@ def main() -> int:
                 time.sleep(0.5)
             drain_s = time.monotonic() - published_at
             with engine.connect() as conn:
-                rows = conn.execute(sa.text("SELECT id, received_at, ended_at FROM events")).all()
+                # report_events.added_at is set just before the storing transaction's last write.
+                rows = conn.execute(
+                    sa.text(
+                        "SELECT e.id, e.received_at, e.ended_at, re.added_at FROM events e "
+                        "LEFT JOIN report_events re ON re.event_id = e.id"
+                    )
+                ).all()
             engine.dispose()
     finally:
         for proc in procs:
@@ -136,6 +142,17 @@ def main() -> int:
         for k in range(args.ingesters)
     )
     lat = sorted((r[1] - r[2]).total_seconds() * 1000 for r in rows)
+    ingest_lat = sorted((r[3] - r[2]).total_seconds() * 1000 for r in rows if r[3] is not None)
+    unlinked = sum(1 for r in rows if r[3] is None)
+    # Storage rate while storing: events per whole second of commit time, first and last second
+    # (ramp-up, tail) left out; the slowest second says whether the rate was sustained, not averaged.
+    stored_at = sorted(r[3] for r in rows if r[3] is not None)
+    per_second: dict[int, int] = {}
+    for t in stored_at:
+        k = int((t - stored_at[0]).total_seconds())
+        per_second[k] = per_second.get(k, 0) + 1
+    inner = [per_second.get(k, 0) for k in range(1, max(per_second, default=0))]
+    store_span = (stored_at[-1] - stored_at[0]).total_seconds() if len(stored_at) > 1 else 0
     received = sorted(r[1] for r in rows)
     span = (received[-1] - received[0]).total_seconds() if len(received) > 1 else 0
     result = {
@@ -152,17 +169,24 @@ def main() -> int:
         # Stored events over the time from the first publish until the last one was stored.
         "sustained_ingest_rate": round(len(set(stored_ids)) / (publish_s + drain_s), 1),
         "arrival_rate": round(len(rows) / span, 1) if span else None,
+        "store_rate": round(len(stored_at) / store_span, 1) if store_span else None,
+        "store_rate_per_s_min": min(inner) if inner else None,
+        "store_rate_per_s_p5": sorted(inner)[int(0.05 * (len(inner) - 1))] if inner else None,
         "drain_after_publish_s": round(drain_s, 1),
         # Event end (publish time) -> the ingester received it from the broker.
         "arrival_latency_ms_p50": round(statistics.median(lat), 1) if lat else None,
         "arrival_latency_ms_p99": round(lat[int(0.99 * (len(lat) - 1))], 1) if lat else None,
+        # Event end (publish time) -> stored: written in the ingester's transaction, which commits next.
+        "ingest_latency_ms_p50": round(statistics.median(ingest_lat), 1) if ingest_lat else None,
+        "ingest_latency_ms_p99": round(ingest_lat[int(0.99 * (len(ingest_lat) - 1))], 1) if ingest_lat else None,
+        "events_without_report": unlinked,
     }
     if args.json:
         print(json.dumps(result))
     else:
         for k, v in result.items():
             print(f"{k:>24}: {v}")
-    return 0 if lost == 0 and duplicates_stored == 0 else 1
+    return 0 if lost == 0 and duplicates_stored == 0 and unlinked == 0 else 1
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ both: idempotency rests on the primary keys and `INSERT ... ON CONFLICT`, which 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -310,6 +311,73 @@ def dialect_insert(dialect_name: str) -> Any:
     if dialect_name == "sqlite":
         return sqlite.insert
     raise ValueError(f"unsupported database dialect {dialect_name!r}")
+
+
+def _pg_unnest_insert(table: str, columns: dict[str, str], conflict: str | None, returning: str | None) -> Any:
+    """One fixed statement for any number of rows: INSERT ... SELECT FROM unnest(<one array per column>).
+
+    Why: a multi-row VALUES statement is a new, long SQL text per batch size, which the driver
+    parses each time; the unnest form is parsed once and sends each column as one array.
+    """
+    arrays = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in columns.items())
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+    if conflict:
+        sql += f" ON CONFLICT ({conflict}) DO NOTHING"
+    if returning:
+        sql += f" RETURNING {returning}"
+    return text(sql)
+
+
+_EVENT_COLUMNS = {
+    "id": "varchar",
+    "node": "varchar",
+    "camera": "varchar",
+    "type": "varchar",
+    "category": "varchar",
+    "phase": "varchar",
+    "started_at": "timestamptz",
+    "ended_at": "timestamptz",
+    "confidence": "float8",
+    "zone_id": "varchar",
+    "received_at": "timestamptz",
+}
+# The payloads travel as ONE JSON array text, not as a jsonb[] of texts: the driver would escape
+# every quote of every payload into the array literal, which cost more than the rest of the insert.
+_PG_INSERT_EVENTS = text(
+    f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}, payload) "
+    f"SELECT {', '.join('c.' + c for c in _EVENT_COLUMNS)}, p.value FROM "
+    f"unnest({', '.join(f'CAST(:{c} AS {t}[])' for c, t in _EVENT_COLUMNS.items())}) "
+    f"WITH ORDINALITY AS c({', '.join(_EVENT_COLUMNS)}, n) "
+    "JOIN jsonb_array_elements(CAST(:payloads AS jsonb)) WITH ORDINALITY AS p(value, n) ON p.n = c.n "
+    "ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+_PG_INSERT_REPORT_EVENTS = _pg_unnest_insert(
+    "report_events", {"event_id": "varchar", "report_id": "int4", "added_at": "timestamptz"}, None, None
+)
+
+
+def insert_new_events(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert event rows (column -> value; `payload` as JSON text), skipping ids already stored;
+    returns the ids this call inserted. The unique key decides, so racing writers never both win."""
+    if not rows:
+        return set()
+    if session.get_bind().dialect.name == "postgresql":
+        params: dict[str, Any] = {c: [r[c] for r in rows] for c in _EVENT_COLUMNS}
+        params["payloads"] = "[" + ",".join(r["payload"] for r in rows) + "]"
+        return set(session.scalars(_PG_INSERT_EVENTS, params))
+    stmt = sqlite.insert(EventRow).on_conflict_do_nothing(index_elements=["id"]).returning(EventRow.id)
+    return set(session.scalars(stmt, [{**r, "payload": json.loads(r["payload"])} for r in rows]))
+
+
+def insert_report_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Link events to reports: rows of event_id, report_id, added_at."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        params = {c: [r[c] for r in rows] for c in ("event_id", "report_id", "added_at")}
+        session.execute(_PG_INSERT_REPORT_EVENTS, params)
+    else:
+        session.execute(ReportEventRow.__table__.insert(), rows)
 
 
 # ------------------------------------------------------------------------------------ migrations

@@ -1,11 +1,15 @@
 """Events -> field reports: one report grows per (node, camera, zone, type) within a window, or per
 incident (the start/update/end phases of one incident share its id). Runs inside the ingester's
-transaction, so an event and its report change commit together.
+transaction, so a batch of events and their report changes commit together.
+
+Set-based: a batch of events costs one lock statement, two queries for the reports it may grow and
+one flush, whatever its size; the events are still attached one after another, in order, exactly
+as if they had come one per transaction.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,7 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from central.config import CentralConfig
-from central.db import EventRow, ReportEventRow, ReportRow, utcnow
+from central.db import EventRow, ReportRow, insert_report_events, utcnow
 from central.reports import ReportTemplates, build_report_texts, format_local
 from central.workflow import OPEN_STATUSES, RoutingTable, record
 from contract.events import ViolationEvent
@@ -30,29 +34,104 @@ def group_key(event: ViolationEvent) -> str:
     return f"{event.node}/{event.camera}/{event.zone.id if event.zone else '-'}/{event.type.value}"
 
 
-def _lock(session: Session, key: str) -> None:
-    # PostgreSQL: two ingesters must not both open a report for one group. SQLite needs nothing:
-    # the event INSERT before this already holds the database's single write lock.
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+def _lock(session: Session, keys: list[str]) -> None:
+    """PostgreSQL: two ingesters must not both open a report for one group. SQLite needs nothing: the
+    event INSERT before this already holds the database's single write lock.
+
+    A batch takes all its groups' locks at once, in one fixed order (by hash), so that two ingesters
+    with overlapping batches queue behind each other instead of deadlocking.
+    """
+    if not keys or session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(
+        text(
+            "SELECT count(pg_advisory_xact_lock(h)) FROM "
+            "(SELECT DISTINCT hashtext(k) AS h FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS ordered"
+        ),
+        {"keys": keys},
+    )
 
 
-def _find(session: Session, event: ViolationEvent, window_s: float) -> tuple[ReportRow, Any] | None:
-    """The open report this event grows, with its best event's payload (one round trip)."""
-    stmt = select(ReportRow, EventRow.payload).outerjoin(EventRow, EventRow.id == ReportRow.best_event_id)
-    if event.incident:
-        stmt = stmt.where(ReportRow.incident == event.incident).order_by(ReportRow.id)
-    else:
-        window = timedelta(seconds=window_s)
-        stmt = stmt.where(
-            ReportRow.group_key == group_key(event),
-            ReportRow.incident.is_(None),
-            ReportRow.status.in_(OPEN_STATUSES),
-            ReportRow.last_seen >= event.started_at - window,
-            ReportRow.first_seen <= event.ended_at + window,
-        ).order_by(ReportRow.last_seen.desc())
-    row = session.execute(stmt.limit(1)).first()
-    return (row[0], row[1]) if row is not None else None
+def _lock_key(event: ViolationEvent) -> str:
+    return f"incident:{event.incident}" if event.incident else group_key(event)
+
+
+@dataclass
+class _Open:
+    """A report this batch may grow, and how good its best event is (snapshot?, confidence)."""
+
+    report: ReportRow
+    best_rank: tuple[bool, float]
+
+
+def _rank_of_payload(payload: Any) -> tuple[bool, float]:
+    if not isinstance(payload, dict):
+        return (False, float("-inf"))  # no best event readable: any event beats it
+    snap = any(isinstance(e, dict) and e.get("kind") == "snapshot" for e in payload.get("evidence", []))
+    try:
+        return (snap, float(payload.get("confidence", 0)))
+    except (TypeError, ValueError):
+        return (snap, 0.0)
+
+
+def _rank(event: ViolationEvent) -> tuple[bool, float]:
+    return (_has_snapshot(event), event.confidence)
+
+
+@dataclass
+class _Candidates:
+    by_group: dict[str, list[_Open]] = field(default_factory=dict)
+    by_incident: dict[str, _Open] = field(default_factory=dict)
+
+    def find(self, event: ViolationEvent, window: timedelta) -> _Open | None:
+        if event.incident:
+            return self.by_incident.get(event.incident)
+        best: _Open | None = None
+        for c in self.by_group.get(group_key(event), []):
+            r = c.report
+            if r.last_seen is None or r.first_seen is None:
+                continue
+            in_window = r.last_seen >= event.started_at - window and r.first_seen <= event.ended_at + window
+            if in_window and (best is None or r.last_seen > (best.report.last_seen or r.last_seen)):
+                best = c
+        return best
+
+    def add(self, event: ViolationEvent, opened: _Open) -> None:
+        if event.incident:
+            self.by_incident[event.incident] = opened
+        else:
+            self.by_group.setdefault(group_key(event), []).append(opened)
+
+
+def _load_candidates(session: Session, events: list[ViolationEvent], window: timedelta) -> _Candidates:
+    """The open reports these events may grow and the reports of their incidents: two queries."""
+    found = _Candidates()
+    grouped = [e for e in events if not e.incident]
+    if grouped:
+        stmt = (
+            select(ReportRow, EventRow.payload)
+            .outerjoin(EventRow, EventRow.id == ReportRow.best_event_id)
+            .where(
+                ReportRow.group_key.in_(sorted({group_key(e) for e in grouped})),
+                ReportRow.incident.is_(None),
+                ReportRow.status.in_(OPEN_STATUSES),
+                ReportRow.last_seen >= min(e.started_at for e in grouped) - window,
+                ReportRow.first_seen <= max(e.ended_at for e in grouped) + window,
+            )
+        )
+        for report, payload in session.execute(stmt):
+            found.by_group.setdefault(report.group_key or "", []).append(_Open(report, _rank_of_payload(payload)))
+    incidents = sorted({e.incident for e in events if e.incident})
+    if incidents:
+        stmt = (
+            select(ReportRow, EventRow.payload)
+            .outerjoin(EventRow, EventRow.id == ReportRow.best_event_id)
+            .where(ReportRow.incident.in_(incidents))
+            .order_by(ReportRow.id)
+        )
+        for report, payload in session.execute(stmt):
+            found.by_incident.setdefault(report.incident or "", _Open(report, _rank_of_payload(payload)))
+    return found
 
 
 def _plate(event: ViolationEvent) -> str | None:
@@ -84,12 +163,97 @@ def _texts(report: ReportRow, best: ViolationEvent, templates: ReportTemplates, 
     _count_lines(report, tz)
 
 
-def _beats_best(event: ViolationEvent, best_payload: Any) -> bool:
-    """Whether `event` should become the report's best: a snapshot first, then the most confident."""
-    if not isinstance(best_payload, dict):
-        return True
-    best_snap = any(e.get("kind") == "snapshot" for e in best_payload.get("evidence", []))
-    return (_has_snapshot(event), event.confidence) > (best_snap, float(best_payload.get("confidence", 0)))
+def _new_report(event: ViolationEvent, routing: RoutingTable, now: Any) -> ReportRow:
+    loc = event.location
+    agency = routing.route(event.category, loc.ward, loc.district)
+    priority = routing.priority(event.type)
+    return ReportRow(
+        event_id=event.id,
+        category=event.category.value,
+        type=event.type.value,
+        node=event.node,
+        camera=event.camera,
+        status="new",
+        created_at=now,
+        updated_at=now,
+        group_key=group_key(event),
+        incident=event.incident,
+        zone_id=event.zone.id if event.zone else None,
+        ward=loc.ward,
+        district=loc.district,
+        address=loc.address,
+        lat=loc.lat,
+        lon=loc.lon,
+        first_seen=event.started_at,
+        last_seen=event.ended_at,
+        event_count=1,
+        best_event_id=event.id,
+        confidence=event.confidence,
+        plate=_plate(event),
+        priority=priority,
+        agency_code=agency[0] if agency else None,
+        agency_name_vi=agency[1].name.vi if agency else None,
+        agency_name_en=agency[1].name.en if agency else None,
+        deadline_at=routing.deadline(event.category, priority, event.started_at),
+    )
+
+
+def attach_events(
+    session: Session,
+    events: list[ViolationEvent],
+    *,
+    config: CentralConfig,
+    routing: RoutingTable,
+    templates: ReportTemplates,
+    tz: ZoneInfo,
+) -> list[Attached]:
+    """Add newly stored events, in order, to their reports (new ones, or the open report of their
+    group/incident). Returns one Attached per event; new reports have their ids (flushed)."""
+    if not events:
+        return []
+    _lock(session, sorted({_lock_key(e) for e in events}))
+    window = timedelta(seconds=config.reports.group_window_s)
+    candidates = _load_candidates(session, events, window)
+    now = utcnow()
+    results: list[tuple[ReportRow, bool]] = []
+    touched: dict[int, _Open] = {}  # id() of a grown report -> it: its count line is rewritten once
+    for event in events:
+        found = candidates.find(event, window)
+        if found is None:
+            report = _new_report(event, routing, now)
+            _texts(report, event, templates, tz)
+            candidates.add(event, _Open(report, _rank(event)))
+            results.append((report, True))
+            continue
+        report = found.report
+        report.event_count = (report.event_count or 1) + 1
+        if report.first_seen is None or event.started_at < report.first_seen:
+            report.first_seen = event.started_at
+        if report.last_seen is None or event.ended_at > report.last_seen:
+            report.last_seen = event.ended_at
+        report.plate = report.plate or _plate(event)
+        report.updated_at = now
+        if _rank(event) > found.best_rank:
+            found.best_rank = _rank(event)
+            report.best_event_id = event.id
+            report.confidence = event.confidence
+            _texts(report, event, templates, tz)
+        touched[id(report)] = found
+        results.append((report, False))
+    for grown in touched.values():
+        _count_lines(grown.report, tz)
+    created = [r for r, new in results if new]
+    session.add_all(created)
+    session.flush()  # the new reports' ids, in one multi-row INSERT
+    for report in created:
+        record(session, report, actor="system", action="created", to_status="new", at=now)
+    # The link rows are the transaction's last writes: `added_at` is when the event was stored.
+    added_at = utcnow()
+    insert_report_events(
+        session,
+        [{"event_id": e.id, "report_id": r.id, "added_at": added_at} for e, (r, _new) in zip(events, results, strict=True)],
+    )
+    return [Attached(r, new) for r, new in results]
 
 
 def attach_event(
@@ -101,64 +265,5 @@ def attach_event(
     templates: ReportTemplates,
     tz: ZoneInfo,
 ) -> Attached:
-    """Add a stored event to its report (a new one, or the open report of its group/incident)."""
-    key = f"incident:{event.incident}" if event.incident else group_key(event)
-    _lock(session, key)
-    found = _find(session, event, config.reports.group_window_s)
-    now = utcnow()
-    if found is None:
-        loc = event.location
-        agency = routing.route(event.category, loc.ward, loc.district)
-        priority = routing.priority(event.type)
-        report = ReportRow(
-            event_id=event.id,
-            category=event.category.value,
-            type=event.type.value,
-            node=event.node,
-            camera=event.camera,
-            status="new",
-            created_at=now,
-            updated_at=now,
-            group_key=group_key(event),
-            incident=event.incident,
-            zone_id=event.zone.id if event.zone else None,
-            ward=loc.ward,
-            district=loc.district,
-            address=loc.address,
-            lat=loc.lat,
-            lon=loc.lon,
-            first_seen=event.started_at,
-            last_seen=event.ended_at,
-            event_count=1,
-            best_event_id=event.id,
-            confidence=event.confidence,
-            plate=_plate(event),
-            priority=priority,
-            agency_code=agency[0] if agency else None,
-            agency_name_vi=agency[1].name.vi if agency else None,
-            agency_name_en=agency[1].name.en if agency else None,
-            deadline_at=routing.deadline(event.category, priority, event.started_at),
-        )
-        _texts(report, event, templates, tz)
-        session.add(report)
-        session.flush()
-        record(session, report, actor="system", action="created", to_status="new", at=now)
-        session.add(ReportEventRow(event_id=event.id, report_id=report.id, added_at=now))
-        return Attached(report, True)
-
-    report, best_payload = found
-    report.event_count = (report.event_count or 1) + 1
-    if report.first_seen is None or event.started_at < report.first_seen:
-        report.first_seen = event.started_at
-    if report.last_seen is None or event.ended_at > report.last_seen:
-        report.last_seen = event.ended_at
-    report.plate = report.plate or _plate(event)
-    report.updated_at = now
-    if _beats_best(event, best_payload):
-        report.best_event_id = event.id
-        report.confidence = event.confidence
-        _texts(report, event, templates, tz)
-    else:
-        _count_lines(report, tz)
-    session.add(ReportEventRow(event_id=event.id, report_id=report.id, added_at=now))
-    return Attached(report, False)
+    """Add one stored event to its report (see attach_events)."""
+    return attach_events(session, [event], config=config, routing=routing, templates=templates, tz=tz)[0]

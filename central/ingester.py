@@ -5,7 +5,9 @@ it (or its dead letter) committed. If central dies in between, the broker redeli
 event id (primary key + ON CONFLICT DO NOTHING) makes the second store a counted duplicate.
 
 Threads: paho's network thread only puts messages on a queue (it must never wait on the database,
-or keep-alives stop); one worker thread processes them in order and acks them.
+or keep-alives stop); one worker thread processes them in order and acks them. Under load the
+worker takes everything queued (up to `batch_max`) into one transaction: one commit per batch, not
+per event, is what lets one process store thousands of events a second.
 """
 
 from __future__ import annotations
@@ -41,17 +43,17 @@ from central.config import CentralConfig
 from central.db import (
     CameraHealthRow,
     DeadLetterRow,
-    EventRow,
     EvidenceRow,
     NodeStatusRow,
     ReportRow,
     dialect_insert,
+    insert_new_events,
     make_engine,
     make_session_factory,
     session_scope,
     utcnow,
 )
-from central.grouping import attach_event
+from central.grouping import attach_events
 from central.logs import kv
 from central.reports import ReportTemplates, default_templates, report_url
 from central.workflow import RoutingTable, load_routing, record
@@ -127,6 +129,30 @@ def _clean_text(text: str) -> str:
     return text.replace("\x00", "\\x00")
 
 
+def _dead_letter_row(topic: str, payload: bytes, reason: str, received_at: datetime) -> DeadLetterRow:
+    if len(payload) > DEAD_LETTER_MAX_PAYLOAD:
+        reason += f" [payload truncated from {len(payload)} bytes]"
+        payload = payload[:DEAD_LETTER_MAX_PAYLOAD]
+    return DeadLetterRow(topic=_clean_text(topic), payload=payload, reason=_clean_text(reason), received_at=received_at)
+
+
+def _event_row(event: ViolationEvent, received_at: datetime) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "node": event.node,
+        "camera": event.camera,
+        "type": event.type.value,
+        "category": event.category.value,
+        "phase": event.phase,
+        "started_at": event.started_at,
+        "ended_at": event.ended_at,
+        "confidence": event.confidence,
+        "zone_id": event.zone.id if event.zone else None,
+        "payload": event.model_dump_json(by_alias=True),
+        "received_at": received_at,
+    }
+
+
 def decode_event(topic: ParsedTopic, payload: bytes) -> ViolationEvent:
     """Validate an event message against its topic; raises InvalidMessage with a clear reason."""
     try:
@@ -198,7 +224,7 @@ class MessageProcessor:
             if parsed is None:
                 raise InvalidMessage("unknown topic (not in the ingest topic tree)")
             if parsed.kind == "event":
-                return self._event(parsed, payload, received_at)
+                return self.process_events([(topic, payload, received_at)])[0]
             if parsed.kind == "evidence":
                 return self._evidence(parsed, payload, received_at)
             return self._status(parsed, payload, received_at)
@@ -206,58 +232,68 @@ class MessageProcessor:
             return self.dead_letter(topic, payload, str(e), received_at)
 
     def dead_letter(self, topic: str, payload: bytes, reason: str, received_at: datetime | None = None) -> Outcome:
-        if len(payload) > DEAD_LETTER_MAX_PAYLOAD:
-            reason += f" [payload truncated from {len(payload)} bytes]"
-            payload = payload[:DEAD_LETTER_MAX_PAYLOAD]
-        reason = _clean_text(reason)
+        row = _dead_letter_row(topic, payload, reason, received_at or utcnow())
         with session_scope(self.sessions) as s:
-            s.add(
-                DeadLetterRow(
-                    topic=_clean_text(topic), payload=payload, reason=reason, received_at=received_at or utcnow()
-                )
-            )
-        return Outcome("dead_letter", reason=reason)
+            s.add(row)
+        return Outcome("dead_letter", reason=row.reason)
 
-    def _event(self, parsed: ParsedTopic, payload: bytes, received_at: datetime) -> Outcome:
-        event = decode_event(parsed, payload)
-        row = {
-            "id": event.id,
-            "node": event.node,
-            "camera": event.camera,
-            "type": event.type.value,
-            "category": event.category.value,
-            "phase": event.phase,
-            "started_at": event.started_at,
-            "ended_at": event.ended_at,
-            "confidence": event.confidence,
-            "zone_id": event.zone.id if event.zone else None,
-            "payload": event.model_dump(mode="json", by_alias=True),
-            "received_at": received_at,
-        }
+    def is_event_topic(self, topic: str) -> bool:
+        parsed = parse_topic(self.prefix, topic)
+        return parsed is not None and parsed.kind == "event"
+
+    def process_events(self, messages: list[tuple[str, bytes, datetime]]) -> list[Outcome]:
+        """Store a batch of event messages (topic, payload, received_at) in ONE transaction.
+
+        One outcome per message, in order: stored, duplicate (already stored, or twice in this
+        batch) or dead_letter (invalid; its dead-letter row commits with the batch). Raises
+        SQLAlchemyError/OSError when the batch could not be stored: nothing of it was.
+        """
+        outcomes: list[Outcome | None] = [None] * len(messages)
+        dead: list[DeadLetterRow] = []
+        fresh: list[tuple[int, ViolationEvent, datetime]] = []
+        seen: set[str] = set()
+        for i, (topic, payload, received_at) in enumerate(messages):
+            parsed = parse_topic(self.prefix, topic)
+            try:
+                if parsed is None or parsed.kind != "event":
+                    raise InvalidMessage("unknown topic (not in the ingest topic tree)")
+                event = decode_event(parsed, payload)
+            except InvalidMessage as e:
+                dead.append(_dead_letter_row(topic, payload, str(e), received_at))
+                outcomes[i] = Outcome("dead_letter", reason=dead[-1].reason)
+                continue
+            if event.id in seen:
+                outcomes[i] = Outcome("duplicate", event=event)
+                continue
+            seen.add(event.id)
+            fresh.append((i, event, received_at))
         with session_scope(self.sessions) as s:
-            # The unique key decides, not a prior SELECT: two ingesters racing on one id both succeed,
-            # one inserts and the other sees rowcount 0.
-            inserted = s.execute(
-                self.insert(EventRow).values(**row).on_conflict_do_nothing(index_elements=["id"]).returning(EventRow.id)
-            ).first()
-            if inserted is None:
-                return Outcome("duplicate", event=event)
-            attached = attach_event(
-                s, event, config=self.config, routing=self.routing, templates=self.templates, tz=self.tz
+            s.add_all(dead)
+            # The unique key decides, not a prior SELECT: two ingesters racing on one id both
+            # succeed, one inserts it and the other does not get it back.
+            inserted = insert_new_events(s, [_event_row(e, at) for _i, e, at in fresh])
+            new = [(i, e) for i, e, _at in fresh if e.id in inserted]
+            attached = attach_events(
+                s, [e for _i, e in new], config=self.config, routing=self.routing, templates=self.templates, tz=self.tz
             )
-            report = attached.report
-            if attached.created:
-                self._auto_review(s, report)
-            if self._share_secret is None:
+            for a in attached:
+                if a.created:
+                    self._auto_review(s, a.report)
+            if new and self._share_secret is None:
                 self._share_secret = share_secret(s, self.config.auth.share_link_secret)
-            report_id = report.id
-        return Outcome(
-            "stored",
-            event=event,
-            report_id=report_id,
-            report_created=attached.created,
-            share_ref=share_ref(self._share_secret, report_id),
-        )
+            report_ids = [a.report.id for a in attached]
+        for (i, event), a, report_id in zip(new, attached, report_ids, strict=True):
+            outcomes[i] = Outcome(
+                "stored",
+                event=event,
+                report_id=report_id,
+                report_created=a.created,
+                share_ref=share_ref(self._share_secret, report_id) if self._share_secret else None,
+            )
+        for i, event, _at in fresh:
+            if outcomes[i] is None:
+                outcomes[i] = Outcome("duplicate", event=event)
+        return [o for o in outcomes if o is not None]
 
     def _auto_review(self, s: Session, report: ReportRow) -> None:
         """Configured high-confidence classes skip the operator; configured types alert at once."""
@@ -364,8 +400,10 @@ class Ingester:
         console: TextIO | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
         reconnect_max_s: int = 30,
+        batch_max: int = 500,
     ) -> None:
         self.config = config
+        self.batch_max = batch_max
         self._own_engine = engine is None
         self.engine = engine or make_engine(config.database_url)
         self.processor = MessageProcessor(
@@ -575,21 +613,78 @@ class Ingester:
         if self.on_outcome is not None:
             self.on_outcome(outcome)
 
-    def _work(self) -> None:
+    def _process_batch_with_retry(self, items: list[_Item]) -> list[Outcome | None]:
+        """Event messages, many per transaction; retried whole while the database is away. A batch
+        the database rejects (or a bug) is redone one message at a time, so that one bad message is
+        dead-lettered alone. None for a message left unprocessed (stopping): it stays unacked."""
+        delays = itertools.chain([0.1, 0.25, 0.5, 1.0, 2.0], itertools.repeat(5.0))
+        messages = [(it.topic, it.payload, it.received_at) for it in items]
         while True:
+            try:
+                return list(self.processor.process_events(messages))
+            except (SQLAlchemyError, OSError) as e:
+                self.counters.add("db_errors")
+                if not _transient(e):
+                    break
+                delay = next(delays)
+                log.warning(
+                    kv(
+                        "store_failed",
+                        batch=len(items),
+                        error=type(e).__name__,
+                        detail=str(e).splitlines()[0][:200] if str(e) else "",
+                        retry_in_s=delay,
+                    )
+                )
+            except Exception:
+                log.exception(kv("batch_crashed", batch=len(items)))
+                break
+            if self._stopping.wait(delay):
+                return [None] * len(items)
+        log.warning(kv("batch_split", batch=len(items), reason="rejected by the database; one message at a time"))
+        return [self._process_with_retry(it) for it in items]
+
+    def _handle(self, batch: list[_Item]) -> None:
+        events: list[_Item] = []
+        for item in batch:
+            if self.processor.is_event_topic(item.topic):
+                events.append(item)
+            else:
+                outcome = self._process_with_retry(item)
+                if outcome is not None:
+                    self._ack(item)
+                    self._record(item, outcome)
+        if events:
+            for item, outcome in zip(events, self._process_batch_with_retry(events), strict=True):
+                if outcome is not None:  # None: stopping with the DB away; unacked, the broker keeps it
+                    self._ack(item)
+                    self._record(item, outcome)
+
+    def _work(self) -> None:
+        stop = False
+        while not stop:
             item = self._queue.get()
             if item is _STOP:
                 return
+            # Take whatever else is waiting: under load the batch grows by itself (more per
+            # transaction), at low rates it is one message and no one waits for a batch to fill.
+            batch = [item]
+            while len(batch) < self.batch_max:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stop = True
+                    break
+                batch.append(more)
             self._busy.set()
             try:
-                outcome = self._process_with_retry(item)
-                if outcome is None:
-                    continue  # stopping with the DB away: unacked, the broker keeps it
-                self._ack(item)
-                self._record(item, outcome)
+                self._handle(batch)
             finally:
                 self._busy.clear()
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
 
     # ------------------------------------------------------------------------------- lifecycle
 

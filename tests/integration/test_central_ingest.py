@@ -294,7 +294,7 @@ def test_database_error_is_retried_not_acked_and_not_lost(
     cfg: CentralConfig, publisher: Publisher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ing = _ingester(cfg)
-    real = ing.processor.process
+    real = ing.processor.process_events
     failures = {"left": 2}
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
@@ -303,7 +303,7 @@ def test_database_error_is_retried_not_acked_and_not_lost(
             raise OperationalError("INSERT", {}, Exception("server closed the connection unexpectedly"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ing.processor, "process", flaky)
+    monkeypatch.setattr(ing.processor, "process_events", flaky)
     try:
         _publish_event(publisher, cfg, make_event())
         wait_until(lambda: ing.counters.stored == 1, what="stored after retries")
