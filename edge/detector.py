@@ -20,7 +20,16 @@ from edge.detections import Detections
 
 log = logging.getLogger(__name__)
 
-PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "OpenVINOExecutionProvider", "CPUExecutionProvider")
+# The default preference; a config's `detector.providers` replaces it. Each is used only if this
+# onnxruntime build has it (`onnxruntime-gpu` for TensorRT/CUDA, `onnxruntime-openvino` for OpenVINO).
+PROVIDER_ORDER = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "OpenVINOExecutionProvider",
+    "CPUExecutionProvider",
+)
+# Every provider name onnxruntime knows (built into this package or not): a config naming another is a typo.
+KNOWN_PROVIDERS = tuple(ort.get_all_providers())
 
 
 class DetectorError(Exception):
@@ -46,6 +55,17 @@ def letterbox(image: np.ndarray, size_hw: tuple[int, int], color: int = 114) -> 
     return out, Letterbox(scale, float(left), float(top))
 
 
+def to_blob(image: np.ndarray, size_hw: tuple[int, int]) -> tuple[np.ndarray, Letterbox]:
+    """A BGR frame as the model's input: letterboxed to size_hw, RGB, NCHW float32 in 0..1."""
+    boxed, lb = letterbox(image, size_hw)
+    return boxed_to_blob(boxed), lb
+
+
+def boxed_to_blob(boxed: np.ndarray) -> np.ndarray:
+    """A letterboxed BGR image as a 1x3xHxW float32 RGB blob in 0..1."""
+    return cv2.dnn.blobFromImage(boxed, 1 / 255.0, swapRB=True)
+
+
 def auto_input_size(frame_hw: tuple[int, int], long_side: int, stride: int) -> tuple[int, int]:
     """Rectangular input: the long side at long_side, the short side rounded up to the stride."""
     h, w = frame_hw
@@ -63,13 +83,31 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def choose_providers(wanted: list[str] | None) -> list[str]:
-    available = ort.get_available_providers()
-    order = wanted or list(PROVIDER_ORDER)
+def _short(provider: str) -> str:
+    return provider.removesuffix("ExecutionProvider")
+
+
+def choose_providers(wanted: list[str] | None, available: list[str] | None = None) -> tuple[list[str], str]:
+    """The execution providers to ask ONNX Runtime for, best first, and one line saying why.
+
+    `wanted` is the config's order (default PROVIDER_ORDER: TensorRT, CUDA, OpenVINO, CPU); those this
+    onnxruntime build does not have are dropped. The first one left runs the model; the others stay
+    in the list as ORT's fallbacks for nodes the first cannot run.
+    """
+    available = list(ort.get_available_providers() if available is None else available)
+    order = list(wanted or PROVIDER_ORDER)
     picked = [p for p in order if p in available]
     if not picked:
-        raise DetectorError(f"none of the execution providers {order} is available (have {available})")
-    return picked
+        raise DetectorError(
+            f"none of the execution providers {order} is available in this onnxruntime build (have {available})"
+        )
+    missing = [p for p in order if p not in available]
+    why = f"{_short(picked[0])} (order {' > '.join(_short(p) for p in order)}"
+    if missing:
+        why += f"; not in this onnxruntime build: {', '.join(_short(p) for p in missing)}"
+    if len(picked) > 1:
+        why += f"; fallback for unsupported nodes: {', '.join(_short(p) for p in picked[1:])}"
+    return picked, why + f"; available: {', '.join(_short(p) for p in available)})"
 
 
 class YoloDetector:
@@ -92,9 +130,12 @@ class YoloDetector:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        picked = choose_providers(providers)
+        picked, why = choose_providers(providers)
         self.session = ort.InferenceSession(str(model_path), sess_options=opts, providers=picked)
-        log.info("detector model=%s providers=%s", model_path.name, self.session.get_providers())
+        got = self.session.get_providers()
+        if got[0] != picked[0]:  # e.g. CUDA in the build but no usable GPU/driver: ORT fell back silently
+            why = f"{_short(got[0])}: {_short(picked[0])} failed to start (see onnxruntime's warning); wanted {why}"
+        self.provider = got[0]
         meta = self.session.get_modelmeta().custom_metadata_map
         try:
             names_map = ast.literal_eval(meta["names"])
@@ -106,7 +147,24 @@ class YoloDetector:
         self.input_name = inp.name
         static = [d for d in inp.shape[2:] if isinstance(d, int)]
         self.static_size = (int(inp.shape[2]), int(inp.shape[3])) if len(static) == 2 else None
+        if self.static_size and input_size and tuple(input_size) != self.static_size:
+            log.warning(
+                "detector %s: static input %dx%d, configured input_size %s ignored",
+                model_path.name,
+                *self.static_size,
+                list(input_size),
+            )
         self.fixed_size = self.static_size or (tuple(input_size) if input_size else None)
+        size = "x".join(map(str, self.fixed_size)) if self.fixed_size else f"long side {long_side}"
+        static_note = " (static)" if self.static_size else ""
+        log.info(
+            "detector %s: input %s%s; execution provider %s, threads=%d",
+            model_path.name,
+            size,
+            static_note,
+            why,
+            threads,
+        )
         self.long_side = long_side
         self.confidence = confidence
         self.iou = iou
@@ -123,10 +181,7 @@ class YoloDetector:
         return self.fixed_size or auto_input_size(frame_hw, self.long_side, self.stride)
 
     def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
-        size = self.input_size_for(image.shape[:2])
-        boxed, lb = letterbox(image, size)
-        blob = cv2.dnn.blobFromImage(boxed, 1 / 255.0, swapRB=True)  # BGR->RGB, HWC->NCHW, float32
-        return blob, lb
+        return to_blob(image, self.input_size_for(image.shape[:2]))
 
     def __call__(self, image: np.ndarray) -> Detections:
         blob, lb = self.preprocess(image)
