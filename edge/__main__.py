@@ -74,6 +74,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # its own options (python -m edge bench --help)
+        from edge.bench import main as bench_main
+
+        return bench_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m edge", description="Video-analytics edge node")
     parser.add_argument("--log-level", default="INFO")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="run the live edge node")
     p.add_argument("--config", required=True, help="node config")
     p.set_defaults(func=_cmd_run)
+    sub.add_parser("bench", help="how many live cameras this box analyses in real time (see bench --help)")
     args = parser.parse_args(argv)
 
     from edge.logs import setup_logging

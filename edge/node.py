@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 
@@ -17,6 +18,8 @@ from contract.topics import camera_health_topic, event_topic, evidence_topic, no
 from edge.analyze import make_detector
 from edge.config import CameraConfig, NodeConfig, mqtt_client_id
 from edge.data import REPO_ROOT, video_path
+from edge.inference import InferencePool
+from edge.motion import MotionGate
 from edge.outbox import Outbox, OutboxMessage, UploadItem
 from edge.pipeline import CameraAnalyzer, EventRecord
 from edge.publisher import MqttPublisher
@@ -43,6 +46,36 @@ class CameraWorker(threading.Thread):
         self.source = None
         self.recorder: ClipRecorder | None = None
         self.analyzer: CameraAnalyzer | None = None
+        # (wall time the analysis of a frame ended, its lag behind the frame's arrival): the last minute.
+        self._analysed: deque[tuple[float, float]] = deque()
+        self._overloaded = False
+
+    METRICS_WINDOW_S = 10.0
+
+    def metrics(self) -> dict:
+        """How well this camera keeps up: analysed fps against its target over the last 10 s, the
+        lag of analysis behind the camera, slots missed (frames dropped under overload)."""
+        now = time.time()
+        recent = [(t, lag) for t, lag in list(self._analysed) if now - t <= self.METRICS_WINDOW_S]
+        target = self.camera.camera.analysis_fps
+        lags = sorted(lag for _, lag in recent)
+        out: dict = {
+            "analysis_fps_target": target,
+            "analysis_fps": round(len(recent) / self.METRICS_WINDOW_S, 2),
+            "lag_ms_p50": round(1000 * lags[len(lags) // 2], 1) if lags else None,
+            "lag_ms_max": round(1000 * lags[-1], 1) if lags else None,
+        }
+        if self.source is not None:
+            out["slots_missed"] = self.source.health.slots_missed
+        if self.analyzer is not None:
+            out["frames_gated"] = self.analyzer.stats.gated
+        return out
+
+    def _note_analysed(self, frame_wall: float) -> None:
+        now = time.time()
+        self._analysed.append((now, now - frame_wall))
+        while self._analysed and now - self._analysed[0][0] > 60:
+            self._analysed.popleft()
 
     def run(self) -> None:
         cam = self.camera.camera
@@ -59,19 +92,33 @@ class CameraWorker(threading.Thread):
                     name=cam.id,
                 )
             self.recorder = recorder
+            mg = self.camera.motion_gating
+            motion = (
+                MotionGate(
+                    min_changed_fraction=mg.min_changed_fraction,
+                    pixel_threshold=mg.pixel_threshold,
+                    max_skip_s=mg.max_skip_s,
+                )
+                if mg.enabled
+                else None
+            )
             analyzer = CameraAnalyzer(
-                self.node.config.node.id, self.camera, make_detector(self.node.config.detector), clips=recorder
+                self.node.config.node.id, self.camera, self.node.inference, clips=recorder, motion=motion
             )
             self.analyzer = analyzer
             uri = cam.source or ""
-            if not uri.startswith("rtsp://"):
+            live: dict = {}
+            if uri.lower().startswith(("rtsp://", "rtsps://")):
+                live = {"platform": self.node.config.platform, "decoder_threads": self.node.config.decoder_threads or None}
+            else:  # a file stands in for a camera: looped at its own pace
                 uri = str(video_path(uri))
+                live = {"loop": True, "realtime": True}
             self.source = open_source(
                 uri,
                 cam.analysis_fps,
-                platform=self.node.config.platform,
                 on_health=self._on_health,
                 on_packet=recorder.add if recorder else None,
+                **live,
             )
             if recorder is not None:
                 recorder.rotation = getattr(self.source, "rotation", 0.0)  # files only; cameras send upright
@@ -83,6 +130,7 @@ class CameraWorker(threading.Thread):
                 for rec in analyzer.process(frame, datetime.fromtimestamp(frame.wall_time, UTC)):
                     self.node.submit(rec)
                     self.events += 1
+                self._note_analysed(frame.wall_time)
                 self.health["analysed_frames"] = analyzer.stats.frames
                 if recorder is not None:
                     self.health["clip_buffer"] = {"bytes": recorder.ring.nbytes, "seconds": round(recorder.ring.span, 2)}
@@ -166,6 +214,10 @@ class EdgeNode:
                 ca_file=str(config.mqtt.ca_file) if config.mqtt.ca_file else None,
             )
         self.stopping = threading.Event()
+        # One pool of model sessions for all cameras (edge/inference.py), not one per camera.
+        self.inference = InferencePool(
+            lambda: make_detector(config.detector), config.inference.workers or None, config.inference.max_batch
+        )
         self.workers = [CameraWorker(self, c) for c in cameras]
         self.started_at = time.time()
 
@@ -213,7 +265,8 @@ class EdgeNode:
             # Loud on purpose: undelivered evidence is never deleted, so a full disk needs a person.
             "disk_full": self.retention.status.disk_full,
             "storage": self.retention.status.as_dict(),
-            "cameras": {w.camera.camera.id: {"events": w.events, **w.health} for w in self.workers},
+            "inference": self.inference.stats.snapshot(),
+            "cameras": {w.camera.camera.id: {"events": w.events, **w.health, **w.metrics()} for w in self.workers},
         }
 
     def run(self) -> None:
@@ -227,12 +280,31 @@ class EdgeNode:
             w.start()
         log.info("edge node started", extra={"fields": {"node": self.config.node.id, "cameras": len(self.workers)}})
         while True:
-            self.publisher.publish_state(self.status_topic, json.dumps(self.status(), default=str).encode())
+            status = self.status()
+            self._say_overload(status["cameras"])
+            self.publisher.publish_state(self.status_topic, json.dumps(status, default=str).encode())
             if self.stopping.wait(self.config.status_interval_s):
                 break
             if not any(w.is_alive() for w in self.workers):
                 log.error("all camera workers have ended")
                 break
+
+    def _say_overload(self, cameras: dict) -> None:
+        """A camera analysed below 95% of its rate (or lagging > 1 s) is overloaded: log it once
+        when it starts and once when it ends; the status carries it all the time."""
+        for w in self.workers:
+            m = cameras.get(w.camera.camera.id, {})
+            if m.get("analysis_fps") is None or time.time() - self.started_at < 2 * w.METRICS_WINDOW_S:
+                continue  # not enough history yet
+            lagging = (m.get("lag_ms_p50") or 0) > 1000
+            over = m["analysis_fps"] < 0.95 * m["analysis_fps_target"] or lagging
+            m["overloaded"] = over
+            if over != w._overloaded:
+                w._overloaded = over
+                (log.warning if over else log.info)(
+                    "camera overloaded: analysis frames dropped" if over else "camera keeps up again",
+                    extra={"fields": {"camera": w.camera.camera.id, **m}},
+                )
 
     def stop(self) -> None:
         self.stopping.set()
@@ -240,6 +312,7 @@ class EdgeNode:
             w.stop()
         for w in self.workers:
             w.join(timeout=5)
+        self.inference.close()
         self.retention.stop()
         if self.signal_feed is not None:
             self.signal_feed.stop()

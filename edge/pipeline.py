@@ -21,10 +21,13 @@ from contract.events import (
     new_event_id,
 )
 from edge.config import CameraConfig
+from edge.detections import Detections
 from edge.detector import YoloDetector
 from edge.evidence import EvidenceFile, annotated_snapshot, encode_jpeg
 from edge.frames import Frame
 from edge.geometry import PolygonZone, scale_points
+from edge.inference import InferencePool
+from edge.motion import MotionGate
 from edge.rules import Observation, Rule, Violation
 from edge.rules.littering import build_urban_rules
 from edge.rules.stopping import IllegalStoppingRule
@@ -46,6 +49,7 @@ class AnalyzerStats:
     events: int = 0
     detect_seconds: float = 0.0
     total_seconds: float = 0.0
+    gated: int = 0  # frames whose detections were carried over (no motion since the last run)
     timings_ms: list[float] = field(default_factory=list)
 
 
@@ -76,10 +80,11 @@ class CameraAnalyzer:
         self,
         node_id: str,
         camera: CameraConfig,
-        detector: YoloDetector,
+        detector: YoloDetector | InferencePool,
         *,
         deterministic_ids: bool = False,
         clips: ClipRecorder | None = None,
+        motion: MotionGate | None = None,
     ) -> None:
         self.node_id = node_id
         # With clips, an event is held back until its clip (pre + post seconds) is written.
@@ -88,6 +93,8 @@ class CameraAnalyzer:
         self.deterministic_ids = deterministic_ids
         self.camera = camera
         self.detector = detector
+        self.motion = motion
+        self._last_detections: Detections | None = None
         tc = camera.tracker
         self.tracker = ObjectTracker(
             analysis_fps=camera.camera.analysis_fps,
@@ -106,7 +113,14 @@ class CameraAnalyzer:
         if self.rules is None:
             h, w = frame.image.shape[:2]
             self.rules = build_rules(self.camera, build_zones(self.camera, (w, h)), (w, h), self._wall_time)
-        detections = self.detector(frame.image)
+        gate = self.motion
+        if gate is None or gate.should_detect(frame.image, frame.pts) or self._last_detections is None:
+            detections = self.detector(frame.image)
+            self._last_detections = detections
+        else:
+            # Nothing moved since the detector last ran: the same objects are where they were.
+            detections = self._last_detections
+            self.stats.gated += 1
         t1 = time.perf_counter()
         tracks = self.tracker.update(detections)
         obs = Observation(frame.pts, tracks, frame.image, detections)

@@ -56,6 +56,9 @@ class SourceHealth:
     last_frame_wall_time: float | None = None  # time.time() of the last decoded frame
     frames_decoded: int = 0  # frames that reached us from the decoder
     frames_delivered: int = 0  # frames handed out after analysis-rate selection
+    # Analysis slots no frame filled: the consumer was late (overload: frames dropped evenly,
+    # newest kept) or the stream had a gap. Counted, never silent.
+    slots_missed: int = 0
     last_error: str | None = None
 
 
@@ -89,6 +92,7 @@ class FrameSelector:
         self.tolerance = tolerance_s
         self._origin: float | None = None
         self._slot = 0
+        self.missed = 0  # slots skipped since the grid began (late consumer or stream gap)
 
     def reset(self) -> None:
         self._origin = None
@@ -107,7 +111,9 @@ class FrameSelector:
             return True
         if pts < self._origin + self._slot * self.period - self.tolerance:
             return False
-        self._slot = max(self._slot + 1, math.floor((pts - self._origin + self.tolerance) / self.period) + 1)
+        slot = max(self._slot + 1, math.floor((pts - self._origin + self.tolerance) / self.period) + 1)
+        self.missed += slot - self._slot - 1
+        self._slot = slot
         return True
 
 
@@ -144,7 +150,7 @@ class _HealthMixin:
                 f" ({new.last_error})" if new.state in ("stalled", "reconnecting") and new.last_error else "",
             )
 
-    def _count_frame(self, wall: float, delivered: bool) -> None:
+    def _count_frame(self, wall: float, delivered: bool, slots_missed: int | None = None) -> None:
         with self._health_lock:
             h = self._health
             self._health = replace(
@@ -152,6 +158,7 @@ class _HealthMixin:
                 frames_decoded=h.frames_decoded + 1,
                 last_frame_wall_time=wall,
                 frames_delivered=h.frames_delivered + (1 if delivered else 0),
+                slots_missed=h.slots_missed if slots_missed is None else slots_missed,
             )
 
 
@@ -514,7 +521,7 @@ class RtspSource(_HealthMixin):
                                     pts = self._last_pts + (wall - self._last_wall)
                                 self._last_pts, self._last_wall = pts, wall
                             keep = selector.keep(pts)
-                            self._count_frame(wall, keep)
+                            self._count_frame(wall, keep, selector.missed)
                             if session_frames == 1:
                                 self._update(state="streaming")
                             if keep:

@@ -1,0 +1,177 @@
+"""Detection for every camera of a node: a fixed pool of inference workers, not one model per camera.
+
+Why: a box watches more cameras than it has cores. One ONNX Runtime session per camera would
+oversubscribe the cores (N sessions fighting over 2 cores) and cost a model's memory per camera.
+Here `workers` threads (default: one per core) each own a session on one intra-op thread (one
+thread per worker uses the cores best, platform notes); cameras hand in frames and wait for their
+detections. Requests are served in arrival order, so under overload every camera is slowed alike
+and its source drops frames evenly (the node's metrics say so) instead of one camera starving.
+
+Batching: a worker takes up to `max_batch` queued requests of the same input shape into one run.
+On a GPU that pays (one launch, full occupancy); on a CPU with one thread per worker it does not
+(ORT's batch of N costs N frames), so the default is 1 there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.detections import Detections
+from edge.detector import Letterbox, YoloDetector
+
+log = logging.getLogger(__name__)
+
+
+class InferenceError(RuntimeError):
+    pass
+
+
+@dataclass(eq=False)
+class _Request:
+    blob: np.ndarray
+    letterbox: Letterbox
+    frame_hw: tuple[int, int]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Detections | None = None
+    error: BaseException | None = None
+    queued_at: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class PoolStats:
+    requests: int = 0
+    runs: int = 0  # ORT runs (a batch is one run)
+    busy_s: float = 0.0  # worker time in ORT
+    wait_s: float = 0.0  # time requests waited in the queue
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "runs": self.runs,
+                "mean_batch": round(self.requests / self.runs, 2) if self.runs else 0.0,
+                "busy_s": round(self.busy_s, 2),
+                "mean_wait_ms": round(1000 * self.wait_s / self.requests, 1) if self.requests else 0.0,
+            }
+
+
+def default_workers() -> int:
+    """One per core this process may use (cgroup/affinity aware where the OS says so)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class InferencePool:
+    """`detect(image)` from any thread; `workers` sessions from `make_detector()`."""
+
+    def __init__(
+        self, make_detector: Callable[[], YoloDetector], workers: int | None = None, max_batch: int = 1
+    ) -> None:
+        n = workers or default_workers()
+        if max_batch < 1:
+            raise ValueError("max_batch must be >= 1")
+        self.detectors = [make_detector() for _ in range(n)]
+        first = self.detectors[0]
+        # A model exported with a fixed batch of 1 cannot take a batch.
+        batch_dim = first.session.get_inputs()[0].shape[0]
+        self.max_batch = max_batch if not isinstance(batch_dim, int) else min(max_batch, batch_dim)
+        self.stats = PoolStats()
+        self._queue: queue.Queue[_Request | None] = queue.Queue()
+        self._threads = [
+            threading.Thread(target=self._work, args=(d,), name=f"inference-{i}", daemon=True)
+            for i, d in enumerate(self.detectors)
+        ]
+        for t in self._threads:
+            t.start()
+        log.info(
+            "inference pool: %d worker(s), one %s session each (%s), max batch %d",
+            n,
+            first.model_name,
+            first.provider,
+            self.max_batch,
+        )
+
+    # The camera's view of the pool: a detector that happens to be shared.
+    @property
+    def model_name(self) -> str:
+        return self.detectors[0].model_name
+
+    @property
+    def model_version(self) -> str:
+        return self.detectors[0].model_version
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.detectors[0].names
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        return self.detect(image)
+
+    def detect(self, image: np.ndarray) -> Detections:
+        # Letterbox + blob on the calling (camera) thread: that work spreads over the cameras.
+        blob, lb = self.detectors[0].preprocess(image)
+        req = _Request(blob, lb, image.shape[:2])
+        self._queue.put(req)
+        req.done.wait()
+        if req.error is not None:
+            raise InferenceError(f"inference failed: {req.error}") from req.error
+        assert req.result is not None
+        return req.result
+
+    def _take_batch(self, first: _Request) -> list[_Request]:
+        batch = [first]
+        held: list[_Request | None] = []
+        while len(batch) < self.max_batch:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is not None and nxt.blob.shape == first.blob.shape:
+                batch.append(nxt)
+            else:
+                held.append(nxt)  # another input size (or the stop marker): back in the queue
+        for item in held:
+            self._queue.put(item)
+        return batch
+
+    def _work(self, detector: YoloDetector) -> None:
+        while True:
+            req = self._queue.get()
+            if req is None:
+                return
+            batch = self._take_batch(req) if self.max_batch > 1 else [req]
+            t0 = time.perf_counter()
+            try:
+                blob = batch[0].blob if len(batch) == 1 else np.concatenate([r.blob for r in batch])
+                out = detector.session.run(None, {detector.input_name: blob})[0]
+                t1 = time.perf_counter()
+                for i, r in enumerate(batch):
+                    r.result = detector.postprocess(out[i], r.letterbox, r.frame_hw)
+            except Exception as e:  # the caller raises it; the worker lives on
+                t1 = time.perf_counter()
+                for r in batch:
+                    r.error = e
+            with self.stats._lock:
+                self.stats.requests += len(batch)
+                self.stats.runs += 1
+                self.stats.busy_s += t1 - t0
+                self.stats.wait_s += sum(t0 - r.queued_at for r in batch)
+            for r in batch:
+                r.done.set()
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for t in self._threads:
+            t.join(timeout=5)
