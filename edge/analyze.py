@@ -15,8 +15,8 @@ from pathlib import Path
 import av
 
 from edge.config import CameraConfig, ClipsConfig, DetectorConfig
-from edge.data import weights_path
-from edge.detector import YoloDetector
+from edge.detector import DetectorError, YoloDetector
+from edge.motion import motion_gate_for
 from edge.pipeline import CameraAnalyzer, EventRecord
 from edge.sources import VideoFileSource
 from pipelines.clips import ClipRecorder
@@ -50,8 +50,16 @@ def recording_start(video: Path) -> datetime:
 
 
 def make_detector(cfg: DetectorConfig) -> YoloDetector:
+    """The detector a config names: a file (EDGE_DATA_DIR/weights or a path) or a registered model or
+    variant (models/registry.yaml, models/variants.yaml; sha256 checked before loading)."""
+    import models
+
+    try:
+        path = models.resolve(cfg.model)
+    except (FileNotFoundError, ValueError) as e:
+        raise DetectorError(str(e)) from None
     return YoloDetector(
-        weights_path(cfg.model),
+        path,
         input_size=cfg.input_size,
         long_side=cfg.long_side,
         confidence=cfg.confidence,
@@ -70,8 +78,10 @@ def analyze_video(
     detector_config: DetectorConfig | None = None,
     start_time: datetime | None = None,
     clips: ClipsConfig | None = None,
+    detector: YoloDetector | None = None,
 ) -> AnalysisSummary:
-    detector = make_detector(detector_config or DetectorConfig())
+    """`detector` (one already made) takes the place of `detector_config`'s."""
+    detector = detector or make_detector(detector_config or DetectorConfig())
     clips = clips or ClipsConfig()
     recorder = None
     if clips.enabled:
@@ -83,7 +93,9 @@ def analyze_video(
             max_bytes=int(clips.max_buffer_mb * 1024 * 1024),
             name=camera.camera.id,
         )
-    analyzer = CameraAnalyzer(node_id, camera, detector, deterministic_ids=True, clips=recorder)
+    analyzer = CameraAnalyzer(
+        node_id, camera, detector, deterministic_ids=True, clips=recorder, motion=motion_gate_for(camera)
+    )
     base = start_time or recording_start(video)
     out_dir.mkdir(parents=True, exist_ok=True)
     events_path = out_dir / "events.jsonl"

@@ -354,13 +354,42 @@ def _check_traffic_refs(rules: RulesConfig, scene: SceneConfig) -> None:
 
 
 class DetectorConfig(_Model):
-    model: str = Field("yolo11n.onnx", description="file under EDGE_DATA_DIR/weights, or a path")
-    input_size: tuple[int, int] | None = Field(None, description="height, width; null = long side at long_side")
+    model: str = Field(
+        "yolo11n.onnx",
+        description="a file under EDGE_DATA_DIR/weights or a path (*.onnx), or a name registered in "
+        "models/registry.yaml or models/variants.yaml (e.g. yolo11n-384x640-int8, from EDGE_MODEL_CACHE)",
+    )
+    input_size: tuple[int, int] | None = Field(
+        None, description="height, width; null = long side at long_side. A static-input model uses its own"
+    )
     long_side: int = Field(640, ge=64, le=2048, multiple_of=32)
     confidence: float = Field(0.25, gt=0, lt=1)
     iou: float = Field(0.45, gt=0, lt=1)
-    providers: list[str] | None = Field(None, description="ONNX Runtime execution providers in order of preference")
-    threads: int = Field(1, ge=1, le=64)
+    providers: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="ONNX Runtime execution providers, best first; those this onnxruntime build lacks are skipped. "
+        "null = TensorRT, CUDA, OpenVINO, CPU",
+    )
+    threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads (1 per worker uses cores best)")
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, model: str) -> str:
+        import models
+
+        models.check_model_name(model)
+        return model
+
+    @field_validator("providers")
+    @classmethod
+    def _known_providers(cls, providers: list[str] | None) -> list[str] | None:
+        from edge.detector import KNOWN_PROVIDERS
+
+        for i, name in enumerate(providers or []):
+            if name not in KNOWN_PROVIDERS:
+                raise ValueError(f"[{i}]: unknown execution provider {name!r} (known: {', '.join(KNOWN_PROVIDERS)})")
+        return providers
 
 
 class MqttConfig(_Model):
