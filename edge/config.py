@@ -284,11 +284,24 @@ class CameraInfo(_Model):
     location: Location = Field(default_factory=Location)
 
 
+class MotionGatingConfig(_Model):
+    """Skip detection while nothing moves (the previous detections carry over, so stationary
+    objects stay tracked); see edge/motion.py."""
+
+    enabled: bool = True
+    min_changed_fraction: float = Field(
+        0.0015, ge=0, le=1, description="share of the (downscaled) picture that must change to run the detector"
+    )
+    pixel_threshold: int = Field(20, ge=1, le=255, description="grey-level difference that counts as a change")
+    max_skip_s: float = Field(2.0, gt=0, description="run the detector at least this often, motion or not")
+
+
 class CameraConfig(_Model):
     camera: CameraInfo
     scene: SceneConfig
     rules: RulesConfig = Field(default_factory=RulesConfig)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    motion_gating: MotionGatingConfig = Field(default_factory=MotionGatingConfig)
 
     @field_validator("rules")
     @classmethod
@@ -417,6 +430,14 @@ class MqttConfig(_Model):
 class NodeCamera(_Model):
     config: Path = Field(description="camera config file, relative to this node config")
     source: str | None = Field(None, description="overrides the camera config's source")
+    id: Identifier | None = Field(None, description="overrides the camera id (one config for several alike cameras)")
+
+
+class InferenceConfig(_Model):
+    workers: int = Field(0, ge=0, le=256, description="inference workers (one model session each); 0 = one per core")
+    max_batch: int = Field(
+        1, ge=1, le=64, description="frames of several cameras per model run; >1 pays on a GPU, not on a CPU"
+    )
 
 
 class NodeInfo(_Model):
@@ -451,9 +472,13 @@ class NodeConfig(_Model):
     node: NodeInfo
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
     cameras: list[NodeCamera] = Field(min_length=1)
     status_interval_s: float = Field(10.0, gt=0)
     platform: Literal["cpu", "vaapi", "jetson"] = "cpu"
+    decoder_threads: int = Field(
+        1, ge=0, le=64, description="software decode threads per camera (0: libav decides); 1 suits many cameras"
+    )
     clips: ClipsConfig = Field(default_factory=ClipsConfig)
     upload: UploadConfig | None = Field(None, description="without it, clips stay on the node")
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
@@ -485,8 +510,9 @@ def load_node_config(path: Path | str) -> tuple[NodeConfig, list[CameraConfig]]:
             cam = load_camera_config(cam_path)
         except ConfigError as e:
             raise ConfigError(f"{path}: cameras[{i}].config: {cam_path} is not usable:\n{e}") from None
-        if entry.source:
-            cam = cam.model_copy(update={"camera": cam.camera.model_copy(update={"source": entry.source})})
+        overrides = {k: v for k, v in (("source", entry.source), ("id", entry.id)) if v}
+        if overrides:
+            cam = cam.model_copy(update={"camera": cam.camera.model_copy(update=overrides)})
         if not cam.camera.source:
             raise ConfigError(f"{path}: cameras[{i}].source: no source here nor in {cam_path}")
         if cam.camera.id in seen:

@@ -13,9 +13,13 @@ walker who moves a few pixels per frame still triggers detection once the change
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from edge.config import CameraConfig
 
 
 @dataclass
@@ -66,3 +70,13 @@ class MotionGate:
         else:
             self.stats.gated += 1
         return run
+
+
+def motion_gate_for(camera: CameraConfig) -> MotionGate | None:
+    """The gate a camera config asks for (None when gating is off)."""
+    mg = camera.motion_gating
+    if not mg.enabled:
+        return None
+    return MotionGate(
+        min_changed_fraction=mg.min_changed_fraction, pixel_threshold=mg.pixel_threshold, max_skip_s=mg.max_skip_s
+    )

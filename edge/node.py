@@ -19,7 +19,7 @@ from edge.analyze import make_detector
 from edge.config import CameraConfig, NodeConfig, mqtt_client_id
 from edge.data import REPO_ROOT, video_path
 from edge.inference import InferencePool
-from edge.motion import MotionGate
+from edge.motion import motion_gate_for
 from edge.outbox import Outbox, OutboxMessage, UploadItem
 from edge.pipeline import CameraAnalyzer, EventRecord
 from edge.publisher import MqttPublisher
@@ -92,18 +92,12 @@ class CameraWorker(threading.Thread):
                     name=cam.id,
                 )
             self.recorder = recorder
-            mg = self.camera.motion_gating
-            motion = (
-                MotionGate(
-                    min_changed_fraction=mg.min_changed_fraction,
-                    pixel_threshold=mg.pixel_threshold,
-                    max_skip_s=mg.max_skip_s,
-                )
-                if mg.enabled
-                else None
-            )
             analyzer = CameraAnalyzer(
-                self.node.config.node.id, self.camera, self.node.inference, clips=recorder, motion=motion
+                self.node.config.node.id,
+                self.camera,
+                self.node.inference,
+                clips=recorder,
+                motion=motion_gate_for(self.camera),
             )
             self.analyzer = analyzer
             uri = cam.source or ""

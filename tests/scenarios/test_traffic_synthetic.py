@@ -14,6 +14,7 @@ import pytest
 
 from edge.analyze import make_detector
 from edge.config import CameraConfig, DetectorConfig
+from edge.motion import motion_gate_for
 from edge.pipeline import CameraAnalyzer
 from tests.scenarios import synth
 
@@ -193,7 +194,7 @@ CAMERAS = {"default": CAMERA, "moves": CAMERA_MOVES, "helmet": CAMERA_HELMET, "s
 
 def run_scene(scene: synth.Scene, detector) -> list[tuple[str, float, tuple[float, float, float, float]]]:
     camera = CameraConfig.model_validate(CAMERAS[scene.actors[0].camera])
-    analyzer = CameraAnalyzer("synthetic", camera, detector, deterministic_ids=True)
+    analyzer = CameraAnalyzer("synthetic", camera, detector, deterministic_ids=True, motion=motion_gate_for(camera))
     events = []
     for frame in scene.frames():
         for rec in analyzer.process(frame, EPOCH + timedelta(seconds=frame.pts)):

@@ -10,6 +10,7 @@ import yaml
 from edge.analyze import recording_start
 from edge.config import load_camera_config
 from edge.data import video_path
+from edge.motion import motion_gate_for
 from edge.pipeline import CameraAnalyzer
 from edge.sources import VideoFileSource
 from tests.scenarios.urban_synth import Outcome
@@ -27,7 +28,7 @@ def evaluate(label: dict, detector) -> list[Outcome]:
     A label lists, per rule, the events expected (`expected`) with the time window they must fall in."""
     cam = load_camera_config(REPO / label["config"])
     video = video_path(label["video"])
-    analyzer = CameraAnalyzer("real", cam, detector, deterministic_ids=True)
+    analyzer = CameraAnalyzer("real", cam, detector, deterministic_ids=True, motion=motion_gate_for(cam))
     base = recording_start(video)
     events = []
     last = 0.0

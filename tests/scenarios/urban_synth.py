@@ -23,6 +23,7 @@ from contract.events import ViolationEvent
 from edge.config import CameraConfig, DetectorConfig
 from edge.data import data_dir
 from edge.frames import Frame
+from edge.motion import motion_gate_for
 from edge.pipeline import CameraAnalyzer
 
 EPOCH = datetime(2026, 5, 4, 3, 0, tzinfo=UTC)  # 10:00 in Hanoi
@@ -238,7 +239,7 @@ class Outcome:
 
 def run(scn: Scenario, camera: CameraConfig, detector) -> list[tuple[float, ViolationEvent]]:
     """(camera seconds, event) of every event the real pipeline makes of the scenario."""
-    analyzer = CameraAnalyzer("synth", camera, detector, deterministic_ids=True)
+    analyzer = CameraAnalyzer("synth", camera, detector, deterministic_ids=True, motion=motion_gate_for(camera))
     out: list[tuple[float, ViolationEvent]] = []
     for k in range(int(scn.duration * scn.fps)):
         t = k / scn.fps
