@@ -19,7 +19,7 @@ import json
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -83,7 +83,14 @@ def camera_configs(folder: Path = CAMERA_CONFIGS) -> list[Path]:
     return out
 
 
-def run_footage(detector: YoloDetector, configs: Sequence[Path], work_dir: Path) -> FootageRun:
+ExtraEvents = Callable[[YoloDetector], dict[str, list[dict[str, Any]]]]
+
+
+def run_footage(
+    detector: YoloDetector, configs: Sequence[Path], work_dir: Path, extra_events: ExtraEvents | None = None
+) -> FootageRun:
+    """`extra_events(detector)`: more event sets by name (e.g. "synthetic/<scene>"), each event a dict
+    with camera, type, phase and `t` (seconds) or `started_at`."""
     from edge.analyze import analyze_video
 
     run = FootageRun()
@@ -96,6 +103,8 @@ def run_footage(detector: YoloDetector, configs: Sequence[Path], work_dir: Path)
         lines = (out / "events.jsonl").read_text(encoding="utf-8").splitlines()
         run.events[path.stem] = [json.loads(line) for line in lines if line.strip()]
         run.detections[path.stem] = rec.frames
+    if extra_events is not None:
+        run.events.update(extra_events(detector))
     run.seconds = time.perf_counter() - t0
     return run
 
@@ -140,6 +149,8 @@ def _event_key(ev: dict[str, Any]) -> tuple:
 
 
 def _event_time(ev: dict[str, Any]) -> float:
+    if "t" in ev:
+        return float(ev["t"])
     return datetime.fromisoformat(ev["started_at"].replace("Z", "+00:00")).timestamp()
 
 
@@ -173,8 +184,10 @@ class Agreement:
     ms_per_frame: float | None = None
     fp32_ms_per_frame: float | None = None
     reference: str = ""
+    footage: str = "configs/cameras/*.yaml with a sample video (python -m edge analyze, clips off)"
     lost_detail: list[str] = field(default_factory=list)
     extra_detail: list[str] = field(default_factory=list)
+    by_set: dict[str, dict[str, int]] = field(default_factory=dict)  # "footage" / "synthetic": fp32, lost, extra
 
     @property
     def det_precision(self) -> float:
@@ -197,7 +210,7 @@ class Agreement:
         word = "kept" if self.kept else "rejected"
         return (
             f"{word}: lost {self.events_lost} of {self.fp32_events} FP32 events ({100 * self.lost_fraction:.1f}%, "
-            f"limit {100 * MAX_EVENTS_LOST:.0f}%) on the sample footage"
+            f"limit {100 * MAX_EVENTS_LOST:.0f}%)"
         )
 
     def record(self) -> dict[str, Any]:
@@ -205,7 +218,7 @@ class Agreement:
         return {
             "measured": datetime.now().date().isoformat(),
             "reference": f"FP32 (dynamic input) at {self.input_hw[0]}x{self.input_hw[1]}",
-            "footage": "configs/cameras/*.yaml with a sample video (python -m edge analyze, clips off)",
+            "footage": self.footage,
             "detections": {
                 "classes": list(RULE_CLASSES),
                 "fp32_boxes": self.fp32_boxes,
@@ -218,6 +231,7 @@ class Agreement:
                 "lost": self.events_lost,
                 "extra": self.events_extra,
                 "lost_pct": round(100 * self.lost_fraction, 2),
+                "by_set": self.by_set,
             },
             "ms_per_frame_1080p": {"variant": self.ms_per_frame, "fp32": self.fp32_ms_per_frame},
             "verdict": self.verdict,
@@ -236,12 +250,17 @@ def compare(name: str, spec: dict[str, Any], ref: FootageRun, test: FootageRun) 
             matched += match_boxes(r, t)
     lost_n = extra_n = 0
     lost_detail, extra_detail = [], []
+    by_set: dict[str, dict[str, int]] = {}
     for cam, events in ref.events.items():
         _, lost, extra = match_events(events, test.events.get(cam, []))
         lost_n += len(lost)
         extra_n += len(extra)
-        lost_detail += [f"{cam}: {e['type']} {e.get('phase')} at {e['started_at']}" for e in lost]
-        extra_detail += [f"{cam}: {e['type']} {e.get('phase')} at {e['started_at']}" for e in extra]
+        counts = by_set.setdefault(cam.split("/")[0] if "/" in cam else "footage", {"fp32": 0, "lost": 0, "extra": 0})
+        counts["fp32"] += len(events)
+        counts["lost"] += len(lost)
+        counts["extra"] += len(extra)
+        lost_detail += [f"{cam}: {e['type']} {e.get('phase')} at {e.get('started_at', e.get('t'))}" for e in lost]
+        extra_detail += [f"{cam}: {e['type']} {e.get('phase')} at {e.get('started_at', e.get('t'))}" for e in extra]
     return Agreement(
         variant=name,
         input_hw=tuple(spec["input"]),
@@ -255,6 +274,7 @@ def compare(name: str, spec: dict[str, Any], ref: FootageRun, test: FootageRun) 
         events_extra=extra_n,
         lost_detail=lost_detail,
         extra_detail=extra_detail,
+        by_set=by_set,
     )
 
 
@@ -305,6 +325,8 @@ def measure(
     work_dir: Path | None = None,
     timing: bool = True,
     baseline: bool = True,
+    extra_events: ExtraEvents | None = None,
+    footage_label: str = "configs/cameras/*.yaml with a sample video (python -m edge analyze, clips off)",
     log=print,
 ) -> list[Agreement]:
     """Agreement of each registered variant (default: all in variants.yaml) with FP32 at its input size."""
@@ -321,7 +343,7 @@ def measure(
         if baseline:
             # For scale: the events of the FP32 model as the cameras run it by default (long side 640).
             det = YoloDetector(models.verify("yolo11n"))
-            run = run_footage(det, configs, work / "yolo11n-fp32-auto")
+            run = run_footage(det, configs, work / "yolo11n-fp32-auto", extra_events)
             log(f"FP32 yolo11n, input long side 640 (default): {run.n_events} events, {run.seconds:.0f} s")
         by_size: dict[tuple[str, tuple[int, int]], list[str]] = {}
         for n in names:
@@ -331,14 +353,15 @@ def measure(
             ref_name = f"{base}-fp32-{hw[0]}x{hw[1]}"
             detectors[ref_name] = ref_det = YoloDetector(models.verify(base), input_size=hw)
             log(f"FP32 {base} at {hw[0]}x{hw[1]}: analysing {len(configs)} camera configs ...")
-            ref = run_footage(ref_det, configs, work / ref_name)
+            ref = run_footage(ref_det, configs, work / ref_name, extra_events)
             log(f"  {ref.n_events} events, {ref.seconds:.0f} s")
             for n in sorted(group):
                 detectors[n] = det = YoloDetector(models.verify_variant(n, cache))
                 log(f"{n}: analysing ...")
-                run = run_footage(det, configs, work / n)
+                run = run_footage(det, configs, work / n, extra_events)
                 a = compare(n, registered[n], ref, run)
                 a.reference = ref_name
+                a.footage = footage_label
                 log(f"  {run.n_events} events, {run.seconds:.0f} s; {a.verdict}")
                 results.append(a)
         if frames:

@@ -184,3 +184,39 @@ def test_the_detector_logs_one_line_with_its_provider(caplog):
     assert len(lines) == 1
     assert "yolo11n.onnx: input long side 640; execution provider CPU (order Tensorrt > CUDA" in lines[0]
     assert "threads=1" in lines[0]
+
+
+@pytest.mark.parametrize("name", sorted(models.registered_variants()))
+def test_registered_variants_are_complete(name):
+    e = models.registered_variants()[name]
+    assert e["file"] == f"{name}.onnx" and re.fullmatch(r"[0-9a-f]{64}", e["sha256"])
+    assert e["base"] in models.registry() and e["base_sha256"] == models.registry()[e["base"]]["sha256"]
+    h, w = e["input"]
+    assert h % 32 == 0 and w % 32 == 0 and e["precision"] in ("fp32", "int8") and e["classes"]
+    assert isinstance(e["kept"], bool) and e["agreement"]["verdict"].startswith("kept" if e["kept"] else "rejected")
+    if e["precision"] == "int8":
+        assert e["calibration"]["frames"] > 0 and re.fullmatch(r"[0-9a-f]{64}", e["calibration"]["sha256"])
+    if not (models.cache_dir() / e["file"]).is_file():
+        pytest.skip(f"{name} not built in {models.cache_dir()} (python -m models build-variants)")
+    assert models.verify_variant(name).is_file()
+
+
+def test_agreement_matching():
+    import numpy as np
+
+    from models.agreement import match_boxes, match_events
+
+    ref = (np.array([[0, 0, 10, 10], [20, 20, 30, 30]], np.float32), np.array([0, 2]), np.array([0.9, 0.8]))
+    # one box moved a little (matched), one of another class at the same place (not), one extra
+    test = (
+        np.array([[1, 1, 11, 11], [20, 20, 30, 30], [50, 50, 60, 60]], np.float32),
+        np.array([0, 3, 2]),
+        np.array([0.9, 0.8, 0.7]),
+    )
+    assert match_boxes(ref, test) == 1
+
+    def ev(t, type_="red_light", zone=None):
+        return {"camera": "c", "type": type_, "phase": "point", "zone": zone, "t": t}
+
+    matched, lost, extra = match_events([ev(10.0), ev(20.0), ev(30.0)], [ev(10.8), ev(21.5), ev(30.0, "speeding")])
+    assert len(matched) == 1 and [e["t"] for e in lost] == [20.0, 30.0] and [e["t"] for e in extra] == [21.5, 30.0]
