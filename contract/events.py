@@ -126,6 +126,11 @@ class ViolationEvent(_Strict):
     incident: str | None = Field(default=None, pattern=_UUID_PATTERN, description="groups one incident's phases")
     started_at: UtcTime
     ended_at: UtcTime
+    detected_at: UtcTime | None = Field(
+        default=None,
+        description="capture time of the frame on which the edge decided (may be after ended_at); "
+        "publish/arrival minus this is the event's latency",
+    )
     confidence: Score
     objects: list[ObjectRef] = Field(default_factory=list, max_length=256)
     zone: ZoneRef | None = None

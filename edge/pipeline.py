@@ -191,6 +191,7 @@ class CameraAnalyzer:
             incident=incident,
             started_at=started_at,
             ended_at=when - timedelta(seconds=frame.pts - v.ended_at),
+            detected_at=when,
             confidence=v.confidence,
             objects=[
                 ObjectRef(class_name=o.class_name, track_id=o.track_id, box=o.box, confidence=o.confidence)

@@ -151,3 +151,6 @@ def test_largest_realtime_search() -> None:
     assert calls[:5] == [1, 2, 4, 8, 16] and set(results) == set(calls)
     assert largest_realtime(lambda n: {"realtime": False}, 1, 32, lambda n, r: None)[0] == 0
     assert largest_realtime(lambda n: {"realtime": True}, 1, 8, lambda n, r: None)[0] == 8
+    calls.clear()  # a run already made is not repeated
+    assert largest_realtime(run, 4, 32, lambda n, r: None, known={4: {"realtime": True}})[0] == 11
+    assert 4 not in calls
