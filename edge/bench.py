@@ -255,6 +255,7 @@ def run_edge(s: RunSettings, rtsp_urls: list[str], mqtt_url: str) -> dict[str, A
             "slots_missed": (end.get("slots_missed") or 0) - (begin.get("slots_missed") or 0),
             "frames_gated": (end.get("frames_gated") or 0) - (begin.get("frames_gated") or 0),
             "lag_ms_p50_end": end.get("lag_ms_p50"),
+            "overloaded": end.get("overloaded"),
             "state": end.get("state"),
         }
     fps = [c["analysis_fps"] for c in per_camera.values()]
