@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -27,3 +28,12 @@ def weights_path(name: str) -> Path:
 
 def video_path(name: str) -> Path:
     return resolve_data_path(name, "videos")
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file (weights, variants), read in 1 MB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -7,7 +7,6 @@ export (another class list, a static shape) works without code changes.
 from __future__ import annotations
 
 import ast
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from edge.data import file_sha256
 from edge.detections import Detections
 
 log = logging.getLogger(__name__)
@@ -73,14 +73,6 @@ def auto_input_size(frame_hw: tuple[int, int], long_side: int, stride: int) -> t
     def up(v: float) -> int:
         return int(np.ceil(v / stride) * stride)
     return up(h * scale), up(w * scale)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _short(provider: str) -> str:

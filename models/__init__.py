@@ -8,14 +8,13 @@ file (`yolo11n.onnx`, a path) or a registered name (`yolo11n`, `yolo11n-384x640-
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from edge.data import weights_path
+from edge.data import file_sha256, weights_path
 
 REGISTRY_PATH = Path(__file__).with_name("registry.yaml")
 VARIANTS_PATH = Path(__file__).with_name("variants.yaml")
@@ -41,14 +40,6 @@ def cache_dir() -> Path:
         return Path(os.environ[CACHE_ENV]).expanduser().resolve()
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return (base / "ioc-edge" / "models").resolve()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def verify(name: str) -> Path:
