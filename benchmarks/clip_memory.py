@@ -26,30 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from central.broker import LocalMosquitto  # noqa: E402
-from edge.data import data_dir, video_path  # noqa: E402
+from edge.bench import prepare_footage, proc_rss_mb  # noqa: E402
+from edge.data import data_dir  # noqa: E402
 from pipelines.rtsp_server import RtspTestServer  # noqa: E402
 
 SOURCE = "hanoi_lythuongkiet_hangbai_intersection_trafficlight.mp4"
 CAMERA_CONFIG = REPO / "configs" / "cameras" / "hanoi_lythuongkiet_hangbai_intersection_trafficlight.yaml"
-
-
-def make_1080p(out: Path, seconds: int, bitrate: str) -> Path:
-    dst = out / "cam1080p.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(video_path(SOURCE)), "-t", str(seconds),
-         "-vf", "scale=1920:1080,fps=25", "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main",
-         "-b:v", bitrate, "-maxrate", bitrate, "-bufsize", "8M", "-g", "50", "-keyint_min", "50", "-bf", "0",
-         "-an", "-movflags", "+faststart", str(dst)],
-        check=True,
-    )
-    return dst
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def run_node(n: int, urls: list[str], mqtt_url: str, work: Path, warmup_s: float, sample_s: float, clips: bool) -> dict:
@@ -83,7 +65,7 @@ def run_node(n: int, urls: list[str], mqtt_url: str, work: Path, warmup_s: float
         samples = []
         end = time.monotonic() + sample_s
         while time.monotonic() < end:
-            samples.append(rss_mb(proc.pid))
+            samples.append(proc_rss_mb(proc.pid))
             time.sleep(0.5)
     finally:
         proc.terminate()
@@ -109,7 +91,7 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="clipmem-") as tmp:
         work = Path(tmp)
-        video = make_1080p(work, 30, args.bitrate)
+        video = prepare_footage(SOURCE, "1080p", args.bitrate)  # the same camera stream as `edge bench`
         n_max = max(args.cameras)
         mounts = {f"cam{i}": str(video) for i in range(n_max)}
         with LocalMosquitto(state_dir=work / "broker") as broker, RtspTestServer(mounts) as rtsp:

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,12 +48,15 @@ def cache_dir() -> Path:
     return Path(os.environ.get("EDGE_BENCH_CACHE") or Path.home() / ".cache" / "ioc-edge" / "bench")
 
 
-def prepare_footage(video: str, resolution: str) -> Path:
+def prepare_footage(video: str, resolution: str, bitrate: str | None = None) -> Path:
     """The sample video as a camera would send it: H.264 at 25 fps, 2 s GOP, no B-frames, at
-    1080p or 720p (made once, cached; the picture is stretched to 16:9 as the stills are)."""
-    width, height, bitrate = RESOLUTIONS[resolution]
+    1080p or 720p (made once, cached; the picture is stretched to 16:9 as the stills are).
+    `bitrate` (ffmpeg's form, e.g. "4M") overrides the resolution's usual one."""
+    width, height, usual = RESOLUTIONS[resolution]
+    bitrate = bitrate or usual
     src = video_path(video)
-    out = cache_dir() / f"{Path(video).stem}_{resolution}{SOURCE_FPS}.mp4"
+    suffix = "" if bitrate == usual else f"_{bitrate}"
+    out = cache_dir() / f"{Path(video).stem}_{resolution}{SOURCE_FPS}{suffix}.mp4"
     if out.is_file() and out.stat().st_mtime >= src.stat().st_mtime:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -387,8 +390,6 @@ def run_baseline(s: RunSettings, rtsp_urls: list[str]) -> dict[str, Any]:
 
 
 def with_cameras(s: RunSettings, n: int) -> RunSettings:
-    from dataclasses import replace
-
     return replace(s, cameras=n)
 
 

@@ -53,6 +53,13 @@ class PoolStats:
     wait_s: float = 0.0  # time requests waited in the queue
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def add_run(self, frames: int, busy_s: float, wait_s: float) -> None:
+        with self._lock:
+            self.requests += frames
+            self.runs += 1
+            self.busy_s += busy_s
+            self.wait_s += wait_s
+
     def snapshot(self) -> dict[str, float]:
         with self._lock:
             return {
@@ -162,11 +169,7 @@ class InferencePool:
                 t1 = time.perf_counter()
                 for r in batch:
                     r.error = e
-            with self.stats._lock:
-                self.stats.requests += len(batch)
-                self.stats.runs += 1
-                self.stats.busy_s += t1 - t0
-                self.stats.wait_s += sum(t0 - r.queued_at for r in batch)
+            self.stats.add_run(len(batch), t1 - t0, sum(t0 - r.queued_at for r in batch))
             for r in batch:
                 r.done.set()
 
