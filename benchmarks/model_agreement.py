@@ -3,7 +3,7 @@ on the sample footage, plus, with --synthetic, the nine synthetic traffic scenes
 tests/scenarios/test_traffic_synthetic.py as a second set of events (the footage alone has few).
 
     EDGE_DATA_DIR=../shared/data PYTHONPATH=. .venv/bin/python benchmarks/model_agreement.py \
-        [--synthetic] [--write] [NAME ...]
+        [--synthetic] [--renditions 1080p 720p] [--write] [NAME ...]
 
 Prints a markdown table; --write records the agreement and `kept` in models/variants.yaml.
 """
@@ -33,10 +33,41 @@ def synthetic_events(detector) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def rendition_events(resolutions: list[str]):
+    """Events of every sample camera on the footage as `python -m edge bench` serves it (H.264,
+    25 fps, stretched to 1080p/720p): the same scenes through another scaler and encoder, so a
+    variant's verdict does not rest on one rendition of a few events."""
+    import tempfile
+    from pathlib import Path
+
+    from edge.analyze import analyze_video
+    from edge.bench import prepare_footage
+    from edge.config import ClipsConfig, load_camera_config
+
+    def run(detector) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        with tempfile.TemporaryDirectory(prefix="ioc-renditions-") as tmp:
+            for path in ag.camera_configs():
+                cam = load_camera_config(path)
+                for res in resolutions:
+                    video = prepare_footage(cam.camera.source, res)
+                    work = Path(tmp) / f"{res}-{path.stem}"
+                    analyze_video(video, cam, work, detector=detector, clips=ClipsConfig(enabled=False))
+                    lines = (work / "events.jsonl").read_text(encoding="utf-8").splitlines()
+                    out[f"{res}/{path.stem}"] = [json.loads(line) for line in lines if line.strip()]
+        return out
+
+    return run
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("names", nargs="*", help="variants (default: all in models/variants.yaml)")
     ap.add_argument("--synthetic", action="store_true", help="also the synthetic traffic scenes' events")
+    ap.add_argument(
+        "--renditions", nargs="*", default=[], choices=["1080p", "720p"],
+        help="also the sample footage as the bench's cameras send it (H.264 25 fps at these sizes)",
+    )
     ap.add_argument("--write", action="store_true", help="record the results and `kept` in models/variants.yaml")
     ap.add_argument("--json", help="also write the results as JSON to this file")
     ap.add_argument("--no-timing", action="store_true")
@@ -45,10 +76,20 @@ def main() -> None:
     label = "configs/cameras/*.yaml with a sample video (python -m edge analyze, clips off)"
     if args.synthetic:
         label += " + the 9 synthetic traffic scenes (tests/scenarios/test_traffic_synthetic.py)"
+    extras = []
+    if args.synthetic:
+        extras.append(synthetic_events)
+    if args.renditions:
+        extras.append(rendition_events(args.renditions))
+        label += " + the same footage as the bench's " + "/".join(args.renditions) + " H.264 25 fps cameras"
+
+    def extra_events(detector) -> dict[str, list[dict[str, Any]]]:
+        return {k: v for f in extras for k, v in f(detector).items()}
+
     results = ag.measure(
         args.names or None,
         timing=not args.no_timing,
-        extra_events=synthetic_events if args.synthetic else None,
+        extra_events=extra_events if extras else None,
         footage_label=label,
         log=lambda m: print(m, flush=True),
     )

@@ -256,6 +256,18 @@ def attach_events(
     return [Attached(r, new) for r, new in results]
 
 
+def refresh_best_texts(
+    session: Session, events: list[ViolationEvent], *, templates: ReportTemplates, tz: ZoneInfo
+) -> None:
+    """Re-write the texts of the reports whose best event is one of `events` (it gained evidence:
+    the clip the edge sends after the event; the texts list the evidence)."""
+    by_id = {e.id: e for e in events}
+    if not by_id:
+        return
+    for report in session.scalars(select(ReportRow).where(ReportRow.best_event_id.in_(list(by_id)))):
+        _texts(report, by_id[report.best_event_id], templates, tz)
+
+
 def attach_event(
     session: Session,
     event: ViolationEvent,

@@ -30,7 +30,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import ValidationError
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,6 +43,7 @@ from central.config import CentralConfig
 from central.db import (
     CameraHealthRow,
     DeadLetterRow,
+    EventRow,
     EvidenceRow,
     NodeStatusRow,
     ReportRow,
@@ -53,20 +54,21 @@ from central.db import (
     session_scope,
     utcnow,
 )
-from central.grouping import attach_events
+from central.grouping import attach_events, refresh_best_texts
 from central.logs import kv
 from central.reports import ReportTemplates, default_templates, report_url
 from central.workflow import RoutingTable, load_routing, record
-from contract.events import ViolationEvent
+from contract.events import ViolationEvent, merge_republished
 from contract.topics import ParsedTopic, ingest_subscriptions, parse_topic
 
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_MAX_PAYLOAD = 1024 * 1024  # keep a bad 200 MB "evidence" out of the database
+_CONFLICT = "event id already stored with other content (only evidence may be added by a re-publish)"
 _PERMANENT_DB_ERROR_RETRIES = 3  # then a message the database rejects is dead-lettered
 
 
-OutcomeKind = Literal["stored", "duplicate", "dead_letter", "evidence_stored", "evidence_duplicate", "status"]
+OutcomeKind = Literal["stored", "duplicate", "amended", "dead_letter", "evidence_stored", "evidence_duplicate", "status"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class IngestCounters:
     received: int = 0
     stored: int = 0
     duplicates: int = 0
+    amended: int = 0  # stored events that gained evidence (the re-publish with the clip)
     dead_letters: int = 0
     evidence_stored: int = 0
     evidence_duplicates: int = 0
@@ -250,8 +253,8 @@ class MessageProcessor:
         """
         outcomes: list[Outcome | None] = [None] * len(messages)
         dead: list[DeadLetterRow] = []
-        fresh: list[tuple[int, ViolationEvent, datetime]] = []
-        seen: set[str] = set()
+        fresh: dict[str, tuple[int, ViolationEvent, datetime]] = {}  # first message of each id
+        copies: dict[str, list[tuple[int, str, bytes, datetime]]] = {}  # every message of it
         for i, (topic, payload, received_at) in enumerate(messages):
             parsed = parse_topic(self.prefix, topic)
             try:
@@ -262,17 +265,41 @@ class MessageProcessor:
                 dead.append(_dead_letter_row(topic, payload, str(e), received_at))
                 outcomes[i] = Outcome("dead_letter", reason=dead[-1].reason)
                 continue
-            if event.id in seen:
-                outcomes[i] = Outcome("duplicate", event=event)
+            copies.setdefault(event.id, []).append((i, topic, payload, received_at))
+            if event.id not in fresh:
+                fresh[event.id] = (i, event, received_at)
                 continue
-            seen.add(event.id)
-            fresh.append((i, event, received_at))
+            # The same id again in this batch: a redelivery, or the re-publish with the clip.
+            j, first, at = fresh[event.id]
+            merged = merge_republished(first, event)
+            if merged is None:
+                dead.append(_dead_letter_row(topic, payload, _CONFLICT, received_at))
+                outcomes[i] = Outcome("dead_letter", reason=_CONFLICT)
+            else:
+                fresh[event.id] = (j, merged, at)
+                outcomes[i] = Outcome("duplicate" if merged == first else "amended", event=event)
         with session_scope(self.sessions) as s:
-            s.add_all(dead)
             # The unique key decides, not a prior SELECT: two ingesters racing on one id both
             # succeed, one inserts it and the other does not get it back.
-            inserted = insert_new_events(s, [_event_row(e, at) for _i, e, at in fresh])
-            new = [(i, e) for i, e, _at in fresh if e.id in inserted]
+            inserted = insert_new_events(s, [_event_row(e, at) for _i, e, at in fresh.values()])
+            new = [(i, e) for i, e, _at in fresh.values() if e.id in inserted]
+            # Ids already stored: a redelivery (nothing to do) or a re-publish that adds evidence.
+            known = [(i, e) for i, e, _at in fresh.values() if e.id not in inserted]
+            for (i, event), merged in zip(known, self._amend(s, [e for _i, e in known]), strict=True):
+                if merged is None:
+                    # Conflicts with what is stored: every message of this id in the batch is suspect.
+                    for k, topic, payload, at in copies[event.id]:
+                        if outcomes[k] is not None and outcomes[k].kind == "dead_letter":
+                            continue  # already dead-lettered in the batch
+                        dead.append(_dead_letter_row(topic, payload, _CONFLICT, at))
+                        outcomes[k] = Outcome("dead_letter", reason=_CONFLICT)
+                else:
+                    # Judged against what is stored: the batch's copies together amended it, or not.
+                    outcomes[i] = Outcome("amended" if merged else "duplicate", event=event)
+                    for k, *_ in copies[event.id][1:]:
+                        if outcomes[k] is not None and outcomes[k].kind == "amended":
+                            outcomes[k] = Outcome("duplicate", event=outcomes[k].event)
+            s.add_all(dead)
             attached = attach_events(
                 s, [e for _i, e in new], config=self.config, routing=self.routing, templates=self.templates, tz=self.tz
             )
@@ -290,10 +317,33 @@ class MessageProcessor:
                 report_created=a.created,
                 share_ref=share_ref(self._share_secret, report_id) if self._share_secret else None,
             )
-        for i, event, _at in fresh:
-            if outcomes[i] is None:
-                outcomes[i] = Outcome("duplicate", event=event)
         return [o for o in outcomes if o is not None]
+
+    def _amend(self, s: Session, events: list[ViolationEvent]) -> list[bool | None]:
+        """Merge events whose id is stored into the stored ones (`merge_republished`): per event,
+        True if the stored event gained evidence, False if nothing changed, None on a conflict."""
+        if not events:
+            return []
+        # FOR UPDATE: two ingesters merging the two halves of one event must not lose either.
+        rows = {
+            r.id: r
+            for r in s.scalars(
+                select(EventRow).where(EventRow.id.in_([e.id for e in events])).with_for_update()
+            )
+        }
+        out: list[bool | None] = []
+        changed: list[ViolationEvent] = []
+        for event in events:
+            stored = ViolationEvent.model_validate(rows[event.id].payload)
+            merged = merge_republished(stored, event)
+            if merged is None or merged == stored:
+                out.append(None if merged is None else False)
+                continue
+            rows[event.id].payload = json.loads(merged.model_dump_json(by_alias=True))
+            changed.append(merged)
+            out.append(True)
+        refresh_best_texts(s, changed, templates=self.templates, tz=self.tz)
+        return out
 
     def _auto_review(self, s: Session, report: ReportRow) -> None:
         """Configured high-confidence classes skip the operator; configured types alert at once."""
@@ -600,6 +650,10 @@ class Ingester:
         elif outcome.kind == "duplicate" and outcome.event is not None:
             c.add("duplicates")
             log.info(kv("event_duplicate", id=outcome.event.id, camera=outcome.event.camera))
+        elif outcome.kind == "amended" and outcome.event is not None:
+            c.add("amended")
+            ev = outcome.event
+            log.info(kv("event_amended", id=ev.id, camera=ev.camera, evidence=",".join(e.kind for e in ev.evidence)))
         elif outcome.kind == "dead_letter":
             c.add("dead_letters")
             log.warning(kv("dead_letter", topic=item.topic, size=len(item.payload), reason=outcome.reason))

@@ -324,6 +324,10 @@ def report_view(
             }
             for e in event.evidence
         ],
+        # The edge publishes an event before its clip's post-event footage exists; the clip follows.
+        "evidence_pending": [
+            {"kind": k, "label": EVIDENCE_TEXT[k]} for k in event.evidence_pending if k not in {e.kind for e in event.evidence}
+        ],
         "snapshot_url": evidence_url(base_url, snapshot.sha256, secret) if snapshot else None,
         "event": {"id": event.id, "phase": event.phase, "model": event.model.model_dump(), "details": event.details},
         "links": {"html": report_url(base_url, report.id), "json": report_url(base_url, report.id) + ".json"},

@@ -136,6 +136,12 @@ class ViolationEvent(_Strict):
     zone: ZoneRef | None = None
     location: Location = Field(default_factory=Location)
     evidence: list[EvidenceRef] = Field(default_factory=list, max_length=32)
+    evidence_pending: list[Literal["clip"]] = Field(
+        default_factory=list,
+        max_length=1,
+        description="evidence still being made (the clip's post-event footage): the edge publishes the "
+        "event again, same id, with it in `evidence` once written (see `merge_republished`)",
+    )
     model: ModelRef
     details: dict[str, float | int | str | bool] = Field(
         default_factory=dict, max_length=64, description="rule measurements, e.g. stopped_seconds"
@@ -165,6 +171,31 @@ class ViolationEvent(_Strict):
     @classmethod
     def from_json(cls, payload: bytes | str) -> ViolationEvent:
         return cls.model_validate_json(payload, context={"wire": True})
+
+
+_REPUBLISH_MAY_CHANGE = frozenset({"evidence", "evidence_pending"})
+
+
+def merge_republished(stored: ViolationEvent, again: ViolationEvent) -> ViolationEvent | None:
+    """What one event id means after it arrived twice: the same event, with the evidence of both.
+
+    The edge publishes an event as soon as it decides (snapshots only, `evidence_pending: [clip]`)
+    and again, same id, once the clip is written. The two may arrive in either order (several
+    ingesters share the subscription), so the merge is order-free: evidence is the union (first
+    seen first) and a kind stays pending only while both say so and neither carries it. Returns
+    None when the two differ anywhere else: that is not a re-publish but a conflict.
+    """
+    a = stored.model_dump(exclude=_REPUBLISH_MAY_CHANGE)
+    if a != again.model_dump(exclude=_REPUBLISH_MAY_CHANGE):
+        return None
+    evidence = list(stored.evidence)
+    shas = {e.sha256 for e in evidence}
+    evidence += [e for e in again.evidence if e.sha256 not in shas]
+    if len(evidence) > ViolationEvent.model_fields["evidence"].metadata[0].max_length:
+        return None
+    have = {e.kind for e in evidence}
+    pending = [k for k in stored.evidence_pending if k in again.evidence_pending and k not in have]
+    return stored.model_copy(update={"evidence": evidence, "evidence_pending": pending})
 
 
 def new_event_id(at: datetime | None = None, seed: bytes | None = None) -> str:

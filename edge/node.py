@@ -97,6 +97,7 @@ class CameraWorker(threading.Thread):
                 self.camera,
                 self.node.inference,
                 clips=recorder,
+                event_first=True,
                 motion=motion_gate_for(self.camera),
             )
             self.analyzer = analyzer
@@ -123,7 +124,7 @@ class CameraWorker(threading.Thread):
                     self.node.signal_feed.apply(cam.id, analyzer.rules, frame.pts, frame.wall_time)
                 for rec in analyzer.process(frame, datetime.fromtimestamp(frame.wall_time, UTC)):
                     self.node.submit(rec)
-                    self.events += 1
+                    self.events += not rec.republish
                 self._note_analysed(frame.wall_time)
                 self.health["analysed_frames"] = analyzer.stats.frames
                 if recorder is not None:
@@ -131,7 +132,7 @@ class CameraWorker(threading.Thread):
             # Stopping: events still waiting for post-event footage go out with what there is.
             for rec in analyzer.finish():
                 self.node.submit(rec)
-                self.events += 1
+                self.events += not rec.republish
         except Exception:
             log.exception("camera worker failed", extra={"fields": {"camera": cam.id}})
             self.health = {"state": "failed", "at": _now_iso()}
@@ -148,7 +149,7 @@ class CameraWorker(threading.Thread):
             # for it to come back; they go out with the clip there is. (Called on this thread.)
             for rec in self.analyzer.finish():
                 self.node.submit(rec)
-                self.events += 1
+                self.events += not rec.republish
 
     def stop(self) -> None:
         if self.source is not None:
@@ -235,6 +236,10 @@ class EdgeNode:
         self.publisher.notify()
         if uploads and self.uploader is not None:
             self.uploader.notify()
+        if rec.republish:
+            log.info("event clip", extra={"fields": {"event_id": ev.id, "camera": ev.camera,
+                                                     "clip": [f.sha256 for f in rec.evidence]}})
+            return
         log.info(
             "event",
             extra={"fields": {"event_id": ev.id, "camera": ev.camera, "type": ev.type.value,

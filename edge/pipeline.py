@@ -40,6 +40,9 @@ from pipelines.clips import ClipRecorder, ClipTicket
 class EventRecord:
     event: ViolationEvent
     evidence: tuple[EvidenceFile, ...]
+    # The event again, same id, now with its clip (`evidence` holds just the clip file): the
+    # re-publish of one already submitted, not a new event (contract.events.merge_republished).
+    republish: bool = False
 
 
 @dataclass
@@ -85,10 +88,15 @@ class CameraAnalyzer:
         deterministic_ids: bool = False,
         clips: ClipRecorder | None = None,
         motion: MotionGate | None = None,
+        event_first: bool = False,
     ) -> None:
         self.node_id = node_id
-        # With clips, an event is held back until its clip (pre + post seconds) is written.
+        # With clips, an event waits for its clip (pre + post seconds, longer when events share
+        # one). `event_first` (live cameras) sends it at once with `evidence_pending: [clip]` and
+        # again with the clip once written, so an alert is not late by the post-roll; offline
+        # analysis holds it (one line per event).
         self.clips = clips
+        self.event_first = event_first
         self._waiting: list[tuple[EventRecord, ClipTicket]] = []
         self.deterministic_ids = deterministic_ids
         self.camera = camera
@@ -140,19 +148,31 @@ class CameraAnalyzer:
     def _attach_clips(self, records: list[EventRecord], pts: float, force: bool = False) -> list[EventRecord]:
         if self.clips is None:
             return records
-        self._waiting.extend((rec, self.clips.request(pts)) for rec in records)
+        ready: list[EventRecord] = []
+        for rec in records:
+            ticket = self.clips.request(pts)
+            if self.event_first:
+                rec = EventRecord(rec.event.model_copy(update={"evidence_pending": ["clip"]}), rec.evidence)
+                ready.append(rec)
+            self._waiting.append((rec, ticket))
         self.clips.poll(force=force)
-        ready, waiting = [], []
+        waiting = []
         for rec, ticket in self._waiting:
             if not ticket.done:
                 waiting.append((rec, ticket))
                 continue
+            # A failed clip does not hold the event back (the error is logged): it goes without.
             clip = ticket.clip
+            files = ()
+            refs = list(rec.event.evidence)
             if clip is not None:
-                ev = EvidenceFile.from_file("clip", clip.media_type, clip.path, clip.sha256, clip.size)
-                event = rec.event.model_copy(update={"evidence": [*rec.event.evidence, ev.ref()]})
-                rec = EventRecord(event, (*rec.evidence, ev))
-            ready.append(rec)  # a failed clip does not hold the event back (the error is logged)
+                files = (EvidenceFile.from_file("clip", clip.media_type, clip.path, clip.sha256, clip.size),)
+                refs.append(files[0].ref())
+            event = rec.event.model_copy(update={"evidence": refs, "evidence_pending": []})
+            if self.event_first:
+                ready.append(EventRecord(event, files, republish=True))
+            else:
+                ready.append(EventRecord(event, (*rec.evidence, *files)))
         self._waiting = waiting
         return ready
 

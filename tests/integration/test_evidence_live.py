@@ -74,10 +74,18 @@ def test_live_event_carries_an_uploaded_clip(mqtt_broker, tmp_path: Path) -> Non
             source = node.workers[0].source
             # One RTSP connection per camera: one rtspsrc, split after the parser.
             assert source.pipeline_description.count("rtspsrc") == 1 and "name=packets" in source.pipeline_description
-            event = events[0]
+            # Event first: it goes out as soon as the edge decides, before the post-event footage
+            # exists; the same event (same id) follows with its clip.
+            first = events[0]
+            assert first.evidence_pending == ["clip"]
+            assert {"snapshot", "snapshot_clean"} <= {e.kind for e in first.evidence}
+            assert "clip" not in {e.kind for e in first.evidence}
+            event = wait_until(
+                lambda: next((e for e in events[1:] if e.id == first.id), None), timeout=30, what="the event's clip"
+            )
+            assert event.evidence_pending == [] and event.evidence[: len(first.evidence)] == first.evidence
             clips = [e for e in event.evidence if e.kind == "clip"]
             assert len(clips) == 1 and clips[0].media_type == "video/mp4"
-            assert {"snapshot", "snapshot_clean"} <= {e.kind for e in event.evidence}
             ref = clips[0]
 
             def at_central() -> EvidenceRow | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from contract.events import ModelRef, ViolationEvent, event_json_schema, new_event_id
+from contract.events import EvidenceRef, ModelRef, ViolationEvent, event_json_schema, merge_republished, new_event_id
 from contract.topics import event_topic, ingest_subscriptions, parse_topic
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,3 +78,33 @@ def test_cli_prints_json_schema():
     schema = json.loads(r.stdout)
     assert schema == json.loads(json.dumps(event_json_schema()))
     assert "schema" in schema["properties"] and "evidence" in schema["properties"]
+
+
+def _ref(kind: str, char: str) -> EvidenceRef:
+    media = "video/mp4" if kind == "clip" else "image/jpeg"
+    return EvidenceRef(kind=kind, media_type=media, sha256=char * 64, size=10)
+
+
+def test_a_republished_event_merges_its_evidence_in_either_order():
+    first = sample(evidence=[_ref("snapshot", "a")], evidence_pending=["clip"])
+    later = first.model_copy(update={"evidence": [_ref("snapshot", "a"), _ref("clip", "b")], "evidence_pending": []})
+    one, other = merge_republished(first, later), merge_republished(later, first)
+    assert one == other == later
+    assert merge_republished(first, first) == first  # a redelivery changes nothing
+    # A clip that could not be written: the re-publish clears the pending mark with no clip.
+    failed = first.model_copy(update={"evidence_pending": []})
+    assert merge_republished(first, failed).evidence_pending == []
+    assert merge_republished(first, failed).evidence == first.evidence
+
+
+@pytest.mark.parametrize(
+    "change", [{"confidence": 0.1}, {"camera": "cam-2"}, {"details": {"x": 1}}, {"ended_at": datetime(2027, 1, 1, tzinfo=UTC)}]
+)
+def test_a_republish_may_add_evidence_and_nothing_else(change):
+    first = sample(evidence=[_ref("snapshot", "a")], evidence_pending=["clip"])
+    assert merge_republished(first, first.model_copy(update=change)) is None
+
+
+def test_evidence_pending_names_only_known_kinds():
+    with pytest.raises(ValidationError):
+        sample(evidence_pending=["audio"])
