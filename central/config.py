@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from central.broker import parse_mqtt_url
-from contract.configfile import ConfigError, format_validation_error, load_config
+from contract.configfile import ConfigError, ConfigPath, format_validation_error, load_config
 from contract.events import ViolationType
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +80,7 @@ class ReportsConfig(_Section):
     group_window_s: float = Field(
         default=300, ge=0, le=86400, description="events of one type at one camera+zone this close form one report"
     )
-    routing_file: Path = Path("configs/routing.yaml")
+    routing_file: ConfigPath = Path("configs/routing.yaml")
 
     @field_validator("routing_file")
     @classmethod
@@ -156,7 +156,7 @@ class UploadsConfig(_Section):
 class CentralConfig(_Section):
     database_url: str = "sqlite:///var/central/central.db"
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
-    evidence_dir: Path = Path("var/central/evidence")
+    evidence_dir: ConfigPath = Path("var/central/evidence")
     web: WebConfig = Field(default_factory=WebConfig)
     time_zone: str = "Asia/Ho_Chi_Minh"
     reports: ReportsConfig = Field(default_factory=ReportsConfig)

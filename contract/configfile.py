@@ -7,12 +7,23 @@ what was expected and what was found.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _file_name(value: Path) -> Path:
+    # The OS cannot name a file with a NUL: say so at load time, not as a ValueError on first use.
+    if "\x00" in str(value):
+        raise ValueError("a path cannot contain a NUL character")
+    return value
+
+
+ConfigPath = Annotated[Path, AfterValidator(_file_name)]
+"""A file or folder named in a config file."""
 
 
 class ConfigError(Exception):
@@ -53,6 +64,8 @@ def read_yaml(path: Path | str) -> Any:
         raise ConfigError(f"{p}: config file not found") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: cannot read config file: {e}") from None
+    except ValueError as e:  # a path no file can have, e.g. with a NUL byte
+        raise ConfigError(f"{str(p)!r}: not a usable file name: {e}") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:

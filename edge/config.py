@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from contract.configfile import ConfigError, load_config
+from contract.configfile import ConfigError, ConfigPath, load_config
 from contract.events import ID_PATTERN, Location
 from contract.topics import DEFAULT_PREFIX
 
@@ -411,8 +411,8 @@ class MqttConfig(_Model):
     client_id: str | None = None
     username: str | None = Field(None, description="default: the node id")
     password: str | None = Field(None, description="better: password_file or env EDGE_MQTT_PASSWORD")
-    password_file: Path | None = Field(None, description="a file holding the broker password (mode 600)")
-    ca_file: Path | None = Field(None, description="CA certificate for mqtts:// (default: system CAs)")
+    password_file: ConfigPath | None = Field(None, description="a file holding the broker password (mode 600)")
+    ca_file: ConfigPath | None = Field(None, description="CA certificate for mqtts:// (default: system CAs)")
     keepalive_s: int = Field(30, ge=5, le=3600)
 
     def secret(self) -> str | None:
@@ -428,7 +428,7 @@ class MqttConfig(_Model):
 
 
 class NodeCamera(_Model):
-    config: Path = Field(description="camera config file, relative to this node config")
+    config: ConfigPath = Field(description="camera config file, relative to this node config")
     source: str | None = Field(None, description="overrides the camera config's source")
     id: Identifier | None = Field(None, description="overrides the camera id (one config for several alike cameras)")
 
@@ -442,7 +442,7 @@ class InferenceConfig(_Model):
 
 class NodeInfo(_Model):
     id: Identifier
-    state_dir: Path | None = Field(None, description="outbox and evidence; default var/edge/<id>")
+    state_dir: ConfigPath | None = Field(None, description="outbox and evidence; default var/edge/<id>")
 
 
 class ClipsConfig(_Model):

@@ -68,6 +68,15 @@ def test_node_config_errors_name_the_camera_file(tmp_path):
     assert str(tmp_path / "cam.yaml") in str(err.value)
 
 
+def test_a_camera_config_path_no_file_can_have_is_a_config_error(tmp_path):
+    # Found by the config fuzz test: a NUL in the path made pathlib raise a bare ValueError.
+    node = write(tmp_path, "node.yaml", 'node: {id: n1}\ncameras:\n  - {config: "cam\\0.yaml", source: rtsp://h/x}\n')
+    with pytest.raises(ConfigError) as err:
+        load_node_config(node)
+    assert str(node) in str(err.value) and "cameras[0].config" in str(err.value)
+    assert "cannot contain a NUL" in str(err.value)
+
+
 def test_node_config_missing_source(tmp_path):
     write(tmp_path, "cam.yaml", GOOD_CAMERA)
     node = write(tmp_path, "node.yaml", "node: {id: n1}\ncameras:\n  - {config: cam.yaml}\n")
