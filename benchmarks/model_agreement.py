@@ -40,9 +40,8 @@ def rendition_events(resolutions: list[str]):
     import tempfile
     from pathlib import Path
 
-    from edge.analyze import analyze_video
     from edge.bench import prepare_footage
-    from edge.config import ClipsConfig, load_camera_config
+    from edge.config import load_camera_config
 
     def run(detector) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}
@@ -51,10 +50,7 @@ def rendition_events(resolutions: list[str]):
                 cam = load_camera_config(path)
                 for res in resolutions:
                     video = prepare_footage(cam.camera.source, res)
-                    work = Path(tmp) / f"{res}-{path.stem}"
-                    analyze_video(video, cam, work, detector=detector, clips=ClipsConfig(enabled=False))
-                    lines = (work / "events.jsonl").read_text(encoding="utf-8").splitlines()
-                    out[f"{res}/{path.stem}"] = [json.loads(line) for line in lines if line.strip()]
+                    out[f"{res}/{path.stem}"] = ag.analyze_events(video, cam, Path(tmp) / f"{res}-{path.stem}", detector)
         return out
 
     return run

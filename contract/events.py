@@ -22,6 +22,7 @@ SCHEMA_ID = "ioc.event/1"
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 _SHA256_PATTERN = r"^[0-9a-f]{64}$"
+MAX_EVIDENCE = 32  # evidence files per event
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 # Numbers are numbers: JSON `true` is not a confidence of 1.0, nor "3" a track id.
@@ -135,7 +136,7 @@ class ViolationEvent(_Strict):
     objects: list[ObjectRef] = Field(default_factory=list, max_length=256)
     zone: ZoneRef | None = None
     location: Location = Field(default_factory=Location)
-    evidence: list[EvidenceRef] = Field(default_factory=list, max_length=32)
+    evidence: list[EvidenceRef] = Field(default_factory=list, max_length=MAX_EVIDENCE)
     evidence_pending: list[Literal["clip"]] = Field(
         default_factory=list,
         max_length=1,
@@ -191,7 +192,7 @@ def merge_republished(stored: ViolationEvent, again: ViolationEvent) -> Violatio
     evidence = list(stored.evidence)
     shas = {e.sha256 for e in evidence}
     evidence += [e for e in again.evidence if e.sha256 not in shas]
-    if len(evidence) > ViolationEvent.model_fields["evidence"].metadata[0].max_length:
+    if len(evidence) > MAX_EVIDENCE:
         return None
     have = {e.kind for e in evidence}
     pending = [k for k in stored.evidence_pending if k in again.evidence_pending and k not in have]

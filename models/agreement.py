@@ -83,6 +83,15 @@ def camera_configs(folder: Path = CAMERA_CONFIGS) -> list[Path]:
     return out
 
 
+def analyze_events(video: Path, camera: Any, out_dir: Path, detector: Any) -> list[dict[str, Any]]:
+    """The events `python -m edge analyze` writes for one video (clips off), as dicts."""
+    from edge.analyze import analyze_video
+
+    analyze_video(video, camera, out_dir, detector=detector, clips=ClipsConfig(enabled=False))
+    lines = (out_dir / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
 ExtraEvents = Callable[[YoloDetector], dict[str, list[dict[str, Any]]]]
 
 
@@ -91,17 +100,12 @@ def run_footage(
 ) -> FootageRun:
     """`extra_events(detector)`: more event sets by name (e.g. "synthetic/<scene>"), each event a dict
     with camera, type, phase and `t` (seconds) or `started_at`."""
-    from edge.analyze import analyze_video
-
     run = FootageRun()
     t0 = time.perf_counter()
     for path in configs:
         cam = load_camera_config(path)
         rec = _Recorder(detector)
-        out = work_dir / path.stem
-        analyze_video(video_path(cam.camera.source), cam, out, detector=rec, clips=ClipsConfig(enabled=False))
-        lines = (out / "events.jsonl").read_text(encoding="utf-8").splitlines()
-        run.events[path.stem] = [json.loads(line) for line in lines if line.strip()]
+        run.events[path.stem] = analyze_events(video_path(cam.camera.source), cam, work_dir / path.stem, rec)
         run.detections[path.stem] = rec.frames
     if extra_events is not None:
         run.events.update(extra_events(detector))

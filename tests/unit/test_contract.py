@@ -95,6 +95,11 @@ def test_a_republished_event_merges_its_evidence_in_either_order():
     failed = first.model_copy(update={"evidence_pending": []})
     assert merge_republished(first, failed).evidence_pending == []
     assert merge_republished(first, failed).evidence == first.evidence
+    # A union over the contract's evidence limit is not a re-publish the edge could have sent.
+    crops = [EvidenceRef(kind="crop", media_type="image/jpeg", sha256=f"{i:064x}", size=10) for i in range(31)]
+    full = first.model_copy(update={"evidence": [_ref("snapshot", "a"), *crops]})
+    more = first.model_copy(update={"evidence": [_ref("clip", "b")]})
+    assert merge_republished(full, more) is None
 
 
 @pytest.mark.parametrize(
