@@ -15,8 +15,11 @@ from contract.configfile import ConfigError
 
 def _cmd_schema(args: argparse.Namespace) -> int:
     from contract.events import event_json_schema
+    from contract.status import camera_health_json_schema, node_status_json_schema
 
-    print(json.dumps(event_json_schema(), indent=2, ensure_ascii=False))
+    schemas = {"event": event_json_schema, "node_status": node_status_json_schema,
+               "camera_health": camera_health_json_schema}
+    print(json.dumps(schemas[args.which](), indent=2, ensure_ascii=False))
     return 0
 
 
@@ -82,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m edge", description="Video-analytics edge node")
     parser.add_argument("--log-level", default="INFO")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("schema", help="print the event contract's JSON Schema").set_defaults(func=_cmd_schema)
+    p = sub.add_parser("schema", help="print a contract's JSON Schema (the event's by default)")
+    p.add_argument("which", nargs="?", default="event", choices=("event", "node_status", "camera_health"))
+    p.set_defaults(func=_cmd_schema)
     p = sub.add_parser("check-config", help="validate a node config (or a camera config with --camera)")
     p.add_argument("file")
     p.add_argument("--camera", action="store_true")
