@@ -15,11 +15,12 @@ from pathlib import Path
 
 from edge.analyze import analyze_video, make_detector
 from edge.config import DetectorConfig, load_camera_config
-from edge.data import REPO_ROOT, video_path
+from edge.data import video_path
 from tests.scenarios import synth
 from tests.scenarios.test_traffic_synthetic import TYPES, run_scene, scenarios
 from tests.scenarios.traffic_labels import load_labels, read_events, score_events
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 OUT = REPO_ROOT / "var" / "bench" / "rules"
 REAL = [
     # (label file, camera config, detector long side)

@@ -21,7 +21,7 @@ _lock = threading.Lock()
 
 class PublicBlurrer:
     def __init__(self, head_model: str, plate_model: str, confidence: float = 0.25) -> None:
-        from edge.data import weights_path
+        from contract.paths import weights_path
         from edge.detector import YoloDetector
 
         self.heads = YoloDetector(weights_path(head_model), confidence=confidence)

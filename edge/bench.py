@@ -36,10 +36,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from edge.data import REPO_ROOT, video_path
+from contract.paths import packaged_config, source_checkout
+from edge.data import video_path
 
 DEFAULT_VIDEO = "hanoi_lythuongkiet_hangbai_intersection_trafficlight.mp4"
-DEFAULT_CAMERA_CONFIG = REPO_ROOT / "configs" / "cameras" / "hanoi_lythuongkiet_hangbai_intersection_trafficlight.yaml"
+DEFAULT_CAMERA_CONFIG = packaged_config("cameras", "hanoi_lythuongkiet_hangbai_intersection_trafficlight.yaml")
 RESOLUTIONS = {"1080p": (1920, 1080, "4M"), "720p": (1280, 720, "2M")}
 SOURCE_FPS = 25
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -206,12 +207,9 @@ def run_edge(s: RunSettings, rtsp_urls: list[str], mqtt_url: str) -> dict[str, A
     node_yaml = _node_yaml(s, work, mqtt_url, rtsp_urls)
     watch = BrokerWatch(mqtt_url, "bench", "bench")
     log_path = work / "node.log"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "edge", "run", "--config", str(node_yaml)],
-            cwd=REPO_ROOT,
-            env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
@@ -365,8 +363,6 @@ def run_decode(urls: list[str], duration_s: float) -> dict[str, Any]:
     """decode_only() in a process of its own (as the node would be), on these cameras."""
     out = subprocess.run(
         [sys.executable, "-m", "edge.bench", "--duration", str(duration_s), "--decode-only", *urls],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         capture_output=True,
         text=True,
         check=True,
@@ -377,23 +373,31 @@ def run_decode(urls: list[str], duration_s: float) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ baseline
 
 
+def _checkout() -> Path:
+    root = source_checkout()
+    if root is None:
+        raise SystemExit("bench --baseline: needs a source checkout (benchmarks/baseline_ultralytics.py, .venv-baseline)")
+    return root
+
+
 def baseline_python() -> Path:
-    return Path(os.environ.get("EDGE_BASELINE_PYTHON") or REPO_ROOT / ".venv-baseline" / "bin" / "python")
+    return Path(os.environ.get("EDGE_BASELINE_PYTHON") or _checkout() / ".venv-baseline" / "bin" / "python")
 
 
 def run_baseline(s: RunSettings, rtsp_urls: list[str]) -> dict[str, Any]:
+    root = _checkout()
     py = baseline_python()
     if not py.is_file():
         raise SystemExit(
             f"bench --baseline: {py} not found; run scripts/setup_baseline.sh (torch + ultralytics, optional tooling)"
         )
     cmd = [
-        str(py), str(REPO_ROOT / "benchmarks" / "baseline_ultralytics.py"),
+        str(py), str(root / "benchmarks" / "baseline_ultralytics.py"),
         "--urls", *rtsp_urls, "--camera-config", str(s.camera_config), "--duration", str(s.duration_s),
         "--analysis-fps", str(s.analysis_fps), "--source-fps", str(SOURCE_FPS), "--json",
     ]  # fmt: skip
     out = subprocess.run(
-        cmd, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True, text=True
+        cmd, cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True
     )
     if out.returncode != 0:
         raise SystemExit(f"bench: the baseline failed ({out.returncode}):\n{out.stderr[-3000:]}")

@@ -1,39 +1,26 @@
-"""Where the weights, videos and images live: EDGE_DATA_DIR, by default ../shared/data."""
+"""Where the weights, videos and images live (EDGE_DATA_DIR) and where a node keeps its state.
+
+The helpers live in `contract.paths` (central, models and pipelines use them too); this module is
+the edge's name for them.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+from contract.paths import data_dir, edge_state_dir, file_sha256, resolve_data_path, video_path, weights_path
+
+__all__ = [
+    "data_dir",
+    "default_node_state_dir",
+    "edge_state_dir",
+    "file_sha256",
+    "resolve_data_path",
+    "video_path",
+    "weights_path",
+]
 
 
-def data_dir() -> Path:
-    return Path(os.environ.get("EDGE_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
-
-
-def resolve_data_path(name: str | os.PathLike[str], subdir: str) -> Path:
-    """An absolute path as given, a path that exists as given, else EDGE_DATA_DIR/subdir/name."""
-    p = Path(name)
-    if p.is_absolute() or p.exists():
-        return p.resolve()
-    return data_dir() / subdir / p
-
-
-def weights_path(name: str) -> Path:
-    return resolve_data_path(name, "weights")
-
-
-def video_path(name: str) -> Path:
-    return resolve_data_path(name, "videos")
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 of a file (weights, variants), read in 1 MB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def default_node_state_dir(node_id: str) -> Path:
+    """A node's outbox and evidence when its config names no `node.state_dir`: EDGE_STATE_DIR/<id>."""
+    return edge_state_dir() / node_id

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from contract.topics import camera_health_topic, event_topic, evidence_topic, node_status_topic
 from edge.analyze import make_detector
 from edge.config import CameraConfig, NodeConfig, mqtt_client_id
-from edge.data import REPO_ROOT, video_path
+from edge.data import default_node_state_dir, video_path
 from edge.inference import InferencePool
 from edge.motion import motion_gate_for
 from edge.outbox import Outbox, OutboxMessage, UploadItem
@@ -162,7 +162,7 @@ class EdgeNode:
         self.cameras = cameras
         self.prefix = config.mqtt.topic_prefix
         node_id = config.node.id
-        self.state_dir = config.node.state_dir or (REPO_ROOT / "var" / "edge" / node_id)
+        self.state_dir = config.node.state_dir or default_node_state_dir(node_id)
         self.evidence_dir = self.state_dir / "evidence"
         self.outbox = Outbox(self.state_dir / "outbox.sqlite3")
         self.status_topic = node_status_topic(self.prefix, node_id)

@@ -28,6 +28,7 @@ import numpy as np
 from edge.data import video_path
 from edge.frames import Frame
 from pipelines.clips import Packet
+from pipelines.orientation import upright
 
 log = logging.getLogger("edge.sources")
 
@@ -313,16 +314,6 @@ class VideoFileSource(_HealthMixin):
                 loop_offset += pts_last_pass - (pts_first_pass or 0.0) + period
         finally:
             self._update(state="ended")
-
-
-_ROTATIONS = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
-
-
-def upright(image: np.ndarray, rotation: int | float | None) -> np.ndarray:
-    """Apply a file's display rotation (phone footage is often stored sideways with a display
-    matrix), as players and ffmpeg do, so scenes are drawn on what a person sees."""
-    code = _ROTATIONS.get(round(rotation or 0) % 360)
-    return image if code is None else cv2.rotate(image, code)
 
 
 def _av_frame_to_bgr(vf: Any) -> np.ndarray:

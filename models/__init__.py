@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from edge.data import file_sha256, weights_path
+from contract.paths import file_sha256, weights_path
 
 REGISTRY_PATH = Path(__file__).with_name("registry.yaml")
 VARIANTS_PATH = Path(__file__).with_name("variants.yaml")

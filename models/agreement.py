@@ -29,8 +29,9 @@ import cv2
 import numpy as np
 
 import models
+from contract.paths import packaged_config
 from edge.config import ClipsConfig, load_camera_config
-from edge.data import REPO_ROOT, video_path
+from edge.data import video_path
 from edge.detections import Detections
 from edge.detector import YoloDetector
 
@@ -38,7 +39,7 @@ RULE_CLASSES = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
 IOU_MATCH = 0.5
 EVENT_TIME_TOLERANCE_S = 1.0
 MAX_EVENTS_LOST = 0.02
-CAMERA_CONFIGS = REPO_ROOT / "configs" / "cameras"
+CAMERA_CONFIGS = packaged_config("cameras")
 
 
 class _Recorder:

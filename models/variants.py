@@ -30,7 +30,7 @@ import numpy as np
 import yaml
 
 import models
-from edge.data import data_dir, weights_path
+from contract.paths import data_dir, weights_path
 from edge.detector import boxed_to_blob, letterbox
 
 log = logging.getLogger(__name__)

@@ -43,9 +43,10 @@ from statistics import median
 from types import TracebackType
 from typing import Any
 
+from contract.paths import source_checkout
+
 log = logging.getLogger("pipelines.rtsp_server")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 _NS = 1_000_000_000
 
 # The appsrc queue only fills if the pipeline blocks; then old data goes first, as in a camera.
@@ -170,7 +171,7 @@ def _transcode(
 ) -> list[tuple[bytes, float | None, float | None, bool]]:
     import av
 
-    from edge.sources import upright
+    from pipelines.orientation import upright
 
     enc = av.CodecContext.create("libx264", "w")
     w, h = stream.codec_context.width, stream.codec_context.height
@@ -331,7 +332,7 @@ def serve(
     """Load the clips, serve them, print the URLs and READY, and run until SIGINT/SIGTERM."""
     import gi
 
-    from edge.data import video_path
+    from contract.paths import video_path
     from pipelines.gst import gst_init
 
     Gst, _ = gst_init()
@@ -484,10 +485,10 @@ class RtspTestServer:
             cmd += ["--mount", f"{name}={file}"]
         cmd += self.extra_args
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-        self._proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT, env=env
-        )
+        checkout = source_checkout()  # installed: nothing to add; a checkout run without installing: itself
+        if checkout is not None:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(checkout), env.get("PYTHONPATH", "")) if p)
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         lines: list[str] = []
         ready = threading.Event()
         # Both pipes are drained for the child's whole life: a full pipe would block it.

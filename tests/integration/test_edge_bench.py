@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from edge.data import REPO_ROOT
+from tests.support import REPO_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -20,10 +20,11 @@ from central.db import EvidenceRow, make_engine, make_session_factory, migrate
 from central.web import create_app
 from contract.events import ViolationEvent
 from edge.config import NodeConfig, load_camera_config
-from edge.data import REPO_ROOT, video_path
+from edge.data import video_path
 from edge.node import EdgeNode
 from pipelines.rtsp_server import RtspTestServer
 from tests.services import mp4_top_level_boxes, unique_name, wait_until
+from tests.support import REPO_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
