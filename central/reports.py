@@ -15,10 +15,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contract.configfile import ConfigError, format_validation_error, read_yaml
-from contract.events import Category, ViolationEvent, ViolationType
+from contract.events import Category, ViolationEvent
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEMPLATES_FILE = REPO_ROOT / "configs" / "report_templates" / "violations.yaml"
@@ -58,14 +58,6 @@ EVIDENCE_TEXT: dict[str, dict[str, str]] = {
     "crop": {"vi": "Ảnh cắt đối tượng", "en": "Object crop"},
 }
 
-# Types whose report names the vehicle seen (the others name a person or a stall).
-_VEHICLE_SUBJECT = {
-    t
-    for t in ViolationType
-    if t not in (ViolationType.NO_HELMET, ViolationType.LITTERING, ViolationType.SIDEWALK_ENCROACHMENT)
-}
-
-
 class _Texts(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     vi: str
@@ -77,25 +69,65 @@ class TypeTemplate(BaseModel):
     title: _Texts
     subject: _Texts
     lead: _Texts
+    names_vehicle: bool = Field(True, description="the subject names the vehicle seen (and its plate)")
 
 
 class ReportTemplates(BaseModel):
+    """Texts per violation type. A type without texts here (a rule newer than this central) gets
+    a generic bilingual text naming the type: its events are stored and reported, never refused."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
-    types: dict[ViolationType, TypeTemplate]
+    types: dict[str, TypeTemplate]
+
+    def for_type(self, vtype: str) -> TypeTemplate:
+        return self.types.get(vtype) or generic_template(vtype)
 
 
-def load_templates(path: Path | str = DEFAULT_TEMPLATES_FILE) -> ReportTemplates:
-    """Read and check the per-type texts; raises ConfigError (file + key path) when unusable."""
-    data = read_yaml(path) or {}
+def generic_template(vtype: str) -> TypeTemplate:
+    label = vtype.replace("_", " ")
+    return TypeTemplate(
+        title=_Texts(vi=f"Vi phạm ({label})", en=f"Violation ({label})"),
+        subject=_Texts(vi="đối tượng", en="someone"),
+        lead=_Texts(
+            vi="Camera {camera} ghi nhận {subject} vi phạm loại “" + label + "” tại {place}.",
+            en="Camera {camera} recorded {subject} in a violation of type “" + label + "” at {place}.",
+        ),
+        names_vehicle=False,
+    )
+
+
+def rule_templates() -> dict[str, TypeTemplate]:
+    """The texts the edge rule plug-ins declare for their violation types (pure data)."""
+    from edge.rules.registry import violation_kinds
+
+    return {
+        kind.type: TypeTemplate(
+            title=_Texts(vi=kind.title.vi, en=kind.title.en),
+            subject=_Texts(vi=kind.subject.vi, en=kind.subject.en),
+            lead=_Texts(vi=kind.lead.vi, en=kind.lead.en),
+            names_vehicle=kind.names_vehicle,
+        )
+        for kind in violation_kinds().values()
+    }
+
+
+def load_templates(path: Path | str | None = DEFAULT_TEMPLATES_FILE) -> ReportTemplates:
+    """The rules' own texts, overridden per type by the deployer's file (`path`, optional: a type
+    may be left out, or given only some of title/subject/lead); raises ConfigError (file + key
+    path) when the file is unusable."""
+    texts = {k: v.model_dump() for k, v in rule_templates().items()}
+    data = (read_yaml(path) or {}) if path is not None and Path(path).exists() else {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: (top level): expected a mapping of violation types")
-    missing = sorted(t.value for t in ViolationType if t.value not in data)
-    if missing:
-        raise ConfigError(f"{path}: no texts for violation type(s): {', '.join(missing)}")
+    for vtype, override in data.items():
+        base = texts.get(str(vtype))
+        if isinstance(override, dict) and base is not None:
+            override = {**base, **override}
+        texts[str(vtype)] = override
     try:
-        return ReportTemplates.model_validate({"types": data})
+        return ReportTemplates.model_validate({"types": texts})
     except ValidationError as e:
-        raise ConfigError(format_validation_error(path, e).replace(": types.", ": ")) from None
+        raise ConfigError(format_validation_error(path or "report templates", e).replace(": types.", ": ")) from None
 
 
 @functools.lru_cache(maxsize=4)
@@ -145,7 +177,7 @@ def place_text(event: ViolationEvent, lang: str) -> str:
 
 def subject_text(event: ViolationEvent, template: TypeTemplate, lang: str) -> str:
     default = getattr(template.subject, lang)
-    if event.type not in _VEHICLE_SUBJECT or not event.objects:
+    if not template.names_vehicle or not event.objects:
         return default
     primary = event.objects[0]
     name = OBJECT_TEXT.get(primary.class_name, {}).get(lang)
@@ -229,7 +261,7 @@ def build_report_texts(
     """Title and description of the field report for one event, in Vietnamese and English."""
     templates = templates or default_templates()
     zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
-    tpl = templates.types[event.type]
+    tpl = templates.for_type(event.type)
     return ReportTexts(
         title_vi=tpl.title.vi,
         title_en=tpl.title.en,

@@ -14,7 +14,8 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import uuid6
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, ValidationInfo, model_validator
+from pydantic_core import core_schema
 
 SCHEMA_ID = "ioc.event/1"
 
@@ -36,28 +37,64 @@ class Category(StrEnum):
     SANITATION = "sanitation"
 
 
-class ViolationType(StrEnum):
-    ILLEGAL_STOPPING = "illegal_stopping"
-    RED_LIGHT = "red_light"
-    STOP_LINE = "stop_line"
-    WRONG_WAY = "wrong_way"
-    LANE = "lane"
-    FORBIDDEN_TURN = "forbidden_turn"
-    SPEEDING = "speeding"
-    NO_HELMET = "no_helmet"
-    SIDEWALK_ENCROACHMENT = "sidewalk_encroachment"
-    LITTERING = "littering"
+class ViolationType(str):
+    """A violation type id, e.g. "red_light". Open: each edge rule plug-in declares the types it
+    raises (`register_violation_type`, called by `edge.rules.base.register`). The contract checks
+    that a type is a well-formed id and, when the type is registered, that the event's category is
+    the type's; an unregistered type (from an edge newer than this reader) is accepted, so an
+    older central stores it and reports it with a generic text instead of dead-lettering it."""
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            cls, core_schema.str_schema(pattern=ID_PATTERN, max_length=64), serialization=core_schema.to_string_ser_schema()
+        )
 
 
-_CATEGORY = {
-    ViolationType.SIDEWALK_ENCROACHMENT: Category.URBAN_ORDER,
-    ViolationType.LITTERING: Category.SANITATION,
+# The types contract v1 has always carried (an older reader knows these); rules add theirs.
+_CATEGORY: dict[str, Category] = {
+    "illegal_stopping": Category.TRAFFIC,
+    "red_light": Category.TRAFFIC,
+    "stop_line": Category.TRAFFIC,
+    "wrong_way": Category.TRAFFIC,
+    "lane": Category.TRAFFIC,
+    "forbidden_turn": Category.TRAFFIC,
+    "speeding": Category.TRAFFIC,
+    "no_helmet": Category.TRAFFIC,
+    "sidewalk_encroachment": Category.URBAN_ORDER,
+    "littering": Category.SANITATION,
 }
 
 
-def category_of(violation: ViolationType) -> Category:
-    """The field-report category a violation type belongs to."""
-    return _CATEGORY.get(violation, Category.TRAFFIC)
+def register_violation_type(type_id: str, category: Category | str) -> ViolationType:
+    """Make a type known with its category; registering a known type again with another category
+    is an error (an event's category must mean one thing)."""
+    if re.fullmatch(ID_PATTERN, type_id) is None:
+        raise ValueError(f"violation type {type_id!r} is not a valid id ({ID_PATTERN})")
+    cat = Category(category)
+    known = _CATEGORY.get(type_id)
+    if known is not None and known != cat:
+        raise ValueError(f"violation type {type_id!r} is registered as {known.value}, not {cat.value}")
+    _CATEGORY[type_id] = cat
+    return ViolationType(type_id)
+
+
+def known_violation_types() -> dict[str, Category]:
+    return dict(_CATEGORY)
+
+
+def category_of(violation: str) -> Category:
+    """The field-report category a registered violation type belongs to (KeyError if unknown)."""
+    try:
+        return _CATEGORY[str(violation)]
+    except KeyError:
+        raise KeyError(f"unknown violation type {violation!r}") from None
 
 
 def _utc(value: datetime) -> datetime:
@@ -119,7 +156,7 @@ class ViolationEvent(_Strict):
     id: str = Field(pattern=_UUID_PATTERN, description="UUIDv7 made at the edge; idempotency key")
     node: Identifier
     camera: Identifier
-    type: ViolationType
+    type: ViolationType = Field(description="violation type id; see known_violation_types()")
     category: Category
     phase: Literal["point", "start", "update", "end"] = Field(
         default="point", description="'point' for a single act; start/update/end for an incident"
@@ -162,8 +199,9 @@ class ViolationEvent(_Strict):
     def _consistent(self) -> ViolationEvent:
         if self.ended_at < self.started_at:
             raise ValueError("ended_at is before started_at")
-        if self.category != category_of(self.type):
-            raise ValueError(f"category {self.category.value!r} does not match type {self.type.value!r}")
+        known = _CATEGORY.get(self.type)
+        if known is not None and self.category != known:
+            raise ValueError(f"category {self.category.value!r} does not match type {self.type!r}")
         return self
 
     def to_json(self) -> str:

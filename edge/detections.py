@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# COCO classes that are vehicles (tracked together, followed by the traffic rules).
+VEHICLES = frozenset({"bicycle", "car", "motorcycle", "bus", "truck", "train"})
+
 
 @dataclass(frozen=True, slots=True)
 class Detections:

@@ -1,10 +1,10 @@
-"""Scene geometry in the camera's pixel coordinates: polygon zones and directed lines. Pure."""
+"""Scene geometry in the camera's pixel coordinates: polygon zones and directed lines. Pure numpy,
+vectorised over points (no per-point Python loop on the hot path)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 
@@ -16,13 +16,33 @@ class PolygonZone:
 
     def contains(self, points: np.ndarray) -> np.ndarray:
         """Boolean mask: which of the (N, 2) points lie inside or on the edge of the polygon."""
-        if len(points) == 0:
-            return np.zeros(0, dtype=bool)
-        contour = self.polygon.reshape(-1, 1, 2).astype(np.float32)
-        return np.array([cv2.pointPolygonTest(contour, (float(x), float(y)), False) >= 0 for x, y in points], bool)
+        return points_in_polygon(points, self.polygon)
 
     def area(self) -> float:
-        return float(cv2.contourArea(self.polygon.astype(np.float32)))
+        x, y = self.polygon[:, 0].astype(np.float64), self.polygon[:, 1].astype(np.float64)
+        return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+
+
+def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Inside-or-on-the-edge test of (N, 2) points against a (K, 2) polygon, as one array
+    computation over N x K (even-odd crossings of a ray to +x, plus a distance test for the edge)."""
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    if len(pts) == 0:
+        return np.zeros(0, dtype=bool)
+    a = np.asarray(polygon, np.float64).reshape(-1, 2)
+    b = np.roll(a, -1, axis=0)
+    px, py = pts[:, 0:1], pts[:, 1:2]  # (N, 1) against (K,) edges
+    ax, ay, bx, by = a[:, 0], a[:, 1], b[:, 0], b[:, 1]
+    straddles = (ay > py) != (by > py)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_cross = ax + (py - ay) * (bx - ax) / (by - ay)
+    inside = (straddles & (px < x_cross)).sum(axis=1) % 2 == 1
+    # On an edge: within a tiny distance of the segment (OpenCV's pointPolygonTest counts it in).
+    ex, ey = bx - ax, by - ay
+    length2 = np.maximum(ex * ex + ey * ey, 1e-12)
+    u = np.clip(((px - ax) * ex + (py - ay) * ey) / length2, 0.0, 1.0)
+    dist2 = (ax + u * ex - px) ** 2 + (ay + u * ey - py) ** 2
+    return inside | (dist2 <= 1e-10).any(axis=1)
 
 
 @dataclass(frozen=True)
@@ -46,17 +66,12 @@ class DirectedLine:
         changed = (s0 != s1) & (s0 != 0) & (s1 != 0)
         # The path must also cut the segment itself, not the line's extension.
         ab = self.b - self.a
-        out = np.zeros(len(before), dtype=np.int8)
-        for i in np.nonzero(changed)[0]:
-            p, q = before[i], after[i]
-            pq = q - p
-            denom = ab[0] * pq[1] - ab[1] * pq[0]
-            if denom == 0:
-                continue
-            t = ((p[0] - self.a[0]) * pq[1] - (p[1] - self.a[1]) * pq[0]) / denom
-            if 0.0 <= t <= 1.0:
-                out[i] = 1 if s1[i] > 0 else -1
-        return out
+        pq = after - before
+        denom = ab[0] * pq[:, 1] - ab[1] * pq[:, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = ((before[:, 0] - self.a[0]) * pq[:, 1] - (before[:, 1] - self.a[1]) * pq[:, 0]) / denom
+        cuts = changed & (denom != 0) & (t >= 0.0) & (t <= 1.0)
+        return np.where(cuts, np.where(s1 > 0, 1, -1), 0).astype(np.int8)
 
 
 def scale_points(points: np.ndarray, from_wh: tuple[int, int], to_wh: tuple[int, int]) -> np.ndarray:

@@ -13,8 +13,10 @@ import dataclasses
 import numpy as np
 
 from edge.config import PlateConfig
-from edge.rules import Violation
-from edge.secondary import CropDetector, cut
+from edge.crops import cut
+from edge.rules import Observation, Rule, Violation
+from edge.rules.traffic import VehicleMotion
+from edge.secondary import CropDetector
 
 PLATE_MIN_HEIGHT = 64  # evidence crops are enlarged to at least this height
 
@@ -45,3 +47,25 @@ class PlateCropper:
             images=violation.images + (("plate", image),),
             details={**violation.details, "plate_found": True, "plate_confidence": round(confidence, 3)},
         )
+
+
+class WithPlates:
+    """Adds the offender's plate crop (best frame of its track) to a traffic rule's violations."""
+
+    def __init__(self, rule: Rule, plates: PlateCropper, motion: VehicleMotion | None) -> None:
+        self.rule = rule
+        self.plates = plates
+        self.motion = motion
+        self.board = getattr(rule, "board", None)
+
+    def update(self, obs: Observation) -> list[Violation]:
+        out = []
+        for v in self.rule.update(obs):
+            crops = []
+            veh = self.motion.by_track(v.offenders[0].track_id) if v.offenders and self.motion else None
+            if veh is not None and veh.best_crop is not None:
+                crops.append(veh.best_crop)
+            if obs.image is not None and v.offenders:
+                crops.append(cut(obs.image, v.offenders[0].box, margin=0.1))
+            out.append(self.plates.attach(v, crops))
+        return out

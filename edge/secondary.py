@@ -7,27 +7,13 @@ the plate model ~6 ms at 160, ~22 ms at 320 (square inputs).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from edge.crops import CropDetection, clip_box, cut
 from edge.data import weights_path
 from edge.detector import YoloDetector
 
-
-@dataclass(frozen=True)
-class CropDetection:
-    label: str
-    box: tuple[float, float, float, float]  # frame pixels
-    confidence: float
-
-
-def clip_box(box, frame_hw: tuple[int, int], margin: float = 0.0) -> tuple[int, int, int, int]:
-    """A box grown by `margin` (share of its size) on every side and clipped to the frame."""
-    x1, y1, x2, y2 = (float(v) for v in box)
-    mx, my = margin * (x2 - x1), margin * (y2 - y1)
-    h, w = frame_hw
-    return (max(0, int(x1 - mx)), max(0, int(y1 - my)), min(w, int(np.ceil(x2 + mx))), min(h, int(np.ceil(y2 + my))))
+__all__ = ["CropDetection", "CropDetector", "clip_box", "cut"]
 
 
 class CropDetector:
@@ -55,15 +41,3 @@ class CropDetector:
             )
             for i in range(len(d))
         ]
-
-
-def cut(image: np.ndarray, box, margin: float = 0.0, min_height: int = 0) -> np.ndarray:
-    """A crop for evidence, enlarged (nearest-free, cubic) to at least `min_height` pixels."""
-    import cv2
-
-    x1, y1, x2, y2 = clip_box(box, image.shape[:2], margin)
-    crop = image[y1:y2, x1:x2].copy()
-    if min_height and 0 < crop.shape[0] < min_height:
-        k = min_height / crop.shape[0]
-        crop = cv2.resize(crop, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)
-    return crop

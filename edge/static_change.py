@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 
@@ -82,6 +81,8 @@ class StaticChangeDetector:
         them when the background is (re)learnt stays unknown until they have gone, so a person
         standing there at start-up does not leave a "new object" behind. Calling again with the
         same t does nothing (rules share one detector)."""
+        import cv2
+
         if self._t is not None and t == self._t:
             return
         self._t = t
@@ -137,6 +138,8 @@ class StaticChangeDetector:
     def objects(self, exclude: np.ndarray | None = None) -> list[StaticObject]:
         """Static-new objects of the last update, minus cells under the (N, 4) `exclude` boxes
         (people and vehicles the detector already knows about)."""
+        import cv2
+
         if self.static_mask is None or self._t is None:
             return []
         mask = self.static_mask.copy()
@@ -172,6 +175,8 @@ class StaticChangeDetector:
         return out
 
     def _camera_moved(self, grey: np.ndarray) -> bool:
+        import cv2
+
         if self._prev_grey is None or self._prev_grey.shape != grey.shape:
             return False
         win = self._window(grey.shape)
@@ -180,12 +185,16 @@ class StaticChangeDetector:
         return bool(np.hypot(dx, dy) > self.p.camera_shift_px)
 
     def _window(self, shape: tuple[int, int]) -> np.ndarray:
+        import cv2
+
         if self._win is None or self._win.shape != shape:
             self._win = cv2.createHanningWindow((shape[1], shape[0]), cv2.CV_32F)
         return self._win
 
     def _absorb_shadows(self, static: np.ndarray, small: np.ndarray) -> None:
         """Static regions that are only the background in shadow become background (in place)."""
+        import cv2
+
         if not static.any():
             return
         c = self.p.cell
@@ -207,10 +216,14 @@ class StaticChangeDetector:
     def _ghost_like(self, x1: int, y1: int, x2: int, y2: int) -> bool:
         """Something textured that was in the background has gone (a car drove off): the scene
         now has clearly less texture than the background there. A left object adds texture."""
+        import cv2
+
         f = cv2.cvtColor(self._small[y1:y2, x1:x2].astype(np.uint8), cv2.COLOR_BGR2GRAY).astype(np.float32)
         b = cv2.cvtColor(self._bg[y1:y2, x1:x2].astype(np.uint8), cv2.COLOR_BGR2GRAY).astype(np.float32)
 
         def energy(g: np.ndarray) -> float:
+            import cv2
+
             return float(np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0)).mean() + np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1)).mean())
 
         return energy(f) < 0.6 * energy(b)
@@ -237,6 +250,8 @@ class StaticChangeDetector:
         """A region that is the background dimmed: darker by an even factor, same colour. A
         shadow's outline looks like new texture cell by cell, but over the whole region it is just
         the old scene, darker (a black bag is far darker than a shadow, and not even)."""
+        import cv2
+
         if self._small is None or self._bg is None:
             return False
         f = cv2.GaussianBlur(self._small[y1:y2, x1:x2], (3, 3), 0) + 1.0

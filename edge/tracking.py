@@ -14,9 +14,8 @@ import numpy as np
 import supervision as sv
 from trackers import ByteTrackTracker
 
-from edge.detections import Detections, TrackedObjects
+from edge.detections import VEHICLES, Detections, TrackedObjects
 
-VEHICLES = frozenset({"bicycle", "car", "motorcycle", "bus", "truck", "train"})
 PEOPLE = frozenset({"person"})
 _ID_STRIDE = 3  # group g's ids are g, g+3, g+6, ...
 

@@ -19,8 +19,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from central.broker import LocalMosquitto, parse_mqtt_url
-from contract.events import ViolationEvent, ViolationType, category_of, new_event_id
+from contract.topics import parse_mqtt_url
+from edge.local_broker import LocalMosquitto
+from contract.events import ViolationEvent, ViolationType, known_violation_types, new_event_id
 
 DEFAULT_POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -33,14 +34,14 @@ def make_event(**overrides: Any) -> ViolationEvent:
     `type=` also sets the matching `category` unless one is given.
     """
     started = overrides.pop("started_at", datetime(2026, 11, 21, 7, 3, 5, tzinfo=UTC))
-    vtype = ViolationType(overrides.pop("type", ViolationType.ILLEGAL_STOPPING))
+    vtype = ViolationType(overrides.pop("type", "illegal_stopping"))
     data: dict[str, Any] = {
         "schema": "ioc.event/1",
         "id": new_event_id(),
         "node": "node-hue-01",
         "camera": "cam-le-loi-01",
         "type": vtype,
-        "category": category_of(vtype),
+        "category": known_violation_types().get(vtype, "traffic"),
         "phase": "point",
         "started_at": started,
         "ended_at": started + timedelta(seconds=205),

@@ -12,15 +12,46 @@ evidence carries the head crop.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+from pydantic import Field
 
-from contract.events import ViolationType
-from edge.config import NoHelmetConfig
+from contract.events import Category
+from edge.crops import CropDetection, clip_box, cut
 from edge.geometry import PolygonZone
-from edge.rules import Observation, Violation
-from edge.rules.traffic import TrafficViolation, Vehicle, VehicleMotion
-from edge.secondary import CropDetection, CropDetector, clip_box, cut
+from edge.rules.base import BuildContext, Observation, RuleSpec, Texts, Violation, ViolationKind, register
+from edge.rules.traffic import TrafficViolation, Vehicle, VehicleMotion, vehicle_motion
+from edge.scene import ZoneId, _Model
+
+if TYPE_CHECKING:
+    from edge.secondary import CropDetector
+
+NO_HELMET = ViolationKind(
+    "no_helmet",
+    Category.TRAFFIC,
+    title=Texts("Không đội mũ bảo hiểm", "Riding without a helmet"),
+    subject=Texts("người điều khiển hoặc người ngồi trên xe mô tô, xe gắn máy", "a motorcyclist or passenger"),
+    lead=Texts(
+        "Camera {camera} ghi nhận {subject} không đội mũ bảo hiểm tại {place}.",
+        "Camera {camera} recorded {subject} riding without a helmet at {place}.",
+    ),
+    names_vehicle=False,
+)
+
+
+class NoHelmetConfig(_Model):
+    model: str = Field("helmet_yolo12m.onnx", description="head detector: With Helmet / Without Helmet")
+    input_size: int = Field(160, ge=64, le=640, multiple_of=32, description="square input for rider crops")
+    confidence: float = Field(0.35, gt=0, lt=1)
+    checks_per_track: int = Field(5, ge=1, le=50, description="crops analysed per motorcycle track at most")
+    check_interval_s: float = Field(0.4, gt=0)
+    min_votes: int = Field(3, ge=1)
+    min_share: float = Field(0.6, gt=0, le=1, description="share of votes 'without helmet' to decide")
+    min_box_height: float = Field(40, gt=0, description="smaller motorcycles (pixels) are not checked")
+    min_head_height: float = Field(18, gt=0, description="smaller heads (pixels) do not vote: too few pixels to tell")
+    zone: ZoneId | None = None
+
 
 WITHOUT = "Without Helmet"
 HEAD_MIN_HEIGHT = 96
@@ -71,7 +102,11 @@ class NoHelmetRule:
         self.config = config
         self.motion = motion
         self.zone = zone
-        self.detector = detector or CropDetector(config.model, config.input_size, config.confidence)
+        if detector is None:
+            from edge.secondary import CropDetector  # the model runtime: loaded when a camera uses the rule
+
+            detector = CropDetector(config.model, config.input_size, config.confidence)
+        self.detector = detector
         self._votes: dict[int, _Votes] = {}
         self._reported: set[int] = set()
 
@@ -133,7 +168,7 @@ class NoHelmetRule:
         self._reported.add(veh.vid)
         confidence = round(float(np.mean(votes.confidences)) * votes.without / total, 4)
         return TrafficViolation(
-            type=ViolationType.NO_HELMET,
+            type=NO_HELMET.id,
             started_at=veh.first_t,
             ended_at=obs.t,
             confidence=confidence,
@@ -142,3 +177,20 @@ class NoHelmetRule:
             details={"votes_without": votes.without, "votes_with": votes.with_, "checks": votes.checks},
             images=(("crop", votes.best[1]),),
         )
+
+
+def _build(ctx: BuildContext, cfg: NoHelmetConfig) -> NoHelmetRule:
+    return NoHelmetRule(cfg, vehicle_motion(ctx), ctx.zones.get(cfg.zone) if cfg.zone else None)
+
+
+register(
+    RuleSpec(
+        key="no_helmet",
+        config=NoHelmetConfig,
+        kinds=(NO_HELMET,),
+        build=_build,
+        description="a motorcyclist or passenger without a helmet (head model on rider crops, voted per track)",
+        order=26,
+        module=__name__,
+    )
+)

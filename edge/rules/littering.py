@@ -15,15 +15,40 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import cv2
 import numpy as np
+from pydantic import Field
 
-from contract.events import ViolationType
-from edge.config import CameraConfig, LitteringConfig
+from contract.events import Category
 from edge.geometry import PolygonZone, box_iou
-from edge.rules import Observation, Offender, Violation
-from edge.rules.sidewalk import SidewalkEncroachmentRule, in_hours, static_detector_for
+from edge.rules.base import Observation, Offender, RuleSpec, Texts, Violation, ViolationKind, register
+from edge.rules.sidewalk import StaticChangeConfig, in_hours, shared_static_detector, static_detector_for
+from edge.scene import HoursRange, ZoneId, _Model
 from edge.static_change import FrameHistory, RecentBoxes, Snapshot, StaticChangeDetector
+
+LITTERING = ViolationKind(
+    "littering",
+    Category.SANITATION,
+    title=Texts("Đổ rác thải trái nơi quy định", "Littering or illegal dumping"),
+    subject=Texts("một đối tượng", "someone"),
+    lead=Texts(
+        "Camera {camera} ghi nhận {subject} để lại rác thải, vật dụng không đúng nơi quy định tại {place}.",
+        "Camera {camera} recorded {subject} leaving rubbish or objects where it is not allowed at {place}.",
+    ),
+    names_vehicle=False,
+)
+
+
+class LitteringConfig(_Model):
+    zones: list[ZoneId] = Field(min_length=1, description="ids of watched zones")
+    left_seconds: float = Field(5.0, gt=0, description="the object still there this long after its owner left")
+    static_seconds: float = Field(2.0, gt=0, description="lying still this long makes it an object")
+    active_hours: list[HoursRange] | None = None
+    object_classes: list[str] = Field(default_factory=lambda: ["bottle", "cup", "backpack", "handbag", "suitcase"])
+    owner_classes: list[str] = Field(default_factory=lambda: ["person", "motorcycle", "bicycle", "car"])
+    owner_radius: float = Field(0.6, gt=0, description="owner near the object: gap at most this x owner height")
+    require_owner: bool = Field(True, description="ignore objects nobody was near when they appeared")
+    forget_after_seconds: float = Field(2.0, gt=0, description="an object unseen (and not hidden) this long is gone")
+    static_change: StaticChangeConfig = Field(default_factory=StaticChangeConfig)
 
 SAME_OBJECT_IOU = 0.2
 UNKNOWN = "unknown_object"
@@ -105,7 +130,7 @@ class LitteringRule:
             if cls != UNKNOWN:
                 item.class_name, item.confidence = cls, max(item.confidence, conf)
         out: list[Violation] = []
-        active = in_hours(cfg.active_hours, self.clock, t)
+        active = in_hours(cfg.active_hours, obs, t, self.clock)
         for item in list(self.items):
             near = self._owner_near(item, owners)
             if near:
@@ -224,7 +249,7 @@ class LitteringRule:
             if crop.size:
                 images.append(("crop", crop.copy()))
         return Violation(
-            type=ViolationType.LITTERING,
+            type=LITTERING.id,
             started_at=item.first_seen,
             ended_at=obs.t,
             confidence=round(item.confidence, 4),
@@ -241,6 +266,8 @@ class LitteringRule:
 
     def _draw_appearance(self, item: _Item) -> np.ndarray:
         """The frame when the object appeared: the object in yellow, who left it in red."""
+        import cv2
+
         img = item.appearance.image.copy()
         thick = max(1, round(min(img.shape[:2]) / 400))
         x1, y1, x2, y2 = (int(v) for v in item.box)
@@ -255,19 +282,14 @@ class LitteringRule:
         return img
 
 
-def build_urban_rules(
-    camera: CameraConfig, zones: list[PolygonZone], clock: Callable[[float], datetime] | None = None
-) -> list:
-    """The camera's sidewalk and littering rules; they share one static-change detector when
-    their settings agree (one background model per camera, not per rule)."""
-    rules_cfg = camera.rules
-    sidewalk, littering = rules_cfg.sidewalk_encroachment, rules_cfg.littering
-    shared = None
-    if sidewalk is not None and littering is not None and sidewalk.static_change == littering.static_change:
-        shared = static_detector_for(sidewalk.static_change)
-    out: list = []
-    if sidewalk is not None:
-        out.append(SidewalkEncroachmentRule(sidewalk, zones, static=shared, clock=clock))
-    if littering is not None:
-        out.append(LitteringRule(littering, zones, static=shared, clock=clock))
-    return out
+register(
+    RuleSpec(
+        key="littering",
+        config=LitteringConfig,
+        kinds=(LITTERING,),
+        build=lambda ctx, cfg: LitteringRule(cfg, ctx.zone_list, static=shared_static_detector(ctx, cfg.static_change)),
+        description="an object left in a watched zone, still there after whoever left it has gone",
+        order=31,
+        module=__name__,
+    )
+)

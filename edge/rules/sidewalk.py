@@ -15,28 +15,69 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-import cv2
 import numpy as np
+from pydantic import Field
 
-from contract.events import ViolationType
-from edge.config import SidewalkEncroachmentConfig, StaticChangeConfig
+from contract.events import Category
 from edge.geometry import PolygonZone, box_iou
-from edge.rules import Observation, Offender, Violation
+from edge.rules.base import BuildContext, Observation, Offender, RuleSpec, Texts, Violation, ViolationKind, register
+from edge.rules.stopping import local_time
+from edge.scene import HoursRange, ZoneId, _Model
 from edge.static_change import FrameHistory, RecentBoxes, Snapshot, StaticChangeDetector, StaticChangeParams
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+SIDEWALK_ENCROACHMENT = ViolationKind(
+    "sidewalk_encroachment",
+    Category.URBAN_ORDER,
+    title=Texts("Buôn bán, lấn chiếm vỉa hè", "Sidewalk encroachment"),
+    subject=Texts("hàng quán, bàn ghế hoặc phương tiện", "stalls, tables, chairs or vehicles"),
+    lead=Texts(
+        "Camera {camera} ghi nhận {subject} lấn chiếm vỉa hè{duration} tại {place}.",
+        "Camera {camera} recorded {subject} occupying the sidewalk{duration} at {place}.",
+    ),
+    names_vehicle=False,
+)
+
+
+class StaticChangeConfig(_Model):
+    """Class-agnostic "new static object" detection (edge/static_change.py)."""
+
+    enabled: bool = True
+    static_seconds: float = Field(2.0, gt=0, description="unchanged this long to count as a static object")
+    min_area: float = Field(0.0004, ge=0, lt=1, description="smallest object, share of the frame")
+    max_area: float = Field(0.08, gt=0, le=1, description="largest object, share of the frame")
+
+
+class SidewalkEncroachmentConfig(_Model):
+    zones: list[ZoneId] = Field(min_length=1, description="ids of sidewalk zones")
+    min_seconds: float = Field(60.0, gt=0, description="an object staying longer than this encroaches")
+    active_hours: list[HoursRange] | None = Field(
+        None, description='local time ranges "HH:MM-HH:MM" when the rule applies; null = always'
+    )
+    object_classes: list[str] = Field(default_factory=lambda: ["chair", "dining table", "umbrella", "bench"])
+    vehicle_classes: list[str] = Field(default_factory=lambda: ["motorcycle", "car", "bicycle"])
+    still_tolerance: float = Field(0.25, gt=0, le=2, description="vehicle movement allowed, share of box height")
+    end_seconds: float = Field(30.0, gt=0, description="the zone free this long ends the incident")
+    update_seconds: float = Field(60.0, gt=0, description="an update event this often while it lasts")
+    forget_after_seconds: float = Field(3.0, gt=0, description="an object unseen this long has gone")
+    static_change: StaticChangeConfig = Field(default_factory=StaticChangeConfig)
+
+
 SAME_OBJECT_IOU = 0.3
 STATIC = "static_object"
 
 
-def in_hours(ranges: list[str] | None, clock: Callable[[float], datetime] | None, t: float) -> bool:
+def in_hours(
+    ranges: list[str] | None, obs: Observation, t: float, clock: Callable[[float], datetime] | None = None
+) -> bool:
     """Whether camera time t falls in one of the local "HH:MM-HH:MM" ranges (an overnight range
-    such as 22:00-06:00 wraps). No ranges, or no wall clock to read them by: always."""
-    if not ranges or clock is None:
+    such as 22:00-06:00 wraps) of the camera's time zone. No ranges, or no wall clock to read them
+    by: always."""
+    if not ranges:
         return True
-    local = clock(t).astimezone(LOCAL_TZ)
+    local = local_time(obs, t, None, clock)
+    if local is None:
+        return True
     minute = local.hour * 60 + local.minute
     for r in ranges:
         a, b = r.split("-")
@@ -105,7 +146,7 @@ class SidewalkEncroachmentRule:
         if obs.image is not None:
             self.history.add(Snapshot(t, obs.image, np.zeros((0, 4), np.float32), np.zeros(0, np.int64), ()))
         self._observe(obs)
-        active = in_hours(cfg.active_hours, self.clock, t)
+        active = in_hours(cfg.active_hours, obs, t, self.clock)
         out: list[Violation] = []
         for zone in self.zones:
             here = [
@@ -194,6 +235,8 @@ class SidewalkEncroachmentRule:
 
     def _share(self, zone: PolygonZone, boxes: list[np.ndarray], shape: tuple[int, int] | None) -> float:
         """Share of the zone covered by the union of the occupants' boxes."""
+        import cv2
+
         if not boxes:
             return 0.0
         poly = zone.polygon.astype(np.int32)
@@ -222,7 +265,7 @@ class SidewalkEncroachmentRule:
         if phase == "start" and inc.appearance is not None:
             images = (("snapshot", inc.appearance.image),)  # when the first of them appeared
         return Violation(
-            type=ViolationType.SIDEWALK_ENCROACHMENT,
+            type=SIDEWALK_ENCROACHMENT.id,
             started_at=inc.started_at,
             ended_at=inc.last_occupied if phase == "end" else t,
             confidence=round(float(np.mean([o.confidence for o in here])), 4) if here else 0.0,
@@ -240,3 +283,27 @@ class SidewalkEncroachmentRule:
             incident_key=inc.zone.id,
             images=images,
         )
+
+
+def shared_static_detector(ctx: BuildContext, cfg: StaticChangeConfig) -> StaticChangeDetector | None:
+    """One background model per camera for the urban rules whose static-change settings agree."""
+    detectors = ctx.shared("static_change", dict)
+    key = cfg.model_dump_json()
+    if key not in detectors:
+        detectors[key] = static_detector_for(cfg)
+    return detectors[key]
+
+
+register(
+    RuleSpec(
+        key="sidewalk_encroachment",
+        config=SidewalkEncroachmentConfig,
+        kinds=(SIDEWALK_ENCROACHMENT,),
+        build=lambda ctx, cfg: SidewalkEncroachmentRule(
+            cfg, ctx.zone_list, static=shared_static_detector(ctx, cfg.static_change)
+        ),
+        description="stalls, furniture or parked vehicles occupying a sidewalk zone (an incident with a life)",
+        order=30,
+        module=__name__,
+    )
+)

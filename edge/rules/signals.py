@@ -18,10 +18,9 @@ import threading
 from dataclasses import dataclass
 from enum import StrEnum
 
-import cv2
 import numpy as np
 
-from edge.config import SignalHeadConfig
+from edge.scene import SignalHeadConfig
 from edge.geometry import scale_points
 
 
@@ -53,6 +52,8 @@ class SignalReading:
 
 
 def lamp_lit_fraction(image: np.ndarray, box: tuple[int, int, int, int], color: str, min_v: int, min_s: int) -> float:
+    import cv2
+
     x1, y1, x2, y2 = box
     roi = image[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)]
     if roi.size == 0:
@@ -188,3 +189,12 @@ class SignalBoard:
             return False
         head.set_external(state, self.t if t is None else t)
         return True
+
+
+def signal_board(rules: list) -> SignalBoard | None:
+    """The camera's signal board (for a controller feeding states), if a rule uses one."""
+    for rule in rules:
+        board = getattr(rule, "board", None)
+        if isinstance(board, SignalBoard):
+            return board
+    return None

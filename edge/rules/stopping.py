@@ -10,14 +10,70 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from contract.events import ViolationType
-from edge.config import IllegalStoppingConfig
+from contract.events import Category
 from edge.geometry import PolygonZone, box_iou
-from edge.rules import Observation, Offender, Violation, box_tuple
+from edge.rules.base import (
+    Observation,
+    Offender,
+    RuleSpec,
+    Texts,
+    Violation,
+    ViolationKind,
+    box_tuple,
+    register,
+)
+from edge.scene import VEHICLE_CLASSES, HoursRange, ZoneId, _Model
+
+ILLEGAL_STOPPING = ViolationKind(
+    "illegal_stopping",
+    Category.TRAFFIC,
+    title=Texts("Dừng, đỗ xe sai quy định", "Illegal stopping or parking"),
+    subject=Texts("phương tiện", "a vehicle"),
+    lead=Texts(
+        "Camera {camera} ghi nhận {subject} dừng, đỗ trong khu vực cấm dừng, đỗ xe{duration} tại {place}.",
+        "Camera {camera} recorded {subject} stopped in a no-stopping zone{duration} at {place}.",
+    ),
+)
+DEFAULT_TZ = "Asia/Ho_Chi_Minh"
+
+
+class StoppingZoneRule(_Model):
+    max_stop_seconds: float | None = Field(None, gt=0, description="this zone's limit (default: the rule's)")
+    allowed_hours: list[HoursRange] = Field(
+        default_factory=list, description="local 'HH:MM-HH:MM' spans when stopping here is allowed (may wrap midnight)"
+    )
+
+
+class IllegalStoppingConfig(_Model):
+    zones: list[ZoneId] = Field(min_length=1, description="ids of no_stopping / no_parking zones")
+    max_stop_seconds: float = Field(gt=0, description="stationary longer than this is a violation")
+    vehicle_classes: list[str] = Field(default_factory=lambda: list(VEHICLE_CLASSES), min_length=1)
+    still_tolerance: float = Field(0.25, gt=0, le=2, description="movement allowed, as a share of the box height")
+    move_grace_seconds: float = Field(1.0, ge=0, description="moving for less than this does not end the stop")
+    forget_after_seconds: float = Field(3.0, gt=0, description="a vehicle unseen this long has gone")
+    zone_rules: dict[ZoneId, StoppingZoneRule] = Field(
+        default_factory=dict, description="per-zone limit and allowed hours, by zone id"
+    )
+    timezone: str | None = Field(
+        None, description="the zone of allowed_hours (default: the camera's camera.timezone)"
+    )
+
+    @model_validator(mode="after")
+    def _zone_rules_for_listed_zones(self) -> IllegalStoppingConfig:
+        for zone_id in self.zone_rules:
+            if zone_id not in self.zones:
+                raise ValueError(f"zone_rules.{zone_id}: not one of zones {self.zones}")
+        if self.timezone is not None:
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"timezone: unknown time zone {self.timezone!r}") from None
+        return self
 
 # Boxes of one parked vehicle seen under two track ids overlap at least this much.
 SAME_VEHICLE_IOU = 0.5
@@ -72,8 +128,8 @@ class IllegalStoppingRule:
         wanted = set(config.zones)
         self.zones = [z for z in zones if z.id in wanted]
         self.config = config
-        self.clock = clock
-        self.tz = ZoneInfo(config.timezone)
+        self.clock = clock  # fallback for observations without a wall clock (pure tests)
+        self.tz = ZoneInfo(config.timezone) if config.timezone else None
         self.vehicle_classes = set(config.vehicle_classes)
         self._visits: dict[int, _Visit] = {}
         self._reported: list[_Reported] = []
@@ -104,7 +160,7 @@ class IllegalStoppingRule:
                 self._follow(visit, ground[i], box, t)
             visit.last_seen = t
             visit.confidences.append(float(tracks.confidence[i]))
-            if self._allowed_now(zone.id, t):
+            if self._allowed_now(zone.id, obs, t):
                 visit.still_since = t  # stopping is allowed now: the clock starts when the allowed hours end
             stopped = t - visit.still_since
             # Never while it is moving: the grace only keeps a brief jitter from restarting the clock.
@@ -121,11 +177,12 @@ class IllegalStoppingRule:
         zr = self.config.zone_rules.get(zone_id)
         return zr.max_stop_seconds if zr is not None and zr.max_stop_seconds is not None else self.config.max_stop_seconds
 
-    def _allowed_now(self, zone_id: str, t: float) -> bool:
+    def _allowed_now(self, zone_id: str, obs: Observation, t: float) -> bool:
         zr = self.config.zone_rules.get(zone_id)
-        if zr is None or not zr.allowed_hours or self.clock is None:
+        if zr is None or not zr.allowed_hours:
             return False
-        return within_hours(zr.allowed_hours, self.clock(t).astimezone(self.tz))
+        local = local_time(obs, t, self.tz, self.clock)
+        return local is not None and within_hours(zr.allowed_hours, local)
 
     def _follow(self, visit: _Visit, point: np.ndarray, box: np.ndarray, t: float) -> None:
         tolerance = max(MIN_TOLERANCE_PX, self.config.still_tolerance * float(box[3] - box[1]))
@@ -142,7 +199,7 @@ class IllegalStoppingRule:
     def _violation(self, visit: _Visit, tid: int, box: np.ndarray, t: float) -> Violation:
         confidence = float(np.mean(visit.confidences)) if visit.confidences else 0.0
         return Violation(
-            type=ViolationType.ILLEGAL_STOPPING,
+            type=ILLEGAL_STOPPING.id,
             started_at=visit.still_since,
             ended_at=t,
             confidence=round(confidence, 4),
@@ -167,3 +224,27 @@ class IllegalStoppingRule:
         for tid in [k for k, v in self._visits.items() if k not in seen and v.last_seen < horizon]:
             del self._visits[tid]
         self._reported = [r for r in self._reported if r.last_seen >= horizon]
+
+
+def local_time(
+    obs: Observation, t: float, tz: ZoneInfo | None, clock: Callable[[float], datetime] | None = None
+) -> datetime | None:
+    """Local time of camera second `t`: from the observation's wall clock and the camera's zone (or
+    `tz` when the rule names one); a rule built with a `clock` (pure tests) uses that instead."""
+    zone = tz or obs.tz or ZoneInfo(DEFAULT_TZ)
+    if obs.wall_time is not None:
+        return obs.local_at(t, zone)
+    return clock(t).astimezone(zone) if clock is not None else None
+
+
+register(
+    RuleSpec(
+        key="illegal_stopping",
+        config=IllegalStoppingConfig,
+        kinds=(ILLEGAL_STOPPING,),
+        build=lambda ctx, cfg: IllegalStoppingRule(cfg, ctx.zone_list),
+        description="a vehicle stationary in a no-stopping zone longer than allowed",
+        order=10,
+        module=__name__,
+    )
+)

@@ -10,28 +10,146 @@ Signal-dependent rules accuse nobody while the signal is unknown.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Literal
 
-import cv2
 import numpy as np
+from pydantic import Field
 
-from contract.events import ViolationType
-from edge.config import (
-    ForbiddenTurnConfig,
-    GroundCalibration,
-    LaneConfig,
-    LaneRuleConfig,
-    RedLightConfig,
-    SpeedingConfig,
-    StopLineConfig,
-    WrongWayConfig,
-)
+from contract.events import Category
+from edge.crops import cut
+from edge.detections import VEHICLES
 from edge.geometry import DirectedLine, PolygonZone, box_iou, scale_points
-from edge.rules import Observation, Offender, Violation, box_tuple
+from edge.rules.base import (
+    BuildContext,
+    Observation,
+    Offender,
+    RuleSpec,
+    Texts,
+    Violation,
+    ViolationKind,
+    box_tuple,
+    register,
+)
 from edge.rules.signals import SignalBoard, SignalReading, SignalState
-from edge.secondary import cut
-from edge.tracking import VEHICLES
+from edge.scene import VEHICLE_CLASSES, GroundCalibration, LaneConfig, LaneId, LineId, SignalId, ZoneId, _Model
+
+RED_LIGHT = ViolationKind(
+    "red_light",
+    Category.TRAFFIC,
+    title=Texts("Vượt đèn đỏ", "Running a red light"),
+    subject=Texts("phương tiện", "a vehicle"),
+    lead=Texts(
+        "Camera {camera} ghi nhận {subject} vượt qua vạch dừng khi đèn tín hiệu màu đỏ tại {place}.",
+        "Camera {camera} recorded {subject} crossing the stop line on a red signal at {place}.",
+    ),
+)
+STOP_LINE = ViolationKind(
+    "stop_line",
+    Category.TRAFFIC,
+    title=Texts("Dừng xe vượt quá vạch dừng", "Stopping past the stop line"),
+    subject=Texts("phương tiện", "a vehicle"),
+    lead=Texts(
+        "Camera {camera} ghi nhận {subject} dừng chờ đèn đỏ vượt quá vạch dừng, lấn vạch người đi bộ tại {place}.",
+        "Camera {camera} recorded {subject} waiting at a red light past the stop line or on the crosswalk at {place}.",
+    ),
+)
+WRONG_WAY = ViolationKind(
+    "wrong_way",
+    Category.TRAFFIC,
+    title=Texts("Đi ngược chiều", "Wrong-way driving"),
+    subject=Texts("phương tiện", "a vehicle"),
+    lead=Texts(
+        "Camera {camera} ghi nhận {subject} đi ngược chiều của làn đường tại {place}.",
+        "Camera {camera} recorded {subject} driving against the direction of the lane at {place}.",
+    ),
+)
+LANE = ViolationKind(
+    "lane",
+    Category.TRAFFIC,
+    title=Texts("Đi sai làn đường", "Wrong lane"),
+    subject=Texts("phương tiện", "a vehicle"),
+    lead=Texts(
+        "Camera {camera} ghi nhận {subject} đi vào làn đường không dành cho loại phương tiện này tại {place}.",
+        "Camera {camera} recorded {subject} in a lane not allowed to its vehicle class at {place}.",
+    ),
+)
+FORBIDDEN_TURN = ViolationKind(
+    "forbidden_turn",
+    Category.TRAFFIC,
+    title=Texts("Chuyển hướng sai quy định", "Forbidden turn"),
+    subject=Texts("phương tiện", "a vehicle"),
+    lead=Texts(
+        "Camera {camera} ghi nhận {subject} chuyển hướng tại nơi cấm rẽ tại {place}.",
+        "Camera {camera} recorded {subject} making a forbidden turn at {place}.",
+    ),
+)
+SPEEDING = ViolationKind(
+    "speeding",
+    Category.TRAFFIC,
+    title=Texts("Chạy quá tốc độ quy định", "Speeding"),
+    subject=Texts("phương tiện", "a vehicle"),
+    lead=Texts(
+        "Camera {camera} ghi nhận {subject} chạy quá tốc độ cho phép tại {place}.",
+        "Camera {camera} recorded {subject} exceeding the speed limit at {place}.",
+    ),
+)
+
+
+class RedLightConfig(_Model):
+    line: LineId = Field(description="the stop line (scene.lines)")
+    signal: SignalId = Field(description="the signal head controlling it (scene.signals)")
+    direction: Literal["forward", "backward"] = Field("forward", description="controlled crossing direction of the line")
+    vehicle_classes: list[str] = Field(default_factory=lambda: list(VEHICLE_CLASSES), min_length=1)
+    grace_seconds: float = Field(0.0, ge=0, description="crossings this soon after the red began are forgiven")
+
+
+class StopLineConfig(_Model):
+    line: LineId
+    signal: SignalId
+    zone: ZoneId = Field(description="the area just beyond the stop line (scene.zones)")
+    still_seconds: float = Field(1.0, gt=0, description="at rest in the zone this long while red")
+    still_tolerance: float = Field(0.2, gt=0, le=2, description="movement allowed, as a share of the box height")
+    vehicle_classes: list[str] = Field(default_factory=lambda: list(VEHICLE_CLASSES), min_length=1)
+
+
+class WrongWayConfig(_Model):
+    lanes: list[LaneId] = Field(min_length=1)
+    min_distance: float = Field(0.08, gt=0, description="against the lane, as a share of the frame height")
+    min_seconds: float = Field(1.0, gt=0)
+    max_angle_deg: float = Field(50, gt=0, le=90, description="how far from straight against the lane still counts")
+    vehicle_classes: list[str] = Field(default_factory=lambda: list(VEHICLE_CLASSES), min_length=1)
+    riders: bool = Field(False, description="a tracked person seen on a motorcycle/bicycle counts as that vehicle")
+
+
+class LaneRuleConfig(_Model):
+    lanes: list[LaneId] = Field(min_length=1, description="lanes with allowed_classes")
+    min_seconds: float = Field(1.0, gt=0)
+
+
+class TurnConfig(_Model):
+    entry: LineId
+    exit: LineId
+    entry_direction: Literal["forward", "backward", "any"] = "any"
+    exit_direction: Literal["forward", "backward", "any"] = "any"
+
+
+class ForbiddenTurnConfig(_Model):
+    turns: list[TurnConfig] = Field(min_length=1)
+    max_seconds: float = Field(15.0, gt=0, description="entry to exit within this time")
+    vehicle_classes: list[str] = Field(default_factory=lambda: list(VEHICLE_CLASSES), min_length=1)
+
+
+class SpeedingConfig(_Model):
+    limit_kmh: float = Field(gt=0)
+    tolerance_kmh: float = Field(5.0, ge=0)
+    window_seconds: float = Field(1.0, gt=0, description="speed measured over this span of the track")
+    min_seconds: float = Field(0.5, ge=0, description="over the limit this long")
+    zone: ZoneId | None = Field(None, description="measure only inside this zone")
+    vehicle_classes: list[str] = Field(default_factory=lambda: list(VEHICLE_CLASSES), min_length=1)
+
 
 HISTORY_SECONDS = 6.0
 SAME_VEHICLE_IOU = 0.5
@@ -348,7 +466,7 @@ class RedLightRule:
             prev_t = veh.previous()[0]  # type: ignore[index]
             out.append(
                 TrafficViolation(
-                    type=ViolationType.RED_LIGHT,
+                    type=RED_LIGHT.id,
                     started_at=prev_t,
                     ended_at=obs.t,
                     confidence=veh.confidence,
@@ -432,7 +550,7 @@ class StopLineRule:
             self._reported_boxes.append((veh.box.copy(), t))
             out.append(
                 TrafficViolation(
-                    type=ViolationType.STOP_LINE,
+                    type=STOP_LINE.id,
                     started_at=since,
                     ended_at=t,
                     confidence=veh.confidence,
@@ -516,7 +634,7 @@ class WrongWayRule:
             distance, seconds = against
             out.append(
                 TrafficViolation(
-                    type=ViolationType.WRONG_WAY,
+                    type=WRONG_WAY.id,
                     started_at=t - seconds,
                     ended_at=t,
                     confidence=veh.confidence,
@@ -587,7 +705,7 @@ class LaneClassRule:
                     continue
                 out.append(
                     TrafficViolation(
-                        type=ViolationType.LANE,
+                        type=LANE.id,
                         started_at=since,
                         ended_at=t,
                         confidence=veh.confidence,
@@ -639,7 +757,7 @@ class ForbiddenTurnRule:
                         break
                     out.append(
                         TrafficViolation(
-                            type=ViolationType.FORBIDDEN_TURN,
+                            type=FORBIDDEN_TURN.id,
                             started_at=t_in,
                             ended_at=t,
                             confidence=veh.confidence,
@@ -656,16 +774,28 @@ class ForbiddenTurnRule:
         return out
 
 
+def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 3x3 projective map taking four points `src` to `dst` (as OpenCV's getPerspectiveTransform)."""
+    m, b = np.zeros((8, 8)), np.zeros(8)
+    for i, ((x, y), (u, v)) in enumerate(zip(np.asarray(src, np.float64), np.asarray(dst, np.float64), strict=True)):
+        m[2 * i] = [x, y, 1, 0, 0, 0, -x * u, -y * u]
+        m[2 * i + 1] = [0, 0, 0, x, y, 1, -x * v, -y * v]
+        b[2 * i], b[2 * i + 1] = u, v
+    return np.append(np.linalg.solve(m, b), 1.0).reshape(3, 3)
+
+
 class GroundPlane:
     """Image pixels -> metres on the road plane (a homography from four point pairs)."""
 
     def __init__(self, calibration: GroundCalibration, reference_wh: tuple[int, int], frame_wh: tuple[int, int]):
         src = scale_points(np.asarray(calibration.image_points, np.float32), reference_wh, frame_wh)
         dst = np.asarray(calibration.ground_points_m, np.float32)
-        self.h = cv2.getPerspectiveTransform(src.astype(np.float32), dst)
+        self.h = homography(src, dst)
 
     def to_metres(self, points: np.ndarray) -> np.ndarray:
-        return cv2.perspectiveTransform(points.reshape(-1, 1, 2).astype(np.float32), self.h).reshape(-1, 2)
+        p = np.asarray(points, np.float64).reshape(-1, 2)
+        q = np.c_[p, np.ones(len(p))] @ self.h.T
+        return (q[:, :2] / q[:, 2:3]).astype(np.float32)
 
     def px_per_metre(self, point: np.ndarray) -> float:
         """Horizontal pixels per metre of road at this image point (how big things look there)."""
@@ -730,7 +860,7 @@ class SpeedingRule:
                 continue
             out.append(
                 TrafficViolation(
-                    type=ViolationType.SPEEDING,
+                    type=SPEEDING.id,
                     started_at=since - self.config.window_seconds,
                     ended_at=t,
                     confidence=veh.confidence,
@@ -747,3 +877,106 @@ class SpeedingRule:
         self._over_since = {k: v for k, v in self._over_since.items() if k in live}
         self._speeds = {k: v for k, v in self._speeds.items() if k in live}
         return out
+
+
+# ------------------------------------------------------------------------------------ plug-ins
+# One vehicle-motion model and one signal board per camera, shared by its traffic rules.
+
+
+def vehicle_motion(ctx: BuildContext) -> VehicleMotion:
+    keep = getattr(ctx.camera.rules, "plates", None) is not None
+    return ctx.shared("vehicle_motion", lambda: VehicleMotion(keep_crops=keep))
+
+
+def _board(ctx: BuildContext) -> SignalBoard:
+    return ctx.shared(
+        "signal_board", lambda: SignalBoard.from_config(ctx.camera.scene.signals, ctx.reference_wh, ctx.frame_wh)
+    )
+
+
+def _lanes(ctx: BuildContext) -> list[Lane]:
+    return ctx.shared("lanes", lambda: build_lanes(ctx.camera.scene.lanes, ctx.reference_wh, ctx.frame_wh))
+
+
+def _wrong_way(ctx: BuildContext, cfg: WrongWayConfig) -> WrongWayRule:
+    keep = getattr(ctx.camera.rules, "plates", None) is not None
+    motion = VehicleMotion(keep_crops=keep, riders=True) if cfg.riders else vehicle_motion(ctx)
+    return WrongWayRule(cfg, _lanes(ctx), motion, ctx.frame_wh[1])
+
+
+def _check_lanes_have_classes(cfg: LaneRuleConfig, scene) -> None:
+    lanes = {x.id: x for x in scene.lanes}
+    for i, lane in enumerate(cfg.lanes):
+        if lanes[lane].allowed_classes is None:
+            raise ValueError(f"lane.lanes[{i}]: lane {lane!r} has no allowed_classes")
+
+
+def _check_calibrated(cfg: SpeedingConfig, scene) -> None:
+    if scene.calibration is None:
+        raise ValueError("speeding: the scene has no ground-plane calibration (scene.calibration)")
+
+
+def _speeding(ctx: BuildContext, cfg: SpeedingConfig) -> SpeedingRule | None:
+    calibration = ctx.camera.scene.calibration
+    if calibration is None:
+        return None
+    plane = GroundPlane(calibration, ctx.reference_wh, ctx.frame_wh)
+    return SpeedingRule(cfg, plane, vehicle_motion(ctx), ctx.zones.get(cfg.zone) if cfg.zone else None)
+
+
+for _spec in (
+    RuleSpec(
+        key="red_light",
+        config=RedLightConfig,
+        kinds=(RED_LIGHT,),
+        build=lambda ctx, cfg: RedLightRule(cfg, ctx.lines()[cfg.line], _board(ctx), vehicle_motion(ctx)),
+        description="a vehicle crosses the stop line while its signal is red",
+        order=20,
+    ),
+    RuleSpec(
+        key="stop_line",
+        config=StopLineConfig,
+        kinds=(STOP_LINE,),
+        build=lambda ctx, cfg: StopLineRule(
+            cfg, ctx.lines()[cfg.line], ctx.zones[cfg.zone], _board(ctx), vehicle_motion(ctx), ctx.built.get("red_light")
+        ),
+        description="a vehicle stops past the stop line on red (not reported again if it ran the red)",
+        after=("red_light",),
+        order=21,
+    ),
+    RuleSpec(
+        key="wrong_way",
+        config=WrongWayConfig,
+        kinds=(WRONG_WAY,),
+        build=_wrong_way,
+        description="sustained motion against a lane's direction",
+        order=22,
+    ),
+    RuleSpec(
+        key="lane",
+        config=LaneRuleConfig,
+        kinds=(LANE,),
+        build=lambda ctx, cfg: LaneClassRule(cfg, _lanes(ctx), vehicle_motion(ctx)),
+        description="a vehicle class in a lane not allowed to it",
+        check=_check_lanes_have_classes,
+        order=23,
+    ),
+    RuleSpec(
+        key="forbidden_turn",
+        config=ForbiddenTurnConfig,
+        kinds=(FORBIDDEN_TURN,),
+        build=lambda ctx, cfg: ForbiddenTurnRule(cfg, ctx.lines(), vehicle_motion(ctx)),
+        description="an entry line then a forbidden exit line within max_seconds",
+        order=24,
+    ),
+    RuleSpec(
+        key="speeding",
+        config=SpeedingConfig,
+        kinds=(SPEEDING,),
+        build=_speeding,
+        description="speed on the calibrated ground plane over the limit",
+        check=_check_calibrated,
+        order=25,
+    ),
+):
+    register(dataclasses.replace(_spec, module=__name__))

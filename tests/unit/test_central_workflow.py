@@ -11,7 +11,7 @@ from central.auth import check_share_ref, share_ref
 from central.db import ReportRow
 from central.workflow import TRANSITIONS, WorkflowError, district_slug, is_overdue, load_routing
 from contract.configfile import ConfigError
-from contract.events import Category, ViolationType
+from contract.events import Category
 
 T0 = datetime(2026, 11, 21, 7, 0, tzinfo=UTC)
 
@@ -28,8 +28,8 @@ def test_routing_traffic_goes_to_the_district_police_and_order_to_the_ward():
 
 def test_deadlines_urgent_much_shorter():
     rt = load_routing()
-    assert rt.priority(ViolationType.RED_LIGHT) == "urgent"
-    assert rt.priority(ViolationType.ILLEGAL_STOPPING) == "normal"
+    assert rt.priority("red_light") == "urgent"
+    assert rt.priority("illegal_stopping") == "normal"
     urgent = rt.deadline(Category.TRAFFIC, "urgent", T0) - T0
     normal = rt.deadline(Category.TRAFFIC, "normal", T0) - T0
     assert urgent == timedelta(minutes=30) and normal == timedelta(days=1)

@@ -113,7 +113,19 @@ def test_outside_active_hours_nothing_and_incident_ends_when_hours_end():
 
 
 def test_hours_wrap_midnight():
-    at = lambda h: (lambda t: datetime(2026, 5, 4, h, 0, tzinfo=UTC) - timedelta(hours=7))  # noqa: E731
+    # The local hour h in Hanoi (UTC+7), as the wall clock of the observation.
+    at = lambda h: Observation(0.0, tracks([]), wall_time=datetime(2026, 5, 4, h, 0, tzinfo=UTC) - timedelta(hours=7))  # noqa: E731
     assert in_hours(["22:00-06:00"], at(23), 0) and in_hours(["22:00-06:00"], at(3), 0)
     assert not in_hours(["22:00-06:00"], at(12), 0)
-    assert in_hours(None, at(12), 0) and in_hours(["06:00-22:00"], None, 0)
+    no_clock = Observation(0.0, tracks([]))
+    assert in_hours(None, at(12), 0) and in_hours(["06:00-22:00"], no_clock, 0)
+
+
+def test_hours_follow_the_cameras_time_zone():
+    """The same UTC instant is 23:00 in Hanoi and 18:00 in Paris: the observation's zone decides."""
+    from zoneinfo import ZoneInfo
+
+    utc = datetime(2026, 5, 4, 16, 0, tzinfo=UTC)
+    hanoi = Observation(0.0, tracks([]), wall_time=utc, tz=ZoneInfo("Asia/Ho_Chi_Minh"))
+    paris = Observation(0.0, tracks([]), wall_time=utc, tz=ZoneInfo("Europe/Paris"))
+    assert in_hours(["22:00-06:00"], hanoi, 0) and not in_hours(["22:00-06:00"], paris, 0)
