@@ -25,9 +25,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from central.broker import LocalMosquitto  # noqa: E402
 from edge.bench import prepare_footage, proc_rss_mb  # noqa: E402
 from edge.data import data_dir  # noqa: E402
+from edge.local_broker import LocalMosquitto  # noqa: E402
 from pipelines.rtsp_server import RtspTestServer  # noqa: E402
 
 SOURCE = "hanoi_lythuongkiet_hangbai_intersection_trafficlight.mp4"

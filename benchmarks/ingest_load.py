@@ -28,10 +28,10 @@ sys.path.insert(0, str(REPO))
 import paho.mqtt.client as mqtt  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from central.broker import LocalMosquitto  # noqa: E402
 from central.db import make_engine, migrate  # noqa: E402
 from contract.events import ModelRef, ViolationEvent, new_event_id  # noqa: E402
 from contract.topics import event_topic  # noqa: E402
+from edge.local_broker import LocalMosquitto  # noqa: E402
 from tests.services import DEFAULT_POSTGRES_ADMIN_URL, create_database, drop_database  # noqa: E402
 
 

@@ -25,14 +25,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from central.auth import share_secret
-from central.broker import parse_mqtt_url
 from central.config import CentralConfig, Webhook
 from central.db import AlertRow, EventRow, ReportRow, make_session_factory, session_scope, utcnow
 from central.logs import kv
 from central.reports import evidence_url
 from central.workflow import district_slug, record
 from contract.events import ViolationEvent
-from contract.topics import police_alert_topic
+from contract.topics import parse_mqtt_url, police_alert_topic
 
 log = logging.getLogger(__name__)
 

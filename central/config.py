@@ -1,7 +1,10 @@
 """Central's config: one YAML file (every key has a default) plus two env overrides.
 
-Relative paths (the SQLite file, the evidence dir) are relative to the repository root, so the
-service behaves the same whatever directory it is started from.
+Relative state paths (the SQLite file, the evidence dir) are relative to CENTRAL_STATE_DIR
+(contract.paths.central_state_dir: `var/central` in a checkout, else ~/.local/state/ioc-central);
+relative config files (routing table, MQTT files) to the folder that holds `configs/` (the checkout,
+or site-packages when installed), so the service behaves the same whatever directory it is started
+from.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from central.broker import parse_mqtt_url
 from contract.configfile import ConfigError, ConfigPath, format_validation_error, load_config
 from contract.events import ViolationType
+from contract.paths import central_state_dir, packaged_config
+from contract.topics import parse_mqtt_url
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG_PATH = REPO_ROOT / "configs" / "central.yaml"
+# Where `configs/` is: the checkout, or site-packages when installed (the shipped files are package data).
+REPO_ROOT = packaged_config().parent
+DEFAULT_CONFIG_PATH = packaged_config("central.yaml")
 ENV_DATABASE_URL = "CENTRAL_DATABASE_URL"
 ENV_MQTT_URL = "CENTRAL_MQTT_URL"
 
@@ -154,9 +159,9 @@ class UploadsConfig(_Section):
 
 
 class CentralConfig(_Section):
-    database_url: str = "sqlite:///var/central/central.db"
+    database_url: str = "sqlite:///central.db"  # relative: in CENTRAL_STATE_DIR
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
-    evidence_dir: ConfigPath = Path("var/central/evidence")
+    evidence_dir: ConfigPath = Path("evidence")  # relative: in CENTRAL_STATE_DIR
     web: WebConfig = Field(default_factory=WebConfig)
     time_zone: str = "Asia/Ho_Chi_Minh"
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
@@ -178,14 +183,14 @@ class CentralConfig(_Section):
             url = make_url(value)
         except ArgumentError:
             raise ValueError(
-                "expected a SQLAlchemy URL, e.g. sqlite:///var/central/central.db or postgresql+psycopg://user@host/db"
+                "expected a SQLAlchemy URL, e.g. sqlite:///central.db or postgresql+psycopg://user@host/db"
             ) from None
         if url.get_backend_name() not in ("sqlite", "postgresql"):
             raise ValueError(f"only sqlite and postgresql are supported (got {url.get_backend_name()!r})")
         if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
             path = Path(url.database)
             if not path.is_absolute():
-                url = url.set(database=str(REPO_ROOT / path))
+                url = url.set(database=str(central_state_dir() / path))
             return url.render_as_string(hide_password=False)
         if url.drivername == "postgresql":
             # psycopg 3 is the driver we ship; SQLAlchemy 2.0 reads a bare "postgresql://" as psycopg2.
@@ -196,7 +201,7 @@ class CentralConfig(_Section):
     @field_validator("evidence_dir")
     @classmethod
     def _evidence_dir(cls, value: Path) -> Path:
-        return value if value.is_absolute() else REPO_ROOT / value
+        return value if value.is_absolute() else central_state_dir() / value
 
     @field_validator("time_zone")
     @classmethod

@@ -38,7 +38,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from central import evidence as evidence_files
 from central.alerts import queue_alert
 from central.auth import share_ref, share_secret
-from central.broker import parse_mqtt_url
 from central.config import CentralConfig
 from central.db import (
     CameraHealthRow,
@@ -59,7 +58,7 @@ from central.logs import kv
 from central.reports import ReportTemplates, default_templates, report_url
 from central.workflow import RoutingTable, load_routing, record
 from contract.events import ViolationEvent, merge_republished
-from contract.topics import ParsedTopic, ingest_subscriptions, parse_topic
+from contract.topics import ParsedTopic, ingest_subscriptions, parse_mqtt_url, parse_topic
 
 log = logging.getLogger(__name__)
 

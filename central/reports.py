@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contract.configfile import ConfigError, format_validation_error, read_yaml
 from contract.events import Category, ViolationEvent
+from contract.paths import packaged_config
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TEMPLATES_FILE = REPO_ROOT / "configs" / "report_templates" / "violations.yaml"
+DEFAULT_TEMPLATES_FILE = packaged_config("report_templates", "violations.yaml")
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 DEFAULT_TZ = "Asia/Ho_Chi_Minh"
 

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from central.db import ReportHistoryRow, ReportRow, utcnow
 from contract.configfile import ConfigError, format_validation_error, read_yaml
 from contract.events import Category, ViolationType
+from contract.paths import packaged_config
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_ROUTING_FILE = REPO_ROOT / "configs" / "routing.yaml"
+DEFAULT_ROUTING_FILE = packaged_config("routing.yaml")
 
 Priority = Literal["urgent", "normal"]
 DISTRICT_POLICE = "district_police"

@@ -4,8 +4,10 @@
   else, in a source checkout, `<checkout>/../shared/data`; else `$XDG_DATA_HOME/ioc-edge`
   (`~/.local/share/ioc-edge`).
 - **State** (edge outbox and evidence, central's SQLite file and evidence store): `EDGE_STATE_DIR`
-  and `CENTRAL_STATE_DIR`; else `$XDG_STATE_HOME/ioc-edge` and `$XDG_STATE_HOME/ioc-central`
-  (`~/.local/state/...`). The systemd units and the images set them to `/var/lib/...`.
+  and `CENTRAL_STATE_DIR`; else, in a source checkout, `<checkout>/var/edge` and
+  `<checkout>/var/central` (as before packaging); else `$XDG_STATE_HOME/ioc-edge` and
+  `$XDG_STATE_HOME/ioc-central` (`~/.local/state/...`). The systemd units and the images set them
+  to `/var/lib/...`.
 - **Shipped configs** (central's default config, the routing table, the report texts, the example
   node and camera configs): the `configs` package's data, wherever it was installed.
 
@@ -67,16 +69,23 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _state_dir(var: str, checkout_sub: str, app: str) -> Path:
+    if os.environ.get(var):
+        return Path(os.environ[var]).resolve()
+    checkout = source_checkout()
+    if checkout is not None:
+        return checkout / "var" / checkout_sub
+    return _xdg("XDG_STATE_HOME", ".local/state", app).resolve()
+
+
 def edge_state_dir() -> Path:
     """Where an edge node keeps its outbox and evidence by default (one folder per node id below it)."""
-    return Path(os.environ.get("EDGE_STATE_DIR") or _xdg("XDG_STATE_HOME", ".local/state", "ioc-edge")).resolve()
+    return _state_dir("EDGE_STATE_DIR", "edge", "ioc-edge")
 
 
 def central_state_dir() -> Path:
     """What central's relative state paths (SQLite file, evidence store) are relative to."""
-    return Path(
-        os.environ.get("CENTRAL_STATE_DIR") or _xdg("XDG_STATE_HOME", ".local/state", "ioc-central")
-    ).resolve()
+    return _state_dir("CENTRAL_STATE_DIR", "central", "ioc-central")
 
 
 def packaged_config(*parts: str) -> Path:

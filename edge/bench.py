@@ -148,7 +148,7 @@ def broker(url: str | None):
     if url:
         yield url
         return
-    from central.broker import LocalMosquitto  # the bench's own broker: nothing else's traffic in it
+    from edge.local_broker import LocalMosquitto  # the bench's own broker: nothing else's traffic in it
 
     with LocalMosquitto(state_dir=Path(tempfile.mkdtemp(prefix="bench-broker-"))) as b:
         yield b.url

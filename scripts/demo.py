@@ -20,8 +20,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from central.broker import BrokerError, LocalMosquitto, free_port, port_open  # noqa: E402
 from edge.data import data_dir  # noqa: E402
+from edge.local_broker import BrokerError, LocalMosquitto, free_port, port_open  # noqa: E402
 from pipelines.rtsp_server import RtspTestServer  # noqa: E402
 
 VIDEO = os.environ.get("DEMO_VIDEO", "vn_paved_parking_area_motorbike.mp4")

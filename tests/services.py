@@ -19,9 +19,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from contract.events import ViolationEvent, ViolationType, known_violation_types, new_event_id
 from contract.topics import parse_mqtt_url
 from edge.local_broker import LocalMosquitto
-from contract.events import ViolationEvent, ViolationType, known_violation_types, new_event_id
 
 DEFAULT_POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 

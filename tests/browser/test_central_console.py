@@ -19,13 +19,13 @@ import uvicorn
 
 from central import evidence as evidence_files
 from central.auth import create_user
-from central.broker import free_port
 from central.config import CentralConfig
 from central.db import make_engine, make_session_factory, migrate, session_scope
 from central.ingester import MessageProcessor
 from central.web import create_app
 from contract.topics import event_topic
 from edge.data import data_dir, video_path
+from edge.local_broker import free_port
 from tests.services import make_event, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]

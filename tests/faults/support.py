@@ -16,9 +16,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from central.broker import free_port, port_open
 from contract.events import ModelRef, ViolationEvent, new_event_id
 from contract.topics import event_topic
+from edge.local_broker import free_port, port_open
 
 REPO = Path(__file__).resolve().parents[2]
 

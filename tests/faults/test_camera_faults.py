@@ -12,8 +12,8 @@ import uuid
 import paho.mqtt.client as mqtt
 import pytest
 
-from central.broker import LocalMosquitto
 from edge.data import video_path
+from edge.local_broker import LocalMosquitto
 from pipelines.rtsp_server import RtspTestServer
 from tests.faults.support import REPO, stop_process
 from tests.faults.test_edge_faults import _start_edge

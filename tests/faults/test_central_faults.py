@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from central.broker import LocalMosquitto
 from central.db import make_engine, migrate
+from edge.local_broker import LocalMosquitto
 from tests.faults.support import LoadPublisher, PrivatePostgres, start_ingester, stop_process
 from tests.services import create_database, wait_until
 

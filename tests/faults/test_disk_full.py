@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from central.broker import LocalMosquitto, free_port
 from edge.data import video_path
+from edge.local_broker import LocalMosquitto, free_port
 from pipelines.rtsp_server import RtspTestServer
 from tests.faults.support import REPO, stop_process
 from tests.faults.test_camera_faults import Watcher

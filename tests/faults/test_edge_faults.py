@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from central.broker import LocalMosquitto
 from central.db import make_engine, migrate
 from edge.data import video_path
+from edge.local_broker import LocalMosquitto
 from pipelines.rtsp_server import RtspTestServer
 from tests.faults.support import REPO, start_ingester, stop_process
 from tests.services import wait_until

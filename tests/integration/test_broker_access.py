@@ -9,8 +9,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from central.broker import LocalMosquitto
 from central.broker_security import CENTRAL_USER, secure_broker_files
+from edge.local_broker import LocalMosquitto
 from edge.outbox import Outbox, OutboxMessage
 from edge.publisher import MqttPublisher
 from tests.services import unique_name, wait_until

@@ -17,12 +17,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from central.alerts import SIGNATURE_HEADER, TIMESTAMP_HEADER, AlertDispatcher, verify
-from central.broker import parse_mqtt_url
 from central.config import CentralConfig
 from central.db import AlertRow, make_engine, make_session_factory
 from central.ingester import MessageProcessor
 from central.web import create_app
-from contract.topics import event_topic
+from contract.topics import event_topic, parse_mqtt_url
 from tests.services import make_event, unique_name, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from central.broker import free_port
-from central.config import REPO_ROOT
 from contract.topics import event_topic
+from edge.local_broker import free_port
 from tests.services import Publisher, make_event, unique_name, wait_until
+from tests.support import REPO_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from central.broker import LocalMosquitto
 from central.config import CentralConfig
 from central.db import (
     DeadLetterRow,
@@ -29,6 +28,7 @@ from central.evidence import sha256_hex
 from central.ingester import Ingester
 from central.web import create_app
 from contract.topics import camera_health_topic, event_topic, evidence_topic, node_status_topic
+from edge.local_broker import LocalMosquitto
 from tests.services import Publisher, fake_jpeg, make_event, signed_evidence_path, unique_name, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

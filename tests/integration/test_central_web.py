@@ -15,12 +15,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from central import evidence as evidence_files
-from central.broker import free_port
 from central.config import CentralConfig
 from central.db import make_engine, make_session_factory
 from central.ingester import MessageProcessor
 from central.web import create_app
 from contract.topics import event_topic, evidence_topic
+from edge.local_broker import free_port
 from tests.services import fake_jpeg, make_event, signed_evidence_path, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

@@ -8,7 +8,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from central.broker import LocalMosquitto
+from edge.local_broker import LocalMosquitto
 from edge.outbox import Outbox, OutboxMessage
 from edge.publisher import MqttPublisher
 from tests.services import unique_name, wait_until

@@ -14,13 +14,13 @@ import paho.mqtt.client as mqtt
 import pytest
 import uvicorn
 
-from central.broker import free_port
 from central.config import CentralConfig
 from central.db import EvidenceRow, make_engine, make_session_factory, migrate
 from central.web import create_app
 from contract.events import ViolationEvent
 from edge.config import NodeConfig, load_camera_config
 from edge.data import video_path
+from edge.local_broker import free_port
 from edge.node import EdgeNode
 from pipelines.rtsp_server import RtspTestServer
 from tests.services import mp4_top_level_boxes, unique_name, wait_until

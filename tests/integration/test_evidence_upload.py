@@ -17,11 +17,11 @@ import pytest
 import uvicorn
 from sqlalchemy import func, select
 
-from central.broker import free_port
 from central.config import CentralConfig
 from central.db import EvidenceRow, make_engine, make_session_factory
 from central.web import create_app
 from edge.data import video_path
+from edge.local_broker import free_port
 from edge.outbox import Outbox, UploadItem
 from edge.sources import VideoFileSource
 from edge.uploader import EvidenceUploader

@@ -6,15 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from central.broker import parse_mqtt_url
-from central.config import REPO_ROOT, load_central_config
+from central.config import load_central_config
 from contract.configfile import ConfigError
+from contract.paths import packaged_config
+from contract.topics import parse_mqtt_url
+from tests.support import REPO_ROOT
 
 
 @pytest.fixture(autouse=True)
 def _no_env(monkeypatch):
     monkeypatch.delenv("CENTRAL_DATABASE_URL", raising=False)
     monkeypatch.delenv("CENTRAL_MQTT_URL", raising=False)
+    monkeypatch.delenv("CENTRAL_STATE_DIR", raising=False)
 
 
 def test_empty_file_gives_defaults(tmp_path: Path):
@@ -27,6 +30,16 @@ def test_empty_file_gives_defaults(tmp_path: Path):
     assert cfg.mqtt.session_expiry_s == 3600
     assert cfg.mqtt.effective_client_id.startswith("central-")
     assert cfg.web.base_url == "http://127.0.0.1:8080"
+
+
+def test_state_paths_follow_central_state_dir(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("CENTRAL_STATE_DIR", str(tmp_path / "state"))
+    cfg = load_central_config(None)
+    assert cfg.database_url == f"sqlite:///{tmp_path}/state/central.db"
+    assert cfg.evidence_dir == tmp_path / "state" / "evidence"
+    # The shipped config and routing table are package data, not files of the working directory.
+    assert cfg.reports.routing_file == packaged_config("routing.yaml")
+    assert load_central_config(packaged_config("central.yaml")).evidence_dir == tmp_path / "state" / "evidence"
 
 
 def test_shipped_config_is_valid():

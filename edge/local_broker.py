@@ -1,4 +1,6 @@
-"""A real Mosquitto broker on loopback, run from Python (tests, demos, a single-box install).
+"""A real Mosquitto broker on loopback, run from Python: `edge bench`'s own broker, `make demo`'s when
+no broker is running, and the tests' (moved here from central/broker.py: the bench is an edge
+feature, and the edge must not import central).
 
 Why not an embedded Python broker: the only one (amqtt) speaks MQTT 3.1.1, without v5 sessions or
 shared subscriptions, which central relies on. So this starts the `mosquitto` binary with a config
@@ -18,11 +20,18 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-
-from central.broker_security import BrokerSecurity
-from contract.topics import parse_mqtt_url  # noqa: F401  (re-exported: callers import it from here)
+from typing import Protocol
 
 log = logging.getLogger(__name__)
+
+
+class ListenerSecurity(Protocol):
+    """What the broker needs of central.broker_security.BrokerSecurity: passwords, ACL, TLS lines."""
+
+    @property
+    def tls(self) -> bool: ...
+
+    def mosquitto_lines(self, tls_port: int | None, host: str) -> list[str]: ...
 
 
 class BrokerError(RuntimeError):
@@ -77,7 +86,7 @@ class LocalMosquitto:
         max_inflight_messages: int = 100,
         autosave_interval_s: int = 1,
         start_timeout_s: float = 10.0,
-        security: BrokerSecurity | None = None,
+        security: ListenerSecurity | None = None,
         tls_port: int | None = None,
     ) -> None:
         self.port = port or free_port(self.host)
@@ -164,7 +173,11 @@ class LocalMosquitto:
                     f"(config {self.config_path}); its output:\n{self._output() or '(none)'}"
                 )
             if port_open(self.host, self.port):
-                log.info("event=broker_started port=%d pid=%d dir=%s", self.port, self._proc.pid, self.state_dir)
+                log.info(
+                    "broker started",
+                    extra={"fields": {"event": "broker_started", "port": self.port, "pid": self._proc.pid,
+                                      "dir": str(self.state_dir)}},
+                )
                 return self
             time.sleep(0.02)
         self.kill()
