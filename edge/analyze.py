@@ -66,6 +66,7 @@ def make_detector(cfg: DetectorConfig) -> YoloDetector:
         iou=cfg.iou,
         providers=cfg.providers,
         threads=cfg.threads,
+        backend=cfg.backend,
     )
 
 

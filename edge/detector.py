@@ -1,207 +1,22 @@
-"""YOLO (Ultralytics export) detector on ONNX Runtime: letterbox -> model -> decode -> NMS.
+"""The detector as the rest of the edge imports it: the YOLO runner over a backend plug-in.
 
-Class names, stride and default input size come from the model's own metadata, so a different
-export (another class list, a static shape) works without code changes.
+The code lives in `edge.detect` (`yolo.py` the runner, `base.py` the backend interface,
+`backends/` one module per backend); these names stay importable from here.
 """
 
-from __future__ import annotations
+from edge.detect.backends.onnxruntime import KNOWN_PROVIDERS, PROVIDER_ORDER, choose_providers
+from edge.detect.base import DetectorError
+from edge.detect.yolo import Letterbox, YoloDetector, auto_input_size, boxed_to_blob, letterbox, to_blob
 
-import ast
-import logging
-from dataclasses import dataclass
-from pathlib import Path
-
-import cv2
-import numpy as np
-import onnxruntime as ort
-
-from edge.data import file_sha256
-from edge.detections import Detections
-
-log = logging.getLogger(__name__)
-
-# The default preference; a config's `detector.providers` replaces it. Each is used only if this
-# onnxruntime build has it (`onnxruntime-gpu` for TensorRT/CUDA, `onnxruntime-openvino` for OpenVINO).
-PROVIDER_ORDER = (
-    "TensorrtExecutionProvider",
-    "CUDAExecutionProvider",
-    "OpenVINOExecutionProvider",
-    "CPUExecutionProvider",
-)
-# Every provider name onnxruntime knows (built into this package or not): a config naming another is a typo.
-KNOWN_PROVIDERS = tuple(ort.get_all_providers())
-
-
-class DetectorError(Exception):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Letterbox:
-    scale: float
-    pad_x: float
-    pad_y: float
-
-
-def letterbox(image: np.ndarray, size_hw: tuple[int, int], color: int = 114) -> tuple[np.ndarray, Letterbox]:
-    """Resize keeping aspect ratio, pad to size_hw (centred), as the model was trained."""
-    h, w = image.shape[:2]
-    th, tw = size_hw
-    scale = min(th / h, tw / w)
-    nh, nw = round(h * scale), round(w * scale)
-    resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nh, nw) != (h, w) else image
-    top, left = (th - nh) // 2, (tw - nw) // 2
-    out = cv2.copyMakeBorder(resized, top, th - nh - top, left, tw - nw - left, cv2.BORDER_CONSTANT, value=(color,) * 3)
-    return out, Letterbox(scale, float(left), float(top))
-
-
-def to_blob(image: np.ndarray, size_hw: tuple[int, int]) -> tuple[np.ndarray, Letterbox]:
-    """A BGR frame as the model's input: letterboxed to size_hw, RGB, NCHW float32 in 0..1."""
-    boxed, lb = letterbox(image, size_hw)
-    return boxed_to_blob(boxed), lb
-
-
-def boxed_to_blob(boxed: np.ndarray) -> np.ndarray:
-    """A letterboxed BGR image as a 1x3xHxW float32 RGB blob in 0..1."""
-    return cv2.dnn.blobFromImage(boxed, 1 / 255.0, swapRB=True)
-
-
-def auto_input_size(frame_hw: tuple[int, int], long_side: int, stride: int) -> tuple[int, int]:
-    """Rectangular input: the long side at long_side, the short side rounded up to the stride."""
-    h, w = frame_hw
-    scale = long_side / max(h, w)
-    def up(v: float) -> int:
-        return int(np.ceil(v / stride) * stride)
-    return up(h * scale), up(w * scale)
-
-
-def _short(provider: str) -> str:
-    return provider.removesuffix("ExecutionProvider")
-
-
-def choose_providers(wanted: list[str] | None, available: list[str] | None = None) -> tuple[list[str], str]:
-    """The execution providers to ask ONNX Runtime for, best first, and one line saying why.
-
-    `wanted` is the config's order (default PROVIDER_ORDER: TensorRT, CUDA, OpenVINO, CPU); those this
-    onnxruntime build does not have are dropped. The first one left runs the model; the others stay
-    in the list as ORT's fallbacks for nodes the first cannot run.
-    """
-    available = list(ort.get_available_providers() if available is None else available)
-    order = list(wanted or PROVIDER_ORDER)
-    picked = [p for p in order if p in available]
-    if not picked:
-        raise DetectorError(
-            f"none of the execution providers {order} is available in this onnxruntime build (have {available})"
-        )
-    missing = [p for p in order if p not in available]
-    why = f"{_short(picked[0])} (order {' > '.join(_short(p) for p in order)}"
-    if missing:
-        why += f"; not in this onnxruntime build: {', '.join(_short(p) for p in missing)}"
-    if len(picked) > 1:
-        why += f"; fallback for unsupported nodes: {', '.join(_short(p) for p in picked[1:])}"
-    return picked, why + f"; available: {', '.join(_short(p) for p in available)})"
-
-
-class YoloDetector:
-    def __init__(
-        self,
-        model_path: Path,
-        *,
-        input_size: tuple[int, int] | None = None,
-        long_side: int = 640,
-        confidence: float = 0.25,
-        iou: float = 0.45,
-        classes: list[str] | None = None,
-        providers: list[str] | None = None,
-        threads: int = 1,
-    ) -> None:
-        if not model_path.is_file():
-            raise DetectorError(f"model file not found: {model_path} (set EDGE_DATA_DIR to the folder holding weights/)")
-        opts = ort.SessionOptions()
-        # One thread per inference worker uses a small box's cores best (platform notes).
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        picked, why = choose_providers(providers)
-        self.session = ort.InferenceSession(str(model_path), sess_options=opts, providers=picked)
-        got = self.session.get_providers()
-        if got[0] != picked[0]:  # e.g. CUDA in the build but no usable GPU/driver: ORT fell back silently
-            why = f"{_short(got[0])}: {_short(picked[0])} failed to start (see onnxruntime's warning); wanted {why}"
-        self.provider = got[0]
-        meta = self.session.get_modelmeta().custom_metadata_map
-        try:
-            names_map = ast.literal_eval(meta["names"])
-            self.names: tuple[str, ...] = tuple(names_map[i] for i in range(len(names_map)))
-        except (KeyError, ValueError, SyntaxError) as e:
-            raise DetectorError(f"{model_path.name}: no class names in the model metadata ({e})") from None
-        self.stride = int(meta.get("stride", 32))
-        inp = self.session.get_inputs()[0]
-        self.input_name = inp.name
-        static = [d for d in inp.shape[2:] if isinstance(d, int)]
-        self.static_size = (int(inp.shape[2]), int(inp.shape[3])) if len(static) == 2 else None
-        if self.static_size and input_size and tuple(input_size) != self.static_size:
-            log.warning(
-                "detector %s: static input %dx%d, configured input_size %s ignored",
-                model_path.name,
-                *self.static_size,
-                list(input_size),
-            )
-        self.fixed_size = self.static_size or (tuple(input_size) if input_size else None)
-        size = "x".join(map(str, self.fixed_size)) if self.fixed_size else f"long side {long_side}"
-        static_note = " (static)" if self.static_size else ""
-        log.info(
-            "detector %s: input %s%s; execution provider %s, threads=%d",
-            model_path.name,
-            size,
-            static_note,
-            why,
-            threads,
-        )
-        self.long_side = long_side
-        self.confidence = confidence
-        self.iou = iou
-        self.model_name = model_path.stem
-        self.model_version = file_sha256(model_path)[:12]
-        self.keep_class: np.ndarray | None = None
-        if classes:
-            unknown = sorted(set(classes) - set(self.names))
-            if unknown:
-                raise DetectorError(f"{model_path.name}: unknown classes {unknown}")
-            self.keep_class = np.array([n in classes for n in self.names])
-
-    def input_size_for(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
-        return self.fixed_size or auto_input_size(frame_hw, self.long_side, self.stride)
-
-    def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
-        return to_blob(image, self.input_size_for(image.shape[:2]))
-
-    def __call__(self, image: np.ndarray) -> Detections:
-        blob, lb = self.preprocess(image)
-        out = self.session.run(None, {self.input_name: blob})[0]
-        return self.postprocess(out[0], lb, image.shape[:2])
-
-    def postprocess(self, pred: np.ndarray, lb: Letterbox, frame_hw: tuple[int, int]) -> Detections:
-        # pred: (4 + num_classes, anchors), boxes as centre x, y, w, h in input pixels.
-        scores_all = pred[4:]
-        class_id = scores_all.argmax(axis=0)
-        scores = scores_all[class_id, np.arange(scores_all.shape[1])]
-        keep = scores >= self.confidence
-        if self.keep_class is not None:
-            keep &= self.keep_class[class_id]
-        if not keep.any():
-            return Detections.empty(self.names)
-        cx, cy, w, h = pred[0, keep], pred[1, keep], pred[2, keep], pred[3, keep]
-        scores, class_id = scores[keep], class_id[keep]
-        xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-        xyxy[:, [0, 2]] = (xyxy[:, [0, 2]] - lb.pad_x) / lb.scale
-        xyxy[:, [1, 3]] = (xyxy[:, [1, 3]] - lb.pad_y) / lb.scale
-        fh, fw = frame_hw
-        np.clip(xyxy[:, [0, 2]], 0, fw, out=xyxy[:, [0, 2]])
-        np.clip(xyxy[:, [1, 3]], 0, fh, out=xyxy[:, [1, 3]])
-        xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
-        # Per-class NMS (OpenCV's batched variant), as Ultralytics does by default.
-        idx = cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores.tolist(), class_id.tolist(), self.confidence, self.iou)
-        idx = np.asarray(idx, dtype=np.int64).reshape(-1)
-        return Detections(
-            xyxy[idx].astype(np.float32), scores[idx].astype(np.float32), class_id[idx].astype(np.int32), self.names
-        )
+__all__ = [
+    "KNOWN_PROVIDERS",
+    "PROVIDER_ORDER",
+    "DetectorError",
+    "Letterbox",
+    "YoloDetector",
+    "auto_input_size",
+    "boxed_to_blob",
+    "choose_providers",
+    "letterbox",
+    "to_blob",
+]

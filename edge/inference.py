@@ -91,8 +91,7 @@ class InferencePool:
         self.detectors = [make_detector() for _ in range(n)]
         first = self.detectors[0]
         # A model exported with a fixed batch of 1 cannot take a batch.
-        batch_dim = first.session.get_inputs()[0].shape[0]
-        self.max_batch = max_batch if not isinstance(batch_dim, int) else min(max_batch, batch_dim)
+        self.max_batch = max_batch if first.max_batch is None else min(max_batch, first.max_batch)
         self.stats = PoolStats()
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._threads = [
@@ -161,10 +160,10 @@ class InferencePool:
             t0 = time.perf_counter()
             try:
                 blob = batch[0].blob if len(batch) == 1 else np.concatenate([r.blob for r in batch])
-                out = detector.session.run(None, {detector.input_name: blob})[0]
+                out = detector.infer(blob)
                 t1 = time.perf_counter()
                 for i, r in enumerate(batch):
-                    r.result = detector.postprocess(out[i], r.letterbox, r.frame_hw)
+                    r.result = detector.decode(out[i], r.letterbox, r.frame_hw)
             except Exception as e:  # the caller raises it; the worker lives on
                 t1 = time.perf_counter()
                 for r in batch:

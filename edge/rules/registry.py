@@ -30,9 +30,14 @@ ENTRY_POINT_GROUP = "ioc_edge.rules"
 _NOT_RULES = frozenset({"base", "registry"})
 
 
-@functools.cache
 def rule_specs() -> dict[str, RuleSpec]:
     """Every registered rule, by config key, in the order they run (`RuleSpec.order`)."""
+    _discover()
+    return registered_specs()
+
+
+@functools.cache
+def _discover() -> None:
     import edge.rules as package
 
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
@@ -43,7 +48,6 @@ def rule_specs() -> dict[str, RuleSpec]:
             importlib.import_module(ep.value.split(":")[0])
         except Exception as e:  # a broken third-party plug-in must not take the node down
             log.error("rule plug-in failed to load", extra={"fields": {"entry_point": ep.name, "error": repr(e)}})
-    return registered_specs()
 
 
 def violation_kinds() -> dict[str, ViolationKind]:

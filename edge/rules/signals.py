@@ -20,8 +20,8 @@ from enum import StrEnum
 
 import numpy as np
 
-from edge.scene import SignalHeadConfig
 from edge.geometry import scale_points
+from edge.scene import SignalHeadConfig
 
 
 class SignalState(StrEnum):

@@ -182,7 +182,7 @@ def test_the_detector_logs_one_line_with_its_provider(caplog):
         YoloDetector(models.verify("yolo11n"))
     lines = [r.getMessage() for r in caplog.records if "execution provider" in r.getMessage()]
     assert len(lines) == 1
-    assert "yolo11n.onnx: input long side 640; execution provider CPU (order Tensorrt > CUDA" in lines[0]
+    assert "yolo11n.onnx: input long side 640; backend onnxruntime, execution provider CPU (order Tensorrt > CUDA" in lines[0]
     assert "threads=1" in lines[0]
 
 
