@@ -1,4 +1,6 @@
-"""MQTT v5 publisher that drains the outbox at QoS 1, in order, deleting a message only on PUBACK.
+"""MQTT v5 publisher that drains the outbox at QoS 1, in order, deleting a message only on a
+successful PUBACK. A PUBACK with a failure reason code (e.g. "Not authorized" under the broker's
+ACL) leaves the message in the outbox, counted in `refused`, and it is sent again after a backoff.
 
 Retained state (node status, camera health) is published directly, not through the outbox: only
 the latest value matters, and it is re-sent on every reconnect.
@@ -10,27 +12,30 @@ import contextlib
 import logging
 import threading
 import time
+from dataclasses import replace
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from contract.topics import parse_mqtt_url
+from contract.mqtt import MqttClient, MqttSettings, Will
 from edge.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-NO_MATCHING_SUBSCRIBERS = 0x10  # a success code in MQTT v5, yet the message reached nobody
 HOLD_MIN_S, HOLD_MAX_S = 1.0, 30.0
+REFUSED_MAX_S = 300.0  # a refusal (ACL) is fixed by a person: retry it, but not a backlog every few seconds
 
 
 class MqttPublisher:
+    """`settings`: an `MqttSettings` (its `will`, if any, is used), or a broker URL with the client
+    id and the other arguments spelled out."""
+
     def __init__(
         self,
         outbox: Outbox,
-        url: str,
-        client_id: str,
+        settings: MqttSettings | str,
+        client_id: str | None = None,
         *,
         will: tuple[str, bytes] | None = None,
         username: str | None = None,
@@ -41,37 +46,33 @@ class MqttPublisher:
     ) -> None:
         self.outbox = outbox
         self.window = window
-        self.host, self.port, tls = parse_mqtt_url(url)
-        self.keepalive_s = keepalive_s
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        if username:
-            c.username_pw_set(username, password)
-        if tls:
-            c.tls_set(ca_certs=ca_file)
-        if will:
-            c.will_set(will[0], will[1], qos=1, retain=True)
-        c.max_inflight_messages_set(window)
-        c.reconnect_delay_set(min_delay=1, max_delay=30)
-        c.on_connect = self._on_connect
-        c.on_disconnect = self._on_disconnect
-        c.on_publish = self._on_publish
-        self.client = c
-        self.connected = threading.Event()
+        if isinstance(settings, str):
+            if client_id is None:
+                raise TypeError("MqttPublisher(outbox, url, client_id): client_id is missing")
+            settings = MqttSettings(
+                settings, client_id, username=username, password=password, ca_file=ca_file,
+                keepalive_s=keepalive_s, will=Will(will[0], will[1]) if will else None,
+            )
+        settings = replace(settings, clean_start=True, max_inflight=window, reconnect_min_s=1, reconnect_max_s=30)
+        self.host, self.port = settings.host, settings.port
+        self.mqtt = MqttClient(
+            settings, on_connect=self._on_connect, on_disconnect=self._on_disconnect, on_publish=self._on_publish
+        )
+        self.client = self.mqtt.client
+        self.connected = self.mqtt.connected
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._state_lock = threading.Lock()
         self._retained: dict[str, bytes] = {}
-        self._refused: set[int] = set()
-        self._unheard: set[int] = set()
         self._thread = threading.Thread(target=self._pump, name="mqtt-publisher", daemon=True)
         self.acked = 0
-        self.refused = 0
+        self.refused = 0  # PUBACKs with a failure code (e.g. not authorized): kept and sent again later
         self.unheard = 0  # PUBACKs saying "no matching subscribers": kept and sent again
+        self.refused_pending = 0  # outbox messages whose last PUBACK was a refusal
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
-        self.client.connect_async(self.host, self.port, keepalive=self.keepalive_s, clean_start=True)
-        self.client.loop_start()
+        self.mqtt.start()
         self._thread.start()
 
     def stop(self, final_state: tuple[str, bytes] | None = None, timeout: float = 5.0) -> None:
@@ -82,8 +83,7 @@ class MqttPublisher:
             info = self.client.publish(final_state[0], final_state[1], qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout=2)
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.mqtt.stop()
 
     def notify(self) -> None:
         """New messages are in the outbox."""
@@ -95,50 +95,56 @@ class MqttPublisher:
         if self.connected.is_set():
             self.client.publish(topic, payload, qos=1, retain=True)
 
+    def status(self) -> dict:
+        """For the node's status: the connection, refused subscriptions and publishes."""
+        return {**self.mqtt.status(), "refused_pending": self.refused_pending}
+
     # -- paho callbacks (network thread) -----------------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code: ReasonCode, properties: Properties | None) -> None:
         if reason_code.is_failure:
             log.error("mqtt connect refused by %s:%s: %s", self.host, self.port, reason_code)
             return
         log.info("mqtt connected to %s:%s", self.host, self.port)
-        self.connected.set()
         with self._state_lock:
             for topic, payload in self._retained.items():
                 client.publish(topic, payload, qos=1, retain=True)
         self._wake.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if self.connected.is_set():
+        if self.connected.is_set():  # still set in this hook: a connection ended, not a failed try
             log.warning("mqtt disconnected from %s:%s: %s (will reconnect)", self.host, self.port, reason_code)
-        self.connected.clear()
 
     def _on_publish(self, client, userdata, mid: int, reason_code: ReasonCode, properties) -> None:
-        if reason_code.is_failure:
-            self._refused.add(mid)
-        elif reason_code.value == NO_MATCHING_SUBSCRIBERS:
-            self._unheard.add(mid)
         self._wake.set()
 
     # -- the pump ------------------------------------------------------------------------------------
     def _pump(self) -> None:
         inflight: dict[int, mqtt.MQTTMessageInfo] = {}
+        retry: dict[int, tuple[float, float]] = {}  # refused seq -> (when to send again, its backoff)
         last_seq = 0
         hold_until, hold_s = 0.0, HOLD_MIN_S
         while not self._stop.is_set():
-            done = [seq for seq, info in inflight.items() if info.is_published()]
-            if done:
+            answered = [(seq, ack) for seq, info in inflight.items() if (ack := self.mqtt.puback(info)) is not None]
+            if answered:
                 acked, unheard = [], []
-                for s in done:
+                for s, ack in answered:
                     info = inflight.pop(s)
-                    if info.mid in self._refused:
-                        # Kept in the outbox (retried after a restart) and counted: never silently dropped.
-                        self._refused.discard(info.mid)
+                    if not ack.ok:
+                        # Refused (e.g. not authorized by the broker's ACL): it stays in the outbox,
+                        # is not counted as delivered, and is sent again after a backoff of its own,
+                        # without holding back the messages behind it.
                         self.refused += 1
-                        log.error("broker refused outbox message seq=%s", s)
-                    elif info.mid in self._unheard:
-                        self._unheard.discard(info.mid)
+                        delay = min(REFUSED_MAX_S, retry[s][1] * 2) if s in retry else HOLD_MIN_S
+                        retry[s] = (time.monotonic() + delay, delay)
+                        log.error(
+                            "broker refused outbox message seq=%s (mid %s): %s; kept, retry in %.0f s",
+                            s, info.mid, ack.reason, delay,
+                        )
+                    elif ack.no_subscribers:
+                        retry.pop(s, None)
                         unheard.append(s)
                     else:
+                        retry.pop(s, None)
                         acked.append(s)
                 self.outbox.ack(acked)
                 self.acked += len(acked)
@@ -156,9 +162,19 @@ class MqttPublisher:
                         len(unheard), hold_s,
                     )
                     hold_s = min(HOLD_MAX_S, hold_s * 2)
+            self.refused_pending = len(retry)
             if self.connected.is_set() and len(inflight) < self.window and time.monotonic() >= hold_until:
+                now = time.monotonic()
+                for s in [s for s, (due, _d) in retry.items() if due <= now and s not in inflight]:
+                    if len(inflight) >= self.window:
+                        break
+                    again = self.outbox.pending(after_seq=s - 1, limit=1)
+                    if again and again[0].seq == s:
+                        inflight[s] = self.client.publish(again[0].topic, again[0].payload, qos=again[0].qos)
+                    else:  # gone from the outbox meanwhile
+                        retry.pop(s, None)
                 for m in self.outbox.pending(after_seq=last_seq, limit=self.window - len(inflight)):
-                    if m.seq not in inflight:
+                    if m.seq not in inflight and m.seq not in retry:
                         inflight[m.seq] = self.client.publish(m.topic, m.payload, qos=m.qos)
                     last_seq = m.seq
             self._wake.wait(0.25)
