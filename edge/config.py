@@ -468,6 +468,32 @@ class RetentionConfig(_Model):
     check_interval_s: float = Field(60.0, gt=0)
 
 
+class EvidenceWorkerConfig(_Model):
+    """The evidence worker: JPEGs, clips, evidence files and outbox writes, off the camera threads."""
+
+    threads: int = Field(1, ge=1, le=64, description="evidence threads shared by all cameras (one camera: one thread)")
+    max_queued_frames: int = Field(
+        16, ge=1, le=1024,
+        description="frames waiting per thread; beyond it an event goes without its snapshots (counted, logged)",
+    )
+
+
+class RestartConfig(_Model):
+    """A crashed camera worker is restarted after a backoff (doubling); it is `failed` after too many in a row."""
+
+    initial_s: float = Field(1.0, gt=0)
+    max_s: float = Field(60.0, gt=0)
+    stable_s: float = Field(60.0, gt=0, description="a run this long resets the backoff and the crash count")
+    max_consecutive: int | None = Field(10, ge=0, description="crashes in a row before giving up; null = never")
+
+
+class MetricsConfig(_Model):
+    """Prometheus /metrics of the node (off without this key)."""
+
+    port: int = Field(9108, ge=0, le=65535, description="0: any free port")
+    bind: str = Field("127.0.0.1", min_length=1, description="address to listen on; loopback by default")
+
+
 class NodeConfig(_Model):
     node: NodeInfo
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
@@ -482,6 +508,9 @@ class NodeConfig(_Model):
     clips: ClipsConfig = Field(default_factory=ClipsConfig)
     upload: UploadConfig | None = Field(None, description="without it, clips stay on the node")
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    evidence: EvidenceWorkerConfig = Field(default_factory=EvidenceWorkerConfig)
+    restart: RestartConfig = Field(default_factory=RestartConfig)
+    metrics: MetricsConfig | None = Field(None, description="Prometheus endpoint; off by default")
 
 
 def mqtt_client_id(node: NodeConfig) -> str:

@@ -1,19 +1,26 @@
-"""The live edge node: one thread per camera (source -> analyzer -> outbox), one publisher.
+"""The live edge node: one thread per camera (source -> analyzer), an evidence worker (evidence ->
+outbox), one publisher.
 
-Cameras never wait on each other or on the network: a camera thread only writes to the local
-outbox; the publisher drains it when the broker is there.
+Cameras never wait on each other, on the disk or on the network: a camera thread only analyses
+and hands what it decided to the evidence worker (`edge.runtime.evidence_worker`: JPEGs, clips,
+evidence files and the outbox, bounded and never blocking); the publisher drains the outbox when
+the broker is there. A camera thread that crashes is restarted with backoff
+(`edge.runtime.supervisor`), and its health says `restarting` (or `failed` when it gives up).
+
+Status and health are the contract's types (`contract.status`): the node status every
+`status_interval_s`, and each camera's health at every state change and again, with live
+counters, with every node status.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 
+from contract.status import CameraHealth, NodeStatus
 from contract.topics import camera_health_topic, event_topic, evidence_topic, node_status_topic
 from edge.analyze import make_detector
 from edge.config import CameraConfig, NodeConfig, mqtt_client_id
@@ -21,55 +28,103 @@ from edge.data import default_node_state_dir, video_path
 from edge.inference import InferencePool
 from edge.motion import motion_gate_for
 from edge.outbox import Outbox, OutboxMessage, UploadItem
-from edge.pipeline import CameraAnalyzer, EventRecord
+from edge.pipeline import EventRecord
 from edge.publisher import MqttPublisher
 from edge.retention import RetentionWorker
+from edge.runtime.analyzer import LiveAnalyzer, PendingEvent
+from edge.runtime.evidence_worker import EvidenceWorker
+from edge.runtime.supervisor import RestartPolicy, Supervisor, SupervisorState
 from edge.signal_feed import SignalFeed
-from edge.sources import open_source
+from edge.sources import SourceHealth, open_source
 from edge.uploader import EvidenceUploader
 from pipelines.clips import ClipRecorder
 
 log = logging.getLogger("edge.node")
 
+# Counters of a camera's earlier runs (before a restart): health counts from the worker's start.
+_CARRIED = ("reconnects", "frames_decoded", "frames_delivered", "slots_missed", "analysed_frames", "frames_gated")
 
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+def _utc(ts: float | None = None) -> datetime:
+    return datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
 
 
 class CameraWorker(threading.Thread):
+    """One camera: source -> analyzer on this thread, supervised (restarted after a crash)."""
+
+    METRICS_WINDOW_S = 10.0
+
     def __init__(self, node: EdgeNode, camera: CameraConfig) -> None:
         super().__init__(name=f"camera-{camera.camera.id}", daemon=True)
         self.node = node
         self.camera = camera
-        self.health: dict = {"state": "starting"}
         self.events = 0
         self.source = None
         self.recorder: ClipRecorder | None = None
-        self.analyzer: CameraAnalyzer | None = None
+        self.analyzer: LiveAnalyzer | None = None
+        self.started_at = time.time()
+        self._lock = threading.Lock()  # source/analyzer swap at a restart vs. health readers
+        self._carried = dict.fromkeys(_CARRIED, 0)
         # (wall time the analysis of a frame ended, its lag behind the frame's arrival): the last minute.
         self._analysed: deque[tuple[float, float]] = deque()
         self._overloaded = False
+        self.supervisor = Supervisor(
+            self.name, self._run_once, node.stopping, policy=node.restart_policy, on_state=self._on_supervisor
+        )
 
-    METRICS_WINDOW_S = 10.0
-
+    # -- health ------------------------------------------------------------------------------------
     def metrics(self) -> dict:
-        """How well this camera keeps up: analysed fps against its target over the last 10 s, the
-        lag of analysis behind the camera, slots missed (frames dropped under overload)."""
+        """How well this camera keeps up: analysed fps against its target over the last 10 s and
+        the lag of analysis behind the camera."""
         now = time.time()
         recent = [(t, lag) for t, lag in list(self._analysed) if now - t <= self.METRICS_WINDOW_S]
-        target = self.camera.camera.analysis_fps
         lags = sorted(lag for _, lag in recent)
-        out: dict = {
-            "analysis_fps_target": target,
+        return {
+            "analysis_fps_target": self.camera.camera.analysis_fps,
             "analysis_fps": round(len(recent) / self.METRICS_WINDOW_S, 2),
             "lag_ms_p50": round(1000 * lags[len(lags) // 2], 1) if lags else None,
             "lag_ms_max": round(1000 * lags[-1], 1) if lags else None,
         }
-        if self.source is not None:
-            out["slots_missed"] = self.source.health.slots_missed
-        if self.analyzer is not None:
-            out["frames_gated"] = self.analyzer.stats.gated
-        return out
+
+    def overloaded(self, m: dict) -> bool | None:
+        """Below 95% of its rate or lagging > 1 s; None while there is not enough history."""
+        if time.time() - self.started_at < 2 * self.METRICS_WINDOW_S:
+            return None
+        return m["analysis_fps"] < 0.95 * m["analysis_fps_target"] or (m["lag_ms_p50"] or 0) > 1000
+
+    def health(self, source_health: SourceHealth | None = None) -> CameraHealth:
+        """This camera's health now: live counters (all runs since the node started), not a snapshot."""
+        with self._lock:
+            src, analyzer, recorder = self.source, self.analyzer, self.recorder
+            h = source_health or (src.health if src is not None else SourceHealth())
+            counts = dict(self._carried)
+        counts["reconnects"] += h.reconnects
+        counts["frames_decoded"] += h.frames_decoded
+        counts["frames_delivered"] += h.frames_delivered
+        counts["slots_missed"] += h.slots_missed
+        if analyzer is not None:
+            counts["analysed_frames"] += analyzer.stats.frames
+            counts["frames_gated"] += analyzer.stats.gated
+        sup = self.supervisor
+        state, error = h.state, h.last_error
+        if sup.state in ("restarting", "failed"):
+            state, error = sup.state, sup.last_error
+        m = self.metrics()
+        return CameraHealth(
+            node=self.node.config.node.id,
+            camera=self.camera.camera.id,
+            state=state,
+            at=_utc(),
+            restarts=sup.restarts,
+            last_frame_at=_utc(h.last_frame_wall_time) if h.last_frame_wall_time is not None else None,
+            overloaded=bool(self.overloaded(m)),
+            last_error=error,
+            events=self.events,
+            clip_buffer_bytes=recorder.ring.nbytes if recorder is not None else None,
+            clip_buffer_seconds=round(recorder.ring.span, 2) if recorder is not None else None,
+            **counts,
+            **m,
+        )
 
     def _note_analysed(self, frame_wall: float) -> None:
         now = time.time()
@@ -77,83 +132,98 @@ class CameraWorker(threading.Thread):
         while self._analysed and now - self._analysed[0][0] > 60:
             self._analysed.popleft()
 
+    # -- the worker --------------------------------------------------------------------------------
     def run(self) -> None:
+        self.supervisor.run()
+
+    def _run_once(self) -> None:
         cam = self.camera.camera
+        clips = self.node.config.clips
+        recorder = None
+        if clips.enabled:
+            # Fed with the compressed packets of the same connection that feeds detection.
+            recorder = ClipRecorder(
+                self.node.clips_dir / cam.id,
+                pre_s=clips.pre_seconds,
+                post_s=clips.post_seconds,
+                max_bytes=int(clips.max_buffer_mb * 1024 * 1024),
+                name=cam.id,
+            )
+        analyzer = LiveAnalyzer(
+            self.node.config.node.id,
+            self.camera,
+            self.node.inference,
+            clips=recorder,
+            event_first=True,
+            motion=motion_gate_for(self.camera),
+        )
+        uri = cam.source or ""
+        live: dict = {}
+        if uri.lower().startswith(("rtsp://", "rtsps://")):
+            live = {"platform": self.node.config.platform, "decoder_threads": self.node.config.decoder_threads or None}
+        else:  # a file stands in for a camera: looped at its own pace
+            uri = str(video_path(uri))
+            live = {"loop": True, "realtime": True}
+        with self._lock:
+            self.recorder, self.analyzer = recorder, analyzer
+        evidence = self.node.evidence
+        crashed = False
         try:
-            clips = self.node.config.clips
-            recorder = None
-            if clips.enabled:
-                # Fed with the compressed packets of the same connection that feeds detection.
-                recorder = ClipRecorder(
-                    self.node.clips_dir / cam.id,
-                    pre_s=clips.pre_seconds,
-                    post_s=clips.post_seconds,
-                    max_bytes=int(clips.max_buffer_mb * 1024 * 1024),
-                    name=cam.id,
-                )
-            self.recorder = recorder
-            analyzer = CameraAnalyzer(
-                self.node.config.node.id,
-                self.camera,
-                self.node.inference,
-                clips=recorder,
-                event_first=True,
-                motion=motion_gate_for(self.camera),
+            source = open_source(
+                uri, cam.analysis_fps, on_health=self._on_health, on_packet=recorder.add if recorder else None, **live
             )
-            self.analyzer = analyzer
-            uri = cam.source or ""
-            live: dict = {}
-            if uri.lower().startswith(("rtsp://", "rtsps://")):
-                live = {"platform": self.node.config.platform, "decoder_threads": self.node.config.decoder_threads or None}
-            else:  # a file stands in for a camera: looped at its own pace
-                uri = str(video_path(uri))
-                live = {"loop": True, "realtime": True}
-            self.source = open_source(
-                uri,
-                cam.analysis_fps,
-                on_health=self._on_health,
-                on_packet=recorder.add if recorder else None,
-                **live,
-            )
+            with self._lock:
+                self.source = source
             if recorder is not None:
-                recorder.rotation = getattr(self.source, "rotation", 0.0)  # files only; cameras send upright
-            for frame in self.source.frames():
+                recorder.rotation = getattr(source, "rotation", 0.0)  # files only; cameras send upright
+            for frame in source.frames():
                 if self.node.stopping.is_set():
                     break
                 if self.node.signal_feed is not None:
                     self.node.signal_feed.apply(cam.id, analyzer.rules, frame.pts, frame.wall_time)
-                for rec in analyzer.process(frame, datetime.fromtimestamp(frame.wall_time, UTC)):
-                    self.node.submit(rec)
-                    self.events += not rec.republish
+                decided = analyzer.process(frame, datetime.fromtimestamp(frame.wall_time, UTC))
+                if decided:
+                    # Evidence, clips and the outbox are the evidence worker's: this thread analyses.
+                    evidence.put(cam.id, decided)
+                    self.events += sum(isinstance(p, PendingEvent) for p in decided)
                 self._note_analysed(frame.wall_time)
-                self.health["analysed_frames"] = analyzer.stats.frames
-                if recorder is not None:
-                    self.health["clip_buffer"] = {"bytes": recorder.ring.nbytes, "seconds": round(recorder.ring.span, 2)}
-            # Stopping: events still waiting for post-event footage go out with what there is.
-            for rec in analyzer.finish():
-                self.node.submit(rec)
-                self.events += not rec.republish
-        except Exception:
-            log.exception("camera worker failed", extra={"fields": {"camera": cam.id}})
-            self.health = {"state": "failed", "at": _now_iso()}
-            self.node.publish_health(cam.id, self.health)
+        except BaseException:
+            crashed = True
+            raise
+        finally:
+            # Stopping or crashed: events still waiting for post-event footage go out with what there is.
+            evidence.put(cam.id, analyzer.finish())
+            if crashed:
+                self._fold_counters()
 
-    def _on_health(self, health) -> None:
-        data = asdict(health) if is_dataclass(health) else dict(health)
-        data["at"] = _now_iso()
-        self.health = data
-        log.info("camera health", extra={"fields": {"camera": self.camera.camera.id, **data}})
-        self.node.publish_health(self.camera.camera.id, data)
-        if data.get("state") in ("stalled", "reconnecting") and self.analyzer is not None:
+    def _fold_counters(self) -> None:
+        """A crashed run: keep its counters for the next run's health (they count from the start)."""
+        with self._lock:
+            if self.source is not None:
+                h = self.source.health
+                for k in ("reconnects", "frames_decoded", "frames_delivered", "slots_missed"):
+                    self._carried[k] += getattr(h, k)
+            if self.analyzer is not None:
+                self._carried["analysed_frames"] += self.analyzer.stats.frames
+                self._carried["frames_gated"] += self.analyzer.stats.gated
+            self.source = self.analyzer = self.recorder = None
+
+    def _on_health(self, health: SourceHealth) -> None:
+        data = self.health(health)
+        log.info("camera health", extra={"fields": data.model_dump(mode="json", exclude={"schema_", "node"})})
+        self.node.publish_health(data)
+        if health.state in ("stalled", "reconnecting") and self.analyzer is not None:
             # The camera is gone for now: events waiting for post-event footage must not wait
-            # for it to come back; they go out with the clip there is. (Called on this thread.)
-            for rec in self.analyzer.finish():
-                self.node.submit(rec)
-                self.events += not rec.republish
+            # for it to come back; they go out with the clip there is.
+            self.node.evidence.put(self.camera.camera.id, self.analyzer.finish())
+
+    def _on_supervisor(self, state: SupervisorState, error: str | None) -> None:
+        self.node.publish_health(self.health())
 
     def stop(self) -> None:
-        if self.source is not None:
-            self.source.stop()
+        src = self.source
+        if src is not None:
+            src.stop()
 
 
 class EdgeNode:
@@ -170,7 +240,7 @@ class EdgeNode:
             self.outbox,
             config.mqtt.url,
             mqtt_client_id(config),
-            will=(self.status_topic, json.dumps({"node": node_id, "state": "offline"}).encode()),
+            will=(self.status_topic, NodeStatus(node=node_id, state="offline").to_json().encode()),
             # A node logs in as its node id: the broker's ACL lets it publish under that id only.
             username=config.mqtt.username or (node_id if config.mqtt.secret() else None),
             password=config.mqtt.secret(),
@@ -213,11 +283,21 @@ class EdgeNode:
         self.inference = InferencePool(
             lambda: make_detector(config.detector), config.inference.workers or None, config.inference.max_batch
         )
+        # Everything after the decision (JPEGs, clips, evidence files, outbox), off the camera threads.
+        self.evidence = EvidenceWorker(
+            self.submit, threads=config.evidence.threads, max_queued=config.evidence.max_queued_frames
+        )
+        r = config.restart
+        self.restart_policy = RestartPolicy(r.initial_s, r.max_s, r.stable_s, r.max_consecutive)
         self.workers = [CameraWorker(self, c) for c in cameras]
+        self.metrics_server = None
+        self._stop_lock = threading.Lock()
+        self._stopped = False
         self.started_at = time.time()
 
     def submit(self, rec: EventRecord) -> None:
-        """Evidence to disk, then evidence + event into the outbox in one transaction."""
+        """Evidence to disk, then evidence + event into the outbox in one transaction (on the
+        evidence worker's thread)."""
         ev = rec.event
         folder = self.evidence_dir / ev.camera / ev.id
         small = [f for f in rec.evidence if f.path is None]
@@ -243,30 +323,32 @@ class EdgeNode:
         log.info(
             "event",
             extra={"fields": {"event_id": ev.id, "camera": ev.camera, "type": ev.type.value,
-                              "zone": ev.zone.id if ev.zone else None, "details": ev.details}},
+                              "zone": ev.zone.id if ev.zone else None, "details": ev.details,
+                              "snapshots": len(small)}},
         )
 
-    def publish_health(self, camera_id: str, health: dict) -> None:
-        payload = json.dumps({"node": self.config.node.id, "camera": camera_id, **health}, default=str).encode()
-        self.publisher.publish_state(camera_health_topic(self.prefix, self.config.node.id, camera_id), payload)
+    def publish_health(self, health: CameraHealth) -> None:
+        topic = camera_health_topic(self.prefix, self.config.node.id, health.camera)
+        self.publisher.publish_state(topic, health.to_json().encode())
 
-    def status(self) -> dict:
-        return {
-            "node": self.config.node.id,
-            "state": "online",
-            "at": _now_iso(),
-            "uptime_s": round(time.time() - self.started_at, 1),
-            "outbox_backlog": self.outbox.backlog(),
-            "outbox_oldest_s": self.outbox.oldest_age(),
-            "published": self.publisher.acked,
-            "held_no_subscriber": self.publisher.unheard,
-            "uploads": self.uploader.status() if self.uploader else None,
+    def status(self) -> NodeStatus:
+        return NodeStatus(
+            node=self.config.node.id,
+            state="online",
+            at=_utc(),
+            uptime_s=round(time.time() - self.started_at, 1),
+            outbox_backlog=self.outbox.backlog(),
+            outbox_oldest_s=self.outbox.oldest_age(),
+            published=self.publisher.acked,
+            held_no_subscriber=self.publisher.unheard,
+            uploads=self.uploader.status() if self.uploader else None,
             # Loud on purpose: undelivered evidence is never deleted, so a full disk needs a person.
-            "disk_full": self.retention.status.disk_full,
-            "storage": self.retention.status.as_dict(),
-            "inference": self.inference.stats.snapshot(),
-            "cameras": {w.camera.camera.id: {"events": w.events, **w.health, **w.metrics()} for w in self.workers},
-        }
+            disk_full=self.retention.status.disk_full,
+            storage=self.retention.status.as_dict(),
+            inference=self.inference.stats.snapshot(),
+            evidence=self.evidence.stats(),
+            cameras={w.camera.camera.id: w.health() for w in self.workers},
+        )
 
     def run(self) -> None:
         self.publisher.start()
@@ -275,49 +357,65 @@ class EdgeNode:
         self.retention.start()
         if self.signal_feed is not None:
             self.signal_feed.start()
+        self.evidence.start()
+        if self.config.metrics is not None:
+            from edge.metrics import serve_metrics
+
+            self.metrics_server = serve_metrics(self, self.config.metrics.bind, self.config.metrics.port)
         for w in self.workers:
             w.start()
         log.info("edge node started", extra={"fields": {"node": self.config.node.id, "cameras": len(self.workers)}})
         while True:
             status = self.status()
-            self._say_overload(status["cameras"])
-            self.publisher.publish_state(self.status_topic, json.dumps(status, default=str).encode())
+            self._say_overload(status)
+            self.publisher.publish_state(self.status_topic, status.to_json().encode())
+            # Health with live values, as often as the status (state changes go out at once too).
+            for health in status.cameras.values():
+                self.publish_health(health)
             if self.stopping.wait(self.config.status_interval_s):
                 break
             if not any(w.is_alive() for w in self.workers):
                 log.error("all camera workers have ended")
                 break
 
-    def _say_overload(self, cameras: dict) -> None:
+    def _say_overload(self, status: NodeStatus) -> None:
         """A camera analysed below 95% of its rate (or lagging > 1 s) is overloaded: log it once
-        when it starts and once when it ends; the status carries it all the time."""
+        when it starts and once when it ends; the status and health carry it all the time."""
         for w in self.workers:
-            m = cameras.get(w.camera.camera.id, {})
-            if m.get("analysis_fps") is None or time.time() - self.started_at < 2 * w.METRICS_WINDOW_S:
+            h = status.cameras.get(w.camera.camera.id)
+            if h is None or w.overloaded(h.model_dump()) is None:
                 continue  # not enough history yet
-            lagging = (m.get("lag_ms_p50") or 0) > 1000
-            over = m["analysis_fps"] < 0.95 * m["analysis_fps_target"] or lagging
-            m["overloaded"] = over
-            if over != w._overloaded:
-                w._overloaded = over
-                (log.warning if over else log.info)(
-                    "camera overloaded: analysis frames dropped" if over else "camera keeps up again",
-                    extra={"fields": {"camera": w.camera.camera.id, **m}},
+            if h.overloaded != w._overloaded:
+                w._overloaded = h.overloaded
+                (log.warning if h.overloaded else log.info)(
+                    "camera overloaded: analysis frames dropped" if h.overloaded else "camera keeps up again",
+                    extra={"fields": {"camera": h.camera, "analysis_fps": h.analysis_fps,
+                                      "analysis_fps_target": h.analysis_fps_target, "lag_ms_p50": h.lag_ms_p50,
+                                      "slots_missed": h.slots_missed}},
                 )
 
     def stop(self) -> None:
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
         self.stopping.set()
         for w in self.workers:
             w.stop()
         for w in self.workers:
             w.join(timeout=5)
+        # What the cameras decided is written before the outbox closes (their last clips too).
+        self.evidence.close(timeout=30)
         self.inference.close()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
         self.retention.stop()
         if self.signal_feed is not None:
             self.signal_feed.stop()
         if self.uploader is not None:
             self.uploader.stop()
-        offline = json.dumps({"node": self.config.node.id, "state": "offline", "at": _now_iso()}).encode()
+        for w in self.workers:
+            self.publish_health(w.health())  # final: ended (retained for whoever looks later)
+        offline = NodeStatus(node=self.config.node.id, state="offline", at=_utc()).to_json().encode()
         self.publisher.stop(final_state=(self.status_topic, offline))
         self.outbox.close()
-

@@ -150,11 +150,22 @@ class CameraAnalyzer:
             return records
         ready: list[EventRecord] = []
         for rec in records:
-            ticket = self.clips.request(pts)
-            if self.event_first:
-                rec = EventRecord(rec.event.model_copy(update={"evidence_pending": ["clip"]}), rec.evidence)
-                ready.append(rec)
-            self._waiting.append((rec, ticket))
+            ready.extend(self._wait_for_clip(rec, self.clips.request(pts)))
+        return ready + self._clips_done(force)
+
+    def _wait_for_clip(self, rec: EventRecord, ticket: ClipTicket) -> list[EventRecord]:
+        """Hold `rec` until `ticket`'s clip is written; event first: returns the copy to send now."""
+        ready: list[EventRecord] = []
+        if self.event_first:
+            rec = EventRecord(rec.event.model_copy(update={"evidence_pending": ["clip"]}), rec.evidence)
+            ready.append(rec)
+        self._waiting.append((rec, ticket))
+        return ready
+
+    def _clips_done(self, force: bool = False) -> list[EventRecord]:
+        """Write the clips whose footage is in (all of them with `force`); the events they complete."""
+        assert self.clips is not None
+        ready: list[EventRecord] = []
         self.clips.poll(force=force)
         waiting = []
         for rec, ticket in self._waiting:
@@ -185,18 +196,27 @@ class CameraAnalyzer:
         return when - timedelta(seconds=pts - t)
 
     def _record(self, v: Violation, frame: Frame, when: datetime, tracks) -> EventRecord:
+        return self._event(v, frame.pts, when, self._evidence(v, frame.image, when, tracks))
+
+    def _evidence(self, v: Violation, image: np.ndarray, when: datetime, tracks) -> tuple[EvidenceFile, ...]:
+        """The JPEGs of one violation: annotated and clean snapshot, the rule's crops (the costly part:
+        the live node makes them on its evidence worker, edge.runtime.evidence_worker)."""
         cam = self.camera.camera
-        snapshot = EvidenceFile.of("snapshot", "image/jpeg", annotated_snapshot(frame.image, v, tracks, cam.id, when))
-        clean = EvidenceFile.of("snapshot_clean", "image/jpeg", encode_jpeg(frame.image))
-        evidence: tuple[EvidenceFile, ...] = (snapshot, clean) + tuple(
-            EvidenceFile.of(kind, "image/jpeg", encode_jpeg(image), name=f"{kind}-{i}")
-            for i, (kind, image) in enumerate(v.images)
+        snapshot = EvidenceFile.of("snapshot", "image/jpeg", annotated_snapshot(image, v, tracks, cam.id, when))
+        clean = EvidenceFile.of("snapshot_clean", "image/jpeg", encode_jpeg(image))
+        return (snapshot, clean) + tuple(
+            EvidenceFile.of(kind, "image/jpeg", encode_jpeg(crop), name=f"{kind}-{i}")
+            for i, (kind, crop) in enumerate(v.images)
         )
-        started_at = when - timedelta(seconds=frame.pts - v.started_at)
+
+    def _event(self, v: Violation, pts: float, when: datetime, evidence: tuple[EvidenceFile, ...]) -> EventRecord:
+        """The event of violation `v` decided on the frame at `pts` (UTC `when`), with `evidence`."""
+        cam = self.camera.camera
+        started_at = when - timedelta(seconds=pts - v.started_at)
         seed = None
         if self.deterministic_ids:
             offenders = ",".join(str(o.track_id) for o in v.offenders)
-            seed = f"{self.node_id}|{cam.id}|{v.type.value}|{v.phase}|{frame.pts:.3f}|{offenders}".encode()
+            seed = f"{self.node_id}|{cam.id}|{v.type.value}|{v.phase}|{pts:.3f}|{offenders}".encode()
         incident = None
         if v.incident_key is not None:
             # Same incident, same id in every phase: derived from its start time and key.
@@ -210,7 +230,7 @@ class CameraAnalyzer:
             phase=v.phase,
             incident=incident,
             started_at=started_at,
-            ended_at=when - timedelta(seconds=frame.pts - v.ended_at),
+            ended_at=when - timedelta(seconds=pts - v.ended_at),
             detected_at=when,
             confidence=v.confidence,
             objects=[

@@ -55,7 +55,7 @@ class PacketRing:
     bound: a hard cap that wins over everything (a camera with a huge bitrate or no keyframes must
     not eat the box); it is what keeps memory bounded. `hold(t)` keeps packets from t on for a
     pending clip until `release(t)`, still within the byte cap. Thread-safe: packets come from the
-    source's streaming thread, clips are cut on the camera thread.
+    source's streaming thread, clips are cut on the camera thread (the live node: its evidence worker).
     """
 
     def __init__(self, seconds: float, max_bytes: int) -> None:
@@ -231,7 +231,8 @@ class ClipRecorder:
     it is stretched to cover both (up to `max_clip_s`) and the same ticket is returned, so
     overlapping events share one file. `poll()` writes the clips whose footage is complete (the
     newest packet is past their end) and returns them; `poll(force=True)` writes whatever is there
-    (end of a file, shutdown).
+    (end of a file, shutdown). `request` and `poll` may run on different threads (the live node
+    asks on the camera thread, at the frame, and writes on its evidence worker).
     """
 
     def __init__(
@@ -284,7 +285,9 @@ class ClipRecorder:
                     return ticket
             ticket = ClipTicket(start, end, events=[t])
             self._pending.append(ticket)
-        self.ring.hold(start)
+            # Under the lock: a poll on another thread (the node's evidence worker) must not
+            # write and release this ticket before its hold is in place, or the hold would stay.
+            self.ring.hold(start)
         return ticket
 
     def poll(self, force: bool = False) -> list[ClipTicket]:
