@@ -39,6 +39,7 @@ class _Request:
     blob: np.ndarray
     letterbox: Letterbox
     frame_hw: tuple[int, int]
+    model: str = ""  # "" the node's detector; else a secondary model added with `runner()`
     done: threading.Event = field(default_factory=threading.Event)
     result: Detections | None = None
     error: BaseException | None = None
@@ -89,14 +90,18 @@ class InferencePool:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
         self.detectors = [make_detector() for _ in range(n)]
+        # Every worker holds a session of every model: the node's detector ("") and the secondary
+        # models rules ask for (heads, plates), so all of them share the same workers and queue.
+        self._models: dict[str, list[YoloDetector]] = {"": self.detectors}
+        self._models_lock = threading.Lock()
         first = self.detectors[0]
         # A model exported with a fixed batch of 1 cannot take a batch.
         self.max_batch = max_batch if first.max_batch is None else min(max_batch, first.max_batch)
         self.stats = PoolStats()
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._threads = [
-            threading.Thread(target=self._work, args=(d,), name=f"inference-{i}", daemon=True)
-            for i, d in enumerate(self.detectors)
+            threading.Thread(target=self._work, args=(i,), name=f"inference-{i}", daemon=True)
+            for i in range(len(self.detectors))
         ]
         for t in self._threads:
             t.start()
@@ -124,10 +129,29 @@ class InferencePool:
     def __call__(self, image: np.ndarray) -> Detections:
         return self.detect(image)
 
-    def detect(self, image: np.ndarray) -> Detections:
+    def runner(self, key: str, make: Callable[[], YoloDetector]) -> PoolRunner:
+        """A secondary model on this pool's workers (made once per worker, shared by every camera
+        that asks with the same key)."""
+        with self._models_lock:
+            if key not in self._models:
+                self._models[key] = [make() for _ in self.detectors]
+                log.info("inference pool: + %s (%d session(s))", self._models[key][0].model_name, len(self.detectors))
+        return PoolRunner(self, key)
+
+    def crop_models(self, model: str, input_size: int, confidence: float) -> PoolRunner:
+        """`BuildContext.crop_models` for the rules of a node: a secondary model file at a square
+        input size and confidence, run by the pool."""
+        from edge.data import weights_path
+
+        return self.runner(
+            f"{model}@{input_size}@{confidence}",
+            lambda: YoloDetector(weights_path(model), input_size=(input_size, input_size), confidence=confidence),
+        )
+
+    def detect(self, image: np.ndarray, model: str = "") -> Detections:
         # Letterbox + blob on the calling (camera) thread: that work spreads over the cameras.
-        blob, lb = self.detectors[0].preprocess(image)
-        req = _Request(blob, lb, image.shape[:2])
+        blob, lb = self._models[model][0].preprocess(image)
+        req = _Request(blob, lb, image.shape[:2], model)
         self._queue.put(req)
         req.done.wait()
         if req.error is not None:
@@ -143,7 +167,7 @@ class InferencePool:
                 nxt = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if nxt is not None and nxt.blob.shape == first.blob.shape:
+            if nxt is not None and nxt.model == first.model and nxt.blob.shape == first.blob.shape:
                 batch.append(nxt)
             else:
                 held.append(nxt)  # another input size (or the stop marker): back in the queue
@@ -151,12 +175,13 @@ class InferencePool:
             self._queue.put(item)
         return batch
 
-    def _work(self, detector: YoloDetector) -> None:
+    def _work(self, worker: int) -> None:
         while True:
             req = self._queue.get()
             if req is None:
                 return
-            batch = self._take_batch(req) if self.max_batch > 1 else [req]
+            detector = self._models[req.model][worker]
+            batch = self._take_batch(req) if self.max_batch > 1 and not req.model else [req]
             t0 = time.perf_counter()
             try:
                 blob = batch[0].blob if len(batch) == 1 else np.concatenate([r.blob for r in batch])
@@ -177,3 +202,16 @@ class InferencePool:
             self._queue.put(None)
         for t in self._threads:
             t.join(timeout=5)
+
+
+class PoolRunner:
+    """One model of an `InferencePool` as a callable detector (`edge.secondary.ModelRunner`)."""
+
+    def __init__(self, pool: InferencePool, key: str) -> None:
+        self.pool = pool
+        self.key = key
+        self.names = pool._models[key][0].names
+        self.model_name = pool._models[key][0].model_name
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        return self.pool.detect(image, self.key)

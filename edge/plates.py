@@ -16,15 +16,15 @@ from edge.config import PlateConfig
 from edge.crops import cut
 from edge.rules import Observation, Rule, Violation
 from edge.rules.traffic import VehicleMotion
-from edge.secondary import CropDetector
+from edge.secondary import CropDetector, RunnerFactory
 
 PLATE_MIN_HEIGHT = 64  # evidence crops are enlarged to at least this height
 
 
 class PlateCropper:
-    def __init__(self, config: PlateConfig) -> None:
+    def __init__(self, config: PlateConfig, runners: RunnerFactory | None = None) -> None:
         self.config = config
-        self.detector = CropDetector(config.model, config.input_size, config.confidence)
+        self.detector = CropDetector(config.model, config.input_size, config.confidence, runners=runners)
 
     def best_plate(self, crops: list[np.ndarray]) -> tuple[np.ndarray, float] | None:
         best: tuple[np.ndarray, float] | None = None

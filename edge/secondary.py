@@ -7,22 +7,43 @@ the plate model ~6 ms at 160, ~22 ms at 320 (square inputs).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
 import numpy as np
 
 from edge.crops import CropDetection, clip_box, cut
 from edge.data import weights_path
+from edge.detections import Detections
 from edge.detector import YoloDetector
 
-__all__ = ["CropDetection", "CropDetector", "clip_box", "cut"]
+__all__ = ["CropDetection", "CropDetector", "ModelRunner", "RunnerFactory", "clip_box", "cut", "local_runner"]
+
+
+class ModelRunner(Protocol):
+    """Runs one model on an image (a crop): the node's shared inference pool
+    (`InferencePool.runner`) or, offline, a local session."""
+
+    names: tuple[str, ...]
+
+    def __call__(self, image: np.ndarray) -> Detections: ...
+
+
+# (model file, square input size, confidence) -> a runner for it; BuildContext.crop_models.
+RunnerFactory = Callable[[str, int, float], ModelRunner]
+
+
+def local_runner(model: str, input_size: int, confidence: float, threads: int = 1) -> ModelRunner:
+    return YoloDetector(weights_path(model), input_size=(input_size, input_size), confidence=confidence, threads=threads)
 
 
 class CropDetector:
     """A YOLO model applied to one region of a frame; boxes come back in frame pixels."""
 
-    def __init__(self, model: str, input_size: int, confidence: float, threads: int = 1) -> None:
-        self.detector = YoloDetector(
-            weights_path(model), input_size=(input_size, input_size), confidence=confidence, threads=threads
-        )
+    def __init__(
+        self, model: str, input_size: int, confidence: float, threads: int = 1, runners: RunnerFactory | None = None
+    ) -> None:
+        self.detector = (runners or local_runner)(model, input_size, confidence)
         self.names = self.detector.names
         self.calls = 0
 

@@ -135,8 +135,12 @@ class BuildContext:
         zones: list[PolygonZone],
         frame_wh: tuple[int, int],
         clock: Callable[[float], datetime] | None = None,
+        crop_models: Callable[[str, int, float], Any] | None = None,
     ) -> None:
         self.camera = camera
+        # Secondary models (heads, plates) for rules that look closer at a crop: the node's shared
+        # inference pool runs them (None: a local session, e.g. offline analysis).
+        self.crop_models = crop_models
         self.zone_list = zones
         self.zones = {z.id: z for z in zones}
         self.frame_wh = frame_wh

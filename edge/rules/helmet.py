@@ -25,7 +25,7 @@ from edge.rules.traffic import TrafficViolation, Vehicle, VehicleMotion, vehicle
 from edge.scene import ZoneId, _Model
 
 if TYPE_CHECKING:
-    from edge.secondary import CropDetector
+    from edge.secondary import CropDetector, RunnerFactory
 
 NO_HELMET = ViolationKind(
     "no_helmet",
@@ -98,6 +98,7 @@ class NoHelmetRule:
     def __init__(
         self, config: NoHelmetConfig, motion: VehicleMotion, zone: PolygonZone | None = None,
         detector: CropDetector | None = None,
+        runners: RunnerFactory | None = None,
     ) -> None:
         self.config = config
         self.motion = motion
@@ -105,7 +106,7 @@ class NoHelmetRule:
         if detector is None:
             from edge.secondary import CropDetector  # the model runtime: loaded when a camera uses the rule
 
-            detector = CropDetector(config.model, config.input_size, config.confidence)
+            detector = CropDetector(config.model, config.input_size, config.confidence, runners=runners)
         self.detector = detector
         self._votes: dict[int, _Votes] = {}
         self._reported: set[int] = set()
@@ -180,7 +181,8 @@ class NoHelmetRule:
 
 
 def _build(ctx: BuildContext, cfg: NoHelmetConfig) -> NoHelmetRule:
-    return NoHelmetRule(cfg, vehicle_motion(ctx), ctx.zones.get(cfg.zone) if cfg.zone else None)
+    zone = ctx.zones.get(cfg.zone) if cfg.zone else None
+    return NoHelmetRule(cfg, vehicle_motion(ctx), zone, runners=ctx.crop_models)
 
 
 register(

@@ -85,10 +85,12 @@ def build_rules(
     zones: list[PolygonZone],
     frame_wh: tuple[int, int] | None = None,
     clock: Callable[[float], datetime] | None = None,
+    crop_models: Callable[[str, int, float], Any] | None = None,
 ) -> list[Rule]:
     """The camera's configured rules, built by their plug-ins in dependency order; traffic rules
-    get the plate stage when `rules.plates` is set."""
-    ctx = BuildContext(camera, zones, frame_wh or camera.scene.reference_size, clock)
+    get the plate stage when `rules.plates` is set. `crop_models` runs secondary models (the
+    node's shared inference pool)."""
+    ctx = BuildContext(camera, zones, frame_wh or camera.scene.reference_size, clock, crop_models)
     specs = rule_specs()
     wanted = [k for k in specs if getattr(camera.rules, k, None) is not None]
     order: list[str] = []
@@ -118,7 +120,7 @@ def build_rules(
     if plates is not None and traffic:
         from edge.plates import PlateCropper, WithPlates  # loads a model: only when configured
 
-        cropper = PlateCropper(plates)
+        cropper = PlateCropper(plates, crop_models)
         motion = ctx.shared("vehicle_motion", lambda: None)
         rules = [WithPlates(r, cropper, motion) if i in traffic else r for i, r in enumerate(rules)]
     return rules
