@@ -13,12 +13,9 @@ import logging
 import threading
 import time
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
-from contract.topics import parse_mqtt_url, signal_subscription
-from edge.rules.signals import SignalState
-from edge.rules.traffic_build import signal_board
+from contract.mqtt import MqttClient, MqttSettings, SubscribeResult
+from contract.topics import signal_subscription
+from edge.rules.signals import SignalState, signal_board
 
 log = logging.getLogger(__name__)
 
@@ -36,36 +33,46 @@ def parse_signal_payload(payload: bytes) -> SignalState | None:
 
 
 class SignalFeed:
+    """`settings`: an `MqttSettings`, or a broker URL with the client id and credentials spelled out."""
+
     def __init__(
-        self, url: str, client_id: str, prefix: str, node: str, *,
+        self, settings: MqttSettings | str, client_id: str | None, prefix: str, node: str, *,
         username: str | None = None, password: str | None = None, ca_file: str | None = None,
     ) -> None:
         self.prefix, self.node = prefix, node
-        self.host, self.port, tls = parse_mqtt_url(url)
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        if username:
-            c.username_pw_set(username, password)
-        if tls:
-            c.tls_set(ca_certs=ca_file)
-        c.reconnect_delay_set(min_delay=1, max_delay=30)
-        c.on_connect = self._on_connect
-        c.on_message = self._on_message
-        self.client = c
+        if isinstance(settings, str):
+            if client_id is None:
+                raise TypeError("SignalFeed(url, client_id, ...): client_id is missing")
+            settings = MqttSettings(settings, client_id, username=username, password=password, ca_file=ca_file)
+        self.host, self.port = settings.host, settings.port
+        self.mqtt = MqttClient(
+            settings, on_connect=self._on_connect, on_message=self._on_message, on_subscribed=self._on_subscribed
+        )
+        self.client = self.mqtt.client
         self._lock = threading.Lock()
         self.latest: dict[tuple[str, str], tuple[SignalState, float]] = {}  # (camera, head) -> (state, wall)
         self.received = 0
 
     def start(self) -> None:
-        self.client.connect_async(self.host, self.port, keepalive=30)
-        self.client.loop_start()
+        self.mqtt.start()
 
     def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.mqtt.stop()
+
+    def status(self) -> dict:
+        """For the node's status: connected, and the subscriptions the broker refused."""
+        return {**self.mqtt.status(), "received": self.received}
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        if not reason_code.is_failure:
-            client.subscribe(signal_subscription(self.prefix, self.node), qos=1)
+        if reason_code.is_failure:
+            log.error("signal feed: mqtt connect refused", extra={"fields": {"reason": str(reason_code)}})
+            return
+        self.mqtt.subscribe([signal_subscription(self.prefix, self.node)], qos=1)
+
+    def _on_subscribed(self, result: SubscribeResult) -> None:
+        if not result.ok:
+            # Heads fed by this controller turn 'unknown' after their timeout: say why, loudly.
+            log.error("signal feed: subscription refused by the broker", extra={"fields": {"refused": result.refused}})
 
     def _on_message(self, client, userdata, msg) -> None:
         parts = msg.topic.split("/")
