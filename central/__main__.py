@@ -22,12 +22,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from central.config import DEFAULT_CONFIG_PATH, CentralConfig, load_central_config
 from central.logs import kv, setup_logging
 from contract.configfile import ConfigError
+from contract.version import __version__, program
 
 log = logging.getLogger("central")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m central", description="IOC central: ingester, reports, web console")
+    p = argparse.ArgumentParser(
+        prog=program("central", "ioc-central"), description="IOC central: ingester, reports, web console"
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument(
         "--config",
         type=Path,

@@ -11,13 +11,13 @@ import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import uuid6
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, ValidationInfo, model_validator
 from pydantic_core import core_schema
 
-SCHEMA_ID = "ioc.event/1"
+SCHEMA_ID: Final = "ioc.event/1"
 
 # Node, camera, zone ids appear in MQTT topics and file names: keep them to a safe alphabet.
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -224,8 +224,8 @@ def merge_republished(stored: ViolationEvent, again: ViolationEvent) -> Violatio
     seen first) and a kind stays pending only while both say so and neither carries it. Returns
     None when the two differ anywhere else: that is not a re-publish but a conflict.
     """
-    a = stored.model_dump(exclude=_REPUBLISH_MAY_CHANGE)
-    if a != again.model_dump(exclude=_REPUBLISH_MAY_CHANGE):
+    a = stored.model_dump(exclude=set(_REPUBLISH_MAY_CHANGE))
+    if a != again.model_dump(exclude=set(_REPUBLISH_MAY_CHANGE)):
         return None
     evidence = list(stored.evidence)
     shas = {e.sha256 for e in evidence}

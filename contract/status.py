@@ -16,14 +16,14 @@ Both are strict (unknown fields are refused) and frozen, like the event contract
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, model_validator
 
 from contract.events import Identifier, UtcTime, _Strict
 
-NODE_STATUS_SCHEMA_ID = "ioc.node_status/1"
-CAMERA_HEALTH_SCHEMA_ID = "ioc.camera_health/1"
+NODE_STATUS_SCHEMA_ID: Final = "ioc.node_status/1"
+CAMERA_HEALTH_SCHEMA_ID: Final = "ioc.camera_health/1"
 
 CameraState = Literal["starting", "streaming", "stalled", "reconnecting", "ended", "failed", "restarting"]
 NodeState = Literal["online", "offline"]

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from contract.configfile import ConfigError
+from contract.version import __version__, program
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         from edge.bench import main as bench_main
 
         return bench_main(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m edge", description="Video-analytics edge node")
+    parser = argparse.ArgumentParser(prog=program("edge", "ioc-edge"), description="Video-analytics edge node")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="INFO")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("schema", help="print a contract's JSON Schema (the event's by default)")

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import models
+from contract.version import __version__
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -77,6 +78,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="WARNING")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -42,15 +42,21 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   exit 1
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-# Reinstall only when the pinned requirements change.
+# Reinstall only when the pinned requirements or the package metadata change. The pinned lock
+# (requirements*.txt) is installed first; then the project itself, editable and without
+# dependencies (pyproject.toml's ranges are for other installs), which puts the `ioc-edge` and
+# `ioc-central` commands into .venv/bin and makes the packages importable without PYTHONPATH.
 stamp=.venv/.requirements.sha256
-want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "setup: installing Python requirements into .venv"
+want=$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -x .venv/bin/ioc-edge ]; then
+  echo "setup: installing Python requirements and the project into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -r requirements-dev.txt
+  .venv/bin/python -m pip install -q --no-deps -e .
   echo "$want" > "$stamp"
 fi
-.venv/bin/python -c "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); from gi.repository import Gst, GstRtspServer; import cv2, onnxruntime, paho.mqtt" \
-  || { echo "setup: the .venv cannot import the video stack; see the messages above" >&2; exit 1; }
+venv_py="$PWD/.venv/bin/python"
+# From / on purpose: the packages must import as installed, not from the working directory.
+(cd / && "$venv_py" -c "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); from gi.repository import Gst, GstRtspServer; import cv2, onnxruntime, paho.mqtt, edge.__main__, central.__main__") \
+  || { echo "setup: the .venv cannot import the video stack or the project; see the messages above" >&2; exit 1; }
 echo "setup: ok"
