@@ -64,9 +64,11 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from edge.config import load_node_config
+    from edge.logs import set_log_context
     from edge.node import EdgeNode
 
     config, cameras = load_node_config(args.config)
+    set_log_context(node=config.node.id)  # every line of a live node names it
     node = EdgeNode(config, cameras)
     signal.signal(signal.SIGTERM, lambda *_: node.stopping.set())
     signal.signal(signal.SIGINT, lambda *_: node.stopping.set())

@@ -18,7 +18,7 @@ import pytest
 from contract.topics import event_topic
 from edge.local_broker import free_port
 from tests.services import Publisher, make_event, unique_name, wait_until
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, log_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -91,7 +91,7 @@ def test_run_ingests_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, mqtt_br
     try:
         wait_until(
             lambda: (
-                any("event=mqtt_subscribed" in line for line in err)
+                "mqtt_subscribed" in log_events(err)
                 and any("Uvicorn running" in line or "Application startup" in line for line in err)
                 or proc.poll() is not None
             ),
@@ -117,7 +117,7 @@ def test_run_ingests_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, mqtt_br
         assert health["mqtt"] == "connected" and health["ingester"]["stored"] == 1
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0, "".join(err)
-        assert any("event=ingester_stopped" in x for x in err)
+        assert "ingester_stopped" in log_events(err)
     finally:
         if proc.poll() is None:
             proc.kill()
