@@ -64,7 +64,9 @@ class EdgeCollector(Collector):
         yield from self._inference()
 
     @staticmethod
-    def _family(name: str, doc: str, counter: bool, labels: list[str] | None = None) -> Metric:
+    def _family(
+        name: str, doc: str, counter: bool, labels: list[str] | None = None
+    ) -> CounterMetricFamily | GaugeMetricFamily:
         cls = CounterMetricFamily if counter else GaugeMetricFamily
         return cls(f"ioc_edge_{name}", doc, labels=labels or [])
 
@@ -96,7 +98,7 @@ class EdgeCollector(Collector):
         yield from (lag, lag_max, state, age)
 
     def _node(self, status: NodeStatus) -> Iterator[Metric]:
-        values: list[tuple[str, str, bool, float | int | bool | None]] = [
+        values: list[tuple[str, str, bool, object]] = [
             ("uptime_seconds", "Seconds since the node started", False, status.uptime_s),
             ("outbox_backlog", "MQTT messages on disk not yet acknowledged by the broker", False, status.outbox_backlog),
             ("outbox_oldest_seconds", "Age of the oldest of them (0: none)", False, status.outbox_oldest_s or 0.0),

@@ -290,10 +290,21 @@ class ClipRecorder:
             self.ring.hold(start)
         return ticket
 
-    def poll(self, force: bool = False) -> list[ClipTicket]:
-        newest = self.ring.newest_pts
+    def pending_tickets(self) -> list[ClipTicket]:
+        """The clips not written yet (what a stream that ends now leaves waiting)."""
         with self._lock:
-            due = [t for t in self._pending if force or (newest is not None and newest >= t.end)]
+            return list(self._pending)
+
+    def poll(self, force: bool = False, only: Iterable[ClipTicket] | None = None) -> list[ClipTicket]:
+        """Write the clips whose footage is in; `force`: all pending ones now, or with `only` just
+        those of them (the ones pending when a stream ended, not those asked for since)."""
+        newest = self.ring.newest_pts
+        forced = None if only is None else {id(t) for t in only}
+        with self._lock:
+            due = [
+                t for t in self._pending
+                if (force and (forced is None or id(t) in forced)) or (newest is not None and newest >= t.end)
+            ]
             self._pending = [t for t in self._pending if t not in due]
         for ticket in due:
             self._write(ticket)

@@ -50,13 +50,15 @@ class PendingEvent:
 
 
 class ClipFlush:
-    """End of a stream (stop, stall, reconnect, crash): write the analyzer's waiting clips with what there is."""
+    """End of a stream (stop, stall, reconnect, crash): write the clips waiting at this moment with
+    the footage there is (`tickets`; None: every one still waiting when the flush runs)."""
 
-    __slots__ = ("analyzer",)
+    __slots__ = ("analyzer", "tickets")
     heavy = False
 
-    def __init__(self, analyzer: LiveAnalyzer) -> None:
+    def __init__(self, analyzer: LiveAnalyzer, tickets: list[ClipTicket] | None = None) -> None:
         self.analyzer = analyzer
+        self.tickets = tickets
 
 
 class LiveAnalyzer(CameraAnalyzer):
@@ -66,11 +68,12 @@ class LiveAnalyzer(CameraAnalyzer):
     def _record(self, v: Violation, frame: Frame, when: datetime, tracks) -> PendingEvent:  # type: ignore[override]
         return PendingEvent(self, v, frame, when, tracks)
 
-    def _attach_clips(self, records, pts: float, force: bool = False):  # type: ignore[override]
+    def _attach_clips(self, records, pts: float, force: bool = False):
         if self.clips is not None:
             for pending in records:
                 pending.ticket = self.clips.request(pts)
         return records
 
-    def finish(self):  # type: ignore[override]
-        return [ClipFlush(self)]
+    def finish(self):
+        # The clips pending now, not those of events decided after a reconnect while this waits.
+        return [ClipFlush(self, self.clips.pending_tickets() if self.clips is not None else [])]

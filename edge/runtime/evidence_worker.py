@@ -30,8 +30,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
-from edge.pipeline import CameraAnalyzer, EventRecord
-from edge.runtime.analyzer import ClipFlush, PendingEvent
+from edge.pipeline import EventRecord
+from edge.runtime.analyzer import ClipFlush, LiveAnalyzer, PendingEvent
 
 log = logging.getLogger("edge.evidence")
 
@@ -59,14 +59,14 @@ class _Lane(threading.Thread):
         self._frames = 0
         self._cond = threading.Condition()
         self._closing = False
-        self._waiters: dict[int, CameraAnalyzer] = {}  # analyzers with events waiting for a clip
+        self._waiters: dict[int, LiveAnalyzer] = {}  # analyzers with events waiting for a clip
         self.clips_waiting = 0
 
     # -- camera threads ----------------------------------------------------------------------
     def put(self, job: Job) -> None:
         dropped = False
         with self._cond:
-            if job.heavy:
+            if isinstance(job, PendingEvent) and job.heavy:
                 if self._frames >= self.pool.max_queued:
                     job.drop_images()
                     dropped = True
@@ -120,8 +120,13 @@ class _Lane(threading.Thread):
         a = job.analyzer
         if isinstance(job, ClipFlush):
             if a.clips is not None:
-                self._deliver_all(a._clips_done(force=True))
-            self._waiters.pop(id(a), None)
+                if job.tickets is None:
+                    self._deliver_all(a._clips_done(force=True))
+                else:
+                    a.clips.poll(force=True, only=job.tickets)
+                    self._deliver_all(a._clips_done())
+            if not a._waiting:
+                self._waiters.pop(id(a), None)
             return
         try:
             rec = job.build()

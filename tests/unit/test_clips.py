@@ -154,3 +154,18 @@ def test_a_rotated_file_gives_a_clip_with_the_same_display_rotation(tmp_path: Pa
         capture_output=True, text=True, check=True,
     ).stdout
     assert "-90" in out, out
+
+
+def test_a_forced_flush_writes_only_the_clips_pending_when_the_stream_ended(tmp_path: Path) -> None:
+    """The live node flushes on its evidence worker, later than the camera asked: a clip asked for
+    after the stream ended (an event of the next connection) must keep its full post-roll."""
+    packets = _file_packets(HELMET)
+    rec = ClipRecorder(tmp_path, pre_s=1.0, post_s=5.0)
+    for p in packets:
+        rec.add(p)
+    ended = rec.request(packets[-1].pts - 0.5)
+    at_end = rec.pending_tickets()
+    later = rec.request(packets[-1].pts + 10.0)  # decided after the reconnect, before the flush ran
+    (done,) = rec.poll(force=True, only=at_end)
+    assert done is ended and ended.clip is not None
+    assert not later.done and rec.pending_tickets() == [later]
