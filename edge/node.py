@@ -118,7 +118,7 @@ class CameraWorker(threading.Thread):
             restarts=sup.restarts,
             last_frame_at=_utc(h.last_frame_wall_time) if h.last_frame_wall_time is not None else None,
             overloaded=bool(self.overloaded(m)),
-            last_error=error,
+            last_error=error[:2000] if error else None,
             events=self.events,
             clip_buffer_bytes=recorder.ring.nbytes if recorder is not None else None,
             clip_buffer_seconds=round(recorder.ring.span, 2) if recorder is not None else None,
@@ -366,12 +366,15 @@ class EdgeNode:
             w.start()
         log.info("edge node started", extra={"fields": {"node": self.config.node.id, "cameras": len(self.workers)}})
         while True:
-            status = self.status()
-            self._say_overload(status)
-            self.publisher.publish_state(self.status_topic, status.to_json().encode())
-            # Health with live values, as often as the status (state changes go out at once too).
-            for health in status.cameras.values():
-                self.publish_health(health)
+            try:
+                status = self.status()
+                self._say_overload(status)
+                self.publisher.publish_state(self.status_topic, status.to_json().encode())
+                # Health with live values, as often as the status (state changes go out at once too).
+                for health in status.cameras.values():
+                    self.publish_health(health)
+            except Exception:  # a status that cannot be made must not stop the node: said, retried
+                log.exception("node status not published")
             if self.stopping.wait(self.config.status_interval_s):
                 break
             if not any(w.is_alive() for w in self.workers):
