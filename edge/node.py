@@ -65,6 +65,7 @@ class CameraWorker(threading.Thread):
         self.started_at = time.time()
         self._lock = threading.Lock()  # source/analyzer swap at a restart vs. health readers
         self._carried = dict.fromkeys(_CARRIED, 0)
+        self._last_frame_wall: float | None = None  # of an earlier run (before a restart)
         # (wall time the analysis of a frame ended, its lag behind the frame's arrival): the last minute.
         self._analysed: deque[tuple[float, float]] = deque()
         self._overloaded = False
@@ -110,14 +111,16 @@ class CameraWorker(threading.Thread):
         if sup.state in ("restarting", "failed"):
             state, error = sup.state, sup.last_error
         m = self.metrics()
+        last_frame = h.last_frame_wall_time or self._last_frame_wall
         return CameraHealth(
             node=self.node.config.node.id,
             camera=self.camera.camera.id,
             state=state,
             at=_utc(),
             restarts=sup.restarts,
-            last_frame_at=_utc(h.last_frame_wall_time) if h.last_frame_wall_time is not None else None,
-            overloaded=bool(self.overloaded(m)),
+            last_frame_at=_utc(last_frame) if last_frame is not None else None,
+            # Overload is about keeping up with a stream: a camera that is down is not overloaded.
+            overloaded=state == "streaming" and bool(self.overloaded(m)),
             last_error=error[:2000] if error else None,
             events=self.events,
             clip_buffer_bytes=recorder.ring.nbytes if recorder is not None else None,
@@ -203,6 +206,7 @@ class CameraWorker(threading.Thread):
                 h = self.source.health
                 for k in ("reconnects", "frames_decoded", "frames_delivered", "slots_missed"):
                     self._carried[k] += getattr(h, k)
+                self._last_frame_wall = h.last_frame_wall_time or self._last_frame_wall
             if self.analyzer is not None:
                 self._carried["analysed_frames"] += self.analyzer.stats.frames
                 self._carried["frames_gated"] += self.analyzer.stats.gated

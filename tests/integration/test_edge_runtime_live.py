@@ -15,18 +15,12 @@ import pytest
 
 from contract.events import ViolationEvent
 from contract.status import CameraHealth
-from edge.config import NodeConfig, load_camera_config
 from edge.data import video_path
-from edge.node import EdgeNode
 from edge.pipeline import EventRecord
+from tests.integration.live_node import VIDEO, camera, live_node
 from tests.services import unique_name, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
-
-REPO = Path(__file__).resolve().parents[2]
-VIDEO = "vn_paved_parking_area_motorbike.mp4"  # a car parks on the walkway: an illegal_stopping event
-CAMERA_CONFIG = REPO / "configs" / "cameras" / "vn_paved_parking_area_motorbike.yaml"
-
 
 class Listener:
     def __init__(self, port: int, prefix: str, node: str) -> None:
@@ -55,30 +49,12 @@ class Listener:
         self.c.loop_stop()
 
 
-def _node(broker_port: int, tmp: Path, prefix: str, node_id: str, cameras: list, **extra) -> EdgeNode:
-    cfg = NodeConfig.model_validate({
-        "node": {"id": node_id, "state_dir": str(tmp / "edge")},
-        "mqtt": {"url": f"mqtt://127.0.0.1:{broker_port}", "topic_prefix": prefix},
-        "cameras": [{"config": "unused.yaml"}],
-        "status_interval_s": 1,
-        "inference": {"workers": 1},
-        **extra,
-    })
-    return EdgeNode(cfg, cameras)
-
-
-def _camera(source: str, camera_id: str | None = None):
-    cam = load_camera_config(CAMERA_CONFIG)
-    update = {"source": source, **({"id": camera_id} if camera_id else {})}
-    return cam.model_copy(update={"camera": cam.camera.model_copy(update=update)})
-
-
 def test_a_stuck_evidence_disk_does_not_slow_analysis_nor_lose_the_event(mqtt_broker, tmp_path: Path) -> None:
     if not video_path(VIDEO).is_file():
         pytest.skip("sample video missing (set EDGE_DATA_DIR)")
     prefix = unique_name("rt")
     listen = Listener(mqtt_broker.port, prefix, "slow-disk-node")
-    node = _node(mqtt_broker.port, tmp_path, prefix, "slow-disk-node", [_camera(VIDEO)],
+    node = live_node(mqtt_broker.port, tmp_path / "edge", prefix, "slow-disk-node", [camera()],
                  clips={"pre_seconds": 2, "post_seconds": 2})
     real_submit = node.evidence.submit
     writing = threading.Event()
@@ -121,12 +97,12 @@ def test_a_crashed_camera_worker_is_restarted_and_reported(mqtt_broker, tmp_path
     prefix = unique_name("rt")
     late = tmp_path / "late.mp4"  # not there yet: the camera worker raises at open, and again...
     cameras = [
-        _camera(str(late), "late-camera"),
-        _camera(str(tmp_path / "never.mp4"), "gone-camera"),  # ... this one for good: failed
-        _camera(VIDEO, "crashing-camera"),  # streams, then its analysis raises once mid-stream
+        camera(str(late), "late-camera"),
+        camera(str(tmp_path / "never.mp4"), "gone-camera"),  # ... this one for good: failed
+        camera(VIDEO, "crashing-camera"),  # streams, then its analysis raises once mid-stream
     ]
     listen = Listener(mqtt_broker.port, prefix, "restart-node")
-    node = _node(mqtt_broker.port, tmp_path, prefix, "restart-node", cameras,
+    node = live_node(mqtt_broker.port, tmp_path / "edge", prefix, "restart-node", cameras,
                  restart={"initial_s": 0.2, "max_s": 0.5, "max_consecutive": 4}, clips={"enabled": False})
     runner = threading.Thread(target=node.run, daemon=True)
     runner.start()
@@ -151,6 +127,7 @@ def test_a_crashed_camera_worker_is_restarted_and_reported(mqtt_broker, tmp_path
                    60, what="the restarted camera")
         crashed = [h for h in listen.of("crashing-camera") if h.state == "restarting"][0]
         assert crashed.last_error == "RuntimeError: analysis blew up"
+        assert crashed.last_frame_at is not None and crashed.overloaded is False  # down is not overloaded
         # Counters go on from where the crashed run left them (they count since the node started).
         wait_until(lambda: node.workers[2].health().analysed_frames > crashed.analysed_frames >= 10, 30,
                    what="analysis counted on after the restart")
