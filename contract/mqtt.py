@@ -237,12 +237,22 @@ class MqttClient:
 
     # -- publish ----------------------------------------------------------------------------------
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> mqtt.MQTTMessageInfo:
-        return self.client.publish(topic, payload, qos=qos, retain=retain)
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc == mqtt.MQTT_ERR_NO_CONN and qos > 0:
+            # The connection dropped just now: paho keeps a QoS 1 message and sends it once
+            # reconnected, and its PUBACK completes `info`. Left as NO_CONN, `is_published()`
+            # would raise for good instead.
+            info.rc = mqtt.MQTT_ERR_SUCCESS
+        return info
 
     def puback(self, info: mqtt.MQTTMessageInfo) -> Ack | None:
-        """The broker's answer to a publish; None while it has not come (yet)."""
-        if not info.is_published():
-            return None
+        """The broker's answer to a publish; None while it has not come (yet). A message paho
+        did not take (its queue full, QoS 0 while disconnected) is a failure, code 0x80."""
+        try:
+            if not info.is_published():
+                return None
+        except (ValueError, RuntimeError):
+            return Ack(FAILURE_MIN)
         return Ack(self._acks.pop(info.mid, SUCCESS))
 
     def publish_wait(

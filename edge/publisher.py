@@ -170,12 +170,12 @@ class MqttPublisher:
                         break
                     again = self.outbox.pending(after_seq=s - 1, limit=1)
                     if again and again[0].seq == s:
-                        inflight[s] = self.client.publish(again[0].topic, again[0].payload, qos=again[0].qos)
+                        inflight[s] = self.mqtt.publish(again[0].topic, again[0].payload, qos=again[0].qos)
                     else:  # gone from the outbox meanwhile
                         retry.pop(s, None)
                 for m in self.outbox.pending(after_seq=last_seq, limit=self.window - len(inflight)):
                     if m.seq not in inflight and m.seq not in retry:
-                        inflight[m.seq] = self.client.publish(m.topic, m.payload, qos=m.qos)
+                        inflight[m.seq] = self.mqtt.publish(m.topic, m.payload, qos=m.qos)
                     last_seq = m.seq
             self._wake.wait(0.25)
             self._wake.clear()

@@ -160,3 +160,13 @@ def test_puback_codes_are_matched_to_their_message():
     # A mid used again and acked with success clears what an earlier message left behind.
     c._on_publish(c.client, None, 41, ReasonCode(PacketTypes.PUBACK, "Success"), None)
     assert c._acks == {42: 0x10}
+
+
+def test_a_publish_while_the_connection_is_down_waits_instead_of_raising():
+    # Not connected (never started): paho keeps a QoS 1 message for the next connection.
+    c = MqttClient(MqttSettings("mqtt://127.0.0.1", "offline-1"))
+    info = c.publish("ioc/node-a/status", b"x", qos=1)
+    assert c.puback(info) is None  # pending, not an exception that would end the caller's thread
+    # QoS 0 while disconnected is dropped by paho: a failure, never a success.
+    lost = c.puback(c.publish("ioc/node-a/status", b"x", qos=0))
+    assert lost is not None and not lost.ok
