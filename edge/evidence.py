@@ -18,6 +18,7 @@ import numpy as np
 from contract.events import EvidenceRef
 from edge.detections import TrackedObjects
 from edge.rules import Violation
+from edge.rules.base import EvidenceImage
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 JPEG_QUALITY = 90
@@ -123,13 +124,14 @@ _LAMP = {"red": (40, 40, 230), "yellow": (0, 200, 255), "green": (60, 200, 60), 
 
 def _draw_traffic(img: np.ndarray, violation: Violation, thick: int, scale: float) -> None:
     """The line crossed and the signal head read, with its state (traffic rules' violations)."""
-    for line_id, a, b in getattr(violation, "lines", ()):
+    overlay = violation.overlay
+    for line_id, a, b in overlay.lines:
         pa, pb = (int(a[0]), int(a[1])), (int(b[0]), int(b[1]))
         cv2.line(img, pa, pb, (255, 0, 255), thick + 1, cv2.LINE_AA)
         _label(img, line_id, (min(pa[0], pb[0]), min(pa[1], pb[1]) - 3), (160, 0, 160), scale)
-    boxes = getattr(violation, "signal_boxes", ())
+    boxes = overlay.signal_boxes
     if boxes:
-        state = getattr(violation, "signal_state", None) or "unknown"
+        state = overlay.signal_state or "unknown"
         color = _LAMP.get(state, _LAMP["unknown"])
         for _, (x1, y1, x2, y2) in boxes:
             cv2.rectangle(img, (x1, y1), (x2, y2), color, 1)
@@ -141,6 +143,25 @@ def _draw_traffic(img: np.ndarray, violation: Violation, thick: int, scale: floa
         red_s = violation.details.get("red_seconds")
         text = f"{state}" + (f" {red_s}s" if state == "red" and red_s is not None else "")
         _label(img, text, (max(0, x1 - 40), max(0, y1 - 4)), color, scale)
+
+
+_MARK = {"offender": _RED, "object": (0, 220, 255)}
+
+
+def evidence_image_jpeg(picture: EvidenceImage) -> bytes:
+    """A rule's evidence picture with its marks drawn (the offender red, the object yellow)."""
+    if not picture.marks:
+        return encode_jpeg(picture.image)
+    img = picture.image.copy()
+    thick = max(1, round(min(img.shape[:2]) / 400))
+    scale = max(0.4, min(img.shape[:2]) / 900)
+    for mark in picture.marks:
+        color = _MARK.get(mark.role, _RED)
+        x1, y1, x2, y2 = (int(v) for v in mark.box)
+        cv2.rectangle(img, (x1, y1), (x2, y2), color, thick + 1)
+        if mark.label:
+            _label(img, mark.label, (x1, y1 - 2), color, scale)
+    return encode_jpeg(img)
 
 
 def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:

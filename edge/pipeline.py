@@ -6,9 +6,9 @@ Used unchanged by `edge analyze` (a file, as fast as possible) and by the live n
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -23,15 +23,13 @@ from contract.events import (
 from edge.config import CameraConfig
 from edge.detections import Detections
 from edge.detector import YoloDetector
-from edge.evidence import EvidenceFile, annotated_snapshot, encode_jpeg
+from edge.evidence import EvidenceFile, annotated_snapshot, encode_jpeg, evidence_image_jpeg
 from edge.frames import Frame
 from edge.geometry import PolygonZone, scale_points
 from edge.inference import InferencePool
 from edge.motion import MotionGate
 from edge.rules import Observation, Rule, Violation
-from edge.rules.littering import build_urban_rules
-from edge.rules.stopping import IllegalStoppingRule
-from edge.rules.traffic_build import build_traffic_rules
+from edge.rules.registry import build_rules
 from edge.tracking import ObjectTracker
 from pipelines.clips import ClipRecorder, ClipTicket
 
@@ -62,20 +60,6 @@ def build_zones(camera: CameraConfig, frame_wh: tuple[int, int]) -> list[Polygon
         PolygonZone(z.id, z.kind, scale_points(np.asarray(z.polygon, np.float32), ref, frame_wh))
         for z in camera.scene.zones
     ]
-
-
-def build_rules(
-    camera: CameraConfig,
-    zones: list[PolygonZone],
-    frame_wh: tuple[int, int] | None = None,
-    clock: Callable[[float], datetime] | None = None,
-) -> list[Rule]:
-    rules: list[Rule] = []
-    if camera.rules.illegal_stopping is not None:
-        rules.append(IllegalStoppingRule(camera.rules.illegal_stopping, zones, clock))
-    rules.extend(build_traffic_rules(camera, zones, frame_wh or camera.scene.reference_size))
-    rules.extend(build_urban_rules(camera, zones, clock))
-    return rules
 
 
 class CameraAnalyzer:
@@ -111,16 +95,18 @@ class CameraAnalyzer:
             high_confidence=tc.high_confidence,
         )
         self.model_ref = ModelRef(name=detector.model_name, version=detector.model_version)
+        self.tz = ZoneInfo(camera.camera.timezone)
         self.rules: list[Rule] | None = None  # built on the first frame, when its size is known
         self.stats = AnalyzerStats()
 
     def process(self, frame: Frame, when: datetime) -> list[EventRecord]:
         """Analyse one frame; `when` is its UTC time (the event clock)."""
         t0 = time.perf_counter()
-        self._wall = (when, frame.pts)  # rules with active hours read the local time from it
         if self.rules is None:
             h, w = frame.image.shape[:2]
-            self.rules = build_rules(self.camera, build_zones(self.camera, (w, h)), (w, h), self._wall_time)
+            # On a node, secondary models (heads, plates) run on its shared inference pool too.
+            crops = self.detector.crop_models if isinstance(self.detector, InferencePool) else None
+            self.rules = build_rules(self.camera, build_zones(self.camera, (w, h)), (w, h), crop_models=crops)
         gate = self.motion
         if gate is None or gate.should_detect(frame.image, frame.pts) or self._last_detections is None:
             detections = self.detector(frame.image)
@@ -131,7 +117,7 @@ class CameraAnalyzer:
             self.stats.gated += 1
         t1 = time.perf_counter()
         tracks = self.tracker.update(detections)
-        obs = Observation(frame.pts, tracks, frame.image, detections)
+        obs = Observation(frame.pts, tracks, frame.image, detections, wall_time=when, tz=self.tz)
         violations: list[Violation] = []
         for rule in self.rules:
             violations.extend(rule.update(obs))
@@ -191,10 +177,6 @@ class CameraAnalyzer:
         """End of the stream: write the clips still waiting with the footage there is."""
         return self._attach_clips([], 0.0, force=True)
 
-    def _wall_time(self, t: float) -> datetime:
-        when, pts = self._wall
-        return when - timedelta(seconds=pts - t)
-
     def _record(self, v: Violation, frame: Frame, when: datetime, tracks) -> EventRecord:
         return self._event(v, frame.pts, when, self._evidence(v, frame.image, when, tracks))
 
@@ -205,8 +187,8 @@ class CameraAnalyzer:
         snapshot = EvidenceFile.of("snapshot", "image/jpeg", annotated_snapshot(image, v, tracks, cam.id, when))
         clean = EvidenceFile.of("snapshot_clean", "image/jpeg", encode_jpeg(image))
         return (snapshot, clean) + tuple(
-            EvidenceFile.of(kind, "image/jpeg", encode_jpeg(crop), name=f"{kind}-{i}")
-            for i, (kind, crop) in enumerate(v.images)
+            EvidenceFile.of(picture.kind, "image/jpeg", evidence_image_jpeg(picture), name=f"{picture.kind}-{i}")
+            for i, picture in enumerate(v.images)
         )
 
     def _event(self, v: Violation, pts: float, when: datetime, evidence: tuple[EvidenceFile, ...]) -> EventRecord:

@@ -15,6 +15,7 @@ import numpy as np
 from edge.config import PlateConfig
 from edge.crops import cut
 from edge.rules import Observation, Rule, Violation
+from edge.rules.base import EvidenceImage
 from edge.rules.traffic import VehicleMotion
 from edge.secondary import CropDetector, RunnerFactory
 
@@ -44,7 +45,7 @@ class PlateCropper:
         image, confidence = found
         return dataclasses.replace(
             violation,
-            images=violation.images + (("plate", image),),
+            images=violation.images + (EvidenceImage("plate", image),),
             details={**violation.details, "plate_found": True, "plate_confidence": round(confidence, 3)},
         )
 

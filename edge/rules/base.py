@@ -19,7 +19,7 @@ import typing
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 from pydantic import BaseModel
@@ -68,6 +68,35 @@ class Observation:
         return None if utc is None else (utc.astimezone(zone) if zone is not None else utc)
 
 
+class Mark(NamedTuple):
+    """A box the evidence stage draws on an evidence image: the offender (red) or the object of
+    the act (yellow), with a label."""
+
+    box: tuple[float, float, float, float]
+    label: str = ""
+    role: Literal["offender", "object"] = "offender"
+
+
+class EvidenceImage(NamedTuple):
+    """A picture a rule keeps for the evidence (a head crop, the frame an object appeared in);
+    the evidence stage draws its marks and encodes it. Rules never draw."""
+
+    kind: str  # an evidence kind of the contract: "snapshot", "crop", "plate"
+    image: np.ndarray  # BGR, the rule's own copy
+    marks: tuple[Mark, ...] = ()
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """What the annotated snapshot shows besides the zone and the offenders: lines crossed and the
+    signal head read (traffic rules)."""
+
+    lines: tuple[tuple[str, tuple[float, float], tuple[float, float]], ...] = ()
+    signal_id: str | None = None
+    signal_state: str | None = None
+    signal_boxes: tuple[tuple[str, tuple[int, int, int, int]], ...] = ()
+
+
 @dataclass(frozen=True)
 class Violation:
     type: ViolationType
@@ -81,8 +110,9 @@ class Violation:
     # a single act is a "point".
     phase: str = "point"
     incident_key: str | None = None
-    # Extra evidence images the rule cut out (kind, BGR image), e.g. ("crop", head), ("plate", plate).
-    images: tuple[tuple[str, np.ndarray], ...] = ()
+    # Extra evidence pictures the rule kept, e.g. a head crop, the plate, the moment of appearance.
+    images: tuple[EvidenceImage, ...] = ()
+    overlay: Overlay = field(default_factory=Overlay)
 
 
 class Rule(Protocol):

@@ -20,8 +20,17 @@ from pydantic import Field
 from contract.events import Category
 from edge.crops import CropDetection, clip_box, cut
 from edge.geometry import PolygonZone
-from edge.rules.base import BuildContext, Observation, RuleSpec, Texts, Violation, ViolationKind, register
-from edge.rules.traffic import TrafficViolation, Vehicle, VehicleMotion, vehicle_motion
+from edge.rules.base import (
+    BuildContext,
+    EvidenceImage,
+    Observation,
+    RuleSpec,
+    Texts,
+    Violation,
+    ViolationKind,
+    register,
+)
+from edge.rules.traffic import Vehicle, VehicleMotion, vehicle_motion
 from edge.scene import ZoneId, _Model
 
 if TYPE_CHECKING:
@@ -168,7 +177,7 @@ class NoHelmetRule:
             return None  # the same rider, lost and found again under a new id
         self._reported.add(veh.vid)
         confidence = round(float(np.mean(votes.confidences)) * votes.without / total, 4)
-        return TrafficViolation(
+        return Violation(
             type=NO_HELMET.id,
             started_at=veh.first_t,
             ended_at=obs.t,
@@ -176,7 +185,7 @@ class NoHelmetRule:
             offenders=(veh.offender(),),
             zone=self.zone,
             details={"votes_without": votes.without, "votes_with": votes.with_, "checks": votes.checks},
-            images=(("crop", votes.best[1]),),
+            images=(EvidenceImage("crop", votes.best[1]),),
         )
 
 

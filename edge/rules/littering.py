@@ -20,7 +20,17 @@ from pydantic import Field
 
 from contract.events import Category
 from edge.geometry import PolygonZone, box_iou
-from edge.rules.base import Observation, Offender, RuleSpec, Texts, Violation, ViolationKind, register
+from edge.rules.base import (
+    EvidenceImage,
+    Mark,
+    Observation,
+    Offender,
+    RuleSpec,
+    Texts,
+    Violation,
+    ViolationKind,
+    register,
+)
 from edge.rules.sidewalk import StaticChangeConfig, in_hours, shared_static_detector, static_detector_for
 from edge.scene import HoursRange, ZoneId, _Model
 from edge.static_change import FrameHistory, RecentBoxes, Snapshot, StaticChangeDetector
@@ -235,19 +245,19 @@ class LitteringRule:
     def _violation(self, item: _Item, obs: Observation) -> Violation:
         box = tuple(round(float(v), 1) for v in item.box)
         offenders = [Offender(item.id, item.class_name, box, round(item.confidence, 4))]
-        images: list[tuple[str, np.ndarray]] = []
+        images: list[EvidenceImage] = []
         if item.owner is not None:
             o = item.owner
             offenders.append(Offender(o.track_id, o.class_name, tuple(round(float(v), 1) for v in o.box), 0.0))
         if item.appearance is not None:
-            images.append(("snapshot", self._draw_appearance(item)))  # the moment it was left
+            images.append(EvidenceImage("snapshot", item.appearance.image, self._appearance_marks(item)))  # when left
         if obs.image is not None:
             x1, y1, x2, y2 = (int(v) for v in item.box)
             pad = max(8, (x2 - x1) // 2)
             h, w = obs.image.shape[:2]
             crop = obs.image[max(0, y1 - pad) : min(h, y2 + pad), max(0, x1 - pad) : min(w, x2 + pad)]
             if crop.size:
-                images.append(("crop", crop.copy()))
+                images.append(EvidenceImage("crop", crop.copy()))
         return Violation(
             type=LITTERING.id,
             started_at=item.first_seen,
@@ -264,22 +274,13 @@ class LitteringRule:
             images=tuple(images),
         )
 
-    def _draw_appearance(self, item: _Item) -> np.ndarray:
-        """The frame when the object appeared: the object in yellow, who left it in red."""
-        import cv2
-
-        img = item.appearance.image.copy()
-        thick = max(1, round(min(img.shape[:2]) / 400))
-        x1, y1, x2, y2 = (int(v) for v in item.box)
-        cv2.rectangle(img, (x1, y1), (x2, y2), (0, 220, 255), thick + 1)
+    @staticmethod
+    def _appearance_marks(item: _Item) -> tuple[Mark, ...]:
+        """On the frame when the object appeared: the object, and who left it."""
+        marks = [Mark(tuple(float(v) for v in item.box), "", "object")]
         if item.owner is not None:
-            x1, y1, x2, y2 = (int(v) for v in item.owner.box)
-            cv2.rectangle(img, (x1, y1), (x2, y2), (40, 40, 230), thick + 1)
-            cv2.putText(
-                img, f"#{item.owner.track_id} {item.owner.class_name}", (x1, max(12, y1 - 4)),
-                cv2.FONT_HERSHEY_SIMPLEX, 0.5, (40, 40, 230), 1, cv2.LINE_AA,
-            )
-        return img
+            marks.append(Mark(tuple(float(v) for v in item.owner.box), f"#{item.owner.track_id} {item.owner.class_name}"))
+        return tuple(marks)
 
 
 register(

@@ -21,7 +21,17 @@ from pydantic import Field
 
 from contract.events import Category
 from edge.geometry import PolygonZone, box_iou
-from edge.rules.base import BuildContext, Observation, Offender, RuleSpec, Texts, Violation, ViolationKind, register
+from edge.rules.base import (
+    BuildContext,
+    EvidenceImage,
+    Observation,
+    Offender,
+    RuleSpec,
+    Texts,
+    Violation,
+    ViolationKind,
+    register,
+)
 from edge.rules.stopping import local_time
 from edge.scene import HoursRange, ZoneId, _Model
 from edge.static_change import FrameHistory, RecentBoxes, Snapshot, StaticChangeDetector, StaticChangeParams
@@ -261,9 +271,9 @@ class SidewalkEncroachmentRule:
             for o in here
         )
         share = self._share(inc.zone, [o.box for o in here], None)
-        images: tuple[tuple[str, np.ndarray], ...] = ()
+        images: tuple[EvidenceImage, ...] = ()
         if phase == "start" and inc.appearance is not None:
-            images = (("snapshot", inc.appearance.image),)  # when the first of them appeared
+            images = (EvidenceImage("snapshot", inc.appearance.image),)  # when the first of them appeared
         return Violation(
             type=SIDEWALK_ENCROACHMENT.id,
             started_at=inc.started_at,

@@ -26,6 +26,7 @@ from edge.rules.base import (
     BuildContext,
     Observation,
     Offender,
+    Overlay,
     RuleSpec,
     Texts,
     Violation,
@@ -155,14 +156,6 @@ HISTORY_SECONDS = 6.0
 SAME_VEHICLE_IOU = 0.5
 
 
-@dataclass(frozen=True)
-class TrafficViolation(Violation):
-    """A violation with what the snapshot must show: the line crossed and the signal head read."""
-
-    lines: tuple[tuple[str, tuple[float, float], tuple[float, float]], ...] = ()
-    signal_id: str | None = None
-    signal_state: str | None = None
-    signal_boxes: tuple[tuple[str, tuple[int, int, int, int]], ...] = ()
 
 
 @dataclass
@@ -465,17 +458,19 @@ class RedLightRule:
             self.reported_vids.add(veh.vid)
             prev_t = veh.previous()[0]  # type: ignore[index]
             out.append(
-                TrafficViolation(
+                Violation(
                     type=RED_LIGHT.id,
                     started_at=prev_t,
                     ended_at=obs.t,
                     confidence=veh.confidence,
                     offenders=(veh.offender(),),
                     details={**_signal_details(reading, obs.t, self.config.signal), "line": self.line.id},
-                    lines=(_line_overlay(self.line),),
-                    signal_id=self.config.signal,
-                    signal_state=reading.state.value,
-                    signal_boxes=tuple(self.board.heads[self.config.signal].lamp_boxes),
+                    overlay=Overlay(
+                        lines=(_line_overlay(self.line),),
+                        signal_id=self.config.signal,
+                        signal_state=reading.state.value,
+                        signal_boxes=tuple(self.board.heads[self.config.signal].lamp_boxes),
+                    ),
                 )
             )
         self.reported = [(b, t) for b, t in self.reported if obs.t - t < 30.0]
@@ -549,7 +544,7 @@ class StopLineRule:
                 continue  # a stationary vehicle that changed id
             self._reported_boxes.append((veh.box.copy(), t))
             out.append(
-                TrafficViolation(
+                Violation(
                     type=STOP_LINE.id,
                     started_at=since,
                     ended_at=t,
@@ -561,10 +556,12 @@ class StopLineRule:
                         "line": self.line.id,
                         "stopped_seconds": round(t - since, 2),
                     },
-                    lines=(_line_overlay(self.line),),
-                    signal_id=self.config.signal,
-                    signal_state=reading.state.value,
-                    signal_boxes=tuple(self.board.heads[self.config.signal].lamp_boxes),
+                    overlay=Overlay(
+                        lines=(_line_overlay(self.line),),
+                        signal_id=self.config.signal,
+                        signal_state=reading.state.value,
+                        signal_boxes=tuple(self.board.heads[self.config.signal].lamp_boxes),
+                    ),
                 )
             )
         for vid in [v for v in self._rest if v not in present]:
@@ -633,7 +630,7 @@ class WrongWayRule:
             self._recent.append((veh.box.copy(), t))
             distance, seconds = against
             out.append(
-                TrafficViolation(
+                Violation(
                     type=WRONG_WAY.id,
                     started_at=t - seconds,
                     ended_at=t,
@@ -704,7 +701,7 @@ class LaneClassRule:
                 if self.motion.continues(veh, {v for v, ln in self.reported if ln == lane.id}):
                     continue
                 out.append(
-                    TrafficViolation(
+                    Violation(
                         type=LANE.id,
                         started_at=since,
                         ended_at=t,
@@ -756,14 +753,14 @@ class ForbiddenTurnRule:
                     if self.motion.continues(veh, self.reported):
                         break
                     out.append(
-                        TrafficViolation(
+                        Violation(
                             type=FORBIDDEN_TURN.id,
                             started_at=t_in,
                             ended_at=t,
                             confidence=veh.confidence,
                             offenders=(veh.offender(),),
                             details={"entry": turn.entry, "exit": turn.exit},
-                            lines=(_line_overlay(entry), _line_overlay(exit_)),
+                            overlay=Overlay(lines=(_line_overlay(entry), _line_overlay(exit_))),
                         )
                     )
                     break
@@ -859,7 +856,7 @@ class SpeedingRule:
             if self.motion.continues(veh, self.reported):
                 continue
             out.append(
-                TrafficViolation(
+                Violation(
                     type=SPEEDING.id,
                     started_at=since - self.config.window_seconds,
                     ended_at=t,

@@ -13,8 +13,7 @@ from edge.config import CameraConfig
 from edge.detections import TrackedObjects
 from edge.pipeline import build_rules, build_zones
 from edge.rules import Observation
-from edge.rules.signals import SignalState
-from edge.rules.traffic_build import signal_board
+from edge.rules.signals import SignalState, signal_board
 from edge.signal_feed import SignalFeed, parse_signal_payload
 from tests.services import unique_name, wait_until
 

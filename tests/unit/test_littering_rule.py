@@ -8,6 +8,7 @@ import pytest
 from edge.config import LitteringConfig
 from edge.data import data_dir
 from edge.detections import Detections, TrackedObjects
+from edge.evidence import evidence_image_jpeg
 from edge.geometry import PolygonZone
 from edge.rules import Observation
 from edge.rules.littering import LitteringRule
@@ -82,10 +83,18 @@ def test_dropped_and_left_is_one_event_naming_the_person(material):
     assert abs(obj.box[0] - OBJ[0]) < 25 and abs(obj.box[3] - OBJ[3]) < 25
     # Reported once the owner has been away left_seconds (gone from near it from about t=9).
     assert 12 <= t <= 16
-    kinds = [k for k, _ in v.images]
+    kinds = [picture.kind for picture in v.images]
     assert kinds == ["snapshot", "crop"]
-    appearance = v.images[0][1]
-    assert appearance.shape == material[0].shape
+    appearance = v.images[0]
+    assert appearance.image.shape == material[0].shape
+    # The rule marks the object and its owner; the evidence stage draws them (rules never draw).
+    assert [m.role for m in appearance.marks] == ["object", "offender"]
+    assert appearance.marks[1].label == "#5 person"
+    drawn = cv2.imdecode(np.frombuffer(evidence_image_jpeg(appearance), np.uint8), cv2.IMREAD_COLOR)
+    x1, y1, x2, y2 = (int(c) for c in appearance.marks[0].box)
+    edge = drawn[y1, x1 + 2 : x2 - 2].astype(int)  # the object's box top edge: yellow (BGR 0, 220, 255)
+    assert abs(edge[:, 0].mean() - 0) < 60 and abs(edge[:, 2].mean() - 255) < 60
+    assert not np.array_equal(drawn, appearance.image)
 
 
 def test_put_down_and_picked_up_is_not_litter(material):

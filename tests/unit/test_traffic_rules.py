@@ -74,7 +74,7 @@ def test_red_light_crossing_is_one_event_with_signal_details():
     assert len(run.events) == 1
     v = run.events[0]
     assert v.type.value == "red_light" and v.details["signal_state"] == "red" and v.details["red_seconds"] >= 1.0
-    assert v.lines and v.lines[0][0] == "stop"
+    assert v.overlay.lines and v.overlay.lines[0][0] == "stop"
 
 
 def test_green_yellow_and_unknown_never_accuse():
