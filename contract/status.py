@@ -100,8 +100,9 @@ class NodeStatus(_Strict):
     held_no_subscriber: Count | None = Field(None, description="PUBACKs saying 'no matching subscribers' (kept, resent)")
     disk_full: bool = False
     uploads: dict[str, int | str | None] | None = Field(None, description="clip upload backlog (None: no upload)")
-    storage: dict[str, int | bool | None] = Field(default_factory=dict)
-    inference: dict[str, int | float] = Field(default_factory=dict)
+    # Open-ended scalar maps (their keys belong to edge/retention.py and the inference backend).
+    storage: dict[str, int | float | str | bool | None] = Field(default_factory=dict)
+    inference: dict[str, int | float | str | bool | None] = Field(default_factory=dict)
     evidence: dict[str, int] | None = Field(
         None, description="the evidence worker: queue depth and what it dropped (see edge/runtime/evidence_worker.py)"
     )
