@@ -15,15 +15,13 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from contract.status import CameraHealth, NodeStatus
-from edge.config import NodeConfig, load_camera_config
 from edge.data import video_path
 from edge.node import EdgeNode
+from tests.integration.live_node import VIDEO, camera, live_node
 from tests.services import unique_name, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-REPO = Path(__file__).resolve().parents[2]
-VIDEO = "vn_paved_parking_area_motorbike.mp4"
 CAMERA = "paved-parking-area"
 NODE = "status-node"
 
@@ -78,16 +76,7 @@ def running(mqtt_broker, tmp_path_factory) -> Iterator[tuple[EdgeNode, Topics]]:
     tmp: Path = tmp_path_factory.mktemp("status")
     prefix = unique_name("st")
     topics = Topics(mqtt_broker.port, prefix)
-    camera = load_camera_config(REPO / "configs" / "cameras" / "vn_paved_parking_area_motorbike.yaml")
-    node_cfg = NodeConfig.model_validate({
-        "node": {"id": NODE, "state_dir": str(tmp / "edge")},
-        "mqtt": {"url": f"mqtt://127.0.0.1:{mqtt_broker.port}", "topic_prefix": prefix},
-        "cameras": [{"config": "unused.yaml"}],
-        "status_interval_s": 1,
-        "inference": {"workers": 1},
-        "metrics": {"port": 0},
-    })
-    node = EdgeNode(node_cfg, [camera])
+    node = live_node(mqtt_broker.port, tmp / "edge", prefix, NODE, [camera()], metrics={"port": 0})
     runner = threading.Thread(target=node.run, daemon=True)
     runner.start()
     try:
