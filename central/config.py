@@ -158,6 +158,16 @@ class UploadsConfig(_Section):
         return value
 
 
+class MetricsConfig(_Section):
+    """`GET /metrics` (Prometheus text format): never open to anyone by default."""
+
+    token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="scrapers send 'Authorization: Bearer <token>'; unset: only loopback clients may scrape",
+    )
+
+
 class CentralConfig(_Section):
     database_url: str = "sqlite:///central.db"  # relative: in CENTRAL_STATE_DIR
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
@@ -170,6 +180,7 @@ class CentralConfig(_Section):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     public: PublicConfig = Field(default_factory=PublicConfig)
     uploads: UploadsConfig = Field(default_factory=UploadsConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     # Days an evidence file is kept after the newest event that refers to it, by event category
     # (`python -m central purge-evidence` applies it). Unlisted categories get the longest.
     evidence_retention_days: dict[Literal["traffic", "urban_order", "sanitation"], float] = Field(

@@ -36,7 +36,6 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from sqlalchemy.orm import Session, sessionmaker
 
 from central import evidence as evidence_files
-from central.alerts import queue_alert
 from central.auth import share_ref, share_secret
 from central.config import CentralConfig
 from central.db import (
@@ -45,7 +44,6 @@ from central.db import (
     EventRow,
     EvidenceRow,
     NodeStatusRow,
-    ReportRow,
     dialect_insert,
     insert_new_events,
     make_engine,
@@ -56,7 +54,9 @@ from central.db import (
 from central.grouping import attach_events, refresh_best_texts
 from central.logs import kv
 from central.reports import ReportTemplates, default_templates, report_url
-from central.workflow import RoutingTable, load_routing, record
+from central.services import health, review
+from central.services.metrics import dead_letter_class
+from central.workflow import RoutingTable, load_routing
 from contract.events import ViolationEvent, merge_republished
 from contract.topics import ParsedTopic, ingest_subscriptions, parse_mqtt_url, parse_topic
 
@@ -93,13 +93,27 @@ class IngestCounters:
     evidence_stored: int = 0
     evidence_duplicates: int = 0
     status_updates: int = 0
+    status_invalid: int = 0  # claimed the typed status contract and broke it (stored, logged)
     db_errors: int = 0
     acked: int = 0
+    batches: int = 0  # event transactions (one per batch of event messages)
+    _dead_letter_classes: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, name: str, n: int = 1) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + n)
+
+    def dead_letter(self, reason: str | None) -> None:
+        cls = dead_letter_class(reason)
+        with self._lock:
+            self.dead_letters += 1
+            self._dead_letter_classes[cls] = self._dead_letter_classes.get(cls, 0) + 1
+
+    def dead_letter_classes(self) -> dict[str, int]:
+        """Dead letters by reason class (`central.services.metrics.dead_letter_class`)."""
+        with self._lock:
+            return dict(self._dead_letter_classes)
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -303,8 +317,8 @@ class MessageProcessor:
                 s, [e for _i, e in new], config=self.config, routing=self.routing, templates=self.templates, tz=self.tz
             )
             for a in attached:
-                if a.created:
-                    self._auto_review(s, a.report)
+                if a.created:  # configured classes skip the operator; configured types alert at once
+                    review.auto_review(s, a.report, self.config)
             if new and self._share_secret is None:
                 self._share_secret = share_secret(s, self.config.auth.share_link_secret)
             report_ids = [a.report.id for a in attached]
@@ -343,21 +357,6 @@ class MessageProcessor:
             out.append(True)
         refresh_best_texts(s, changed, templates=self.templates, tz=self.tz)
         return out
-
-    def _auto_review(self, s: Session, report: ReportRow) -> None:
-        """Configured high-confidence classes skip the operator; configured types alert at once."""
-        cfg = self.config
-        skip = any(
-            r.type.value == report.type and (report.confidence or 0) >= r.min_confidence for r in cfg.review.skip_review
-        )
-        if skip:
-            record(
-                s, report, actor="system", action="confirm", to_status="confirmed", note="auto: high-confidence class"
-            )
-            if cfg.review.forward_on_confirm:
-                record(s, report, actor="system", action="forward", to_status="forwarded", note=report.agency_code)
-        if skip or report.type in {t.value for t in cfg.alerts.immediate_types}:
-            queue_alert(s, report, cfg)
 
     def _evidence(self, parsed: ParsedTopic, payload: bytes, received_at: datetime) -> Outcome:
         sha = parsed.leaf or ""
@@ -401,6 +400,9 @@ class MessageProcessor:
                 s.execute(stmt)
                 return Outcome("status")
             value = _decode_json_or_text(payload)
+            # Typed (contract.status) or an older node's untyped dict: stored as received either
+            # way; one that claims the contract and breaks it is logged, never fatal.
+            typed = health.check_status("status" if parsed.kind == "status" else "health", value, **keys)
             ins = self.insert(model).values(**keys, payload=value, updated_at=received_at)
             s.execute(
                 ins.on_conflict_do_update(
@@ -408,7 +410,7 @@ class MessageProcessor:
                     set_={"payload": ins.excluded.payload, "updated_at": ins.excluded.updated_at},
                 )
             )
-        return Outcome("status")
+        return Outcome("status", reason=typed)
 
 
 def _transient(err: BaseException) -> bool:
@@ -654,7 +656,7 @@ class Ingester:
             ev = outcome.event
             log.info(kv("event_amended", id=ev.id, camera=ev.camera, evidence=",".join(e.kind for e in ev.evidence)))
         elif outcome.kind == "dead_letter":
-            c.add("dead_letters")
+            c.dead_letter(outcome.reason)
             log.warning(kv("dead_letter", topic=item.topic, size=len(item.payload), reason=outcome.reason))
         elif outcome.kind == "evidence_stored":
             c.add("evidence_stored")
@@ -663,6 +665,8 @@ class Ingester:
             c.add("evidence_duplicates")
         elif outcome.kind == "status":
             c.add("status_updates")
+            if outcome.reason == "invalid":
+                c.add("status_invalid")
         if self.on_outcome is not None:
             self.on_outcome(outcome)
 
@@ -674,7 +678,9 @@ class Ingester:
         messages = [(it.topic, it.payload, it.received_at) for it in items]
         while True:
             try:
-                return list(self.processor.process_events(messages))
+                outcomes = list(self.processor.process_events(messages))
+                self.counters.add("batches")
+                return outcomes
             except (SQLAlchemyError, OSError) as e:
                 self.counters.add("db_errors")
                 if not _transient(e):

@@ -1,0 +1,216 @@
+"""The console's and the API's database reads (and the few small writes that go with them).
+
+Every SELECT the web layer and the services need lives here, so a route reads like what it does
+and the SQL can be seen (and indexed for) in one place. Plain functions: a `Session` in, rows or
+plain values out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from central import evidence as evidence_files
+from central.auth import User
+from central.db import (
+    AlertRow,
+    CameraHealthRow,
+    DeadLetterRow,
+    EventRow,
+    EvidenceRow,
+    NodeStatusRow,
+    ReportEventRow,
+    ReportHistoryRow,
+    ReportRow,
+    utcnow,
+)
+from central.services.access import scope
+from contract.events import EvidenceRef
+
+# ------------------------------------------------------------------------------------- reports
+
+
+class ReportFilter(BaseModel):
+    camera: str | None = None
+    type: str | None = None
+    ward: str | None = None
+    district: str | None = None
+    status: str | None = None
+    since: datetime | None = Field(None, description="first seen at or after (ISO 8601)")
+    until: datetime | None = Field(None, description="first seen before (ISO 8601)")
+    overdue: bool = False
+
+    def query_string(self) -> str:
+        return urlencode({k: v for k, v in self.model_dump(mode="json").items() if v not in (None, "", False)})
+
+
+def apply_filter(stmt: Select[Any], f: ReportFilter) -> Select[Any]:
+    if f.camera:
+        stmt = stmt.where(ReportRow.camera == f.camera)
+    if f.type:
+        stmt = stmt.where(ReportRow.type == f.type)
+    if f.ward:
+        stmt = stmt.where(ReportRow.ward == f.ward)
+    if f.district:
+        stmt = stmt.where(ReportRow.district == f.district)
+    if f.status:
+        stmt = stmt.where(ReportRow.status == f.status)
+    if f.since:
+        stmt = stmt.where(ReportRow.first_seen >= f.since)
+    if f.until:
+        stmt = stmt.where(ReportRow.first_seen < f.until)
+    if f.overdue:
+        stmt = stmt.where(ReportRow.deadline_at < utcnow(), ReportRow.status.not_in(("rejected", "resolved")))
+    return stmt
+
+
+def list_reports(s: Session, user: User, f: ReportFilter, limit: int, before: int | None = None) -> list[ReportRow]:
+    """What `user` may see of the filtered reports, newest first; `before` pages by id."""
+    stmt = scope(apply_filter(select(ReportRow), f), user).order_by(ReportRow.id.desc()).limit(limit)
+    if before is not None:
+        stmt = stmt.where(ReportRow.id < before)
+    return list(s.scalars(stmt))
+
+
+def review_queue(s: Session, f: ReportFilter, limit: int = 100) -> list[ReportRow]:
+    """Reports waiting for review (status `new` unless the filter says otherwise): urgent first, then oldest."""
+    f = f.model_copy(update={"status": f.status or "new"})
+    urgent_first = (ReportRow.priority == "urgent").desc()
+    stmt = apply_filter(select(ReportRow), f).order_by(urgent_first, ReportRow.first_seen, ReportRow.id).limit(limit)
+    return list(s.scalars(stmt))
+
+
+def published_reports(s: Session, limit: int = 100) -> list[ReportRow]:
+    stmt = (
+        select(ReportRow).where(ReportRow.published_at.is_not(None)).order_by(ReportRow.published_at.desc()).limit(limit)
+    )
+    return list(s.scalars(stmt))
+
+
+def event_payloads(s: Session, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    return dict(s.execute(select(EventRow.id, EventRow.payload).where(EventRow.id.in_(event_ids))).all())  # type: ignore[arg-type]
+
+
+def evidence_by_report(s: Session, report_ids: Sequence[int]) -> dict[int, list[EvidenceRef]]:
+    """Every event's evidence per report (deduplicated by sha256), in event order."""
+    out: dict[int, list[EvidenceRef]] = {rid: [] for rid in report_ids}
+    if not report_ids:
+        return out
+    rows = s.execute(
+        select(ReportEventRow.report_id, EventRow.payload)
+        .join(EventRow, EventRow.id == ReportEventRow.event_id)
+        .where(ReportEventRow.report_id.in_(report_ids))
+        .order_by(EventRow.started_at)
+    )
+    seen: set[tuple[int, str]] = set()
+    for rid, payload in rows:
+        for e in payload.get("evidence", []):
+            if (rid, e["sha256"]) not in seen:
+                seen.add((rid, e["sha256"]))
+                out[rid].append(EvidenceRef.model_validate(e))
+    return out
+
+
+def available_evidence(s: Session, sha256s: set[str]) -> set[str]:
+    """Which of these files central holds."""
+    if not sha256s:
+        return set()
+    return set(s.scalars(select(EvidenceRow.sha256).where(EvidenceRow.sha256.in_(sha256s))))
+
+
+def report_history(s: Session, report_id: int) -> list[ReportHistoryRow]:
+    stmt = select(ReportHistoryRow).where(ReportHistoryRow.report_id == report_id).order_by(ReportHistoryRow.id)
+    return list(s.scalars(stmt))
+
+
+# ------------------------------------------------------------------------------------ evidence
+
+
+def evidence_file(s: Session, evidence_dir: Path, sha256: str) -> tuple[EvidenceRow, Path | None] | None:
+    """The evidence row of a sha256 and its file (None when the file is missing); None when unknown."""
+    if not evidence_files.is_sha256(sha256):
+        return None
+    row = s.get(EvidenceRow, sha256)
+    if row is None:
+        return None
+    path = evidence_files.resolve(evidence_dir, row.path)
+    return row, (path if path is not None and path.is_file() else None)
+
+
+def add_evidence_row(s: Session, sha256: str, media_type: str, size: int, path: str) -> None:
+    """Record a stored file once (content-addressed: a second copy is the same file)."""
+    if s.get(EvidenceRow, sha256) is None:
+        s.add(EvidenceRow(sha256=sha256, media_type=media_type, size=size, path=path, received_at=utcnow()))
+
+
+# -------------------------------------------------------------------------------------- alerts
+
+
+def alerts_after(s: Session, after: int, limit: int, districts: Sequence[str] | None = None) -> list[AlertRow]:
+    """Alerts with an id above `after`, oldest first; only these districts' when given."""
+    stmt = select(AlertRow).where(AlertRow.id > after).order_by(AlertRow.id).limit(limit)
+    if districts is not None:
+        stmt = stmt.where(AlertRow.district.in_(districts))
+    return list(s.scalars(stmt))
+
+
+# -------------------------------------------------------------------------------------- health
+
+
+def last_event_per_camera(s: Session) -> dict[tuple[str, str], datetime]:
+    stmt = select(EventRow.node, EventRow.camera, func.max(EventRow.started_at)).group_by(EventRow.node, EventRow.camera)
+    return {(n, c): t for n, c, t in s.execute(stmt)}
+
+
+def node_status_rows(s: Session) -> list[NodeStatusRow]:
+    return list(s.scalars(select(NodeStatusRow).order_by(NodeStatusRow.node)))
+
+
+def camera_health_rows(s: Session) -> list[CameraHealthRow]:
+    return list(s.scalars(select(CameraHealthRow).order_by(CameraHealthRow.node, CameraHealthRow.camera)))
+
+
+# ------------------------------------------------------------------------------------- metrics
+
+
+def report_counts(s: Session) -> list[tuple[str, str, int]]:
+    """(status, type, reports)."""
+    stmt = select(ReportRow.status, ReportRow.type, func.count()).group_by(ReportRow.status, ReportRow.type)
+    return [(st, ty, n) for st, ty, n in s.execute(stmt)]
+
+
+def review_action_counts(s: Session) -> list[tuple[str, str, int]]:
+    """(action, by 'system' or a 'user', history rows): the audit trail never shrinks."""
+    by_system = ReportHistoryRow.actor == "system"
+    stmt = select(ReportHistoryRow.action, by_system, func.count()).group_by(ReportHistoryRow.action, by_system)
+    return [(a, "system" if system else "user", n) for a, system, n in s.execute(stmt)]
+
+
+def alert_counts(s: Session, max_attempts: int) -> dict[str, int]:
+    """Alerts by delivery state: sent (MQTT and webhooks done), failed (gave up), pending."""
+    done = and_(AlertRow.mqtt_sent_at.is_not(None), AlertRow.webhooks_done_at.is_not(None))
+    stmt = select(
+        func.count(),
+        func.count().filter(done),
+        func.count().filter(~done, AlertRow.attempts >= max_attempts),
+        func.count().filter(or_(AlertRow.last_error.is_not(None), AlertRow.attempts > 0)),
+    )
+    total, sent, failed, retried = s.execute(stmt).one()
+    return {"queued": total, "sent": sent, "failed": failed, "pending": total - sent - failed, "retried": retried}
+
+
+def dead_letter_reason_heads(s: Session, head: int = 48) -> list[tuple[str, int]]:
+    """(the first `head` characters of a reason, dead letters): enough to tell the reason's class."""
+    prefix = func.substr(DeadLetterRow.reason, 1, head)
+    return [(r or "", n) for r, n in s.execute(select(prefix, func.count()).group_by(prefix))]
+
+
+def event_count(s: Session) -> int:
+    return int(s.scalar(select(func.count()).select_from(EventRow)) or 0)

@@ -1,0 +1,58 @@
+"""Who may see a report, and which review actions a user may take on it.
+
+Police see only traffic reports of their districts, and only once a report is confirmed (or was
+alerted to them before review); operators and admins see everything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, or_
+from sqlalchemy.orm import Session
+
+from central.auth import User
+from central.db import ReportRow
+from central.workflow import TRANSITIONS, WorkflowError
+
+POLICE_VISIBLE = ("confirmed", "forwarded", "resolved")
+REVIEWERS = ("operator", "admin")
+FORBIDDEN = "không có quyền / forbidden for this role"
+NOT_FOUND = "không tìm thấy / not found"
+
+
+def scope(stmt: Select[Any], user: User) -> Select[Any]:
+    """Restrict a SELECT of reports to what `user` may see (the SQL form of `can_see`)."""
+    if user.role != "police":
+        return stmt
+    return stmt.where(
+        ReportRow.category == "traffic",
+        ReportRow.district.in_(user.districts),
+        or_(ReportRow.status.in_(POLICE_VISIBLE), ReportRow.alerted_at.is_not(None)),
+    )
+
+
+def can_see(user: User, report: ReportRow) -> bool:
+    if user.role != "police":
+        return True
+    return (
+        report.category == "traffic"
+        and user.sees_district(report.district)
+        and (report.status in POLICE_VISIBLE or report.alerted_at is not None)
+    )
+
+
+def allowed_actions(user: User, report: ReportRow) -> list[str]:
+    """The workflow actions `user` may apply to `report` now (what the console offers as buttons)."""
+    if not can_see(user, report):
+        return []
+    return [a for a, t in TRANSITIONS.items() if user.role in t.roles and report.status in t.source]
+
+
+def load_visible(s: Session, report_id: int, user: User | None) -> ReportRow:
+    """The report, if `user` (None: a share link, already checked) may see it; 404 otherwise.
+    Police asking for another district's report get the same 404 as for a missing one."""
+    report = s.get(ReportRow, report_id)
+    if report is None or (user is not None and not can_see(user, report)):
+        raise WorkflowError(404, NOT_FOUND)
+    return report

@@ -1,0 +1,118 @@
+"""A report as the console and the API show it: `central.reports.report_view` (texts, place, time,
+evidence of all its events) plus the operations data (priority, deadline, agency, audit trail)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from central import queries
+from central.auth import User
+from central.db import ReportRow
+from central.reports import evidence_url, format_local, report_view
+from central.services.access import allowed_actions
+from central.workflow import is_overdue
+from contract.events import ViolationEvent
+
+
+def _ops(report: ReportRow, tz: str) -> dict[str, Any]:
+    zone = ZoneInfo(tz)
+
+    def ts(value: datetime | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        return {"at": value.isoformat(), "vi": format_local(value, zone, "vi"), "en": format_local(value, zone, "en")}
+
+    return {
+        "priority": report.priority,
+        "event_count": report.event_count,
+        "first_seen": ts(report.first_seen),
+        "last_seen": ts(report.last_seen),
+        "deadline": ts(report.deadline_at),
+        "overdue": is_overdue(report),
+        "plate": report.plate,
+        "agency": {"code": report.agency_code, "vi": report.agency_name_vi, "en": report.agency_name_en},
+        "incident": report.incident,
+        "published": report.published_at is not None,
+        "alerted": report.alerted_at is not None,
+        "allowed_actions": [],
+    }
+
+
+def _history(s: Session, report_id: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "at": h.at.isoformat(),
+            "actor": h.actor,
+            "action": h.action,
+            "from_status": h.from_status,
+            "to_status": h.to_status,
+            "note": h.note,
+        }
+        for h in queries.report_history(s, report_id)
+    ]
+
+
+def build_views(
+    s: Session,
+    reports: Sequence[ReportRow],
+    base_url: str,
+    tz: str,
+    *,
+    history: bool = False,
+    secret: bytes | None = None,
+) -> list[dict[str, Any]]:
+    """One view per report. `base_url` "" gives relative links (a page works under any host name)."""
+    best_ids = [r.best_event_id or r.event_id for r in reports]
+    payloads = queries.event_payloads(s, best_ids)
+    all_evidence = queries.evidence_by_report(s, [r.id for r in reports])
+    available = queries.available_evidence(s, {e.sha256 for refs in all_evidence.values() for e in refs})
+    views = []
+    for report, best_id in zip(reports, best_ids, strict=True):
+        best = ViolationEvent.model_validate(payloads[best_id])
+        # The report shows all its events' evidence, the best event's first.
+        refs = list(best.evidence) + [e for e in all_evidence[report.id] if e not in best.evidence]
+        best = best.model_copy(update={"evidence": refs})
+        view = report_view(report, best, available_evidence=available, base_url=base_url, tz=tz, secret=secret)
+        view.update(_ops(report, tz))
+        clip = next((e for e in view["evidence"] if e["kind"] == "clip" and e["available"]), None)
+        view["clip_url"] = clip["url"] if clip else None
+        if history:
+            view["history"] = _history(s, report.id)
+        views.append(view)
+    return views
+
+
+def report_detail(
+    s: Session, report: ReportRow, user: User | None, base_url: str, tz: str, secret: bytes | None
+) -> dict[str, Any]:
+    """One report with its audit trail and the actions `user` may take (none for a share link)."""
+    view = build_views(s, [report], base_url, tz, history=True, secret=secret)[0]
+    view["allowed_actions"] = allowed_actions(user, report) if user else []
+    return view
+
+
+def public_view(s: Session, report: ReportRow, tz: str, secret: bytes | None) -> dict[str, Any]:
+    """The anonymised version: nothing that identifies anyone (no plate text, no objects, no
+    original evidence), only the images blurred when the report was published."""
+    v = build_views(s, [report], "", tz, secret=secret)[0]
+    blurred = report.public_evidence or []
+    return {
+        "id": report.id,
+        "title": v["title"],
+        "category": v["category"],
+        "status": v["status"],
+        "place": {k: v["place"][k] for k in ("ward", "district", "address", "lat", "lon", "text")},
+        "time": v["time"],
+        "first_seen": v["first_seen"],
+        "event_count": v["event_count"],
+        "agency": v["agency"],
+        "images": [
+            {"kind": b["kind"], "url": evidence_url("", b["sha256"], secret), "sha256": b["sha256"]} for b in blurred
+        ],
+        "published_at": report.published_at.isoformat() if report.published_at else None,
+    }

@@ -1,0 +1,85 @@
+"""The console app: state, error handling and the routers; no route is written here."""
+
+# No `from __future__ import annotations`: FastAPI must see the real types of the dependencies.
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy.engine import Engine
+
+from central import auth
+from central.config import CentralConfig
+from central.db import make_engine, make_session_factory, session_scope
+from central.reports import jinja_env
+from central.services import metrics
+from central.uploads import upload_router
+from central.web.deps import Console, LoginRequired, login_redirect
+from central.web.routers import auth as auth_routes
+from central.web.routers import evidence, health, police, public, reports, review
+from central.web.routers import metrics as metrics_routes
+from central.web.schemas import Error
+from central.workflow import WorkflowError
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Error, "description": text}
+    for code, text in ((401, "log in first"), (403, "forbidden"), (404, "not found"), (409, "not now"))
+}
+
+
+def create_app(config: CentralConfig, *, engine: Engine | None = None, ingester: Any | None = None) -> FastAPI:
+    """The console app. `ingester` (optional) adds its counters and MQTT state to /healthz and /metrics."""
+    engine = engine or make_engine(config.database_url)
+    sessions = make_session_factory(engine)
+    with session_scope(sessions) as s:
+        share_secret = auth.share_secret(s, config.auth.share_link_secret)
+
+    app = FastAPI(
+        title="IOC central · field reports",
+        description="Field reports from the city's cameras: review workflow, exports, police alerts. "
+        "JSON endpoints live under /api; state-changing requests need the session cookie and its "
+        "CSRF token (header X-CSRF-Token).",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        responses=ERRORS,
+    )
+    app.state.engine = engine
+    app.state.config = config
+    app.state.console = Console(
+        config=config,
+        engine=engine,
+        sessions=sessions,
+        env=jinja_env(),
+        share_secret=share_secret,
+        ingester=ingester,
+        metrics=metrics.registry(sessions, config, ingester),
+    )
+    app.include_router(upload_router(config, sessions, dialect_name=engine.dialect.name))  # edge evidence upload
+    # Order matters where paths overlap: /reports/{ref}.json before /reports/{ref}.
+    for router in (auth_routes, reports, review, police, health, public, evidence, metrics_routes):
+        app.include_router(router.router)
+
+    def error(request: Request, status: int, detail: Any, headers: dict[str, str] | None = None) -> Response:
+        wants_html = "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/api/")
+        if status == 401 and wants_html and request.method == "GET":
+            return login_redirect(request)
+        if wants_html:
+            html = app.state.console.env.get_template("error.html").render(
+                user=None, csrf="", request_path=request.url.path, status=status, detail=detail
+            )
+            return HTMLResponse(html, status_code=status, headers=headers)
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return error(request, exc.status_code, exc.detail, exc.headers)
+
+    @app.exception_handler(WorkflowError)
+    async def workflow_error(request: Request, exc: WorkflowError) -> Response:
+        return error(request, exc.status, str(exc))
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, _exc: LoginRequired) -> Response:
+        return login_redirect(request)
+
+    return app

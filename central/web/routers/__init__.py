@@ -1,0 +1,1 @@
+"""One router per concern of the console; `central.web.app` includes them in this order."""

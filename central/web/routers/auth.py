@@ -1,0 +1,88 @@
+"""Log in, log out, who is logged in."""
+
+# No `from __future__ import annotations`: FastAPI must see the real types of the dependencies.
+import logging
+import secrets
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from central import auth
+from central.db import session_scope
+from central.logs import kv
+from central.web.deps import Csrf, Ctx, User, current, safe_next
+from central.web.schemas import Me
+
+log = logging.getLogger("central.web")
+
+LOGIN_CSRF_COOKIE = "ioc_login_csrf"
+
+router = APIRouter()
+
+
+@router.get("/login", response_class=HTMLResponse, include_in_schema=False)
+def login_form(request: Request, ctx: Ctx, next: str = "/queue", error: str | None = None) -> HTMLResponse:  # noqa: A002
+    token = secrets.token_urlsafe(24)
+    resp = ctx.render(request, "login.html", next=safe_next(next), error=error, login_csrf=token)
+    # Double-submit token: a foreign site cannot log the browser in to an account of its choosing.
+    resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=ctx.config.auth.cookie_secure)
+    return resp
+
+
+@router.post("/login", include_in_schema=False)
+def login(
+    request: Request,
+    ctx: Ctx,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=1024)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/queue",  # noqa: A002
+) -> Response:
+    if not auth.csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf_token):
+        raise HTTPException(403, "CSRF token missing or wrong")
+    with session_scope(ctx.sessions) as s:
+        user = auth.authenticate(s, username, password)
+        if user is None:
+            log.warning(kv("login_failed", username=username))
+            return RedirectResponse(f"/login?error=1&next={quote(safe_next(next))}", status_code=303)
+        token, _csrf = auth.start_session(s, user, ctx.config.auth.session_hours)
+    log.info(kv("login", username=user.username, role=user.role))
+    target = safe_next(next)
+    if user.role == "police" and target in ("/queue", "/"):
+        target = "/police"
+    resp = RedirectResponse(target, status_code=303)
+    resp.set_cookie(
+        auth.SESSION_COOKIE,
+        token,
+        max_age=int(ctx.config.auth.session_hours * 3600),
+        httponly=True,
+        samesite="lax",
+        secure=ctx.config.auth.cookie_secure,
+    )
+    resp.delete_cookie(LOGIN_CSRF_COOKIE)
+    return resp
+
+
+@router.post("/logout", include_in_schema=False)
+def logout(request: Request, ctx: Ctx, _info: Csrf) -> Response:
+    with session_scope(ctx.sessions) as s:
+        auth.end_session(s, request.cookies.get(auth.SESSION_COOKIE))
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(auth.SESSION_COOKIE)
+    return resp
+
+
+@router.get("/", include_in_schema=False)
+def index(request: Request) -> RedirectResponse:
+    info = current(request)
+    if info is None:
+        return RedirectResponse("/reports", status_code=307)
+    return RedirectResponse("/police" if info.user.role == "police" else "/queue", status_code=307)
+
+
+@router.get("/api/me", tags=["session"], summary="Who is logged in, and the CSRF token to send back", response_model=Me)
+def api_me(info: User) -> Me:
+    u = info.user
+    return Me(username=u.username, role=u.role, districts=list(u.districts), csrf=info.csrf)

@@ -1,0 +1,59 @@
+"""Nodes and cameras (page and API, from their typed status messages), and the liveness probe."""
+
+# No `from __future__ import annotations`: FastAPI must see the real types of the dependencies.
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import HTMLResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from central import auth
+from central.db import check_connection
+from central.services.access import REVIEWERS
+from central.services.health import health_data
+from central.web.deps import Ctx, Reviewer, require
+from central.web.schemas import Health, Liveness
+
+router = APIRouter()
+
+ReviewerPage = Annotated[auth.SessionInfo, Depends(require(*REVIEWERS, page=True))]
+
+
+@router.get(
+    "/api/health",
+    tags=["health"],
+    summary="Nodes (online/offline, outbox backlog) and cameras (analysis fps vs target, lag, last frame, last event)",
+    response_model=Health,
+)
+def api_health(ctx: Ctx, _info: Reviewer) -> dict[str, Any]:
+    with ctx.sessions() as s:
+        return health_data(s)
+
+
+@router.get("/health", response_class=HTMLResponse, include_in_schema=False)
+def health_page(request: Request, ctx: Ctx, _info: ReviewerPage) -> Response:
+    with ctx.sessions() as s:
+        data = health_data(s)
+    return ctx.render(request, "health.html", **data)
+
+
+@router.get(
+    "/healthz",
+    tags=["health"],
+    summary="Liveness: database and MQTT",
+    response_model=Liveness,
+    response_model_exclude_none=True,
+    responses={503: {"model": Liveness, "description": "the database is unreachable"}},
+)
+def healthz(ctx: Ctx, response: Response) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": "ok"}
+    try:
+        check_connection(ctx.engine)
+        body["database"] = "ok"
+    except SQLAlchemyError as e:
+        body.update(status="error", database=f"unreachable: {type(e).__name__}")
+    if ctx.ingester is not None:
+        body["mqtt"] = "connected" if ctx.ingester.connected.is_set() else "disconnected"
+        body["ingester"] = ctx.ingester.counters.snapshot()
+    response.status_code = 200 if body["status"] == "ok" else 503
+    return body

@@ -1,0 +1,141 @@
+"""Reports: the list page, one report (HTML, JSON, PDF; by session or share link), CSV export, the API."""
+
+# No `from __future__ import annotations`: FastAPI must see the real types of the dependencies.
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from central import auth, queries
+from central.db import utcnow
+from central.services.access import NOT_FOUND, load_visible
+from central.services.views import build_views, report_detail
+from central.web.deps import LOGIN_FIRST, Ctx, Filter, User, current, login_redirect, require
+from central.web.schemas import ReportDetail, ReportList
+
+router = APIRouter()
+
+Page = Annotated[auth.SessionInfo, Depends(require(page=True))]
+
+
+def resolve_ref(request: Request, ctx: Ctx, ref: str) -> tuple[int, auth.User | None]:
+    """`<id>` (needs a session) or `<id>-<signature>` (a share link, read-only)."""
+    if ref.isdigit() and len(ref) <= 18:
+        info = current(request)
+        if info is None:
+            raise HTTPException(401, LOGIN_FIRST)
+        return int(ref), info.user
+    rid = auth.check_share_ref(ctx.share_secret, ref)
+    if rid is None:
+        raise HTTPException(404, NOT_FOUND)
+    return rid, None
+
+
+@router.get("/reports", response_class=HTMLResponse, include_in_schema=False)
+def reports_page(
+    request: Request,
+    ctx: Ctx,
+    f: Filter,
+    info: Page,
+    limit: int = Query(50, ge=1, le=500),
+    before: int | None = Query(None, ge=1),
+) -> Response:
+    with ctx.sessions() as s:
+        rows = queries.list_reports(s, info.user, f, limit, before)
+        views = build_views(s, rows, "", ctx.tz, secret=ctx.share_secret)  # relative links: any host name
+    more = f"/reports?{f.query_string()}&limit={limit}&before={views[-1]['id']}" if len(views) == limit else None
+    return ctx.render(request, "reports.html", reports=views, more_url=more, f=f, qs=f.query_string())
+
+
+# Declared before /reports/{ref} so "12.json" is not taken for a ref.
+@router.get(
+    "/reports.csv",
+    tags=["reports"],
+    summary="Export the filtered list as CSV",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "one row per report"}},
+)
+def reports_csv(ctx: Ctx, info: User, f: Filter, limit: int = Query(5000, ge=1, le=50000)) -> Response:
+    from central.export import reports_csv as to_csv
+
+    with ctx.sessions() as s:
+        rows = queries.list_reports(s, info.user, f, limit, None)
+        views = build_views(s, rows, ctx.public_base, ctx.tz, secret=ctx.share_secret)
+    name = f"phan-anh-{utcnow():%Y%m%d-%H%M%S}.csv"
+    return Response(
+        to_csv(views),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get(
+    "/reports/{ref}.json", tags=["reports"], summary="One report (session or share link)", response_model=ReportDetail
+)
+def report_json(request: Request, ctx: Ctx, ref: str) -> dict[str, Any]:
+    rid, user = resolve_ref(request, ctx, ref)
+    with ctx.sessions() as s:
+        return report_detail(s, load_visible(s, rid, user), user, ctx.public_base, ctx.tz, ctx.share_secret)
+
+
+@router.get(
+    "/reports/{ref}.pdf",
+    tags=["reports"],
+    summary="One report as PDF",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+def report_pdf(request: Request, ctx: Ctx, ref: str) -> Response:
+    from central.export import report_pdf as to_pdf
+
+    rid, user = resolve_ref(request, ctx, ref)
+    with ctx.sessions() as s:
+        view = report_detail(s, load_visible(s, rid, user), user, ctx.public_base, ctx.tz, ctx.share_secret)
+
+    def evidence_path(sha256: str) -> object:
+        with ctx.sessions() as s:
+            found = queries.evidence_file(s, ctx.config.evidence_dir, sha256)
+        return found[1] if found else None
+
+    return Response(
+        to_pdf(view, evidence_path=evidence_path),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="phan-anh-{rid}.pdf"'},
+    )
+
+
+@router.get("/reports/{ref}", response_class=HTMLResponse, include_in_schema=False)
+def report_html(request: Request, ctx: Ctx, ref: str) -> Response:
+    if ref.isdigit() and current(request) is None:
+        return login_redirect(request)
+    rid, user = resolve_ref(request, ctx, ref)
+    with ctx.sessions() as s:
+        view = report_detail(s, load_visible(s, rid, user), user, "", ctx.tz, ctx.share_secret)
+    return ctx.render(request, "report.html", r=view, ref=ref)
+
+
+@router.get(
+    "/api/reports", tags=["reports"], summary="Reports the caller may see, newest first", response_model=ReportList
+)
+def api_reports(
+    ctx: Ctx,
+    info: User,
+    f: Filter,
+    limit: int = Query(50, ge=1, le=500),
+    before: int | None = Query(None, ge=1),
+) -> dict[str, Any]:
+    with ctx.sessions() as s:
+        rows = queries.list_reports(s, info.user, f, limit, before)
+        return {"reports": build_views(s, rows, ctx.public_base, ctx.tz, secret=ctx.share_secret)}
+
+
+@router.get(
+    "/api/reports/{report_id}",
+    tags=["reports"],
+    summary="One report with its audit trail",
+    response_model=ReportDetail,
+)
+def api_report(ctx: Ctx, report_id: int, info: User) -> dict[str, Any]:
+    with ctx.sessions() as s:
+        report = load_visible(s, report_id, info.user)
+        return report_detail(s, report, info.user, ctx.public_base, ctx.tz, ctx.share_secret)

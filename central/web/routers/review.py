@@ -1,0 +1,67 @@
+"""The review queue and the review actions (console forms and API), publishing."""
+
+# No `from __future__ import annotations`: FastAPI must see the real types of the dependencies.
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from central import auth, queries
+from central.services import review
+from central.services.access import REVIEWERS
+from central.services.views import build_views
+from central.web.deps import Csrf, Ctx, Filter, Reviewer, require, safe_next
+from central.web.schemas import ActionBody, ActionResult, PublishResult, ReportList
+
+router = APIRouter()
+
+ReviewerPage = Annotated[auth.SessionInfo, Depends(require(*REVIEWERS, page=True))]
+
+
+@router.get("/queue", response_class=HTMLResponse, include_in_schema=False)
+def queue_page(request: Request, ctx: Ctx, f: Filter, _info: ReviewerPage) -> Response:
+    with ctx.sessions() as s:
+        views = build_views(s, queries.review_queue(s, f), "", ctx.tz, secret=ctx.share_secret)
+    return ctx.render(request, "queue.html", reports=views, f=f)
+
+
+@router.get(
+    "/api/queue", tags=["review"], summary="The review queue: urgent first, then oldest", response_model=ReportList
+)
+def api_queue(ctx: Ctx, _info: Reviewer, f: Filter) -> dict[str, Any]:
+    with ctx.sessions() as s:
+        return {"reports": build_views(s, queries.review_queue(s, f), ctx.public_base, ctx.tz, secret=ctx.share_secret)}
+
+
+@router.post("/reports/{report_id}/actions/{action}", include_in_schema=False)
+def report_action_form(
+    ctx: Ctx,
+    report_id: int,
+    action: str,
+    info: Csrf,
+    reason: Annotated[str | None, Form(max_length=2000)] = None,
+    next: Annotated[str | None, Form(max_length=2000)] = None,  # noqa: A002
+) -> RedirectResponse:
+    review.act(ctx.sessions, ctx.config, report_id, action, info.user, reason)
+    return RedirectResponse(safe_next(next or f"/reports/{report_id}"), status_code=303)
+
+
+@router.post(
+    "/api/reports/{report_id}/{action}",
+    tags=["review"],
+    summary="confirm | reject | forward | resolve | reopen | publish (reason needed to reject and reopen)",
+    response_model=ActionResult | PublishResult,
+)
+def api_action(
+    ctx: Ctx, report_id: int, action: str, info: Csrf, body: ActionBody | None = None
+) -> ActionResult | PublishResult | dict[str, Any]:
+    if action == "publish":
+        return review.publish(ctx.sessions, ctx.config, report_id, info.user, secret=ctx.share_secret)
+    report = review.act(ctx.sessions, ctx.config, report_id, action, info.user, body.reason if body else None)
+    return ActionResult(id=report.id, status=report.status)
+
+
+@router.post("/reports/{report_id}/publish", include_in_schema=False)
+def publish_form(ctx: Ctx, report_id: int, info: Csrf) -> RedirectResponse:
+    review.publish(ctx.sessions, ctx.config, report_id, info.user, secret=ctx.share_secret)
+    return RedirectResponse(f"/reports/{report_id}", status_code=303)

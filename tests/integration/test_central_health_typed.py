@@ -1,0 +1,150 @@
+"""The health page and /api/health from typed status messages (contract.status): analysis fps vs
+target, lag, last frame, overload, reconnects, camera moved, with units; older untyped payloads
+still read; a message that breaks the contract is logged and stored, never fatal."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from central.config import CentralConfig
+from central.db import make_engine, make_session_factory
+from central.ingester import MessageProcessor
+from central.web import create_app
+from contract.status import CameraHealth, NodeStatus
+from contract.topics import camera_health_topic, node_status_topic
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+
+def camera_health(node: str, camera: str, at: datetime, **overrides: Any) -> CameraHealth:
+    values: dict[str, Any] = {
+        "node": node,
+        "camera": camera,
+        "state": "streaming",
+        "at": at,
+        "reconnects": 2,
+        "restarts": 1,
+        "last_frame_at": at - timedelta(seconds=1),
+        "frames_decoded": 640,
+        "frames_delivered": 320,
+        "analysed_frames": 318,
+        "slots_missed": 2,
+        "frames_gated": 100,
+        "analysis_fps": 3.7,
+        "analysis_fps_target": 5.0,
+        "lag_ms_p50": 120.4,
+        "lag_ms_max": 980.0,
+        "overloaded": True,
+        "camera_moved": True,
+        "last_error": None,
+    }
+    values.update(overrides)
+    return CameraHealth.model_validate(values)
+
+
+def node_status(node: str, at: datetime, cameras: dict[str, CameraHealth]) -> NodeStatus:
+    return NodeStatus.model_validate(
+        {
+            "node": node,
+            "state": "online",
+            "at": at,
+            "uptime_s": 3600.5,
+            "outbox_backlog": 4,
+            "outbox_oldest_s": 2.5,
+            "published": 120,
+            "held_no_subscriber": 0,
+            "disk_full": False,
+            "cameras": cameras,
+        }
+    )
+
+
+@pytest.fixture
+def center(central_database_url: str, tmp_path: Path) -> tuple[MessageProcessor, TestClient]:
+    cfg = CentralConfig.model_validate({"database_url": central_database_url, "evidence_dir": str(tmp_path / "ev")})
+    engine = make_engine(cfg.database_url)
+    processor = MessageProcessor(
+        make_session_factory(engine), dialect_name=engine.dialect.name, evidence_dir=cfg.evidence_dir,
+        topic_prefix="ioc", config=cfg,
+    )
+    return processor, TestClient(create_app(cfg, engine=engine))
+
+
+def test_health_shows_the_typed_live_values(center: Any, central_users: Any, console_login: Any) -> None:
+    processor, client = center
+    now = datetime.now(UTC)
+    cam = camera_health("node-t", "cam-1", now - timedelta(seconds=5))
+    fresh = camera_health("node-t", "cam-1", now, analysis_fps=4.8, lag_ms_p50=95.0, overloaded=False)
+    other = camera_health("node-t", "cam-2", now, state="reconnecting", analysis_fps=None, lag_ms_p50=None,
+                          lag_ms_max=None, last_frame_at=None, overloaded=False, camera_moved=False,
+                          last_error="rtsp: connection refused")
+    assert processor.process(node_status_topic("ioc", "node-t"), node_status("node-t", now, {"cam-1": fresh, "cam-2": other})
+                             .to_json().encode()).reason == "typed"
+    # An older health message of cam-1 arriving later does not hide the node status' fresher values.
+    assert processor.process(camera_health_topic("ioc", "node-t", "cam-1"), cam.to_json().encode()).reason == "typed"
+
+    console_login(client, "op")
+    h = client.get("/api/health").json()
+    (node,) = h["nodes"]
+    assert node["online"] and node["typed"] and node["uptime_s"] == 3600.5 and node["outbox_backlog"] == 4
+    cams = {c["camera"]: c for c in h["cameras"]}
+    one = cams["cam-1"]
+    assert one["typed"] and one["state"] == "streaming"
+    assert one["analysis_fps"] == 4.8 and one["fps"] == 4.8 and one["analysis_fps_target"] == 5.0
+    assert one["lag_ms_p50"] == 95.0 and one["lag_ms_max"] == 980.0 and one["overloaded"] is False
+    assert one["reconnects"] == 2 and one["restarts"] == 1 and one["camera_moved"] is True
+    assert one["last_frame_at"] and 0 <= one["last_frame_age_s"] < 60
+    two = cams["cam-2"]
+    assert two["state"] == "reconnecting" and two["analysis_fps"] is None and two["last_error"] == "rtsp: connection refused"
+
+    page = client.get("/health").text
+    row = re.search(r'<tr data-camera="node-t/cam-1">.*?</tr>', page, re.S).group(0)
+    assert "4.8 fps / 5.0 fps" in row and "95 ms, max 980 ms" in row
+    assert "camera moved" in row and "overloaded" not in row
+    assert re.search(r"<td>2 <span class=\"en\">\(restarts 1\)</span></td>", row)
+    row2 = re.search(r'<tr data-camera="node-t/cam-2">.*?</tr>', page, re.S).group(0)
+    assert "reconnecting" in row2 and "rtsp: connection refused" in row2 and "— / 5.0 fps" in row2
+    assert '<td class="uptime">3600 s</td>' in page and "(oldest 2.5 s)" in page
+
+
+def test_overload_from_the_camera_health_topic(center: Any, central_users: Any, console_login: Any) -> None:
+    processor, client = center
+    now = datetime.now(UTC)
+    processor.process(node_status_topic("ioc", "node-o"), node_status("node-o", now - timedelta(seconds=8), {
+        "cam-9": camera_health("node-o", "cam-9", now - timedelta(seconds=8), overloaded=False, analysis_fps=5.0),
+    }).to_json().encode())
+    processor.process(camera_health_topic("ioc", "node-o", "cam-9"), camera_health("node-o", "cam-9", now).to_json().encode())
+    console_login(client, "admin")
+    (cam,) = client.get("/api/health").json()["cameras"]
+    assert cam["overloaded"] is True and cam["analysis_fps"] == 3.7  # the newer message wins
+    row = re.search(r'<tr data-camera="node-o/cam-9">.*?</tr>', client.get("/health").text, re.S).group(0)
+    assert "quá tải / overloaded" in row and "3.7 fps / 5.0 fps" in row
+
+
+def test_an_invalid_typed_status_is_logged_and_stored(
+    center: Any, central_users: Any, console_login: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    processor, client = center
+    broken = b'{"schema": "ioc.node_status/1", "node": "node-x", "state": "online", "outbox_backlog": 3}'
+    with caplog.at_level(logging.WARNING, logger="central.services.health"):
+        out = processor.process(node_status_topic("ioc", "node-x"), broken)
+    assert out.kind == "status" and out.reason == "invalid"
+    assert "status_invalid" in caplog.text and "node-x" in caplog.text
+    # Another node's camera in a typed health message: logged, not trusted as typed.
+    wrong = camera_health("node-y", "cam-1", datetime.now(UTC)).to_json().encode()
+    assert processor.process(camera_health_topic("ioc", "node-x", "cam-1"), wrong).reason == "invalid"
+    # An older node's untyped dict and a bare last will still read.
+    assert processor.process(node_status_topic("ioc", "node-old"), b'{"state": "online", "uptime_s": 5}').reason == "untyped"
+    assert processor.process(node_status_topic("ioc", "node-gone"), b"offline").reason == "untyped"
+    console_login(client, "op")
+    nodes = {n["node"]: n for n in client.get("/api/health").json()["nodes"]}
+    assert nodes["node-x"]["outbox_backlog"] == 3 and not nodes["node-x"]["typed"]
+    assert nodes["node-old"]["online"] and nodes["node-old"]["uptime_s"] == 5
+    assert nodes["node-gone"]["state"] == "offline" and not nodes["node-gone"]["online"]
