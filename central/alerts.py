@@ -19,7 +19,6 @@ import urllib.request
 from datetime import datetime
 from typing import Any
 
-import paho.mqtt.client as mqtt
 from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -31,11 +30,13 @@ from central.logs import kv
 from central.reports import evidence_url
 from central.workflow import district_slug, record
 from contract.events import ViolationEvent
-from contract.topics import parse_mqtt_url, police_alert_topic
+from contract.mqtt import MqttClient
+from contract.topics import police_alert_topic
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-IOC-Signature"
+REFUSED_RETRY_MIN_S, REFUSED_RETRY_MAX_S = 1.0, 60.0
 TIMESTAMP_HEADER = "X-IOC-Timestamp"
 
 
@@ -140,23 +141,23 @@ class AlertDispatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.sent = 0
-        self._client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"{config.mqtt.effective_client_id}-alerts",
-            protocol=mqtt.MQTTv5,
+        self.mqtt_refused = 0  # PUBACKs with a failure code (e.g. not authorized): the alert stays pending
+        # alert id -> (when to publish it again, backoff) after the broker refused it: an ACL is
+        # fixed by a person, so the attempts (`alerts.max_attempts`) are spread over minutes.
+        self._refused_retry: dict[int, tuple[float, float]] = {}
+        self._mqtt = MqttClient(
+            config.mqtt.client_settings(f"{config.mqtt.effective_client_id}-alerts"),
+            on_connect=self._on_connect,
         )
-        if config.mqtt.username:
-            self._client.username_pw_set(config.mqtt.username, config.mqtt.password)
-        self._connected = threading.Event()
-        self._client.on_connect = lambda *_a: self._connected.set()
-        self._client.on_disconnect = lambda *_a: self._connected.clear()
+        self._client = self._mqtt.client
+        self._connected = self._mqtt.connected
+
+    def _on_connect(self, _c: Any, _ud: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        if reason.is_failure:
+            log.error(kv("alert_mqtt_connect_refused", reason=str(reason), url=self.config.mqtt.url))
 
     def start(self) -> AlertDispatcher:
-        host, port, tls = parse_mqtt_url(self.config.mqtt.url)
-        if tls:
-            self._client.tls_set()
-        self._client.connect_async(host, port, keepalive=self.config.mqtt.keepalive_s)
-        self._client.loop_start()
+        self._mqtt.start()
         self._thread = threading.Thread(target=self._run, name="central-alerts", daemon=True)
         self._thread.start()
         return self
@@ -165,8 +166,7 @@ class AlertDispatcher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._mqtt.stop()
 
     def _run(self) -> None:
         while not self._stop.wait(self.config.alerts.poll_interval_s):
@@ -191,19 +191,33 @@ class AlertDispatcher:
 
     def dispatch_once(self) -> int:
         done = 0
+        now = time.monotonic()
         for alert in self._pending():
             body = json.dumps(alert.payload, ensure_ascii=False).encode()
             mqtt_at: datetime | None = alert.mqtt_sent_at
             hooks_at: datetime | None = alert.webhooks_done_at
             error = None
-            if mqtt_at is None and self._connected.is_set():
+            refused_wait = mqtt_at is None and self._refused_retry.get(alert.id, (0.0, 0.0))[0] > now
+            if refused_wait and hooks_at is not None:
+                continue  # refused by the broker a moment ago: its backoff has not run out
+            if refused_wait:
+                error = alert.last_error  # still refused; only the webhooks are tried this time
+            elif mqtt_at is None and self._connected.is_set():
                 topic = police_alert_topic(self.prefix, alert.topic_district, alert.type)
-                info = self._client.publish(topic, body, qos=1)
-                info.wait_for_publish(5)
-                if info.is_published():
-                    mqtt_at = utcnow()
-                else:
+                ack = self._mqtt.publish_wait(topic, body, qos=1, timeout=5)
+                if ack is None:
                     error = "mqtt publish not acknowledged"
+                elif not ack.ok:
+                    # The broker refused it (e.g. its ACL does not let central write alerts): not
+                    # sent, so it stays pending and is tried again on a later poll.
+                    self.mqtt_refused += 1
+                    last = self._refused_retry.get(alert.id)
+                    delay = min(REFUSED_RETRY_MAX_S, last[1] * 2) if last else REFUSED_RETRY_MIN_S
+                    self._refused_retry[alert.id] = (time.monotonic() + delay, delay)
+                    error = f"mqtt publish refused by the broker: {ack.reason} (retry in {delay:.0f} s)"
+                else:
+                    self._refused_retry.pop(alert.id, None)
+                    mqtt_at = utcnow()
             elif mqtt_at is None:
                 error = "mqtt not connected"
             if hooks_at is None:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError
 
 from contract.configfile import ConfigError, ConfigPath, format_validation_error, load_config
 from contract.events import ViolationType
+from contract.mqtt import MqttSettings, resolve_password
 from contract.paths import central_state_dir, packaged_config
 from contract.topics import parse_mqtt_url
 
@@ -28,6 +29,7 @@ REPO_ROOT = packaged_config().parent
 DEFAULT_CONFIG_PATH = packaged_config("central.yaml")
 ENV_DATABASE_URL = "CENTRAL_DATABASE_URL"
 ENV_MQTT_URL = "CENTRAL_MQTT_URL"
+ENV_MQTT_PASSWORD = "CENTRAL_MQTT_PASSWORD"
 
 _TOPIC_SAFE = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
@@ -50,7 +52,9 @@ class MqttConfig(_Section):
     client_id: str | None = Field(default=None, min_length=1, max_length=128)
     session_expiry_s: int = Field(default=3600, ge=0, le=4294967295)
     username: str | None = None
-    password: str | None = None
+    password: str | None = Field(default=None, description="better: password_file or env CENTRAL_MQTT_PASSWORD")
+    password_file: ConfigPath | None = Field(default=None, description="a file holding the broker password (mode 600)")
+    ca_file: ConfigPath | None = Field(default=None, description="CA certificate for mqtts:// (default: system CAs)")
     keepalive_s: int = Field(default=30, ge=5, le=3600)
 
     @field_validator("url")
@@ -58,6 +62,22 @@ class MqttConfig(_Section):
     def _url(cls, value: str) -> str:
         parse_mqtt_url(value)  # ValueError -> pydantic error naming the key
         return value
+
+    @field_validator("password_file", "ca_file")
+    @classmethod
+    def _mqtt_file(cls, value: Path | None) -> Path | None:
+        return value if value is None or value.is_absolute() else REPO_ROOT / value
+
+    def secret(self) -> str | None:
+        """The broker password: env CENTRAL_MQTT_PASSWORD, else password_file, else password."""
+        return resolve_password(ENV_MQTT_PASSWORD, self.password_file, self.password, key="mqtt.password_file")
+
+    def client_settings(self, client_id: str, **options: Any) -> MqttSettings:
+        """Settings for one of central's MQTT clients; `options`: other MqttSettings fields."""
+        return MqttSettings(
+            self.url, client_id, username=self.username, password=self.secret(), ca_file=self.ca_file,
+            keepalive_s=self.keepalive_s, **options,
+        )
 
     @property
     def effective_client_id(self) -> str:

@@ -58,7 +58,8 @@ from central.services import health, review
 from central.services.metrics import dead_letter_class
 from central.workflow import RoutingTable, load_routing
 from contract.events import ViolationEvent, merge_republished
-from contract.topics import ParsedTopic, ingest_subscriptions, parse_mqtt_url, parse_topic
+from contract.mqtt import MqttClient, SubscribeResult
+from contract.topics import ParsedTopic, ingest_subscriptions, parse_topic
 
 log = logging.getLogger(__name__)
 
@@ -490,25 +491,25 @@ class Ingester:
 
     def _make_client(self) -> mqtt.Client:
         cfg = self.config.mqtt
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,  # ack after commit, from the worker
+        # A persistent session (clean_start=False, session_expiry_s), acked after commit by the worker.
+        settings = cfg.client_settings(
+            self.client_id, clean_start=False, session_expiry_s=cfg.session_expiry_s, manual_ack=True,
+            reconnect_max_s=self._reconnect_max_s,
         )
-        if cfg.username:
-            client.username_pw_set(cfg.username, cfg.password)
-        _host, _port, tls = parse_mqtt_url(cfg.url)
-        if tls:
-            client.tls_set()
-        client.reconnect_delay_set(min_delay=1, max_delay=self._reconnect_max_s)
-        client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
-        client.on_unsubscribe = self._on_unsubscribe
-        client.on_message = self._on_message
-        return client
+        self._mqtt = MqttClient(
+            settings,
+            on_connect=self._on_connect,
+            on_connect_fail=self._on_connect_fail,
+            on_disconnect=self._on_disconnect,
+            on_subscribed=self._on_subscribed,
+            on_unsubscribe=self._on_unsubscribe,
+            on_message=self._on_message,
+        )
+        return self._mqtt.client
+
+    def mqtt_status(self) -> dict[str, Any]:
+        """The broker connection: connected, last CONNACK, refused subscriptions (SUBACK >= 0x80)."""
+        return self._mqtt.status()
 
     def _on_connect(self, client: mqtt.Client, _ud: Any, flags: Any, reason: Any, _props: Any) -> None:
         if reason.is_failure:
@@ -528,7 +529,7 @@ class Ingester:
         if self._stopping.is_set():
             return
         # Subscribing again on a resumed session is harmless and covers a broker that lost it.
-        client.subscribe([(t, 1) for t in self.topics])
+        self._mqtt.subscribe(self.topics, qos=1)
 
     def _on_connect_fail(self, _client: mqtt.Client, _ud: Any) -> None:
         # paho retries by itself (loop thread, backoff up to reconnect_max_s); say so once per try.
@@ -541,9 +542,10 @@ class Ingester:
             )
         )
 
-    def _on_subscribe(self, _c: mqtt.Client, _ud: Any, _mid: int, reasons: list[Any], _props: Any) -> None:
-        failed = [str(r) for r in reasons if r.is_failure]
-        if failed:
+    def _on_subscribed(self, result: SubscribeResult) -> None:
+        if not result.ok:
+            # Refused (the broker's access control): `subscribed` stays clear, mqtt_status() names the topics.
+            failed = [f"{t}: {r}" for t, r in result.refused.items()]
             log.error(kv("mqtt_subscribe_failed", client_id=self.client_id, reasons=",".join(failed)))
             return
         self.subscribed.set()
@@ -752,14 +754,10 @@ class Ingester:
             return self
         self._started = True
         cfg = self.config.mqtt
-        host, port, _tls = parse_mqtt_url(cfg.url)
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = cfg.session_expiry_s
         self._worker = threading.Thread(target=self._work, name="central-ingest-worker", daemon=True)
         self._worker.start()
-        # connect_async + loop_start: the first connection is retried too (broker not up yet).
-        self._client.connect_async(host, port, keepalive=cfg.keepalive_s, clean_start=False, properties=props)
-        self._client.loop_start()
+        # Connects in the background: the first connection is retried too (broker not up yet).
+        self._mqtt.start()
         log.info(
             kv(
                 "ingester_started",
@@ -801,8 +799,7 @@ class Ingester:
         if self._ephemeral_session and self.config.mqtt.session_expiry_s > 0 and self.idle():
             props = Properties(PacketTypes.DISCONNECT)
             props.SessionExpiryInterval = 0
-        self._client.disconnect(properties=props)
-        self._client.loop_stop()
+        self._mqtt.stop(props)
         # What was not processed in time stays unacked: the broker redelivers it to the session.
         dropped = 0
         while True:
