@@ -148,3 +148,52 @@ def test_an_invalid_typed_status_is_logged_and_stored(
     assert nodes["node-x"]["outbox_backlog"] == 3 and not nodes["node-x"]["typed"]
     assert nodes["node-old"]["online"] and nodes["node-old"]["uptime_s"] == 5
     assert nodes["node-gone"]["state"] == "offline" and not nodes["node-gone"]["online"]
+
+
+def test_health_of_a_real_edge_node(
+    mqtt_broker: Any, central_database_url: str, tmp_path: Path, central_users: Any, console_login: Any
+) -> None:
+    """What a real node publishes (a file camera under the live node) reaches the page typed."""
+    import io
+    import threading
+
+    from central.ingester import Ingester
+    from edge.data import video_path
+    from tests.integration.live_node import VIDEO, camera, live_node
+    from tests.services import unique_name, wait_until
+
+    if not video_path(VIDEO).is_file():
+        pytest.skip("sample video missing (set EDGE_DATA_DIR)")
+    prefix = unique_name("h")
+    cfg = CentralConfig.model_validate({
+        "database_url": central_database_url, "evidence_dir": str(tmp_path / "ev"),
+        "mqtt": {"url": mqtt_broker.url, "topic_prefix": prefix, "share_group": unique_name("g")},
+    })
+    engine = make_engine(central_database_url)
+    ingester = Ingester(cfg, engine=engine, console=io.StringIO()).start()
+    node = live_node(mqtt_broker.port, tmp_path / "edge", prefix, "health-node", [camera(camera_id="cam-live")])
+    runner = threading.Thread(target=node.run, daemon=True)
+    try:
+        assert ingester.wait_subscribed(10)
+        runner.start()
+        client = TestClient(create_app(cfg, engine=engine, ingester=ingester))
+        console_login(client, "op")
+
+        def live_camera() -> dict[str, Any] | None:
+            cams = [c for c in client.get("/api/health").json()["cameras"] if c["camera"] == "cam-live"]
+            return cams[0] if cams and cams[0]["typed"] and (cams[0]["analysis_fps"] or 0) > 0 else None
+
+        cam = wait_until(live_camera, 90, interval=0.5, what="the live camera's analysis fps on /api/health")
+        assert cam["node"] == "health-node" and cam["state"] == "streaming"
+        assert cam["analysis_fps_target"] == 5 and cam["last_frame_at"] and cam["lag_ms_p50"] is not None
+        assert cam["reconnects"] == 0 and cam["overloaded"] in (True, False) and cam["camera_moved"] is False
+        (status,) = [n for n in client.get("/api/health").json()["nodes"] if n["node"] == "health-node"]
+        assert status["typed"] and status["online"] and status["uptime_s"] > 0 and status["cameras"] == 1
+        assert ingester.counters.status_invalid == 0
+        row = re.search(r'<tr data-camera="health-node/cam-live">.*?</tr>', client.get("/health").text, re.S).group(0)
+        assert re.search(r"\d+\.\d fps / 5\.0 fps", row), row
+    finally:
+        node.stop()
+        runner.join(15)
+        ingester.stop()
+        engine.dispose()
