@@ -145,6 +145,7 @@ class NoHelmetRule:
                 out.append(violation)
         live = set(self.motion.vehicles)
         self._votes = {k: v for k, v in self._votes.items() if k in live}
+        self._reported &= self.motion.relevant()
         return out
 
     def _check(self, obs: Observation, veh: Vehicle, people: np.ndarray, votes: _Votes) -> Violation | None:

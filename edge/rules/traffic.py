@@ -225,6 +225,7 @@ class VehicleMotion:
         self._by_track: dict[int, int] = {}
         self._next_vid = 1
         self._t: float | None = None
+        self._relevant: tuple[float | None, set[int]] = (None, set())
 
     def update(self, obs: Observation) -> list[Vehicle]:
         if self._t is not None and obs.t == self._t:
@@ -275,6 +276,17 @@ class VehicleMotion:
                 if area > veh.best_area:
                     veh.best_area, veh.best_crop = area, cut(obs.image, veh.box, margin=0.1)
         return current
+
+    def relevant(self) -> set[int]:
+        """The vehicle ids a rule still needs to remember: those followed now or lately, and those a
+        followed vehicle may be (`maybe_same_as`). Rules cut their 'reported' sets to these, so the
+        sets stay as small as the scene, not as long as the camera has run."""
+        if self._relevant[0] != self._t or self._t is None:
+            ids = set(self.vehicles)
+            for veh in self.vehicles.values():
+                ids |= veh.maybe_same_as
+            self._relevant = (self._t, ids)
+        return self._relevant[1]
 
     def continues(self, veh: Vehicle, reported: set[int]) -> bool:
         """Is this vehicle perhaps one of `reported`, lost by the tracker and found again under a new
@@ -478,6 +490,7 @@ class RedLightRule:
         self.sides.forget(live)
         self.crossed_at = {k: v for k, v in self.crossed_at.items() if k in live}
         self.decided &= live
+        self.reported_vids &= self.motion.relevant()
         return out
 
     def was_reported(self, vid: int, box: np.ndarray) -> bool:
@@ -569,6 +582,7 @@ class StopLineRule:
         live = set(self.motion.vehicles)
         self.sides.forget(live)
         self._entered &= live
+        self._reported_vids &= self.motion.relevant()
         self._reported_boxes = [(b, bt) for b, bt in self._reported_boxes if t - bt < 60.0]
         return out
 
@@ -612,10 +626,13 @@ class WrongWayRule:
         t = obs.t
         self._refresh(vehicles, t)
         out: list[Violation] = []
-        for veh in vehicles:
+        # Which lane each vehicle is in: one array test per lane for all vehicles.
+        points = np.array([veh.point for veh in vehicles], np.float32).reshape(-1, 2)
+        in_lane = [lane.zone.contains(points) for lane in self.lanes]
+        for k, veh in enumerate(vehicles):
             if veh.vid in self.reported or veh.class_name not in self.classes:
                 continue
-            lane = next((ln for ln in self.lanes if ln.zone.contains(veh.point[None, :])[0]), None)
+            lane = next((ln for ln, mask in zip(self.lanes, in_lane, strict=True) if mask[k]), None)
             if lane is None:
                 continue
             against = self._against(veh, lane, t)
@@ -640,6 +657,7 @@ class WrongWayRule:
                     details={"lane": lane.id, "distance_px": round(distance, 1), "seconds": round(seconds, 2)},
                 )
             )
+        self.reported &= self.motion.relevant()
         return out
 
     def _refresh(self, vehicles: list[Vehicle], t: float) -> None:
@@ -650,8 +668,10 @@ class WrongWayRule:
         self._recent = [(b, bt) for b, bt in self._recent if t - bt < 3.0]
 
     def _against(self, veh: Vehicle, lane: Lane, t: float) -> tuple[float, float] | None:
-        # The span of the path inside this lane, newest back to where it entered.
-        inside = [e for e in veh.history if lane.zone.contains(e[1][None, :])[0]]
+        # The span of the path inside this lane, newest back to where it entered (one array test).
+        path = list(veh.history)
+        mask = lane.zone.contains(np.array([e[1] for e in path], np.float32).reshape(-1, 2))
+        inside = [e for e, m in zip(path, mask, strict=True) if m]
         if len(inside) < 3:
             return None
         t0, p0, _ = inside[0]
@@ -712,6 +732,8 @@ class LaneClassRule:
                     )
                 )
         self._since = {k: v for k, v in self._since.items() if k in present}
+        relevant = self.motion.relevant()
+        self.reported = {(v, ln) for v, ln in self.reported if v in relevant}
         return out
 
 
@@ -768,6 +790,7 @@ class ForbiddenTurnRule:
         self._entered = {k: v for k, v in self._entered.items() if k in live}
         for sides in self.sides.values():
             sides.forget(live)
+        self.reported &= self.motion.relevant()
         return out
 
 
@@ -873,6 +896,7 @@ class SpeedingRule:
         live = set(self.motion.vehicles)
         self._over_since = {k: v for k, v in self._over_since.items() if k in live}
         self._speeds = {k: v for k, v in self._speeds.items() if k in live}
+        self.reported &= self.motion.relevant()
         return out
 
 

@@ -183,3 +183,22 @@ def test_long_occlusion_new_id_is_not_a_second_event():
     assert [v.offenders[0].track_id for v in run.events] == [1]
     drive(run, 9, [100 + 5 * i for i in range(13)], t0=10, x=450)  # another rider: reported
     assert [v.offenders[0].track_id for v in run.events] == [1, 9]
+
+
+def test_reported_sets_stay_as_small_as_the_scene_on_a_long_run():
+    """Hours of red-light runners: every one reported once, and what the rules remember about
+    reported vehicles does not grow with the camera's uptime (state pruned with the vehicles)."""
+    rules = {**RED, "wrong_way": {"lanes": ["up"]}, "speeding": {"limit_kmh": 500}}
+    calibration = {"image_points": [[100, 480], [500, 480], [500, 0], [100, 0]],
+                   "ground_points_m": [[0, 0], [8, 0], [8, 40], [0, 40]]}
+    run = Runner(camera(rules, calibration=calibration))
+    run.signal("red", 0.0)
+    t = 1.0
+    for k in range(60):  # a runner every 10 s, the controller saying "red" each time
+        run.signal("red", t - 0.5)
+        drive(run, 1000 + k, [360, 340, 320, 305, 290, 270, 250, 230], t0=t)
+        t += 10.0
+        run.step(t - 0.2, [])
+    assert len(run.events) == 60 and {e.type for e in run.events} == {"red_light"}
+    red = next(r for r in run.rules if type(r).__name__ == "RedLightRule")
+    assert len(red.reported_vids) <= 2 and len(red.motion.vehicles) <= 2
