@@ -98,6 +98,13 @@ class NodeStatus(_Strict):
     outbox_oldest_s: Seconds | None = Field(None, description="age of the oldest of them (None: none waiting)")
     published: Count | None = Field(None, description="outbox messages the broker acknowledged since start")
     held_no_subscriber: Count | None = Field(None, description="PUBACKs saying 'no matching subscribers' (kept, resent)")
+    mqtt_connected: bool | None = Field(None, description="the publisher's broker connection")
+    publishes_refused: Count | None = Field(
+        None, description="PUBACKs the broker refused (e.g. not authorized): kept in the outbox and retried"
+    )
+    subscriptions_refused: dict[str, str] = Field(
+        default_factory=dict, description="topic -> reason, for subscriptions the broker refused (signal feed)"
+    )
     disk_full: bool = False
     uploads: dict[str, int | str | None] | None = Field(None, description="clip upload backlog (None: no upload)")
     # Open-ended scalar maps (their keys belong to edge/retention.py and the inference backend).

@@ -20,6 +20,7 @@ import time
 from collections import deque
 from datetime import UTC, datetime
 
+from contract.mqtt import Will
 from contract.status import CameraHealth, NodeStatus
 from contract.topics import camera_health_topic, event_topic, evidence_topic, node_status_topic
 from edge.analyze import make_detector
@@ -240,16 +241,11 @@ class EdgeNode:
         self.evidence_dir = self.state_dir / "evidence"
         self.outbox = Outbox(self.state_dir / "outbox.sqlite3")
         self.status_topic = node_status_topic(self.prefix, node_id)
+        # Both MQTT clients come from the one wrapper (contract.mqtt): credentials (a node logs in as
+        # its node id, which the broker's ACL binds to its topics), TLS with the CA file, reason codes.
+        offline = NodeStatus(node=node_id, state="offline").to_json().encode()
         self.publisher = MqttPublisher(
-            self.outbox,
-            config.mqtt.url,
-            mqtt_client_id(config),
-            will=(self.status_topic, NodeStatus(node=node_id, state="offline").to_json().encode()),
-            # A node logs in as its node id: the broker's ACL lets it publish under that id only.
-            username=config.mqtt.username or (node_id if config.mqtt.secret() else None),
-            password=config.mqtt.secret(),
-            keepalive_s=config.mqtt.keepalive_s,
-            ca_file=str(config.mqtt.ca_file) if config.mqtt.ca_file else None,
+            self.outbox, config.mqtt.client_settings(mqtt_client_id(config), node_id, Will(self.status_topic, offline))
         )
         self.clips_dir = self.state_dir / "clips"
         # Clips go to central over HTTP (MQTT payloads stay small); without `upload` they stay here.
@@ -274,13 +270,7 @@ class EdgeNode:
         self.signal_feed: SignalFeed | None = None
         if any(h.source == "controller" for c in cameras for h in c.scene.signals):
             self.signal_feed = SignalFeed(
-                config.mqtt.url,
-                mqtt_client_id(config) + "-signals",
-                self.prefix,
-                node_id,
-                username=config.mqtt.username or (node_id if config.mqtt.secret() else None),
-                password=config.mqtt.secret(),
-                ca_file=str(config.mqtt.ca_file) if config.mqtt.ca_file else None,
+                config.mqtt.client_settings(mqtt_client_id(config) + "-signals", node_id), None, self.prefix, node_id
             )
         self.stopping = threading.Event()
         # One pool of model sessions for all cameras (edge/inference.py), not one per camera.
@@ -336,6 +326,8 @@ class EdgeNode:
         self.publisher.publish_state(topic, health.to_json().encode())
 
     def status(self) -> NodeStatus:
+        mqtt = self.publisher.status()
+        feed = self.signal_feed.status() if self.signal_feed is not None else {}
         return NodeStatus(
             node=self.config.node.id,
             state="online",
@@ -345,6 +337,11 @@ class EdgeNode:
             outbox_oldest_s=self.outbox.oldest_age(),
             published=self.publisher.acked,
             held_no_subscriber=self.publisher.unheard,
+            mqtt_connected=bool(mqtt.get("connected")),
+            publishes_refused=int(mqtt.get("publishes_refused") or 0),
+            subscriptions_refused={
+                str(k): str(v) for k, v in (feed.get("subscriptions_refused") or {}).items()
+            },
             uploads=self.uploader.status() if self.uploader else None,
             # Loud on purpose: undelivered evidence is never deleted, so a full disk needs a person.
             disk_full=self.retention.status.disk_full,
