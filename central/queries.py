@@ -43,8 +43,8 @@ class ReportFilter(BaseModel):
     ward: str | None = None
     district: str | None = None
     status: str | None = None
-    since: datetime | None = Field(None, description="first seen at or after (ISO 8601)")
-    until: datetime | None = Field(None, description="first seen before (ISO 8601)")
+    since: datetime | None = Field(default=None, description="first seen at or after (ISO 8601)")
+    until: datetime | None = Field(default=None, description="first seen before (ISO 8601)")
     overdue: bool = False
 
     def query_string(self) -> str:
@@ -95,7 +95,7 @@ def published_reports(s: Session, limit: int = 100) -> list[ReportRow]:
 
 
 def event_payloads(s: Session, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    return dict(s.execute(select(EventRow.id, EventRow.payload).where(EventRow.id.in_(event_ids))).all())  # type: ignore[arg-type]
+    return dict(s.execute(select(EventRow.id, EventRow.payload).where(EventRow.id.in_(event_ids))).all())
 
 
 def evidence_by_report(s: Session, report_ids: Sequence[int]) -> dict[int, list[EvidenceRef]]:

@@ -179,9 +179,9 @@ def health_data(s: Session) -> dict[str, Any]:
             for cam, values in cams.items():
                 if isinstance(values, dict):
                     said.setdefault((row.node, str(cam)), []).append((values, typed, row.updated_at))
-    for row in queries.camera_health_rows(s):
-        p, typed = _values("health", row.payload)
-        said.setdefault((row.node, row.camera), []).append((p, typed, row.updated_at))
+    for cam_row in queries.camera_health_rows(s):
+        p, typed = _values("health", cam_row.payload)
+        said.setdefault((cam_row.node, cam_row.camera), []).append((p, typed, cam_row.updated_at))
     cameras = [_camera(n, c, said[(n, c)], last_event.get((n, c)), now) for n, c in sorted(said)]
     for (n, c), t in sorted(last_event.items()):
         if (n, c) not in said:

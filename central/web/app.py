@@ -1,6 +1,7 @@
 """The console app: state, error handling and the routers; no route is written here."""
 
 # No `from __future__ import annotations`: FastAPI must see the real types of the dependencies.
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -59,7 +60,7 @@ def create_app(config: CentralConfig, *, engine: Engine | None = None, ingester:
     for router in (auth_routes, reports, review, police, health, public, evidence, metrics_routes):
         app.include_router(router.router)
 
-    def error(request: Request, status: int, detail: Any, headers: dict[str, str] | None = None) -> Response:
+    def error(request: Request, status: int, detail: Any, headers: Mapping[str, str] | None = None) -> Response:
         wants_html = "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/api/")
         if status == 401 and wants_html and request.method == "GET":
             return login_redirect(request)

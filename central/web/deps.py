@@ -9,6 +9,7 @@ from urllib.parse import quote
 import jinja2
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,8 +31,8 @@ class Console:
     sessions: sessionmaker[Session]
     env: jinja2.Environment
     share_secret: bytes
+    metrics: CollectorRegistry
     ingester: Any | None = None
-    metrics: Any | None = None  # prometheus_client CollectorRegistry
 
     @property
     def tz(self) -> str:

@@ -1,6 +1,7 @@
 """Reports: the list page, one report (HTML, JSON, PDF; by session or share link), CSV export, the API."""
 
 # No `from __future__ import annotations`: FastAPI must see the real types of the dependencies.
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -92,7 +93,7 @@ def report_pdf(request: Request, ctx: Ctx, ref: str) -> Response:
     with ctx.sessions() as s:
         view = report_detail(s, load_visible(s, rid, user), user, ctx.public_base, ctx.tz, ctx.share_secret)
 
-    def evidence_path(sha256: str) -> object:
+    def evidence_path(sha256: str) -> Path | None:
         with ctx.sessions() as s:
             found = queries.evidence_file(s, ctx.config.evidence_dir, sha256)
         return found[1] if found else None
