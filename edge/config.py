@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, ValidationInfo, create_model, field_validator
@@ -50,7 +50,15 @@ def _rules_model() -> type[BaseModel]:
     return create_model("RulesConfig", __base__=_Model, **fields)
 
 
-RulesConfig = _rules_model()
+if TYPE_CHECKING:
+
+    class RulesConfig(_Model):
+        """For the type checker: the fields are the registered rules' keys (made at run time)."""
+
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    RulesConfig = _rules_model()
 
 
 class TrackerConfig(_Model):

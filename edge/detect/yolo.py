@@ -122,7 +122,9 @@ class YoloDetector:
             self.keep_class = np.array([n in classes for n in self.names])
 
     def input_size_for(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
-        return self.fixed_size or auto_input_size(frame_hw, self.long_side, self.stride)
+        if self.fixed_size is not None:
+            return (int(self.fixed_size[0]), int(self.fixed_size[1]))
+        return auto_input_size(frame_hw, self.long_side, self.stride)
 
     # The runner's three steps: the inference pool runs `preprocess` on the camera's thread and
     # `infer` + `decode` on its workers (a batch of blobs is one `infer`).
@@ -159,8 +161,8 @@ class YoloDetector:
         np.clip(xyxy[:, [1, 3]], 0, fh, out=xyxy[:, [1, 3]])
         xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
         # Per-class NMS (OpenCV's batched variant), as Ultralytics does by default.
-        idx = cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores.tolist(), class_id.tolist(), self.confidence, self.iou)
-        idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+        kept = cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores.tolist(), class_id.tolist(), self.confidence, self.iou)
+        idx = np.asarray(kept, dtype=np.int64).reshape(-1)
         return Detections(
             xyxy[idx].astype(np.float32), scores[idx].astype(np.float32), class_id[idx].astype(np.int32), self.names
         )

@@ -29,6 +29,7 @@ from edge.rules.base import (
     Texts,
     Violation,
     ViolationKind,
+    box_tuple,
     register,
 )
 from edge.rules.sidewalk import StaticChangeConfig, in_hours, shared_static_detector, static_detector_for
@@ -93,6 +94,10 @@ def _gap(obj: np.ndarray, box: np.ndarray) -> float:
     dx = max(0.0, float(max(obj[0], box[0]) - min(obj[2], box[2])))
     dy = max(0.0, float(max(obj[1], box[1]) - min(obj[3], box[3])))
     return float(np.hypot(dx, dy))
+
+
+def _box(b: np.ndarray) -> tuple[float, float, float, float]:
+    return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
 
 
 def _containment(a: np.ndarray, b: np.ndarray) -> float:
@@ -243,12 +248,11 @@ class LitteringRule:
         return False
 
     def _violation(self, item: _Item, obs: Observation) -> Violation:
-        box = tuple(round(float(v), 1) for v in item.box)
-        offenders = [Offender(item.id, item.class_name, box, round(item.confidence, 4))]
+        offenders = [Offender(item.id, item.class_name, box_tuple(item.box), round(item.confidence, 4))]
         images: list[EvidenceImage] = []
         if item.owner is not None:
             o = item.owner
-            offenders.append(Offender(o.track_id, o.class_name, tuple(round(float(v), 1) for v in o.box), 0.0))
+            offenders.append(Offender(o.track_id, o.class_name, box_tuple(o.box), 0.0))
         if item.appearance is not None:
             images.append(EvidenceImage("snapshot", item.appearance.image, self._appearance_marks(item)))  # when left
         if obs.image is not None:
@@ -277,9 +281,9 @@ class LitteringRule:
     @staticmethod
     def _appearance_marks(item: _Item) -> tuple[Mark, ...]:
         """On the frame when the object appeared: the object, and who left it."""
-        marks = [Mark(tuple(float(v) for v in item.box), "", "object")]
+        marks = [Mark(_box(item.box), "", "object")]
         if item.owner is not None:
-            marks.append(Mark(tuple(float(v) for v in item.owner.box), f"#{item.owner.track_id} {item.owner.class_name}"))
+            marks.append(Mark(_box(item.owner.box), f"#{item.owner.track_id} {item.owner.class_name}"))
         return tuple(marks)
 
 

@@ -94,22 +94,20 @@ class PedestrianOnCarriagewayRule:
         ground = tracks.ground_points()[idx] if len(idx) else np.zeros((0, 2), np.float32)
         on_bike = riding(boxes, bikes, cfg.rider_overlap)
         in_zone = np.stack([z.contains(ground) for z in self.zones]) if self.zones else np.zeros((0, len(idx)), bool)
-        crossing = (
-            np.stack([z.contains(ground) for z in self.crossings]).any(axis=0)
-            if self.crossings
-            else np.zeros(len(idx), bool)
-        )
+        crossing = np.zeros(len(idx), bool)
+        for z in self.crossings:
+            crossing |= z.contains(ground)
         out: list[Violation] = []
         for k, i in enumerate(idx):
             tid = int(tracks.track_id[i])
-            zone_hits = np.nonzero(in_zone[:, k])[0] if len(self.zones) else []
+            zone_hits: list[int] = np.nonzero(in_zone[:, k])[0].tolist() if len(self.zones) else []
             walker = self._walkers.get(tid)
-            if on_bike[k] or crossing[k] or len(zone_hits) == 0:
+            if bool(on_bike[k]) or bool(crossing[k]) or not zone_hits:
                 if walker is not None:  # on the kerb, on a crossing or riding: the clock stops
                     walker.since, walker.last_seen = None, t
                 continue
             if walker is None:
-                walker = self._walkers[tid] = _Walker(t, t, boxes[k].copy(), self.zones[int(zone_hits[0])])
+                walker = self._walkers[tid] = _Walker(t, t, boxes[k].copy(), self.zones[zone_hits[0]])
             if walker.since is None:
                 walker.since = t
             walker.last_seen, walker.box = t, boxes[k].copy()

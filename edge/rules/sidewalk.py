@@ -30,6 +30,7 @@ from edge.rules.base import (
     Texts,
     Violation,
     ViolationKind,
+    box_tuple,
     register,
 )
 from edge.rules.stopping import local_time
@@ -267,7 +268,7 @@ class SidewalkEncroachmentRule:
         t = obs.t
         offenders = tuple(
             Offender(o.track_id if o.track_id is not None else o.id, o.class_name,
-                     tuple(round(float(v), 1) for v in o.box), round(o.confidence, 4))
+                     box_tuple(o.box), round(o.confidence, 4))
             for o in here
         )
         share = self._share(inc.zone, [o.box for o in here], None)

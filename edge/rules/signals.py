@@ -15,6 +15,7 @@ stores it with its time; a state older than `controller_timeout_s` is unknown.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -70,7 +71,7 @@ def lamp_lit_fraction(image: np.ndarray, box: tuple[int, int, int, int], color: 
 class SignalHead:
     """One head's state over time (image-read or controller-fed)."""
 
-    def __init__(self, config: SignalHeadConfig, lamp_boxes: list[tuple[str, tuple[int, int, int, int]]]) -> None:
+    def __init__(self, config: SignalHeadConfig, lamp_boxes: Sequence[tuple[str, tuple[int, int, int, int]]]) -> None:
         self.config = config
         self.id = config.id
         self.lamp_boxes = lamp_boxes  # (colour, box in frame pixels)

@@ -919,6 +919,12 @@ def _lanes(ctx: BuildContext) -> list[Lane]:
     return ctx.shared("lanes", lambda: build_lanes(ctx.camera.scene.lanes, ctx.reference_wh, ctx.frame_wh))
 
 
+def _red_light(ctx: BuildContext) -> RedLightRule | None:
+    """The camera's red-light rule, when it has one: stop-line events defer to it (one act, one event)."""
+    rule = ctx.built.get("red_light")
+    return rule if isinstance(rule, RedLightRule) else None
+
+
 def _wrong_way(ctx: BuildContext, cfg: WrongWayConfig) -> WrongWayRule:
     keep = getattr(ctx.camera.rules, "plates", None) is not None
     motion = VehicleMotion(keep_crops=keep, riders=True) if cfg.riders else vehicle_motion(ctx)
@@ -959,7 +965,7 @@ for _spec in (
         config=StopLineConfig,
         kinds=(STOP_LINE,),
         build=lambda ctx, cfg: StopLineRule(
-            cfg, ctx.lines()[cfg.line], ctx.zones[cfg.zone], _board(ctx), vehicle_motion(ctx), ctx.built.get("red_light")
+            cfg, ctx.lines()[cfg.line], ctx.zones[cfg.zone], _board(ctx), vehicle_motion(ctx), _red_light(ctx)
         ),
         description="a vehicle stops past the stop line on red (not reported again if it ran the red)",
         after=("red_light",),
