@@ -94,6 +94,11 @@ def published_reports(s: Session, limit: int = 100) -> list[ReportRow]:
     return list(s.scalars(stmt))
 
 
+def published_report(s: Session, report_id: int) -> ReportRow | None:
+    report = s.get(ReportRow, report_id)
+    return report if report is not None and report.published_at is not None else None
+
+
 def event_payloads(s: Session, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     return dict(s.execute(select(EventRow.id, EventRow.payload).where(EventRow.id.in_(event_ids))).all())
 

@@ -103,7 +103,9 @@ def _age_s(now: datetime, value: Any) -> float | None:
 def _camera(
     node: str, camera: str, sources: list[tuple[dict[str, Any], bool, datetime]], last_event: datetime | None, now: datetime
 ) -> dict[str, Any]:
-    """One camera from what was said about it (its health topic, its node's status), newest last wins."""
+    """One camera from what was said about it (its health topic, its node's status): the newest
+    message's values win (a typed message carries every field; an older node's partial dict
+    only overrides what it has)."""
 
     def freshness(src: tuple[dict[str, Any], bool, datetime]) -> datetime:
         at = _time(src[0].get("at"))
@@ -113,7 +115,7 @@ def _camera(
     typed = False
     updated_at: datetime | None = None
     for values, is_typed, received in sorted(sources, key=freshness):
-        p.update({k: v for k, v in values.items() if v is not None or k not in p})
+        p.update(values)
         typed = typed or is_typed
         updated_at = max(updated_at, received) if updated_at else received
     fps = p.get("fps") or p.get("analysis_fps")

@@ -120,12 +120,20 @@ def test_overload_from_the_camera_health_topic(center: Any, central_users: Any, 
     processor.process(node_status_topic("ioc", "node-o"), node_status("node-o", now - timedelta(seconds=8), {
         "cam-9": camera_health("node-o", "cam-9", now - timedelta(seconds=8), overloaded=False, analysis_fps=5.0),
     }).to_json().encode())
-    processor.process(camera_health_topic("ioc", "node-o", "cam-9"), camera_health("node-o", "cam-9", now).to_json().encode())
+    health = camera_health("node-o", "cam-9", now - timedelta(seconds=4))
+    processor.process(camera_health_topic("ioc", "node-o", "cam-9"), health.to_json().encode())
     console_login(client, "admin")
     (cam,) = client.get("/api/health").json()["cameras"]
     assert cam["overloaded"] is True and cam["analysis_fps"] == 3.7  # the newer message wins
     row = re.search(r'<tr data-camera="node-o/cam-9">.*?</tr>', client.get("/health").text, re.S).group(0)
     assert "quá tải / overloaded" in row and "3.7 fps / 5.0 fps" in row
+    # The camera drops: its newest health has no rate and no lag any more, and the page says so.
+    down = camera_health("node-o", "cam-9", now, state="reconnecting", analysis_fps=None, lag_ms_p50=None,
+                         lag_ms_max=None, overloaded=False, reconnects=3)
+    processor.process(camera_health_topic("ioc", "node-o", "cam-9"), down.to_json().encode())
+    (cam,) = client.get("/api/health").json()["cameras"]
+    assert cam["state"] == "reconnecting" and cam["analysis_fps"] is None and cam["lag_ms_p50"] is None
+    assert cam["overloaded"] is False and cam["reconnects"] == 3
 
 
 def test_an_invalid_typed_status_is_logged_and_stored(

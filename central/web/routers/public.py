@@ -5,6 +5,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from central import queries
 from central.db import ReportRow
@@ -32,9 +33,9 @@ def public_list(request: Request, ctx: Ctx, format: str = Query("html", pattern=
     return ctx.render(request, "public.html", reports=views, one=None)
 
 
-def _published(s: Any, report_id: int) -> ReportRow:
-    report = s.get(ReportRow, report_id)
-    if report is None or report.published_at is None:
+def _published(s: Session, report_id: int) -> ReportRow:
+    report = queries.published_report(s, report_id)
+    if report is None:
         raise HTTPException(404, NOT_FOUND)
     return report
 
