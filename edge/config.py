@@ -203,7 +203,7 @@ class InferenceConfig(_Model):
 
 class NodeInfo(_Model):
     id: Identifier
-    state_dir: ConfigPath | None = Field(None, description="outbox and evidence; default var/edge/<id>")
+    state_dir: ConfigPath | None = Field(None, description="outbox and evidence; default EDGE_STATE_DIR/<id>")
 
 
 class ClipsConfig(_Model):
