@@ -9,12 +9,14 @@ from.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -32,6 +34,34 @@ ENV_MQTT_URL = "CENTRAL_MQTT_URL"
 ENV_MQTT_PASSWORD = "CENTRAL_MQTT_PASSWORD"
 
 _TOPIC_SAFE = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+log = logging.getLogger("central.config")
+RetentionCategory = Literal["traffic", "urban_order", "sanitation"]
+_DEFAULT_RETENTION_DAYS: dict[RetentionCategory, float] = {"traffic": 365.0, "urban_order": 180.0, "sanitation": 90.0}
+
+
+def config_relative(value: Path, info: ValidationInfo, key: str) -> Path:
+    """A relative file named in a config is relative to that config file's folder. Configs
+    written before 0.2 named files relative to the checkout (`configs/routing.yaml`): such a path
+    still works when only that reading finds the file, with a deprecation warning naming the key.
+    Without a config file (defaults, code), relative to the folder holding `configs/`."""
+    if value.is_absolute():
+        return value
+    config_file = (info.context or {}).get("config_file")
+    if config_file is None:
+        return REPO_ROOT / value
+    here = Path(config_file).parent / value
+    legacy = REPO_ROOT / value
+    if not here.exists() and legacy.exists():
+        warnings.warn(
+            f"{config_file}: {key}: {str(value)!r} is read relative to the checkout as before 0.2; "
+            f"relative paths are now relative to the config file's folder: write {str(legacy)!r} "
+            "or a path from the config's folder",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        log.warning("deprecated relative path in config", extra={"fields": {"file": str(config_file), "key": key}})
+        return legacy
+    return here
 
 
 def default_client_id() -> str:
@@ -65,8 +95,8 @@ class MqttConfig(_Section):
 
     @field_validator("password_file", "ca_file")
     @classmethod
-    def _mqtt_file(cls, value: Path | None) -> Path | None:
-        return value if value is None or value.is_absolute() else REPO_ROOT / value
+    def _mqtt_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else config_relative(value, info, f"mqtt.{info.field_name}")
 
     def secret(self) -> str | None:
         """The broker password: env CENTRAL_MQTT_PASSWORD, else password_file, else password."""
@@ -109,8 +139,8 @@ class ReportsConfig(_Section):
 
     @field_validator("routing_file")
     @classmethod
-    def _routing_file(cls, value: Path) -> Path:
-        return value if value.is_absolute() else REPO_ROOT / value
+    def _routing_file(cls, value: Path, info: ValidationInfo) -> Path:
+        return config_relative(value, info, "reports.routing_file")
 
 
 class SkipReview(_Section):
@@ -203,8 +233,8 @@ class CentralConfig(_Section):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     # Days an evidence file is kept after the newest event that refers to it, by event category
     # (`python -m central purge-evidence` applies it). Unlisted categories get the longest.
-    evidence_retention_days: dict[Literal["traffic", "urban_order", "sanitation"], float] = Field(
-        default_factory=lambda: {"traffic": 365.0, "urban_order": 180.0, "sanitation": 90.0}, min_length=1
+    evidence_retention_days: dict[RetentionCategory, float] = Field(
+        default_factory=lambda: dict(_DEFAULT_RETENTION_DAYS), min_length=1
     )
 
     @field_validator("database_url")

@@ -93,3 +93,22 @@ def test_parse_mqtt_url(url, expected):
 def test_parse_mqtt_url_rejects(url):
     with pytest.raises(ValueError):
         parse_mqtt_url(url)
+
+
+def test_files_named_in_a_config_are_relative_to_that_config(tmp_path):
+    """A deployer's /etc/ioc/central.yaml names `routing.yaml` beside it; a config written before
+    0.2 with `configs/routing.yaml` (relative to the checkout) still loads, with a deprecation
+    warning naming the key."""
+    from contract.paths import packaged_config as shipped
+
+    (tmp_path / "routing.yaml").write_text(shipped("routing.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "ca.crt").write_text("x", encoding="utf-8")
+    here = tmp_path / "central.yaml"
+    here.write_text("reports: {routing_file: routing.yaml}\nmqtt: {ca_file: ca.crt}\n", encoding="utf-8")
+    cfg = load_central_config(here)
+    assert cfg.reports.routing_file == tmp_path / "routing.yaml" and cfg.mqtt.ca_file == tmp_path / "ca.crt"
+    old = tmp_path / "old.yaml"
+    old.write_text("reports: {routing_file: configs/routing.yaml}\n", encoding="utf-8")
+    with pytest.warns(DeprecationWarning, match=r"old\.yaml: reports\.routing_file: 'configs/routing\.yaml'"):
+        legacy = load_central_config(old)
+    assert legacy.reports.routing_file == shipped("routing.yaml")
