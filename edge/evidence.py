@@ -149,10 +149,15 @@ _MARK = {"offender": _RED, "object": (0, 220, 255)}
 
 
 def evidence_image_jpeg(picture: EvidenceImage) -> bytes:
-    """A rule's evidence picture with its marks drawn (the offender red, the object yellow)."""
+    """A rule's evidence picture with its marks drawn (the offender red, the object yellow),
+    enlarged (cubic) to its `min_height`."""
+    img = picture.image
+    if picture.min_height and 0 < img.shape[0] < picture.min_height:
+        k = picture.min_height / img.shape[0]
+        img = cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)
     if not picture.marks:
-        return encode_jpeg(picture.image)
-    img = picture.image.copy()
+        return encode_jpeg(img)
+    img = img.copy()
     thick = max(1, round(min(img.shape[:2]) / 400))
     scale = max(0.4, min(img.shape[:2]) / 900)
     for mark in picture.marks:

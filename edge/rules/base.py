@@ -84,6 +84,7 @@ class EvidenceImage(NamedTuple):
     kind: str  # an evidence kind of the contract: "snapshot", "crop", "plate"
     image: np.ndarray  # BGR, the rule's own copy
     marks: tuple[Mark, ...] = ()
+    min_height: int = 0  # the evidence stage enlarges a smaller picture to this height (a head crop)
 
 
 @dataclass(frozen=True)

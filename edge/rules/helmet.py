@@ -167,7 +167,7 @@ class NoHelmetRule:
             head = max(bare, key=lambda h: h.confidence)
             votes.confidences.append(head.confidence)
             if votes.best is None or head.confidence > votes.best[0]:
-                votes.best = (head.confidence, cut(image, head.box, margin=0.3, min_height=HEAD_MIN_HEIGHT))
+                votes.best = (head.confidence, cut(image, head.box, margin=0.3))
         else:
             votes.with_ += 1
         total = votes.without + votes.with_
@@ -186,7 +186,7 @@ class NoHelmetRule:
             offenders=(veh.offender(),),
             zone=self.zone,
             details={"votes_without": votes.without, "votes_with": votes.with_, "checks": votes.checks},
-            images=(EvidenceImage("crop", votes.best[1]),),
+            images=(EvidenceImage("crop", votes.best[1], min_height=HEAD_MIN_HEIGHT),),
         )
 
 
