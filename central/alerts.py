@@ -239,9 +239,9 @@ class AlertDispatcher:
                     )
                 )
             if error:
-                log.warning(kv("alert_not_sent", id=alert.id, report=alert.report_id, error=error))
+                log.warning(kv("alert_not_sent", alert_id=alert.id, report=alert.report_id, error=error))
             else:
                 done += 1
                 self.sent += 1
-                log.info(kv("alert_sent", id=alert.id, report=alert.report_id, district=alert.topic_district))
+                log.info(kv("alert_sent", alert_id=alert.id, report=alert.report_id, district=alert.topic_district))
         return done

@@ -639,7 +639,7 @@ class Ingester:
             log.info(
                 kv(
                     "event_stored",
-                    id=ev.id,
+                    event_id=ev.id,
                     node=ev.node,
                     camera=ev.camera,
                     type=ev.type.value,
@@ -652,11 +652,11 @@ class Ingester:
                 print(self._report_line(outcome), file=self.console, flush=True)
         elif outcome.kind == "duplicate" and outcome.event is not None:
             c.add("duplicates")
-            log.info(kv("event_duplicate", id=outcome.event.id, camera=outcome.event.camera))
+            log.info(kv("event_duplicate", event_id=outcome.event.id, node=outcome.event.node, camera=outcome.event.camera))
         elif outcome.kind == "amended" and outcome.event is not None:
             c.add("amended")
             ev = outcome.event
-            log.info(kv("event_amended", id=ev.id, camera=ev.camera, evidence=",".join(e.kind for e in ev.evidence)))
+            log.info(kv("event_amended", event_id=ev.id, node=ev.node, camera=ev.camera, evidence=",".join(e.kind for e in ev.evidence)))
         elif outcome.kind == "dead_letter":
             c.dead_letter(outcome.reason)
             log.warning(kv("dead_letter", topic=item.topic, size=len(item.payload), reason=outcome.reason))

@@ -1,6 +1,6 @@
 """Central's logs: the one structured format of both sides (contract.logs), JSON lines on stderr.
 
-`kv("event_stored", id=..., camera=...)` makes one line with `"event": "event_stored"` and the
+`kv("event_stored", event_id=..., camera=...)` makes one line with `"event": "event_stored"` and the
 fields; stdout carries only the `REPORT ...` console lines.
 """
 
