@@ -8,7 +8,7 @@ import hashlib
 import os
 import shutil
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -87,7 +87,8 @@ def _label(img: np.ndarray, text: str, org: tuple[int, int], color: tuple[int, i
 
 
 def annotated_snapshot(
-    image: np.ndarray, violation: Violation, tracks: TrackedObjects, camera: str, when: datetime
+    image: np.ndarray, violation: Violation, tracks: TrackedObjects, camera: str, when: datetime,
+    tz: tzinfo | None = None,
 ) -> bytes:
     """The frame with the zone, every tracked object (offenders in red, with ids) and a stamp."""
     img = image.copy()
@@ -111,8 +112,10 @@ def annotated_snapshot(
         x1, y1, x2, y2 = (int(v) for v in o.box)
         cv2.rectangle(img, (x1, y1), (x2, y2), _RED, thick + 1)
         _label(img, f"#{o.track_id} {o.class_name} {o.confidence:.2f}", (x1, y1 - 2), _RED, scale)
-    local = when.astimezone(LOCAL_TZ)
-    stamp = f"{camera}  {local:%Y-%m-%d %H:%M:%S} (UTC+7)  {violation.type.value}"
+    local = when.astimezone(tz or LOCAL_TZ)  # the camera's time zone
+    offset = local.strftime("%z")
+    utc = f"UTC{offset[0]}{int(offset[1:3])}" + (f":{offset[3:]}" if offset[3:] != "00" else "") if offset else "UTC"
+    stamp = f"{camera}  {local:%Y-%m-%d %H:%M:%S} ({utc})  {violation.type.value}"
     if violation.zone is not None:
         stamp += f"  zone={violation.zone.id}"
     _label(img, stamp, (4, h - 4), (30, 30, 30), scale)

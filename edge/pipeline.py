@@ -184,7 +184,7 @@ class CameraAnalyzer:
         """The JPEGs of one violation: annotated and clean snapshot, the rule's crops (the costly part:
         the live node makes them on its evidence worker, edge.runtime.evidence_worker)."""
         cam = self.camera.camera
-        snapshot = EvidenceFile.of("snapshot", "image/jpeg", annotated_snapshot(image, v, tracks, cam.id, when))
+        snapshot = EvidenceFile.of("snapshot", "image/jpeg", annotated_snapshot(image, v, tracks, cam.id, when, self.tz))
         clean = EvidenceFile.of("snapshot_clean", "image/jpeg", encode_jpeg(image))
         return (snapshot, clean) + tuple(
             EvidenceFile.of(picture.kind, "image/jpeg", evidence_image_jpeg(picture), name=f"{picture.kind}-{i}")
