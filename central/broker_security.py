@@ -1,31 +1,109 @@
-"""Broker access control for a deployment: a password per node, an ACL, and TLS.
+"""Broker access control for a deployment: one account per node, central, police client and
+signal controller, an ACL, and TLS.
 
 - Each edge node logs in as its node id and may publish only under `<prefix>/<node id>/`, and
   read only its own signal-controller topics; it cannot read other nodes' topics.
-- Central logs in as `central` and may only read.
+- Central logs in as `central`: it reads everything under `<prefix>/` and publishes police alerts
+  (`<prefix>/alerts/#`), nothing else.
+- A police client (`--police NAME[:DISTRICT]`) may only read alerts: one district's
+  (`<prefix>/alerts/<district slug>/#`) or, without a district, all of them.
+- A signal controller (`--controller NAME:NODE`) may only publish its node's signal heads
+  (`<prefix>/<node>/+/signal/+`).
+- Names are reserved: `central` and `alerts` (a node named `alerts` would publish police alerts),
+  a name used by another account, and anything that is not an id (`contract.events.ID_PATTERN`:
+  no `/`, `+`, `#`, `$`) are refused.
 - TLS: `generate_test_pki` makes a CA and a server certificate for a test deployment (openssl);
   production uses the city's own PKI.
 Secrets are written to files (mode 600) outside the repository, or come from the environment.
 
-`python -m central.broker_security --out DIR --node node-1 --node node-2` writes the broker's
-password file, ACL file, certificates and one password file per user into DIR.
+`python -m central.broker_security --out DIR --node node-1 --node node-2 [--police hue:thanh-pho-hue]
+[--controller ctl-1:node-1]` writes the broker's password file, ACL file, certificates and one
+password file per user into DIR.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+from central.workflow import district_slug
+from contract.events import ID_PATTERN
 from contract.topics import DEFAULT_PREFIX
 
 CENTRAL_USER = "central"
+# Names no account may take: central's, and the first level of the topic tree that is not a node.
+RESERVED_NAMES = frozenset({CENTRAL_USER, "alerts"})
+
+Role = Literal["central", "node", "police", "controller"]
+
+
+class AccountError(ValueError):
+    """An account the broker must not have (a reserved, duplicate or unsafe name); the message says why."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """One broker user. `scope`: a police client's district slug (None: every district), a
+    signal controller's node id; unused for central and nodes (a node's scope is its own name)."""
+
+    name: str
+    role: Role
+    scope: str | None = None
+
+    def acl_lines(self, prefix: str) -> list[str]:
+        if self.role == "central":
+            return [f"topic read {prefix}/#", f"topic write {prefix}/alerts/#", "topic read $SYS/#"]
+        if self.role == "node":
+            return [f"topic write {prefix}/{self.name}/#", f"topic read {prefix}/{self.name}/+/signal/#"]
+        if self.role == "police":
+            return [f"topic read {prefix}/alerts/{self.scope or '#'}" + ("/#" if self.scope else "")]
+        return [f"topic write {prefix}/{self.scope}/+/signal/+"]
+
+
+def check_name(name: str, what: str) -> str:
+    if not isinstance(name, str) or re.fullmatch(ID_PATTERN, name) is None:
+        raise AccountError(
+            f"{what} {name!r} is not a valid id: lower-case letters, digits, '-' and '_', starting with a "
+            "letter or digit, at most 64 (no '/', '+', '#' or '$': they are MQTT topic syntax)"
+        )
+    if name in RESERVED_NAMES:
+        raise AccountError(f"{what} {name!r} is reserved ({', '.join(sorted(RESERVED_NAMES))} are not for nodes or clients)")
+    return name
+
+
+def make_accounts(
+    nodes: Iterable[str],
+    police: Iterable[tuple[str, str | None]] = (),
+    controllers: Iterable[tuple[str, str]] = (),
+    central_user: str = CENTRAL_USER,
+) -> list[Account]:
+    """Central's account, then one per node, police client (name, district or None) and signal
+    controller (name, node id); raises AccountError for a reserved, unsafe or repeated name, or a
+    controller of a node that is not listed."""
+    accounts = [Account(central_user, "central")]
+    node_ids = [check_name(n, "node id") for n in nodes]
+    accounts += [Account(n, "node") for n in node_ids]
+    for name, district in police:
+        scope = district_slug(district) if district else None
+        accounts.append(Account(check_name(name, "police client"), "police", scope))
+    for name, node in controllers:
+        if node not in node_ids:
+            raise AccountError(f"signal controller {name!r}: node {node!r} is not one of the nodes ({', '.join(node_ids) or 'none'})")
+        accounts.append(Account(check_name(name, "signal controller"), "controller", node))
+    twice = [name for name, n in Counter(a.name for a in accounts).items() if n > 1]
+    if twice:
+        raise AccountError(f"{twice[0]!r} is used by two accounts: every node and client needs a name of its own")
+    return accounts
 
 
 @dataclass(frozen=True)
@@ -55,18 +133,15 @@ class BrokerSecurity:
         return lines
 
 
-def acl_text(prefix: str = DEFAULT_PREFIX, central_user: str = CENTRAL_USER) -> str:
-    # Mosquitto's `pattern` lines apply to every user, with %u = the user name (= node id).
-    return (
-        "# Generated by central.broker_security: who may read and write what.\n"
-        f"user {central_user}\n"
-        f"topic read {prefix}/#\n"
-        f"topic read $SYS/#\n"
-        "\n"
-        "# Every other user is an edge node, logged in as its node id.\n"
-        f"pattern write {prefix}/%u/#\n"
-        f"pattern read {prefix}/%u/+/signal/#\n"
-    )
+def acl_text(prefix: str = DEFAULT_PREFIX, accounts: Sequence[Account] | None = None) -> str:
+    """Mosquitto's ACL file: one `user` block per account, no `pattern` lines (a pattern applies
+    to every user, so it would give police clients and controllers a node's rights)."""
+    if accounts is None:
+        accounts = make_accounts([])
+    blocks = ["# Generated by central.broker_security: who may read and write what; nothing else is allowed."]
+    for a in accounts:
+        blocks.append("\n".join([f"# {a.role}", f"user {a.name}", *a.acl_lines(prefix)]))
+    return "\n\n".join(blocks) + "\n"
 
 
 def _require(binary: str, package: str) -> str:
@@ -110,6 +185,21 @@ def generate_test_pki(folder: Path, common_name: str = "127.0.0.1", days: int = 
     return ca_crt, crt, key
 
 
+def all_passwords(
+    central: str,
+    nodes: Mapping[str, str],
+    police: Mapping[str, tuple[str | None, str]],
+    controllers: Mapping[str, tuple[str, str]],
+) -> dict[str, str]:
+    """user -> password for every account."""
+    return {
+        CENTRAL_USER: central,
+        **nodes,
+        **{n: pw for n, (_, pw) in police.items()},
+        **{n: pw for n, (_, pw) in controllers.items()},
+    }
+
+
 def secure_broker_files(
     folder: Path,
     node_passwords: Mapping[str, str],
@@ -117,32 +207,66 @@ def secure_broker_files(
     *,
     prefix: str = DEFAULT_PREFIX,
     tls: bool = True,
+    police: Mapping[str, tuple[str | None, str]] | None = None,
+    controllers: Mapping[str, tuple[str, str]] | None = None,
 ) -> BrokerSecurity:
+    """The password file and ACL for central, the nodes, police clients (name -> (district or
+    None, password)) and signal controllers (name -> (node id, password)); TLS files with `tls`.
+    Raises AccountError before writing anything when a name is reserved, unsafe or repeated."""
+    police, controllers = police or {}, controllers or {}
+    accounts = make_accounts(
+        node_passwords, [(n, d) for n, (d, _) in police.items()], [(n, node) for n, (node, _) in controllers.items()]
+    )
     folder.mkdir(parents=True, exist_ok=True)
-    write_password_file(folder / "passwords", {CENTRAL_USER: central_password, **node_passwords})
+    write_password_file(folder / "passwords", all_passwords(central_password, node_passwords, police, controllers))
     acl = folder / "acl"
-    acl.write_text(acl_text(prefix), encoding="utf-8")
+    acl.write_text(acl_text(prefix, accounts), encoding="utf-8")
     if not tls:
         return BrokerSecurity(folder / "passwords", acl)
     ca, crt, key = generate_test_pki(folder / "tls")
     return BrokerSecurity(folder / "passwords", acl, ca, crt, key)
 
 
+def _split(value: str, *, need_scope: bool) -> tuple[str, str | None]:
+    name, sep, scope = value.partition(":")
+    if need_scope and not scope:
+        raise AccountError(f"{value!r}: expected NAME:NODE")
+    return name, (scope if sep else None)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m central.broker_security", description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, type=Path, help="folder for the broker's files and the secrets")
     p.add_argument("--node", action="append", default=[], help="an edge node id (repeat)")
+    p.add_argument("--police", action="append", default=[], metavar="NAME[:DISTRICT]",
+                   help="a police client that may only read alerts: one district's (its name or slug), else all")
+    p.add_argument("--controller", action="append", default=[], metavar="NAME:NODE",
+                   help="a signal controller that may only publish NODE's signal heads")
     p.add_argument("--prefix", default=DEFAULT_PREFIX)
     p.add_argument("--no-tls", action="store_true")
     args = p.parse_args(argv)
-    users = {n: secrets.token_urlsafe(24) for n in args.node}
-    central = secrets.token_urlsafe(24)
-    sec = secure_broker_files(args.out, users, central, prefix=args.prefix, tls=not args.no_tls)
+
+    def password() -> str:
+        return secrets.token_urlsafe(24)
+
+    try:
+        police = {name: (district, password()) for name, district in (_split(v, need_scope=False) for v in args.police)}
+        controllers = {name: (node or "", password()) for name, node in (_split(v, need_scope=True) for v in args.controller)}
+        if len(police) < len(args.police) or len(controllers) < len(args.controller) or len(set(args.node)) < len(args.node):
+            raise AccountError("a name is given twice: every node and client needs a name of its own")
+        users = {n: password() for n in args.node}
+        central = password()
+        sec = secure_broker_files(
+            args.out, users, central, prefix=args.prefix, tls=not args.no_tls, police=police, controllers=controllers
+        )
+    except AccountError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     secret_dir = args.out / "secrets"
     secret_dir.mkdir(exist_ok=True)
-    for user, password in {CENTRAL_USER: central, **users}.items():
+    for user, secret in all_passwords(central, users, police, controllers).items():
         f = secret_dir / f"{user}.password"
-        f.write_text(password + "\n", encoding="utf-8")
+        f.write_text(secret + "\n", encoding="utf-8")
         os.chmod(f, 0o600)
     print("\n".join(sec.mosquitto_lines(8883, "0.0.0.0")))
     print(f"# passwords for each user: {secret_dir}/<user>.password (point password_file at them)", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Central's users of the shared MQTT client (contract.mqtt) on private Mosquittos:
 
-- a police alert whose PUBACK the ACL refuses is not marked sent, the failure is logged, and it
+- a police alert whose PUBACK an ACL refuses is not marked sent, the failure is logged, and it
   is sent on a later try once the ACL allows it (over mqtts:// with central's `mqtt.ca_file` and
   `mqtt.password_file`);
 - the ingester's refused subscriptions (SUBACK >= 0x80, from a broker running the
@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import select
 
 from central.alerts import AlertDispatcher
-from central.broker_security import acl_text
 from central.config import CentralConfig
 from central.db import AlertRow, make_engine, make_session_factory, migrate
 from central.ingester import Ingester, MessageProcessor
@@ -43,7 +42,11 @@ def _alert_rows(engine) -> list[AlertRow]:
 
 
 def test_alert_refused_by_the_acl_is_not_marked_sent_and_is_retried(secured, tmp_path, caplog):
-    broker, security = secured  # the generated ACL lets central read only: alerts are refused
+    broker, security = secured
+    generated = security.acl_file.read_text(encoding="utf-8")
+    # An ACL that lets central read only (as the project's did before issue 18): alerts are refused.
+    security.acl_file.write_text(generated.replace("topic write ioc/alerts/#\n", ""), encoding="utf-8")
+    broker.restart()
     assert broker.tls_url
     url = f"sqlite:///{tmp_path / 'central.db'}"
     migrate(url)
@@ -86,10 +89,7 @@ def test_alert_refused_by_the_acl_is_not_marked_sent_and_is_retried(secured, tmp
         assert any("alert_not_sent" in m and "Not" in m for m in logged), logged
         assert not any("alert_sent" in m for m in logged)
         # Central is allowed to write police alerts: the pending alert goes out on a later try.
-        security.acl_file.write_text(
-            acl_text("ioc").replace("topic read ioc/#\n", "topic read ioc/#\ntopic write ioc/alerts/#\n", 1),
-            encoding="utf-8",
-        )
+        security.acl_file.write_text(generated, encoding="utf-8")  # the generated ACL allows it
         broker.restart()
         wait_until(lambda: _alert_rows(engine)[0].mqtt_sent_at is not None, 40, what="alert sent once allowed")
         wait_until(lambda: [t for t in listener.topics if t.startswith("ioc/alerts/")], 10, what="alert received")

@@ -13,7 +13,7 @@ import logging
 
 import pytest
 
-from central.broker_security import acl_text
+from central.broker_security import acl_text, make_accounts
 from contract.mqtt import MqttClient, MqttSettings
 from edge.outbox import Outbox, OutboxMessage
 from edge.publisher import MqttPublisher
@@ -84,7 +84,7 @@ def test_edge_publish_refused_by_the_acl_stays_in_the_outbox_and_is_sent_once_al
         assert EVENT_TOPIC not in listener.topics
         assert any("refused" in r.getMessage() and "Not authorized" in r.getMessage() for r in caplog.records)
         # The deployment's ACL (a node writes under its own id) arrives: the kept message goes out.
-        security.acl_file.write_text(acl_text("ioc"), encoding="utf-8")
+        security.acl_file.write_text(acl_text("ioc", make_accounts(["node-a"])), encoding="utf-8")
         broker.restart()
         wait_until(lambda: EVENT_TOPIC in listener.topics, 40, what="the refused message, retried")
         wait_until(lambda: outbox.backlog() == 0, 10, what="outbox emptied on the successful PUBACK")
