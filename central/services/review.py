@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from central import evidence as evidence_files
@@ -84,9 +85,25 @@ def act(
         rule = ACTIONS.get(action)
         if rule is None:
             raise WorkflowError(404, f"unknown action {action!r}")
+        lock_for_update(s, report)
         rule(s, report, config, user=user, reason=reason)
         log.info(kv("report_action", report=report_id, action=action, actor=user.username, status=report.status))
         return report
+
+
+def lock_for_update(s: Session, report: ReportRow) -> None:
+    """Take the report's write lock, then read it again, before its state is checked: the first
+    write of the transaction (PostgreSQL locks the row, waiting for a concurrent action's commit;
+    SQLite takes the database's write lock, its busy timeout waiting likewise), so of concurrent
+    confirmations one passes the check and the others see it confirmed (409) instead of each
+    confirming, forwarding and alerting again."""
+    s.execute(
+        update(ReportRow)
+        .where(ReportRow.id == report.id)
+        .values(updated_at=ReportRow.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    s.refresh(report)
 
 
 def auto_review(s: Session, report: ReportRow, config: CentralConfig) -> None:
