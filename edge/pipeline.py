@@ -6,6 +6,7 @@ Used unchanged by `edge analyze` (a file, as fast as possible) and by the live n
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -21,7 +22,7 @@ from contract.events import (
     new_event_id,
 )
 from edge.config import CameraConfig
-from edge.detections import Detections
+from edge.detections import Detections, TrackedObjects
 from edge.detector import YoloDetector
 from edge.evidence import EvidenceFile, annotated_snapshot, encode_jpeg, evidence_image_jpeg
 from edge.frames import Frame
@@ -52,6 +53,12 @@ class AnalyzerStats:
     total_seconds: float = 0.0
     gated: int = 0  # frames whose detections were carried over (no motion since the last run)
     timings_ms: list[float] = field(default_factory=list)
+
+
+# Called once per analysed frame, after the rules, with what they saw and decided:
+# (frame, detections, tracks, rules, violations). For debug output (edge.debug_video); it must not
+# change anything it is handed.
+FrameHook = Callable[[Frame, Detections, TrackedObjects, list[Rule], list[Violation]], None]
 
 
 def build_zones(camera: CameraConfig, frame_wh: tuple[int, int]) -> list[PolygonZone]:
@@ -98,6 +105,7 @@ class CameraAnalyzer:
         self.tz = ZoneInfo(camera.camera.timezone)
         self.rules: list[Rule] | None = None  # built on the first frame, when its size is known
         self.stats = AnalyzerStats()
+        self.on_frame: FrameHook | None = None  # see FrameHook; None: nothing extra per frame
 
     def process(self, frame: Frame, when: datetime) -> list[EventRecord]:
         """Analyse one frame; `when` is its UTC time (the event clock)."""
@@ -129,6 +137,8 @@ class CameraAnalyzer:
         s.events += len(records)
         s.detect_seconds += t1 - t0
         s.total_seconds += t2 - t0
+        if self.on_frame is not None:
+            self.on_frame(frame, detections, tracks, self.rules, violations)
         return self._attach_clips(records, frame.pts)
 
     def _attach_clips(self, records: list[EventRecord], pts: float, force: bool = False) -> list[EventRecord]:

@@ -19,7 +19,7 @@ import typing
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel
@@ -118,6 +118,28 @@ class Violation:
 
 class Rule(Protocol):
     def update(self, obs: Observation) -> list[Violation]: ...
+
+
+@runtime_checkable
+class Debuggable(Protocol):
+    """Optional for a rule: its live state after the last `update`, as plain data (JSON-able:
+    lists of {"track": id, "seconds": ..., "box": [x1, y1, x2, y2], ...}), for the debug video and
+    the trace of `edge analyze --debug-video/--trace`. It must not change the rule's state. Rules
+    without it show nothing; rules never draw (edge/debug_video.py does)."""
+
+    def debug_state(self) -> dict[str, Any]: ...
+
+
+def rule_debug_state(rule: object) -> dict[str, Any] | None:
+    """A rule's `debug_state()`, looking through wrappers that hold the rule as `.rule` (plates)."""
+    seen = 0
+    while not isinstance(rule, Debuggable) and hasattr(rule, "rule") and seen < 4:
+        rule, seen = rule.rule, seen + 1
+    return rule.debug_state() if isinstance(rule, Debuggable) else None
+
+
+def debug_box(box: np.ndarray | tuple[float, ...]) -> list[float]:
+    return [round(float(v), 1) for v in box[:4]]
 
 
 def box_tuple(box: np.ndarray) -> tuple[float, float, float, float]:

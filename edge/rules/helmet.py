@@ -28,6 +28,7 @@ from edge.rules.base import (
     Texts,
     Violation,
     ViolationKind,
+    debug_box,
     register,
 )
 from edge.rules.traffic import Vehicle, VehicleMotion, vehicle_motion
@@ -147,6 +148,17 @@ class NoHelmetRule:
         self._votes = {k: v for k, v in self._votes.items() if k in live}
         self._reported &= self.motion.relevant()
         return out
+
+    def debug_state(self) -> dict:
+        """The helmet votes of each motorcycle checked so far."""
+        votes = []
+        for vid, v in sorted(self._votes.items()):
+            veh = self.motion.vehicles.get(vid)
+            votes.append({
+                "vehicle": vid, "track": veh.track_id if veh else None, "box": debug_box(veh.box) if veh else None,
+                "checks": v.checks, "without": v.without, "with": v.with_, "reported": v.reported,
+            })
+        return {"rule": "no_helmet", "votes": votes}
 
     def _check(self, obs: Observation, veh: Vehicle, people: np.ndarray, votes: _Votes) -> Violation | None:
         image = obs.image

@@ -30,6 +30,7 @@ from edge.rules.base import (
     Violation,
     ViolationKind,
     box_tuple,
+    debug_box,
     register,
 )
 from edge.rules.sidewalk import StaticChangeConfig, in_hours, shared_static_detector, static_detector_for
@@ -167,6 +168,20 @@ class LitteringRule:
             item.reported = True
             out.append(self._violation(item, obs))
         return out
+
+    def debug_state(self) -> dict:
+        """Candidate objects left in a zone: since when, who brought them, how long they have been away."""
+        return {
+            "rule": "littering",
+            "items": [
+                {"id": it.id, "zone": it.zone.id, "class": it.class_name, "box": debug_box(it.box),
+                 "seconds": round(it.last_seen - it.first_seen, 2),
+                 "owner": it.owner.track_id if it.owner else None,
+                 "owner_away": round(it.last_seen - it.owner_last_near, 2) if it.owner else None,
+                 "left_seconds": self.config.left_seconds, "reported": it.reported}
+                for it in self.items
+            ],
+        }
 
     def _owners(self, obs: Observation) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
         tr = obs.tracks

@@ -133,6 +133,18 @@ class PedestrianOnCarriagewayRule:
         self._reported = [(b, rt) for b, rt in self._reported if t - rt < 60.0]
         return out
 
+    def debug_state(self) -> dict:
+        """People in the carriageway outside a crossing: since how long (against min_seconds)."""
+        return {
+            "rule": "pedestrian_on_carriageway",
+            "dwell": [
+                {"track": tid, "zone": w.zone.id, "box": list(box_tuple(w.box)),
+                 "seconds": round(w.last_seen - w.since, 2) if w.since is not None else None,
+                 "limit": self.config.min_seconds, "reported": w.reported}
+                for tid, w in sorted(self._walkers.items())
+            ],
+        }
+
 
 register(
     RuleSpec(

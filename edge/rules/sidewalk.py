@@ -31,6 +31,7 @@ from edge.rules.base import (
     Violation,
     ViolationKind,
     box_tuple,
+    debug_box,
     register,
 )
 from edge.rules.stopping import local_time
@@ -182,6 +183,22 @@ class SidewalkEncroachmentRule:
                 del self.incidents[zone.id]
                 out.append(self._violation(inc, "end", [], obs))
         return out
+
+    def debug_state(self) -> dict:
+        """What occupies each zone and for how long (against min_seconds), and the open incidents."""
+        return {
+            "rule": "sidewalk_encroachment",
+            "occupants": [
+                {"id": o.id, "track": o.track_id, "zone": o.zone.id, "kind": o.kind, "class": o.class_name,
+                 "box": debug_box(o.box), "seconds": round(o.last_seen - o.first_seen, 2),
+                 "limit": self.config.min_seconds}
+                for o in self.occupants
+            ],
+            "incidents": [
+                {"zone": z, "since": round(inc.started_at, 2), "max_objects": inc.max_objects}
+                for z, inc in sorted(self.incidents.items())
+            ],
+        }
 
     def _observe(self, obs: Observation) -> None:
         """Match this frame's occupants to the ones already known; forget the long unseen."""

@@ -25,6 +25,7 @@ from edge.rules.base import (
     Violation,
     ViolationKind,
     box_tuple,
+    debug_box,
     register,
 )
 from edge.scene import VEHICLE_CLASSES, HoursRange, ZoneId, _Model
@@ -172,6 +173,24 @@ class IllegalStoppingRule:
                 out.append(self._violation(visit, tid, box, t))
         self._expire(t, seen)
         return out
+
+    def debug_state(self) -> dict:
+        """Dwell timers: each vehicle in a zone, how long at rest there against the zone's limit."""
+        return {
+            "rule": "illegal_stopping",
+            "dwell": [
+                {
+                    "track": tid,
+                    "zone": v.zone.id,
+                    "seconds": round(v.last_seen - v.still_since, 2),
+                    "limit": self.limit(v.zone.id),
+                    "moving": v.moving_since is not None,
+                    "reported": v.reported,
+                    "box": debug_box(v.anchor_box),
+                }
+                for tid, v in sorted(self._visits.items())
+            ],
+        }
 
     def limit(self, zone_id: str) -> float:
         zr = self.config.zone_rules.get(zone_id)

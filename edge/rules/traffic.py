@@ -32,6 +32,7 @@ from edge.rules.base import (
     Violation,
     ViolationKind,
     box_tuple,
+    debug_box,
     register,
 )
 from edge.rules.signals import SignalBoard, SignalReading, SignalState
@@ -388,6 +389,14 @@ def _line(line_id: str, points: np.ndarray) -> DirectedLine:
     return DirectedLine(line_id, points[0].astype(np.float32), points[1].astype(np.float32))
 
 
+def _vehicle_ref(motion: VehicleMotion, vid: int) -> dict:
+    """A vehicle in a rule's debug state: its id, its track id and last box, whether seen on this frame."""
+    veh = motion.vehicles.get(vid)
+    if veh is None:
+        return {"vehicle": vid, "track": None, "box": None, "seen": False}
+    return {"vehicle": vid, "track": veh.track_id, "box": debug_box(veh.box), "seen": veh.last_t == motion._t}
+
+
 def _line_overlay(line: DirectedLine) -> tuple[str, tuple[float, float], tuple[float, float]]:
     return (line.id, (float(line.a[0]), float(line.a[1])), (float(line.b[0]), float(line.b[1])))
 
@@ -493,6 +502,23 @@ class RedLightRule:
         self.reported_vids &= self.motion.relevant()
         return out
 
+    def debug_state(self) -> dict:
+        """Each vehicle's side of the stop line (+1 = its right, where forward leads) and the
+        first crossings judged, with the head's state."""
+        reading = self.board.reading(self.config.signal)
+        return {
+            "rule": "red_light",
+            "line": self.line.id,
+            "signal": self.config.signal,
+            "signal_state": reading.state.value,
+            "want": self.want,
+            "sides": [
+                {**_vehicle_ref(self.motion, vid), "side": side, "crossed": vid in self.crossed_at,
+                 "reported": vid in self.reported_vids}
+                for vid, side in sorted(self.sides.sides.items())
+            ],
+        }
+
     def was_reported(self, vid: int, box: np.ndarray) -> bool:
         return vid in self.reported_vids or any(box_iou(b, box) >= SAME_VEHICLE_IOU for b, _ in self.reported)
 
@@ -585,6 +611,20 @@ class StopLineRule:
         self._reported_vids &= self.motion.relevant()
         self._reported_boxes = [(b, bt) for b, bt in self._reported_boxes if t - bt < 60.0]
         return out
+
+    def debug_state(self) -> dict:
+        """Vehicles at rest beyond the stop line (having crossed it): since how long."""
+        t = self.board.t
+        return {
+            "rule": "stop_line",
+            "line": self.line.id,
+            "zone": self.zone.id,
+            "dwell": [
+                {**_vehicle_ref(self.motion, vid), "seconds": round(t - since, 2), "limit": self.config.still_seconds,
+                 "reported": vid in self._reported_vids}
+                for vid, (_, since) in sorted(self._rest.items())
+            ],
+        }
 
 
 @dataclass(frozen=True)

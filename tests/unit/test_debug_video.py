@@ -1,0 +1,115 @@
+"""The debug seam on its own: rules' optional `debug_state()` (plain data, no effect on decisions),
+the trace writers, the H.264 writer (browser-playable) and the overlay's pixels on a blank frame."""
+
+from __future__ import annotations
+
+import csv
+import json
+import struct
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from edge.config import IllegalStoppingConfig, load_camera_config
+from edge.debug_video import LINE_COLOR, ZONE_COLORS, DebugOverlay, H264Writer, TraceWriter
+from edge.detections import Detections, TrackedObjects
+from edge.rules import Observation
+from edge.rules.base import Debuggable, rule_debug_state
+from edge.rules.stopping import IllegalStoppingRule
+from tests.unit.test_stopping_rule import NAMES, ZONE, frame
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Plain:
+    def update(self, obs):
+        return []
+
+
+class _Wrapper:
+    def __init__(self, rule):
+        self.rule = rule
+
+    def update(self, obs):
+        return self.rule.update(obs)
+
+
+def _stopping() -> IllegalStoppingRule:
+    return IllegalStoppingRule(IllegalStoppingConfig(zones=["box"], max_stop_seconds=2.0), [ZONE])
+
+
+def test_rules_without_debug_state_show_nothing_and_wrappers_are_seen_through():
+    assert rule_debug_state(_Plain()) is None
+    rule = _stopping()
+    assert isinstance(rule, Debuggable) and not isinstance(_Plain(), Debuggable)
+    assert rule_debug_state(_Wrapper(rule)) == {"rule": "illegal_stopping", "dwell": []}
+
+
+def test_dwell_timer_is_plain_data_and_asking_changes_no_decision():
+    watched, alone = _stopping(), _stopping()
+    events_watched, events_alone, states = [], [], []
+    for k in range(20):
+        t = k / 5
+        objs = frame([(7, "car", 200.0, 200.0)] if k < 15 else [])
+        events_watched += watched.update(Observation(t, objs))
+        states.append(json.loads(json.dumps(watched.debug_state())))  # JSON-able
+        events_alone += alone.update(Observation(t, objs))
+    assert [(v.started_at, v.ended_at, v.offenders) for v in events_watched] == [
+        (v.started_at, v.ended_at, v.offenders) for v in events_alone
+    ]
+    assert len(events_watched) == 1
+    dwell = states[10]["dwell"][0]
+    assert dwell["track"] == 7 and dwell["zone"] == "box" and dwell["limit"] == 2.0 and dwell["reported"]
+    assert dwell["seconds"] == pytest.approx(2.0)
+    assert dwell["box"] == [180.0, 170.0, 220.0, 200.0]
+    assert states[3]["dwell"][0]["seconds"] == pytest.approx(0.6) and not states[3]["dwell"][0]["reported"]
+
+
+def test_trace_writers_jsonl_and_csv(tmp_path):
+    records = [
+        {"frame": k, "t": k / 6, "signals": {"h1": {"state": "red", "since": 0.0, "lit": {"red": 0.5, "green": 0.0}}},
+         "rules": [{"rule": "x", "dwell": []}], "events": []}
+        for k in range(3)
+    ]
+    for name in ("t.jsonl", "t.csv"):
+        w = TraceWriter(tmp_path / name)
+        for r in records:
+            w.write(r)
+        w.close()
+    assert [json.loads(x) for x in (tmp_path / "t.jsonl").read_text().splitlines()] == records
+    with open(tmp_path / "t.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3
+    assert rows[2]["h1.state"] == "red" and rows[2]["h1.lit.red"] == "0.5" and rows[2]["h1.lit.green"] == "0.0"
+    assert json.loads(rows[0]["rules"]) == [{"rule": "x", "dwell": []}]
+
+
+def test_h264_writer_makes_a_faststart_yuv420p_mp4_of_every_frame(tmp_path):
+    path = tmp_path / "v.mp4"
+    w = H264Writer(path, fps=6)
+    for k in range(9):  # odd size: cut to even for yuv420p; irregular times
+        img = np.full((75, 101, 3), 20 * k, np.uint8)
+        w.write(img, k * 0.166 + (0.05 if k % 3 == 0 else 0.0))
+    w.close()
+    data = path.read_bytes()
+    assert data[4:8] == b"ftyp"
+    first = struct.unpack(">I", data[:4])[0]
+    assert data[first + 4 : first + 8] == b"moov"  # right after ftyp: before mdat
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        assert s.codec_context.name == "h264" and s.codec_context.pix_fmt == "yuv420p"
+        frames = [f.to_ndarray(format="bgr24") for f in c.decode(s)]
+    assert len(frames) == 9 and frames[0].shape == (74, 100, 3)
+    assert abs(int(frames[8].mean()) - 160) <= 3
+
+
+def test_overlay_draws_zone_and_line_in_their_colours():
+    cam = load_camera_config(ROOT / "configs" / "cameras" / "hanoi_lythuongkiet_hangbai_intersection_trafficlight.yaml")
+    img = np.zeros((480, 640, 3), np.uint8)
+    record = {"frame": 0, "t": 0.0, "signals": {}, "rules": [], "events": []}
+    out = DebugOverlay(cam).draw(img, Detections.empty(NAMES), TrackedObjects.empty(NAMES), record, None)
+    assert tuple(out[200, 300]) == ZONE_COLORS["no_stopping"]  # the intersection box's far edge
+    assert tuple(out[390, 360]) == LINE_COLOR  # the stop line, (536, 394) -> (188, 387)
+    assert img.max() == 0  # the analysed frame itself is untouched
