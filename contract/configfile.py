@@ -6,8 +6,10 @@ what was expected and what was found.
 
 from __future__ import annotations
 
+import difflib
+import types
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ValidationError
@@ -40,14 +42,67 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def format_validation_error(path: Path | str, err: ValidationError) -> str:
+def _candidates(tp: Any) -> list[Any]:
+    """The types a value of annotation `tp` may have: Optional, unions and Annotated taken apart."""
+    origin = get_origin(tp)
+    if origin is Annotated:
+        return _candidates(get_args(tp)[0])
+    if origin is Union or origin is types.UnionType:
+        return [c for arg in get_args(tp) for c in _candidates(arg)]
+    return [tp]
+
+
+def _step(tp: Any, part: str | int) -> list[Any]:
+    """The types found one key (or index) below a value of type `tp`."""
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        if isinstance(part, str):
+            for name, field in tp.model_fields.items():
+                if part in (name, field.alias):
+                    return _candidates(field.annotation)
+            if part == tp.__name__:  # a union member's tag in the location
+                return [tp]
+        return []
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (list, set, frozenset, tuple) and args and isinstance(part, int):
+        if origin is tuple and args[-1] is not Ellipsis:
+            return _candidates(args[part]) if part < len(args) else []
+        return _candidates(args[0])
+    if origin is dict and len(args) == 2:
+        return _candidates(args[1])
+    return []
+
+
+def valid_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """The keys a config may have at location `loc` (the key path of the mapping) of `model`."""
+    found: list[Any] = [model]
+    for part in loc:
+        found = [t for tp in found for t in _step(tp, part)]
+    keys: set[str] = set()
+    for tp in found:
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            keys |= {field.alias or name for name, field in tp.model_fields.items()}
+    return sorted(keys)
+
+
+def _did_you_mean(model: type[BaseModel] | None, loc: tuple[str | int, ...]) -> str:
+    """For an unknown key: the nearest valid key at that place, if one is near enough."""
+    if model is None or not loc or not isinstance(loc[-1], str):
+        return ""
+    near = difflib.get_close_matches(loc[-1], valid_keys(model, loc[:-1]), n=1, cutoff=0.6)
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
+def format_validation_error(path: Path | str, err: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """One line per problem: the file, the key path, what was expected and what was found; an unknown
+    key gets the nearest valid key of `model` at that place ("did you mean 'max_stop_seconds'?")."""
     lines = [f"{path}: invalid config ({err.error_count()} problem{'s' if err.error_count() != 1 else ''})"]
     for e in err.errors(include_url=False):
         # Drop pydantic's internal union/function tags from the location.
         loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
         got = e.get("input")
         got_text = "" if e["type"] == "missing" else f" (got {_short(got)})"
-        lines.append(f"  {path}: {_key_path(loc)}: {e['msg']}{got_text}")
+        hint = _did_you_mean(model, loc) if e["type"] == "extra_forbidden" else ""
+        lines.append(f"  {path}: {_key_path(loc)}: {e['msg']}{got_text}{hint}")
     return "\n".join(lines)
 
 
@@ -84,4 +139,4 @@ def load_config(path: Path | str, model: type[M], *, context: dict[str, Any] | N
     try:
         return model.model_validate(data, context={"config_file": Path(path), **(context or {})})
     except ValidationError as e:
-        raise ConfigError(format_validation_error(path, e)) from None
+        raise ConfigError(format_validation_error(path, e, model)) from None

@@ -6,9 +6,11 @@ Validated at start; `contract.configfile.load_config` turns a problem into one l
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, ValidationInfo, create_model, field_validator
@@ -17,6 +19,7 @@ from contract.configfile import ConfigError, ConfigPath, load_config
 from contract.events import Location
 from contract.mqtt import MqttSettings, Will, resolve_password
 from contract.topics import DEFAULT_PREFIX
+from edge.data import video_path, weights_path
 from edge.scene import (  # noqa: F401  (re-exported: the scene models have always been importable from here)
     VEHICLE_CLASSES,
     GroundCalibration,
@@ -310,6 +313,81 @@ def load_node_config(path: Path | str) -> tuple[NodeConfig, list[CameraConfig]]:
         seen.add(cam.camera.id)
         cameras.append(cam)
     return node, cameras
+
+
+# --------------------------------------------------------------------------------------------
+# What a run would fail on that validation cannot see: files and URLs (`check-config`)
+
+
+def is_camera_config(data: Any) -> bool:
+    """A parsed YAML file that is a camera config (top-level `camera`/`scene`, no `node`/`cameras`)."""
+    return isinstance(data, dict) and bool({"camera", "scene"} & data.keys()) and not {"node", "cameras"} & data.keys()
+
+
+def source_problem(source: str) -> str | None:
+    """Why a camera source cannot be opened as a run opens it (`edge.sources.open_source`), or None:
+    an rtsp(s):// URL must be well-formed (it is not dialled), anything else must be a video file."""
+    if source.lower().startswith(("rtsp://", "rtsps://")):
+        from edge.sources import redact_url
+
+        parts = urlsplit(source)
+        shown = redact_url(source)  # never print a password
+        if any(c.isspace() for c in source):
+            return f"malformed URL {shown!r}: contains white space"
+        try:
+            parts.port  # noqa: B018  (raises on a port that is not a number in range)
+        except ValueError:
+            return f"malformed URL {shown!r}: the port is not a number from 0 to 65535"
+        if not parts.hostname:
+            return f"malformed URL {shown!r}: no host"
+        return None
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source) and not source.startswith("file://"):
+        return f"{source!r} is neither an rtsp:// or rtsps:// URL nor a video file"
+    path = video_path(source[len("file://") :] if source.startswith("file://") else source)
+    return None if path.is_file() else f"video file not found: {path} (a name is looked up under EDGE_DATA_DIR/videos)"
+
+
+def _weights_problem(model: str) -> str | None:
+    path = weights_path(model)
+    return None if path.is_file() else f"model file not found: {path} (EDGE_DATA_DIR/weights)"
+
+
+def camera_run_problems(path: Path | str, camera: CameraConfig, *, source_key: str | None = None) -> list[str]:
+    """`file: key: problem` lines for what running `camera` would fail on: its source (when it has one:
+    a node may give it; `source_key` names where a node's override came from) and its rules' model files."""
+    problems: list[str] = []
+    if camera.camera.source and source_key is None:
+        why = source_problem(camera.camera.source)
+        if why:
+            problems.append(f"{path}: camera.source: {why}")
+    for key in ("no_helmet", "plates"):
+        rule = getattr(camera.rules, key, None)
+        why = _weights_problem(rule.model) if rule is not None else None
+        if why:
+            problems.append(f"{path}: rules.{key}.model: {why}")
+    return problems
+
+
+def node_run_problems(path: Path | str, node: NodeConfig, cameras: list[CameraConfig]) -> list[str]:
+    """The same for a node config: its detector model (resolved as a run resolves it) and each camera."""
+    import models
+
+    path = Path(path)
+    problems: list[str] = []
+    try:
+        model = models.resolve(node.detector.model)
+        if not model.is_file():
+            problems.append(f"{path}: detector.model: model file not found: {model} (EDGE_DATA_DIR/weights)")
+    except (FileNotFoundError, ValueError) as e:
+        problems.append(f"{path}: detector.model: {e}")
+    for i, (entry, cam) in enumerate(zip(node.cameras, cameras, strict=True)):
+        cam_path = entry.config if entry.config.is_absolute() else path.parent / entry.config
+        if entry.source:
+            why = source_problem(entry.source)
+            if why:
+                problems.append(f"{path}: cameras[{i}].source: {why}")
+        problems += camera_run_problems(cam_path, cam, source_key=f"cameras[{i}].source" if entry.source else None)
+    return problems
 
 
 def __getattr__(name: str) -> Any:

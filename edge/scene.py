@@ -7,6 +7,7 @@ generically against the scene.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -97,13 +98,41 @@ class SceneConfig(_Model):
             seen.add(item.id)
         return items
 
+    def drawn_points(self) -> Iterator[tuple[str, list[Point]]]:
+        """Every point drawn on the reference snapshot, by the key that holds it (for messages)."""
+        for i, zone in enumerate(self.zones):
+            yield f"zones[{i}] ({zone.id})", zone.polygon
+        for i, line in enumerate(self.lines):
+            yield f"lines[{i}] ({line.id})", list(line.points)
+        for i, lane in enumerate(self.lanes):
+            yield f"lanes[{i}] ({lane.id})", lane.polygon
+            yield f"lanes[{i}] ({lane.id}).direction", list(lane.direction)
+        for i, head in enumerate(self.signals):
+            for j, lamp in enumerate(head.lamps):
+                x1, y1, x2, y2 = lamp.box
+                yield f"signals[{i}] ({head.id}).lamps[{j}].box", [(x1, y1), (x2, y2)]
+        if self.calibration is not None:
+            for k, point in enumerate(self.calibration.image_points):
+                yield f"calibration.image_points[{k}]", [point]
+
     @model_validator(mode="after")
     def _inside_reference(self) -> SceneConfig:
+        """Zones, lines, lanes, lamp boxes and calibration points lie on the reference snapshot: a point
+        off it is a typo or a scene drawn on another picture (the analysis would silently miss it)."""
         w, h = self.reference_size
-        for i, zone in enumerate(self.zones):
-            for x, y in zone.polygon:
-                if not (0 <= x <= w and 0 <= y <= h):
-                    raise ValueError(f"zones[{i}] ({zone.id}): point ({x}, {y}) is outside the {w}x{h} reference")
+        problems = [
+            f"{key}: point ({x}, {y}) is outside the {w}x{h} reference"
+            for key, points in self.drawn_points()
+            for x, y in points
+            if not (0 <= x <= w and 0 <= y <= h)
+        ]
+        for i, head in enumerate(self.signals):
+            for j, lamp in enumerate(head.lamps):
+                x1, y1, x2, y2 = lamp.box
+                if not (x1 < x2 and y1 < y2):
+                    problems.append(f"signals[{i}] ({head.id}).lamps[{j}].box: need x1 < x2 and y1 < y2 (got {lamp.box})")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
