@@ -232,8 +232,9 @@ class DebugOverlay:
         s = scale or self.scale
         th_px = max(1, round(s * 2))
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, s, th_px)
-        x, y = max(0, org[0]), max(0, org[1])
-        x = min(x, max(0, img.shape[1] - tw - 4))
+        # Kept inside the frame: a tag under a box at the bottom edge goes just above it.
+        x = min(max(0, org[0]), max(0, img.shape[1] - tw - 4))
+        y = min(max(0, org[1]), max(0, img.shape[0] - th - base - 4))
         if bg is not None:
             cv2.rectangle(img, (x, y), (x + tw + 4, y + th + base + 4), bg, -1)
         cv2.putText(img, text, (x + 2, y + th + 2), cv2.FONT_HERSHEY_SIMPLEX, s, color, th_px, cv2.LINE_AA)
