@@ -113,3 +113,46 @@ def test_overlay_draws_zone_and_line_in_their_colours():
     assert tuple(out[200, 300]) == ZONE_COLORS["no_stopping"]  # the intersection box's far edge
     assert tuple(out[390, 360]) == LINE_COLOR  # the stop line, (536, 394) -> (188, 387)
     assert img.max() == 0  # the analysed frame itself is untouched
+
+
+def test_red_light_and_stop_line_states_follow_a_vehicle_over_the_line():
+    from tests.unit.test_traffic_rules import Runner, camera
+
+    run = Runner(camera({"red_light": {"line": "stop", "signal": "head"},
+                         "stop_line": {"line": "stop", "signal": "head", "zone": "beyond"}}))
+    run.signal("red", 0.0)
+    states = []
+    for i, y in enumerate([360, 340, 320, 290, 270, 270, 270, 270, 270, 270, 270, 270]):
+        run.step(1.0 + i * 0.2, [(4, "motorcycle", 300.0, y)])
+        states.append({s["rule"]: s for s in (rule_debug_state(r) for r in run.rules) if s})
+    before, after, end = states[1]["red_light"], states[4]["red_light"], states[-1]
+    assert before["signal_state"] == "red" and before["want"] == 1
+    assert before["sides"] == [{"vehicle": 1, "track": 4, "box": [280.0, 300.0, 320.0, 340.0], "seen": True,
+                                "side": -1, "crossed": False, "reported": False}]
+    assert after["sides"][0]["side"] == 1 and after["sides"][0]["crossed"] and after["sides"][0]["reported"]
+    assert len(run.events) == 1 and run.events[0].type.value == "red_light"
+    # At rest beyond the line since y=270 was first reached (t=1.8): the stop-line timer runs.
+    dwell = end["stop_line"]["dwell"][0]
+    assert dwell["track"] == 4 and dwell["seconds"] == pytest.approx(3.2 - 1.8) and dwell["limit"] == 1.0
+
+
+def test_helmet_votes_per_motorcycle():
+    from edge.config import NoHelmetConfig
+    from edge.crops import CropDetection
+    from edge.rules.helmet import NoHelmetRule
+    from edge.rules.traffic import VehicleMotion
+    from tests.unit.test_traffic_rules import tracks
+
+    def heads(image, crop):  # one bare head over the motorcycle's upper half, every check
+        return [CropDetection("Without Helmet", (290.0, 222.0, 310.0, 245.0), 0.9)]
+
+    rule = NoHelmetRule(NoHelmetConfig(min_votes=3, check_interval_s=0.4), VehicleMotion(), detector=heads)
+    image = np.zeros((480, 640, 3), np.uint8)
+    states, events = [], []
+    for k in range(12):
+        events += rule.update(Observation(k * 0.2, tracks([(5, "motorcycle", 300.0, 300.0)], size=80), image))
+        states.append(rule.debug_state())
+    assert states[0]["votes"] == [{"vehicle": 1, "track": 5, "box": [260.0, 220.0, 340.0, 300.0], "checks": 1,
+                                   "without": 1, "with": 0, "reported": False}]
+    assert states[-1]["votes"][0]["without"] == 3 and states[-1]["votes"][0]["reported"]
+    assert len(events) == 1
