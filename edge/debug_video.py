@@ -143,7 +143,8 @@ class H264Writer:
         self._out = av.open(str(self._tmp), "w", format="mp4", options={"movflags": "+faststart"})
         stream = self._out.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1000))
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.time_base = Fraction(1, 1000)
+        # Milliseconds for the encoder too (not 1/fps): frames closer than 1/fps must not collide.
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
         stream.options = {"crf": str(self.crf), "preset": "veryfast", "profile": "high"}
         self._stream = stream
 
@@ -427,3 +428,76 @@ class DebugRecorder:
             self.video.close()
         for trace in self.traces:
             trace.close()
+
+
+MAX_RECORD_SECONDS = 120.0
+
+
+def record_seconds(payload: bytes | str) -> float:
+    """The seconds a debug-record request asks for: `{"seconds": N}` (or a bare number), 0 < N <= 120.
+    Raises ValueError otherwise."""
+    try:
+        data = json.loads(payload)
+    except (ValueError, TypeError):
+        raise ValueError("debug record: payload must be JSON, e.g. {\"seconds\": 30}") from None
+    seconds = data.get("seconds") if isinstance(data, dict) else data
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= MAX_RECORD_SECONDS:
+        raise ValueError(f"debug record: seconds must be a number in (0, {MAX_RECORD_SECONDS:g}]")
+    return float(seconds)
+
+
+class DebugTap:
+    """A live camera's on_frame hook that records nothing until asked: `request(seconds)` (from any
+    thread, e.g. an MQTT callback) makes the next `seconds` of analysed frames a debug video and a
+    JSON-lines trace under `folder` (`<camera>-<first frame's pts>.mp4` / `.jsonl`), then it stops by
+    itself. A request while recording extends nothing: one recording at a time."""
+
+    def __init__(self, camera: CameraConfig, folder: Path) -> None:
+        import threading
+
+        self.camera = camera
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._wanted: float | None = None
+        self._recorder: DebugRecorder | None = None
+        self._until = 0.0
+        self.written: list[Path] = []  # the videos finished so far
+
+    def request(self, seconds: float) -> bool:
+        """Ask for a recording; False when one is already asked for or under way."""
+        seconds = min(float(seconds), MAX_RECORD_SECONDS)
+        with self._lock:
+            if self._wanted is not None or self._recorder is not None:
+                return False
+            self._wanted = seconds
+            return True
+
+    @property
+    def recording(self) -> bool:
+        return self._recorder is not None
+
+    def __call__(
+        self, frame: Frame, detections: Detections, tracks: TrackedObjects, rules: list[Rule],
+        violations: list[Violation],
+    ) -> None:
+        if self._recorder is None:
+            with self._lock:
+                seconds, self._wanted = self._wanted, None
+            if seconds is None:
+                return
+            stem = f"{self.camera.camera.id}-{frame.pts:.3f}"
+            self._recorder = DebugRecorder(
+                self.camera, self.folder / f"{stem}.mp4", [self.folder / f"{stem}.jsonl"]
+            )
+            self._until = frame.pts + seconds
+        self._recorder(frame, detections, tracks, rules, violations)
+        if frame.pts >= self._until:
+            self.close()
+
+    def close(self) -> None:
+        """Finish a recording under way (the node stopping, or its time is up)."""
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            recorder.close()
+            if recorder.video is not None:
+                self.written.append(recorder.video.path)

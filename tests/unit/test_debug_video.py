@@ -156,3 +156,38 @@ def test_helmet_votes_per_motorcycle():
                                    "without": 1, "with": 0, "reported": False}]
     assert states[-1]["votes"][0]["without"] == 3 and states[-1]["votes"][0]["reported"]
     assert len(events) == 1
+
+
+def test_debug_tap_records_only_on_request_and_stops_by_itself(tmp_path):
+    from edge.debug_video import DebugTap, record_seconds
+    from edge.frames import Frame
+
+    cam = load_camera_config(ROOT / "configs" / "cameras" / "hanoi_lythuongkiet_hangbai_intersection_trafficlight.yaml")
+    tap = DebugTap(cam, tmp_path)
+    empty_d, empty_t = Detections.empty(NAMES), TrackedObjects.empty(NAMES)
+
+    def feed(k0: int, k1: int) -> None:
+        for k in range(k0, k1):
+            tap(Frame(np.zeros((480, 640, 3), np.uint8), k * 0.1, 0.0, k), empty_d, empty_t, [], [])
+
+    feed(0, 10)
+    assert list(tmp_path.iterdir()) == [] and not tap.recording
+    assert tap.request(record_seconds(b'{"seconds": 1}'))
+    assert not tap.request(5)  # one at a time
+    feed(10, 16)
+    assert tap.recording
+    feed(16, 40)
+    assert not tap.recording and len(tap.written) == 1
+    video = tap.written[0]
+    assert video.name == "hanoi-lythuongkiet-hangbai-1.000.mp4"
+    assert len(_frames(video)) == 11  # t = 1.0 ... 2.0
+    assert len(video.with_suffix(".jsonl").read_text().splitlines()) == 11
+    for bad in (b'{"seconds": 0}', b'{"seconds": 121}', b'"x"', b"{", b'{"seconds": true}'):
+        with pytest.raises(ValueError):
+            record_seconds(bad)
+    assert record_seconds("30") == 30.0
+
+
+def _frames(path):
+    with av.open(str(path)) as c:
+        return list(c.decode(video=0))
