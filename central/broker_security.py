@@ -24,6 +24,10 @@ password file per user into DIR.
 from __future__ import annotations
 
 import argparse
+import base64
+import glob
+import hashlib
+import json
 import os
 import re
 import secrets
@@ -34,7 +38,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from central.workflow import district_slug
 from contract.events import ID_PATTERN
@@ -59,6 +63,29 @@ class Account:
     name: str
     role: Role
     scope: str | None = None
+    client_id: str | None = None  # dynamic security: the one client id this user may connect with
+
+    def dynsec_acls(self, prefix: str, share_group: str) -> list[dict[str, Any]]:
+        """The dynamic-security role's ACLs: subscriptions too are checked (a `$share` one is the
+        filter itself), so what an account may not read it may not subscribe to either."""
+
+        def acl(kind: str, topic: str, allow: bool = True, priority: int = 0) -> dict[str, Any]:
+            return {"acltype": kind, "topic": topic, "allow": allow, "priority": priority}
+
+        def read(topic: str) -> list[dict[str, Any]]:
+            return [acl("subscribePattern", topic), acl("publishClientReceive", topic)]
+
+        # Above every allow: no account but central's may join a shared subscription.
+        deny_share = [acl("subscribePattern", "$share/#", allow=False, priority=100)]
+        if self.role == "central":
+            return [acl("publishClientSend", f"{prefix}/alerts/#"), *read(f"{prefix}/#"), *read("$SYS/#"),
+                    acl("subscribePattern", f"$share/{share_group}/{prefix}/#")]
+        if self.role == "node":
+            return [acl("publishClientSend", f"{prefix}/{self.name}/#"), *read(f"{prefix}/{self.name}/+/signal/#"),
+                    *deny_share]
+        if self.role == "police":
+            return [*read(f"{prefix}/alerts/{self.scope}/#" if self.scope else f"{prefix}/alerts/#"), *deny_share]
+        return [acl("publishClientSend", f"{prefix}/{self.scope}/+/signal/+"), *deny_share]
 
     def acl_lines(self, prefix: str) -> list[str]:
         if self.role == "central":
@@ -92,7 +119,9 @@ def make_accounts(
     controller of a node that is not listed."""
     accounts = [Account(central_user, "central")]
     node_ids = [check_name(n, "node id") for n in nodes]
-    accounts += [Account(n, "node") for n in node_ids]
+    # A node may connect only with its own id as client id (its `mqtt.client_id`): never as
+    # central or another node, whose sessions a clean start would wipe.
+    accounts += [Account(n, "node", client_id=n) for n in node_ids]
     for name, district in police:
         scope = district_slug(district) if district else None
         accounts.append(Account(check_name(name, "police client"), "police", scope))
@@ -106,9 +135,32 @@ def make_accounts(
     return accounts
 
 
+class _TlsListener:
+    """The TLS listener's lines, for a security whose `cert_file` is set (a test PKI or the city's)."""
+
+    ca_file: Path | None
+    cert_file: Path | None
+    key_file: Path | None
+
+    @property
+    def tls(self) -> bool:
+        return self.cert_file is not None
+
+    def tls_lines(self, tls_port: int | None, host: str) -> list[str]:
+        if not (self.tls and tls_port):
+            return []
+        return [
+            f"listener {tls_port} {host}",
+            f"cafile {self.ca_file}",
+            f"certfile {self.cert_file}",
+            f"keyfile {self.key_file}",
+            "tls_version tlsv1.2",
+        ]
+
+
 @dataclass(frozen=True)
-class BrokerSecurity:
-    """What mosquitto needs to enforce access; handed to `LocalMosquitto(security=...)`."""
+class BrokerSecurity(_TlsListener):
+    """A password file and an ACL (`--acl-file`); handed to `LocalMosquitto(security=...)`."""
 
     password_file: Path
     acl_file: Path
@@ -116,21 +168,55 @@ class BrokerSecurity:
     cert_file: Path | None = None
     key_file: Path | None = None
 
-    @property
-    def tls(self) -> bool:
-        return self.cert_file is not None
-
     def mosquitto_lines(self, tls_port: int | None, host: str) -> list[str]:
         lines = ["allow_anonymous false", f"password_file {self.password_file}", f"acl_file {self.acl_file}"]
-        if self.tls and tls_port:
-            lines += [
-                f"listener {tls_port} {host}",
-                f"cafile {self.ca_file}",
-                f"certfile {self.cert_file}",
-                f"keyfile {self.key_file}",
-                "tls_version tlsv1.2",
-            ]
-        return lines
+        return lines + self.tls_lines(tls_port, host)
+
+
+def find_dynsec_plugin() -> str:
+    found = glob.glob("/usr/lib/*/mosquitto_dynamic_security.so") + glob.glob("/usr/lib/mosquitto_dynamic_security.so")
+    if not found:
+        raise RuntimeError("mosquitto's dynamic-security plugin not found: install the Debian package `mosquitto`")
+    return found[0]
+
+
+def dynsec_password(password: str, iterations: int = 101) -> dict[str, Any]:
+    """A password as the dynamic-security plugin stores it: PBKDF2-HMAC-SHA512, a 12-byte salt."""
+    salt = secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations, 64)
+    return {"password": base64.b64encode(digest).decode(), "salt": base64.b64encode(salt).decode(), "iterations": iterations}
+
+
+def dynsec_config(
+    accounts: Sequence[Account], passwords: Mapping[str, str], prefix: str = DEFAULT_PREFIX, share_group: str = "central"
+) -> dict[str, Any]:
+    """The dynamic-security plugin's config: one client and one role per account; everything not
+    allowed is denied (publishing, subscribing and receiving alike)."""
+    clients, roles = [], []
+    for a in accounts:
+        client: dict[str, Any] = {"username": a.name, "textName": a.role, **dynsec_password(passwords[a.name]),
+                                  "roles": [{"rolename": a.name}]}
+        if a.client_id:
+            client["clientid"] = a.client_id
+        clients.append(client)
+        roles.append({"rolename": a.name, "acls": a.dynsec_acls(prefix, share_group)})
+    default = {"publishClientSend": False, "publishClientReceive": False, "subscribe": False, "unsubscribe": True}
+    return {"defaultACLAccess": default, "clients": clients, "groups": [], "roles": roles}
+
+
+@dataclass(frozen=True)
+class DynsecSecurity(_TlsListener):
+    """The dynamic-security plugin and its `config_file` (the generated default; mosquitto
+    rewrites the file when administered); handed to `LocalMosquitto(security=...)`."""
+
+    config_file: Path
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    def mosquitto_lines(self, tls_port: int | None, host: str) -> list[str]:
+        lines = ["allow_anonymous false", f"plugin {find_dynsec_plugin()}", f"plugin_opt_config_file {self.config_file}"]
+        return lines + self.tls_lines(tls_port, host)
 
 
 def acl_text(prefix: str = DEFAULT_PREFIX, accounts: Sequence[Account] | None = None) -> str:
@@ -200,31 +286,53 @@ def all_passwords(
     }
 
 
-def secure_broker_files(
+def broker_files(
     folder: Path,
     node_passwords: Mapping[str, str],
     central_password: str,
     *,
+    dynsec: bool = True,
     prefix: str = DEFAULT_PREFIX,
     tls: bool = True,
     police: Mapping[str, tuple[str | None, str]] | None = None,
     controllers: Mapping[str, tuple[str, str]] | None = None,
-) -> BrokerSecurity:
-    """The password file and ACL for central, the nodes, police clients (name -> (district or
-    None, password)) and signal controllers (name -> (node id, password)); TLS files with `tls`.
+    share_group: str = "central",
+) -> BrokerSecurity | DynsecSecurity:
+    """The broker's accounts for central, the nodes, police clients (name -> (district or None,
+    password)) and signal controllers (name -> (node id, password)), TLS files with `tls`:
+    - `dynsec` (the generated default): the dynamic-security plugin's config; each node bound to
+      its client id, subscriptions checked, `$share` only for central (its `share_group`);
+    - else a password file and an ACL, which can neither bind client ids nor refuse subscriptions.
     Raises AccountError before writing anything when a name is reserved, unsafe or repeated."""
-    police, controllers = police or {}, controllers or {}
     accounts = make_accounts(
-        node_passwords, [(n, d) for n, (d, _) in police.items()], [(n, node) for n, (node, _) in controllers.items()]
+        node_passwords, [(n, d) for n, (d, _) in (police or {}).items()],
+        [(n, node) for n, (node, _) in (controllers or {}).items()],
     )
+    passwords = all_passwords(central_password, node_passwords, police or {}, controllers or {})
     folder.mkdir(parents=True, exist_ok=True)
-    write_password_file(folder / "passwords", all_passwords(central_password, node_passwords, police, controllers))
-    acl = folder / "acl"
-    acl.write_text(acl_text(prefix, accounts), encoding="utf-8")
-    if not tls:
-        return BrokerSecurity(folder / "passwords", acl)
-    ca, crt, key = generate_test_pki(folder / "tls")
-    return BrokerSecurity(folder / "passwords", acl, ca, crt, key)
+    pki = generate_test_pki(folder / "tls") if tls else (None, None, None)
+    if not dynsec:
+        write_password_file(folder / "passwords", passwords)
+        (folder / "acl").write_text(acl_text(prefix, accounts), encoding="utf-8")
+        return BrokerSecurity(folder / "passwords", folder / "acl", *pki)
+    config_file = folder / "dynamic-security.json"
+    config_file.write_text(json.dumps(dynsec_config(accounts, passwords, prefix, share_group), indent=2), encoding="utf-8")
+    config_file.chmod(0o600)
+    return DynsecSecurity(config_file, *pki)
+
+
+def secure_broker_files(folder: Path, node_passwords: Mapping[str, str], central_password: str, **options: Any) -> BrokerSecurity:
+    """`broker_files` as a password file and an ACL (`--acl-file`)."""
+    sec = broker_files(folder, node_passwords, central_password, dynsec=False, **options)
+    assert isinstance(sec, BrokerSecurity)
+    return sec
+
+
+def dynsec_broker_files(folder: Path, node_passwords: Mapping[str, str], central_password: str, **options: Any) -> DynsecSecurity:
+    """`broker_files` for the dynamic-security plugin (the default)."""
+    sec = broker_files(folder, node_passwords, central_password, dynsec=True, **options)
+    assert isinstance(sec, DynsecSecurity)
+    return sec
 
 
 def _split(value: str, *, need_scope: bool) -> tuple[str, str | None]:
@@ -243,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--controller", action="append", default=[], metavar="NAME:NODE",
                    help="a signal controller that may only publish NODE's signal heads")
     p.add_argument("--prefix", default=DEFAULT_PREFIX)
+    p.add_argument("--share-group", default="central", help="central's shared-subscription group (mqtt.share_group)")
+    p.add_argument("--acl-file", action="store_true",
+                   help="a password file and ACL instead of the dynamic-security plugin (binds no client ids, "
+                        "refuses no subscriptions: a node credential can take over central's session)")
     p.add_argument("--no-tls", action="store_true")
     args = p.parse_args(argv)
 
@@ -256,8 +368,9 @@ def main(argv: list[str] | None = None) -> int:
             raise AccountError("a name is given twice: every node and client needs a name of its own")
         users = {n: password() for n in args.node}
         central = password()
-        sec = secure_broker_files(
-            args.out, users, central, prefix=args.prefix, tls=not args.no_tls, police=police, controllers=controllers
+        sec = broker_files(
+            args.out, users, central, dynsec=not args.acl_file, prefix=args.prefix, tls=not args.no_tls,
+            police=police, controllers=controllers, share_group=args.share_group,
         )
     except AccountError as e:
         print(f"error: {e}", file=sys.stderr)

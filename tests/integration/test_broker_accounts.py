@@ -1,4 +1,5 @@
-"""The accounts `central.broker_security` makes, attacked on a private Mosquitto (issue 18):
+"""The accounts `central.broker_security` makes, attacked on a private Mosquitto (issue 18), in
+both forms it writes (dynamic-security plugin, password file + ACL):
 
 - central's real alert dispatcher publishes police alerts under the generated ACL, and a police
   client with its own credentials receives them: its district's only, or all without a district;
@@ -21,7 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from central.alerts import AlertDispatcher
-from central.broker_security import CENTRAL_USER, main, secure_broker_files
+from central.broker_security import CENTRAL_USER, broker_files, main
 from central.config import CentralConfig
 from central.db import AlertRow, make_engine, make_session_factory, migrate
 from central.ingester import MessageProcessor
@@ -36,15 +37,17 @@ PW = {name: secrets.token_urlsafe(16) for name in ("central", "node-a", "node-b"
 HUE, HOAN_KIEM = "Thành phố Huế", "Quận Hoàn Kiếm"
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMosquitto]:
+@pytest.fixture(scope="module", params=["dynsec", "acl-file"])
+def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMosquitto]:
+    """Both forms `broker_files` writes: the dynamic-security plugin (the default) and `--acl-file`."""
     folder = tmp_path_factory.mktemp("accounts")
-    security = secure_broker_files(
+    security = broker_files(
         folder / "security",
         {"node-a": PW["node-a"], "node-b": PW["node-b"]},
         PW["central"],
         prefix="ioc",
         tls=False,
+        dynsec=request.param == "dynsec",
         police={"police-hue": (HUE, PW["police-hue"]), "police-all": (None, PW["police-all"])},
         controllers={"ctl-a": ("node-a", PW["ctl-a"])},
     )
@@ -53,14 +56,16 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMosquitto]
 
 
 class Account:
-    """One user's connection (contract.mqtt), subscribed to `topics`, recording what it receives."""
+    """One user's connection (contract.mqtt), subscribed to `topics`, recording what it receives.
+    A node connects with its node id as client id (the one its dynamic-security account allows)."""
 
     def __init__(self, url: str, user: str, topics: list[str] | None = None) -> None:
         self.received: list[str] = []
         self.subacks: list = []
         self.topics = topics or []
         self.mqtt = MqttClient(
-            MqttSettings(url, unique_name(f"{user}-"), username=user, password=PW[user]),
+            MqttSettings(url, user if user.startswith("node-") else unique_name(f"{user}-"), username=user,
+                         password=PW[user]),
             on_connect=lambda *_a: self.mqtt.subscribe(self.topics) if self.topics else None,
             on_subscribed=self.subacks.append,
             on_message=lambda _c, _u, m: self.received.append(m.topic),
@@ -98,8 +103,9 @@ def test_alerts_reach_police_with_their_own_accounts_and_police_can_do_nothing_e
         make_session_factory(engine), dialect_name=engine.dialect.name, evidence_dir=cfg.evidence_dir,
         topic_prefix="ioc", config=cfg,
     )
-    # The police clients try to read everything; the broker delivers only what their account allows.
-    hue = Account(broker.url, "police-hue", ["ioc/#", "#"])
+    # The police clients try to read everything as well; the broker delivers only what their
+    # account allows (the dynamic-security form refuses those subscriptions at once).
+    hue = Account(broker.url, "police-hue", ["ioc/alerts/thanh-pho-hue/#", "ioc/#", "#"])
     everyone = Account(broker.url, "police-all", ["ioc/alerts/#"])
     central_reader = Account(broker.url, "central", ["ioc/+/+/events/+"])
     node_a = Account(broker.url, "node-a")

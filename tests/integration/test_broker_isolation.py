@@ -1,0 +1,205 @@
+"""A stolen node credential against the broker configuration `central.broker_security` generates
+(the dynamic-security plugin), on a private Mosquitto with central's real ingester (issue 18,
+defects 1 and 2). Node B publishes; node A's credential is the attacker's.
+
+- Client-id takeover: with central stopped, node A connecting as central's client id (clean start,
+  or resuming) is refused, so central's queued session survives: 100 of 100 stored after central
+  restarts. The same attack on the password-file + ACL form loses them (shown, to prove the test).
+- Shared-subscription hijack: node A's `$share/<central's group>/...` subscription is refused
+  (SUBACK "Not authorized"), also with a long session expiry: 40 of 40 stored. On the
+  password-file + ACL form it is granted and events are lost (shown, to prove the test).
+- Legitimate use is unchanged: the node publishes with its own client id, central ingests over its
+  shared subscription.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import secrets
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy import func, select
+
+from central.broker_security import CENTRAL_USER, dynsec_broker_files, secure_broker_files
+from central.config import CentralConfig
+from central.db import EventRow, make_engine, migrate
+from central.ingester import Ingester
+from contract.topics import event_topic
+from edge.local_broker import LocalMosquitto
+from tests.services import make_event, unique_name, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+PW = {name: secrets.token_urlsafe(16) for name in ("central", "node-a", "node-b")}
+CENTRAL_ID = "central-ingest-1"  # a stable `mqtt.client_id`, as production sets it
+GROUP = "central"
+
+
+def _broker(tmp_path: Path, form: str) -> LocalMosquitto:
+    make = dynsec_broker_files if form == "dynsec" else secure_broker_files
+    security = make(tmp_path / "security", {"node-a": PW["node-a"], "node-b": PW["node-b"]}, PW["central"],
+                    prefix="ioc", tls=False)
+    return LocalMosquitto(state_dir=tmp_path / "state", security=security)
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[LocalMosquitto]:
+    with _broker(tmp_path, "dynsec") as b:
+        yield b
+
+
+class Conn:
+    """One paho connection as `user` with `client_id`; records CONNACK, SUBACK codes and messages."""
+
+    def __init__(self, port: int, user: str, client_id: str, *, clean_start: bool = True, expiry: int = 0) -> None:
+        self.connack = threading.Event()
+        self.reason: Any = None
+        self.suback: list[Any] = []
+        self.subscribed = threading.Event()
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.c.username_pw_set(user, PW[user])
+        self.c.on_connect = self._on_connect
+        self.c.on_subscribe = self._on_subscribe
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = expiry
+        self.c.connect("127.0.0.1", port, clean_start=clean_start, properties=props)
+        self.c.loop_start()
+        assert self.connack.wait(10), f"no CONNACK for {user} as {client_id}"
+
+    def _on_connect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.reason = reason
+        self.connack.set()
+
+    def _on_subscribe(self, _c: Any, _u: Any, _mid: int, codes: list[Any], _p: Any) -> None:
+        self.suback.extend(codes)
+        self.subscribed.set()
+
+    def publish_events(self, node: str, n: int) -> None:
+        for i in range(n):
+            ev = make_event(node=node, camera=f"cam-{i % 7}", started_at=make_event().started_at)
+            info = self.c.publish(event_topic("ioc", node, ev.camera, ev.type.value), ev.to_json().encode(), qos=1)
+            info.wait_for_publish(10)
+            assert info.is_published()
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def _config(broker: LocalMosquitto, tmp_path: Path) -> CentralConfig:
+    url = f"sqlite:///{tmp_path / 'central.db'}"
+    migrate(url)
+    return CentralConfig.model_validate(
+        {
+            "database_url": url,
+            "evidence_dir": str(tmp_path / "ev"),
+            "mqtt": {"url": broker.url, "topic_prefix": "ioc", "share_group": GROUP, "client_id": CENTRAL_ID,
+                     "username": CENTRAL_USER, "password": PW["central"], "session_expiry_s": 600},
+            "web": {"public_url": "http://c.test"},
+        }
+    )
+
+
+def _ingester(cfg: CentralConfig) -> Ingester:
+    ing = Ingester(cfg, console=io.StringIO(), reconnect_max_s=1).start()
+    assert ing.wait_subscribed(10), f"central did not subscribe: {ing.mqtt_status()}"
+    return ing
+
+
+def _stored(cfg: CentralConfig) -> int:
+    engine = make_engine(cfg.database_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(EventRow)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _stored_within(cfg: CentralConfig, want: int, timeout_s: float) -> int:
+    """Events stored once `want` are, or when `timeout_s` ran out (the test then says how many)."""
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: _stored(cfg) >= want, timeout_s, what=f"{want} events stored")
+    return _stored(cfg)
+
+
+def _takeover(broker: LocalMosquitto, cfg: CentralConfig, wait_s: float) -> tuple[int, list[Any]]:
+    """Central stops (its session stays), node B publishes 100 events, node A connects as central's
+    client id (clean start, then resuming); central restarts. -> (stored, node A's CONNACKs)."""
+    _ingester(cfg).stop()
+    node_b = Conn(broker.port, "node-b", "node-b")
+    assert not node_b.reason.is_failure, node_b.reason
+    node_b.publish_events("node-b", 100)
+    reasons = []
+    for clean in (True, False):
+        attacker = Conn(broker.port, "node-a", CENTRAL_ID, clean_start=clean, expiry=0)
+        reasons.append(attacker.reason)
+        attacker.close()
+    node_b.close()
+    ing = _ingester(cfg)
+    try:
+        return _stored_within(cfg, 100, wait_s), reasons
+    finally:
+        ing.stop()
+
+
+def test_a_node_cannot_take_over_centrals_session(broker: LocalMosquitto, tmp_path: Path) -> None:
+    stored, reasons = _takeover(broker, _config(broker, tmp_path), 15)
+    assert all(r.is_failure for r in reasons), f"node A was let in as central's client id: {reasons}"
+    assert stored == 100, f"{stored} of 100 stored"
+
+
+def test_the_takeover_loses_events_on_the_acl_file_form(tmp_path: Path) -> None:
+    """The attack is real: on the password-file + ACL broker node A gets in and events are lost."""
+    with _broker(tmp_path, "acl") as acl_broker:
+        stored, reasons = _takeover(acl_broker, _config(acl_broker, tmp_path), 5)
+    assert not reasons[0].is_failure and stored < 100, (reasons, stored)
+
+
+def _share_hijack(broker: LocalMosquitto, cfg: CentralConfig, wait_s: float) -> tuple[list[Any], int]:
+    """Central runs; node A subscribes to central's shared group (its own client id, a long session
+    expiry) and leaves; node B publishes 40 events. -> (node A's SUBACK codes, events stored)."""
+    ing = _ingester(cfg)
+    attacker = Conn(broker.port, "node-a", "node-a", clean_start=False, expiry=3600)  # its own id: let in
+    node_b = Conn(broker.port, "node-b", "node-b")
+    try:
+        assert not attacker.reason.is_failure, attacker.reason
+        attacker.c.subscribe([(f"$share/{GROUP}/{t}", 1) for t in ("ioc/+/+/events/+", "ioc/#", "#")])
+        assert attacker.subscribed.wait(10)
+        attacker.close()  # gone, its session kept for the hour the attacker chose
+        node_b.publish_events("node-b", 40)
+        return attacker.suback, _stored_within(cfg, 40, wait_s)
+    finally:
+        node_b.close()
+        ing.stop()
+
+
+def test_a_nodes_share_subscription_is_refused_and_loses_nothing(broker: LocalMosquitto, tmp_path: Path) -> None:
+    suback, stored = _share_hijack(broker, _config(broker, tmp_path), 20)
+    assert len(suback) == 3 and all(c.is_failure and "Not authorized" in str(c) for c in suback), suback
+    assert stored == 40, f"{stored} of 40 stored"
+
+
+def test_the_share_hijack_loses_events_on_the_acl_file_form(tmp_path: Path) -> None:
+    with _broker(tmp_path, "acl") as acl_broker:
+        suback, stored = _share_hijack(acl_broker, _config(acl_broker, tmp_path), 5)
+    assert not any(c.is_failure for c in suback) and stored < 40, (suback, stored)
+
+
+def test_a_node_connects_with_its_own_client_id_only(broker: LocalMosquitto) -> None:
+    own = Conn(broker.port, "node-a", "node-a")
+    other = Conn(broker.port, "node-a", "node-b")  # another node's session
+    random_id = Conn(broker.port, "node-a", unique_name("edge-node-a-"))
+    try:
+        assert not own.reason.is_failure
+        assert other.reason.is_failure and random_id.reason.is_failure
+    finally:
+        for c in (own, other, random_id):
+            c.close()
