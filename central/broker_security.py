@@ -1,5 +1,11 @@
 """Broker access control for a deployment: one account per node, central, police client and
-signal controller, an ACL, and TLS.
+signal controller, enforced by Mosquitto's dynamic-security plugin, and TLS.
+
+The default form is the plugin's config (`dynamic-security.json`): it binds each node's account
+to one client id (its node id, the node's `mqtt.client_id`), so a node credential cannot take over
+central's or another node's session, and it checks subscriptions, so a node cannot join central's
+`$share` group. `--acl-file` writes the older password file + ACL instead, which can do neither
+(Mosquitto's ACL file grants every SUBSCRIBE and checks reads only at delivery). Why: docs/security.md.
 
 - Each edge node logs in as its node id and may publish only under `<prefix>/<node id>/`, and
   read only its own signal-controller topics; it cannot read other nodes' topics.
@@ -17,8 +23,9 @@ signal controller, an ACL, and TLS.
 Secrets are written to files (mode 600) outside the repository, or come from the environment.
 
 `python -m central.broker_security --out DIR --node node-1 --node node-2 [--police hue:thanh-pho-hue]
-[--controller ctl-1:node-1]` writes the broker's password file, ACL file, certificates and one
-password file per user into DIR.
+[--controller ctl-1:node-1]` writes the broker's dynamic-security config (or password file and
+ACL), certificates and one password file per user into DIR, and prints the mosquitto.conf lines.
+`--rotate NAME` / `--revoke NAME` change one account in DIR's existing config (restart the broker).
 """
 
 from __future__ import annotations
@@ -335,6 +342,53 @@ def dynsec_broker_files(folder: Path, node_passwords: Mapping[str, str], central
     return sec
 
 
+def rotate_account(config_file: Path, name: str, *, revoke: bool = False) -> str | None:
+    """In a dynamic-security config: give account `name` a new password (returned), or with
+    `revoke` disable it (a stolen box's node: it can no longer log in; None returned). The broker
+    reads the file when it starts: restart it. Raises AccountError for an unknown account."""
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    client = next((c for c in config.get("clients", []) if c.get("username") == name), None)
+    if client is None:
+        raise AccountError(f"{config_file} has no account {name!r}")
+    password = None
+    if revoke:
+        client["disabled"] = True
+    else:
+        password = secrets.token_urlsafe(24)
+        client.update(dynsec_password(password))
+        client.pop("disabled", None)
+    tmp = config_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    tmp.chmod(0o600)
+    tmp.replace(config_file)
+    return password
+
+
+def _write_secret(secret_dir: Path, user: str, secret: str) -> Path:
+    secret_dir.mkdir(exist_ok=True)
+    f = secret_dir / f"{user}.password"
+    f.write_text(secret + "\n", encoding="utf-8")
+    os.chmod(f, 0o600)
+    return f
+
+
+def _rotate(out: Path, rotate: list[str], revoke: list[str]) -> int:
+    config_file = out / "dynamic-security.json"
+    try:
+        for name in revoke:
+            rotate_account(config_file, name, revoke=True)
+            print(f"{name}: revoked", file=sys.stderr)
+        for name in rotate:
+            password = rotate_account(config_file, name)
+            assert password is not None
+            print(f"{name}: new password in {_write_secret(out / 'secrets', name, password)}", file=sys.stderr)
+    except (AccountError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print("# restart the broker to apply (it reads dynamic-security.json when it starts)", file=sys.stderr)
+    return 0
+
+
 def _split(value: str, *, need_scope: bool) -> tuple[str, str | None]:
     name, sep, scope = value.partition(":")
     if need_scope and not scope:
@@ -356,7 +410,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="a password file and ACL instead of the dynamic-security plugin (binds no client ids, "
                         "refuses no subscriptions: a node credential can take over central's session)")
     p.add_argument("--no-tls", action="store_true")
+    p.add_argument("--rotate", action="append", default=[], metavar="NAME",
+                   help="in DIR's existing dynamic-security.json: a new password for NAME (nothing else changes)")
+    p.add_argument("--revoke", action="append", default=[], metavar="NAME",
+                   help="in DIR's existing dynamic-security.json: disable NAME (a stolen box's node)")
     args = p.parse_args(argv)
+    if args.rotate or args.revoke:
+        return _rotate(args.out, args.rotate, args.revoke)
 
     def password() -> str:
         return secrets.token_urlsafe(24)
@@ -376,11 +436,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     secret_dir = args.out / "secrets"
-    secret_dir.mkdir(exist_ok=True)
     for user, secret in all_passwords(central, users, police, controllers).items():
-        f = secret_dir / f"{user}.password"
-        f.write_text(secret + "\n", encoding="utf-8")
-        os.chmod(f, 0o600)
+        _write_secret(secret_dir, user, secret)
     print("\n".join(sec.mosquitto_lines(8883, "0.0.0.0")))
     print(f"# passwords for each user: {secret_dir}/<user>.password (point password_file at them)", file=sys.stderr)
     return 0

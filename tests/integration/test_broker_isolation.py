@@ -10,6 +10,9 @@ defects 1 and 2). Node B publishes; node A's credential is the attacker's.
   password-file + ACL form it is granted and events are lost (shown, to prove the test).
 - Legitimate use is unchanged: the node publishes with its own client id, central ingests over its
   shared subscription.
+- A stolen box's node is revoked and a node's password rotated in the generated config (the CLI's
+  `--revoke` / `--rotate`): after a broker restart the old password and the revoked node are
+  refused, the new password and every other account work.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import func, select
 
-from central.broker_security import CENTRAL_USER, dynsec_broker_files, secure_broker_files
+from central.broker_security import CENTRAL_USER, dynsec_broker_files, main, secure_broker_files
 from central.config import CentralConfig
 from central.db import EventRow, make_engine, migrate
 from central.ingester import Ingester
@@ -59,13 +62,16 @@ def broker(tmp_path: Path) -> Iterator[LocalMosquitto]:
 class Conn:
     """One paho connection as `user` with `client_id`; records CONNACK, SUBACK codes and messages."""
 
-    def __init__(self, port: int, user: str, client_id: str, *, clean_start: bool = True, expiry: int = 0) -> None:
+    def __init__(
+        self, port: int, user: str, client_id: str, *, clean_start: bool = True, expiry: int = 0,
+        password: str | None = None,
+    ) -> None:
         self.connack = threading.Event()
         self.reason: Any = None
         self.suback: list[Any] = []
         self.subscribed = threading.Event()
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        self.c.username_pw_set(user, PW[user])
+        self.c.username_pw_set(user, password or PW[user])
         self.c.on_connect = self._on_connect
         self.c.on_subscribe = self._on_subscribe
         props = Properties(PacketTypes.CONNECT)
@@ -203,3 +209,23 @@ def test_a_node_connects_with_its_own_client_id_only(broker: LocalMosquitto) -> 
     finally:
         for c in (own, other, random_id):
             c.close()
+
+
+def test_rotating_and_revoking_a_nodes_credentials(broker: LocalMosquitto, tmp_path: Path) -> None:
+    """A stolen box: its node is revoked, another node's password rotated; the broker restarted."""
+    folder = tmp_path / "security"
+    assert main(["--out", str(folder), "--rotate", "node-a", "--revoke", "node-b"]) == 0
+    new_password = (folder / "secrets" / "node-a.password").read_text(encoding="utf-8").strip()
+    assert new_password != PW["node-a"] and oct((folder / "secrets" / "node-a.password").stat().st_mode)[-3:] == "600"
+    broker.restart()
+    old = Conn(broker.port, "node-a", "node-a")
+    new = Conn(broker.port, "node-a", "node-a", password=new_password)
+    revoked = Conn(broker.port, "node-b", "node-b")
+    central = Conn(broker.port, "central", CENTRAL_ID)
+    try:
+        assert old.reason.is_failure and revoked.reason.is_failure
+        assert not new.reason.is_failure and not central.reason.is_failure  # nothing else changed
+    finally:
+        for c in (old, new, revoked, central):
+            c.close()
+    assert main(["--out", str(folder), "--rotate", "node-z"]) == 2  # no such account: an error, no traceback
