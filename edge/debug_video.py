@@ -36,6 +36,7 @@ from edge.rules.signals import SignalBoard, signal_board
 
 TRAIL_POINTS = 12  # ground points of a track's trail
 EVENT_SHOW_SECONDS = 2.0  # an event stays in the panel this long
+DWELL_SHOWN_FROM = 1.0  # dwell timers are drawn from this many seconds on
 
 # BGR
 ZONE_COLORS = {
@@ -344,8 +345,8 @@ class DebugOverlay:
             name = st.get("rule", "?")
             if "dwell" in st:
                 for d in st["dwell"]:
-                    if d.get("seconds") is None:
-                        continue
+                    if d.get("seconds") is None or (d["seconds"] < DWELL_SHOWN_FROM and not d.get("reported")):
+                        continue  # a timer just started (passing traffic): in the trace, not on the picture
                     flag = " !" if d.get("reported") else (" moving" if d.get("moving") else "")
                     label = SHORT_NAMES.get(name, name[:10])
                     self._tag(img, d.get("box"), f"{label} {d['seconds']:.1f}/{d['limit']:g}s{flag}", row=row)
