@@ -53,7 +53,8 @@ LAMP_COLORS = {"red": (40, 40, 235), "yellow": (0, 210, 255), "green": (60, 210,
 STATE_COLOR = (0, 255, 255)  # rule-state annotations
 EVENT_COLOR = (40, 40, 235)
 # Rules' names on the object tags (the panel says them in full).
-SHORT_NAMES = {"illegal_stopping": "stopped", "stop_line": "past line", "pedestrian_on_carriageway": "on road"}
+SHORT_NAMES = {"illegal_stopping": "stopped", "stop_line": "past line", "pedestrian_on_carriageway": "on road",
+               "lane": "wrong lane", "speeding": "over limit"}
 PALETTE = [(255, 128, 0), (0, 200, 120), (255, 0, 128), (0, 160, 255), (200, 200, 0), (160, 80, 255), (0, 255, 200),
            (255, 80, 80)]
 
@@ -373,6 +374,10 @@ class DebugOverlay:
                               outline=d["kind"] == "static_object")
                 inc = ", ".join(i["zone"] for i in st["incidents"]) or "none"
                 lines.append(f"{name}: {len(st['occupants'])} occupants, incidents: {inc}")
+            elif "entered" in st:
+                for d in st["entered"]:
+                    self._tag(img, d["box"], f"entered {d['line']} {d['seconds']:.1f}/{d['limit']:g}s", row=row)
+                lines.append(f"{name}: {len(st['entered'])} vehicles entered")
             elif "items" in st:
                 for d in st["items"]:
                     away = "" if d["owner_away"] is None else f" #{d['owner']} away {d['owner_away']:.1f}/{d['left_seconds']:g}s"

@@ -397,6 +397,12 @@ def _vehicle_ref(motion: VehicleMotion, vid: int) -> dict:
     return {"vehicle": vid, "track": veh.track_id, "box": debug_box(veh.box), "seen": veh.last_t == motion._t}
 
 
+def _timer(motion: VehicleMotion, vid: int, since: float, limit: float, reported: bool, **extra) -> dict:
+    """A per-vehicle timer in a rule's debug state: seconds since `since` (camera clock) against `limit`."""
+    t = motion._t if motion._t is not None else since
+    return {**_vehicle_ref(motion, vid), **extra, "seconds": round(t - since, 2), "limit": limit, "reported": reported}
+
+
 def _line_overlay(line: DirectedLine) -> tuple[str, tuple[float, float], tuple[float, float]]:
     return (line.id, (float(line.a[0]), float(line.a[1])), (float(line.b[0]), float(line.b[1])))
 
@@ -614,17 +620,9 @@ class StopLineRule:
 
     def debug_state(self) -> dict:
         """Vehicles at rest beyond the stop line (having crossed it): since how long."""
-        t = self.board.t
-        return {
-            "rule": "stop_line",
-            "line": self.line.id,
-            "zone": self.zone.id,
-            "dwell": [
-                {**_vehicle_ref(self.motion, vid), "seconds": round(t - since, 2), "limit": self.config.still_seconds,
-                 "reported": vid in self._reported_vids}
-                for vid, (_, since) in sorted(self._rest.items())
-            ],
-        }
+        limit = self.config.still_seconds
+        dwell = [_timer(self.motion, vid, since, limit, vid in self._reported_vids) for vid, (_, since) in self._rest.items()]
+        return {"rule": "stop_line", "line": self.line.id, "zone": self.zone.id, "dwell": dwell}
 
 
 @dataclass(frozen=True)
@@ -776,6 +774,14 @@ class LaneClassRule:
         self.reported = {(v, ln) for v, ln in self.reported if v in relevant}
         return out
 
+    def debug_state(self) -> dict:
+        """Vehicles in a lane not allowed to their class: since how long (against min_seconds)."""
+        limit = self.config.min_seconds
+        timers = sorted(self._since.items())
+        return {"rule": "lane", "dwell": [
+            _timer(self.motion, vid, since, limit, (vid, lane) in self.reported, lane=lane) for (vid, lane), since in timers
+        ]}
+
 
 class ForbiddenTurnRule:
     """A vehicle crosses an entry line and then, within `max_seconds`, a forbidden exit line."""
@@ -832,6 +838,14 @@ class ForbiddenTurnRule:
             sides.forget(live)
         self.reported &= self.motion.relevant()
         return out
+
+    def debug_state(self) -> dict:
+        """Vehicles that crossed an entry line: which, and how long ago (against max_seconds)."""
+        limit = self.config.max_seconds
+        entered = [(vid, line, t_in) for vid, lines in sorted(self._entered.items()) for line, t_in in lines.items()]
+        return {"rule": "forbidden_turn", "entered": [
+            _timer(self.motion, vid, t_in, limit, vid in self.reported, line=line) for vid, line, t_in in entered
+        ]}
 
 
 def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -938,6 +952,18 @@ class SpeedingRule:
         self._speeds = {k: v for k, v in self._speeds.items() if k in live}
         self.reported &= self.motion.relevant()
         return out
+
+    def debug_state(self) -> dict:
+        """Vehicles over the limit: since how long (against min_seconds) and their last speed."""
+        def kmh(vid: int) -> float | None:
+            speeds = self._speeds.get(vid)
+            return round(speeds[-1], 1) if speeds else None
+
+        limit = self.config.min_seconds
+        return {"rule": "speeding", "dwell": [
+            _timer(self.motion, vid, since, limit, vid in self.reported, kmh=kmh(vid))
+            for vid, since in sorted(self._over_since.items())
+        ]}
 
 
 # ------------------------------------------------------------------------------------ plug-ins

@@ -191,3 +191,38 @@ def test_debug_tap_records_only_on_request_and_stops_by_itself(tmp_path):
 def _frames(path):
     with av.open(str(path)) as c:
         return list(c.decode(video=0))
+
+
+def test_lane_turn_and_speeding_states_and_every_state_is_drawn():
+    from tests.unit.test_traffic_rules import Runner, camera, drive, tracks
+
+    calib = {"calibration": {"image_points": [[0, 0], [640, 0], [640, 480], [0, 480]],
+                             "ground_points_m": [[0, 0], [64, 0], [64, 48], [0, 48]]}}
+    run = Runner(camera({"lane": {"lanes": ["up"], "min_seconds": 5},
+                         "forbidden_turn": {"turns": [{"entry": "entry", "exit": "exit"}], "max_seconds": 5},
+                         "speeding": {"limit_kmh": 40, "tolerance_kmh": 0, "min_seconds": 5}}, **calib))
+    drive(run, 1, [470 - 30 * i for i in range(8)], x=250, cls="car")  # 54 km/h in the motorbike lane
+    drive(run, 1, [260], t0=1.6, x=320, cls="car")  # and over the entry line (x = 300)
+    states = {s["rule"]: s for s in (rule_debug_state(r) for r in run.rules) if s}
+    lane, over, entered = states["lane"]["dwell"][0], states["speeding"]["dwell"][0], states["forbidden_turn"]["entered"]
+    assert lane["track"] == 1 and lane["lane"] == "up" and lane["seconds"] == pytest.approx(1.6) and lane["limit"] == 5
+    assert over["track"] == 1 and over["kmh"] is not None and over["kmh"] > 40 and over["seconds"] >= 0
+    assert entered == [{**entered[0], "track": 1, "line": "entry", "seconds": 0.0, "limit": 5.0}]
+    # Every kind of state renders (with the urban rules' shapes too) without touching the frame.
+    cam = load_camera_config(ROOT / "configs" / "cameras" / "hanoi_lythuongkiet_hangbai_intersection_trafficlight.yaml")
+    box = [100.0, 100.0, 160.0, 180.0]
+    urban = [
+        {"rule": "sidewalk_encroachment", "incidents": [{"zone": "z", "since": 0.0, "max_objects": 1}],
+         "occupants": [{"id": 1, "track": None, "zone": "z", "kind": "static_object", "class": "static_object",
+                        "box": box, "seconds": 70.0, "limit": 60.0}]},
+        {"rule": "littering", "items": [{"id": 1, "zone": "z", "class": "bottle", "box": box, "seconds": 3.0,
+                                         "owner": 4, "owner_away": 2.0, "left_seconds": 5.0, "reported": False}]},
+        {"rule": "no_helmet", "votes": [{"vehicle": 1, "track": 3, "box": box, "checks": 2, "without": 2, "with": 0,
+                                         "reported": False}]},
+        {"rule": "someone_elses", "anything": [1, 2]},
+    ]
+    record = {"frame": 3, "t": 1.6, "signals": {}, "rules": [*states.values(), *urban],
+              "events": [{"type": "lane", "phase": "point", "tracks": [1]}]}
+    img = np.zeros((480, 640, 3), np.uint8)
+    out = DebugOverlay(cam).draw(img, Detections.empty(NAMES), tracks([(1, "car", 320.0, 260.0)]), record, None)
+    assert img.max() == 0 and out[110:170, 100:160].max() > 0
