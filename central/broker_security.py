@@ -1,9 +1,9 @@
 """Broker access control for a deployment: one account per node, central, police client and
 signal controller, enforced by Mosquitto's dynamic-security plugin, and TLS.
 
-The default form is the plugin's config (`dynamic-security.json`): it binds each node's account
-to one client id (its node id, the node's `mqtt.client_id`), so a node credential cannot take over
-central's or another node's session, and it checks subscriptions, so a node cannot join central's
+The default form is the plugin's config (`dynamic-security.json`): it binds every account but
+central's to one client id, its name (a node's `mqtt.client_id` is its node id), so a stolen
+credential cannot take over central's or another account's session, and it checks subscriptions, so a node cannot join central's
 `$share` group. `--acl-file` writes the older password file + ACL instead, which can do neither
 (Mosquitto's ACL file grants every SUBSCRIBE and checks reads only at delivery). Why: docs/security.md.
 
@@ -15,9 +15,9 @@ central's or another node's session, and it checks subscriptions, so a node cann
   (`<prefix>/alerts/<district slug>/#`) or, without a district, all of them.
 - A signal controller (`--controller NAME:NODE`) may only publish its node's signal heads
   (`<prefix>/<node>/+/signal/+`).
-- Names are reserved: `central` and `alerts` (a node named `alerts` would publish police alerts),
-  a name used by another account, and anything that is not an id (`contract.events.ID_PATTERN`:
-  no `/`, `+`, `#`, `$`) are refused.
+- Names are reserved: `central`, `alerts` (a node named `alerts` would publish police alerts),
+  names starting with `central` (central's client ids), a name used by another account, and
+  anything that is not an id (`contract.events.ID_PATTERN`: no `/`, `+`, `#`, `$`).
 - TLS: `generate_test_pki` makes a CA and a server certificate for a test deployment (openssl);
   production uses the city's own PKI.
 Secrets are written to files (mode 600) outside the repository, or come from the environment.
@@ -54,6 +54,9 @@ from contract.topics import DEFAULT_PREFIX
 CENTRAL_USER = "central"
 # Names no account may take: central's, and the first level of the topic tree that is not a node.
 RESERVED_NAMES = frozenset({CENTRAL_USER, "alerts"})
+# Nor a name starting like central's client ids (`central-<host>-<pid>`, or a configured one that
+# starts so): every other account's client id is its name, which must never be one of central's.
+RESERVED_PREFIX = CENTRAL_USER
 
 Role = Literal["central", "node", "police", "controller"]
 
@@ -110,8 +113,11 @@ def check_name(name: str, what: str) -> str:
             f"{what} {name!r} is not a valid id: lower-case letters, digits, '-' and '_', starting with a "
             "letter or digit, at most 64 (no '/', '+', '#' or '$': they are MQTT topic syntax)"
         )
-    if name in RESERVED_NAMES:
-        raise AccountError(f"{what} {name!r} is reserved ({', '.join(sorted(RESERVED_NAMES))} are not for nodes or clients)")
+    if name in RESERVED_NAMES or name.startswith(RESERVED_PREFIX):
+        raise AccountError(
+            f"{what} {name!r} is reserved ({', '.join(sorted(RESERVED_NAMES))} and names starting with "
+            f"{RESERVED_PREFIX!r} are not for nodes or clients)"
+        )
     return name
 
 
@@ -126,16 +132,16 @@ def make_accounts(
     controller of a node that is not listed."""
     accounts = [Account(central_user, "central")]
     node_ids = [check_name(n, "node id") for n in nodes]
-    # A node may connect only with its own id as client id (its `mqtt.client_id`): never as
-    # central or another node, whose sessions a clean start would wipe.
+    # Every account but central's may connect only with its own name as client id (a node: its
+    # `mqtt.client_id`): never as central or another account, whose session a clean start would wipe.
     accounts += [Account(n, "node", client_id=n) for n in node_ids]
     for name, district in police:
         scope = district_slug(district) if district else None
-        accounts.append(Account(check_name(name, "police client"), "police", scope))
+        accounts.append(Account(check_name(name, "police client"), "police", scope, client_id=name))
     for name, node in controllers:
         if node not in node_ids:
             raise AccountError(f"signal controller {name!r}: node {node!r} is not one of the nodes ({', '.join(node_ids) or 'none'})")
-        accounts.append(Account(check_name(name, "signal controller"), "controller", node))
+        accounts.append(Account(check_name(name, "signal controller"), "controller", node, client_id=name))
     twice = [name for name, n in Counter(a.name for a in accounts).items() if n > 1]
     if twice:
         raise AccountError(f"{twice[0]!r} is used by two accounts: every node and client needs a name of its own")

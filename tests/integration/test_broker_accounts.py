@@ -57,14 +57,15 @@ def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 class Account:
     """One user's connection (contract.mqtt), subscribed to `topics`, recording what it receives.
-    A node connects with its node id as client id (the one its dynamic-security account allows)."""
+    Each account but central's connects with its name as client id (the one its dynamic-security
+    account allows)."""
 
     def __init__(self, url: str, user: str, topics: list[str] | None = None) -> None:
         self.received: list[str] = []
         self.subacks: list = []
         self.topics = topics or []
         self.mqtt = MqttClient(
-            MqttSettings(url, user if user.startswith("node-") else unique_name(f"{user}-"), username=user,
+            MqttSettings(url, unique_name("central-") if user == CENTRAL_USER else user, username=user,
                          password=PW[user]),
             on_connect=lambda *_a: self.mqtt.subscribe(self.topics) if self.topics else None,
             on_subscribed=self.subacks.append,
@@ -176,6 +177,7 @@ def test_a_signal_controller_publishes_its_nodes_signal_heads_and_nothing_else(b
     [
         (["--node", "central"], "reserved"),
         (["--node", "alerts"], "reserved"),
+        (["--node", "central-ingest-1"], "reserved"),  # could be central's client id
         (["--node", "$SYS"], "not a valid id"),
         (["--node", "+"], "not a valid id"),
         (["--node", "#"], "not a valid id"),

@@ -8,6 +8,8 @@ defects 1 and 2). Node B publishes; node A's credential is the attacker's.
 - Shared-subscription hijack: node A's `$share/<central's group>/...` subscription is refused
   (SUBACK "Not authorized"), also with a long session expiry: 40 of 40 stored. On the
   password-file + ACL form it is granted and events are lost (shown, to prove the test).
+- Every account but central's (node, police client, signal controller) connects with its own
+  name as client id only: never as central's, another node's or a made-up one.
 - Legitimate use is unchanged: the node publishes with its own client id, central ingests over its
   shared subscription.
 - A stolen box's node is revoked and a node's password rotated in the generated config (the CLI's
@@ -41,7 +43,7 @@ from tests.services import make_event, unique_name, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-PW = {name: secrets.token_urlsafe(16) for name in ("central", "node-a", "node-b")}
+PW = {name: secrets.token_urlsafe(16) for name in ("central", "node-a", "node-b", "police-hue", "ctl-a")}
 CENTRAL_ID = "central-ingest-1"  # a stable `mqtt.client_id`, as production sets it
 GROUP = "central"
 
@@ -199,16 +201,24 @@ def test_the_share_hijack_loses_events_on_the_acl_file_form(tmp_path: Path) -> N
     assert not any(c.is_failure for c in suback) and stored < 40, (suback, stored)
 
 
-def test_a_node_connects_with_its_own_client_id_only(broker: LocalMosquitto) -> None:
-    own = Conn(broker.port, "node-a", "node-a")
-    other = Conn(broker.port, "node-a", "node-b")  # another node's session
-    random_id = Conn(broker.port, "node-a", unique_name("edge-node-a-"))
-    try:
-        assert not own.reason.is_failure
-        assert other.reason.is_failure and random_id.reason.is_failure
-    finally:
-        for c in (own, other, random_id):
-            c.close()
+def test_every_account_but_centrals_connects_with_its_own_client_id_only(tmp_path: Path) -> None:
+    """Also police clients and signal controllers (a controller stands in the street too)."""
+    security = dynsec_broker_files(
+        tmp_path / "security", {"node-a": PW["node-a"], "node-b": PW["node-b"]}, PW["central"], tls=False,
+        police={"police-hue": ("Thành phố Huế", PW["police-hue"])}, controllers={"ctl-a": ("node-a", PW["ctl-a"])},
+    )
+    with LocalMosquitto(state_dir=tmp_path / "state", security=security) as broker:
+        conns = {
+            (user, client_id): Conn(broker.port, user, client_id)
+            for user in ("node-a", "police-hue", "ctl-a")
+            for client_id in (user, "node-b", CENTRAL_ID, unique_name(f"edge-{user}-"))
+        }
+        try:
+            refused = sorted(k for k, c in conns.items() if c.reason.is_failure)
+            assert refused == sorted(k for k in conns if k[0] != k[1]), refused
+        finally:
+            for c in conns.values():
+                c.close()
 
 
 def test_rotating_and_revoking_a_nodes_credentials(broker: LocalMosquitto, tmp_path: Path) -> None:
