@@ -37,8 +37,12 @@ from central.broker_security import CENTRAL_USER, dynsec_broker_files, main, sec
 from central.config import CentralConfig
 from central.db import EventRow, make_engine, migrate
 from central.ingester import Ingester
+from contract.mqtt import Will
 from contract.topics import event_topic
+from edge.config import MqttConfig as EdgeMqttConfig
 from edge.local_broker import LocalMosquitto
+from edge.outbox import Outbox, OutboxMessage
+from edge.publisher import MqttPublisher
 from tests.services import make_event, unique_name, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -239,3 +243,28 @@ def test_rotating_and_revoking_a_nodes_credentials(broker: LocalMosquitto, tmp_p
         for c in (old, new, revoked, central):
             c.close()
     assert main(["--out", str(folder), "--rotate", "node-z"]) == 2  # no such account: an error, no traceback
+
+
+def test_the_edge_publisher_with_its_node_config_delivers_under_the_generated_config(
+    broker: LocalMosquitto, tmp_path: Path
+) -> None:
+    """Legitimate use: a node configured as the docs say (`mqtt.client_id` = node id, its password)
+    publishes through its outbox, with its last will, and central's ingester stores the events."""
+    cfg = _config(broker, tmp_path)
+    ing = _ingester(cfg)
+    node_mqtt = EdgeMqttConfig(url=broker.url, client_id="node-b", password=PW["node-b"])
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    will = Will("ioc/node-b/status", b'{"state": "offline"}')
+    pub = MqttPublisher(outbox, node_mqtt.client_settings(node_mqtt.client_id or "", "node-b", will))
+    try:
+        pub.start()
+        events = [make_event(node="node-b", camera=f"cam-{i}") for i in range(5)]
+        outbox.put([OutboxMessage(event_topic("ioc", "node-b", e.camera, e.type.value), e.to_json().encode())
+                    for e in events])
+        pub.notify()
+        wait_until(lambda: _stored(cfg) == 5 and outbox.backlog() == 0, 15, what="the node's events stored")
+        assert pub.refused == 0
+    finally:
+        pub.stop()
+        outbox.close()
+        ing.stop()
