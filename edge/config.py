@@ -278,7 +278,14 @@ class NodeConfig(_Model):
 
 
 def mqtt_client_id(node: NodeConfig) -> str:
-    return node.mqtt.client_id or f"edge-{node.node.id}-{socket.gethostname()}-{os.getpid()}"
+    """The node's MQTT client id: `mqtt.client_id`, else — on a broker with credentials, whose
+    generated config binds each account to its own name as client id (central.broker_security) —
+    the node id; else one unique to this host and process."""
+    if node.mqtt.client_id:
+        return node.mqtt.client_id
+    if node.mqtt.secret():
+        return node.node.id
+    return f"edge-{node.node.id}-{socket.gethostname()}-{os.getpid()}"
 
 
 def load_camera_config(path: Path | str) -> CameraConfig:

@@ -32,3 +32,17 @@ def test_edge_node_logs_in_as_its_node_id_when_it_has_a_password(tmp_path: Path)
 def test_edge_password_env_still_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("EDGE_MQTT_PASSWORD", "from-env")
     assert EdgeMqtt(password="from-value").client_settings("c", "node-a").password == "from-env"
+
+
+def test_a_node_with_credentials_connects_as_its_node_id(tmp_path, monkeypatch):
+    """The generated broker config binds an account to its name as client id: a node with a password
+    and no client_id uses its node id; without credentials the id stays unique per process."""
+    from edge.config import NodeConfig, mqtt_client_id
+
+    monkeypatch.delenv("EDGE_MQTT_PASSWORD", raising=False)
+    base = {"node": {"id": "node-hue-01"}, "cameras": [{"config": "cam.yaml"}]}
+    assert mqtt_client_id(NodeConfig.model_validate(base)).startswith("edge-node-hue-01-")
+    secured = NodeConfig.model_validate({**base, "mqtt": {"password": "s3cret-password"}})
+    assert mqtt_client_id(secured) == "node-hue-01"
+    chosen = NodeConfig.model_validate({**base, "mqtt": {"password": "x", "client_id": "node-hue-01-a"}})
+    assert mqtt_client_id(chosen) == "node-hue-01-a"
