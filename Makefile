@@ -42,7 +42,8 @@ wheel: setup
 # Analysed frames per second of `edge analyze` on the sample intersection video (docs/benchmarks.md).
 analyze-bench: setup
 	@$(PY) -m edge analyze hanoi_lythuongkiet_hangbai_intersection_trafficlight.mp4 \
-	  --config configs/cameras/hanoi_lythuongkiet_hangbai_intersection_trafficlight.yaml --out var/analyze/hanoi
+	  --config configs/cameras/hanoi_lythuongkiet_hangbai_intersection_trafficlight.yaml --out var/analyze/hanoi \
+	  --start-time 2026-01-01T08:00:00+07:00
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .mypy_cache

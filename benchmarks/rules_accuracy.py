@@ -18,7 +18,7 @@ from edge.config import DetectorConfig, load_camera_config
 from edge.data import video_path
 from tests.scenarios import synth
 from tests.scenarios.test_traffic_synthetic import TYPES, run_scene, scenarios
-from tests.scenarios.traffic_labels import load_labels, read_events, score_events
+from tests.scenarios.traffic_labels import load_labels, read_events, score_events, video_start
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OUT = REPO_ROOT / "var" / "bench" / "rules"
@@ -55,7 +55,9 @@ def real() -> dict[str, dict[str, synth.Score]]:
         labels = load_labels(label_name)
         folder = OUT / label_name
         cam = load_camera_config(REPO_ROOT / "configs" / "cameras" / f"{config}.yaml")
-        analyze_video(video_path(labels["video"]), cam, folder, detector_config=DetectorConfig(long_side=long_side))
+        video = video_path(labels["video"])
+        analyze_video(video, cam, folder, detector_config=DetectorConfig(long_side=long_side),
+                      start_time=video_start(video))
         out[label_name] = score_events(read_events(folder), labels)
         print(f"  real/{label_name}: done", flush=True)
     return out

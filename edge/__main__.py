@@ -25,14 +25,60 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from edge.config import load_camera_config, load_node_config
+    """Validate a config, then check what a run would fail on: model files, sources (files exist,
+    URLs are well-formed). A camera config given without --camera is recognised by its keys."""
+    from contract.configfile import read_yaml
+    from edge.config import (
+        camera_run_problems,
+        is_camera_config,
+        load_camera_config,
+        load_node_config,
+        node_run_problems,
+    )
 
-    if args.camera:
-        load_camera_config(args.file)
+    camera = args.camera
+    if not camera and is_camera_config(read_yaml(args.file)):
+        print(f"{args.file}: a camera config (top-level camera/scene keys): checked as one, as with --camera")
+        camera = True
+    if camera:
+        problems = camera_run_problems(args.file, load_camera_config(args.file))
     else:
-        load_node_config(args.file)
+        node, cameras = load_node_config(args.file)
+        problems = node_run_problems(args.file, node, cameras)
+    if problems:
+        n = len(problems)
+        print(f"{args.file}: a run would fail ({n} problem{'s' if n != 1 else ''})", file=sys.stderr)
+        print("\n".join(f"  {line}" for line in problems), file=sys.stderr)
+        return 2
     print(f"{args.file}: ok")
     return 0
+
+
+def _start_time(arg: str | None, video: Path) -> datetime | None:
+    """The time of the video's first frame: --start-time (a time with its zone, or `file-mtime`), else
+    the file's creation_time tag; None (the reason printed) when neither says. Never 'now', never 1970."""
+    from edge.analyze import StartTimeError, file_mtime, recording_start
+
+    if arg == "file-mtime":
+        return file_mtime(video)
+    if arg:
+        try:
+            start = datetime.fromisoformat(arg.replace("Z", "+00:00"))
+        except ValueError:
+            start = None
+        if start is None or start.tzinfo is None:
+            print(f"edge analyze: --start-time {arg!r}: need a time with its zone (e.g. 2026-01-01T08:00:00+07:00) "
+                  "or file-mtime", file=sys.stderr)
+            return None
+        return start
+    try:
+        return recording_start(video)
+    except StartTimeError:
+        print(f"edge analyze: {video} has no creation_time tag, so the time of its first frame is unknown "
+              "(events would say 1970): pass --start-time with the time the recording began, e.g. "
+              "--start-time 2026-01-01T08:00:00+07:00, or --start-time file-mtime to use the file's "
+              "modification time", file=sys.stderr)
+        return None
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
@@ -50,15 +96,67 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     if not video.is_file():
         print(f"edge analyze: video not found: {video}", file=sys.stderr)
         return 2
-    start = datetime.fromisoformat(args.start_time.replace("Z", "+00:00")) if args.start_time else None
-    if start is not None and start.tzinfo is None:
-        print("edge analyze: --start-time needs a time zone (e.g. 2026-01-01T08:00:00+07:00)", file=sys.stderr)
+    start = _start_time(args.start_time, video)
+    if start is None:
         return 2
-    s = analyze_video(video, camera, Path(args.out), node_id=node_id, detector_config=detector, start_time=start)
+    s = analyze_video(
+        video, camera, Path(args.out), node_id=node_id, detector_config=detector, start_time=start,
+        debug_video=Path(args.debug_video) if args.debug_video else None, trace=[Path(p) for p in args.trace],
+    )
     print(
         f"{Path(s.video).name}: {s.frames} frames analysed in {s.seconds:.1f} s "
         f"({s.analysed_fps:.1f} fps, video {s.video_seconds:.1f} s), {s.events} events -> {Path(args.out) / 'events.jsonl'}"
     )
+    return 0
+
+
+def _cmd_snapshot(args: argparse.Namespace) -> int:
+    """One frame as the edge analyses it (rotation applied), written as a picture; its size printed."""
+    from edge.snapshot import SnapshotError, check_picture_name, grab_frame, write_image
+
+    try:
+        check_picture_name(Path(args.out))
+        snap = grab_frame(args.source, args.at, platform=args.platform, timeout_s=args.timeout)
+        out = write_image(Path(args.out), snap.image)
+    except SnapshotError as e:
+        print(f"edge snapshot: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"path": str(out), "width": snap.width, "height": snap.height, "source": snap.source,
+                          "pts": round(snap.pts, 6)}))
+    else:
+        print(f"{out}: {snap.width}x{snap.height} (scene.reference_size: [{snap.width}, {snap.height}]) "
+              f"from {snap.source} at {snap.pts:.3f} s")
+    return 0
+
+
+def _cmd_draw(args: argparse.Namespace) -> int:
+    """The camera's scene drawn on a frame: --frame, else one grabbed from the camera's source."""
+    import cv2
+
+    from edge.config import load_camera_config
+    from edge.scene_drawing import draw_scene
+    from edge.snapshot import SnapshotError, check_picture_name, grab_frame, write_image
+
+    camera = load_camera_config(args.config)
+    try:
+        check_picture_name(Path(args.out))
+        if args.frame:
+            frame = cv2.imread(args.frame, cv2.IMREAD_COLOR)
+            if frame is None:
+                raise SnapshotError(f"{args.frame}: not a picture that can be read")
+        elif camera.camera.source:
+            frame = grab_frame(camera.camera.source, args.at, platform=args.platform, timeout_s=args.timeout).image
+        else:
+            raise SnapshotError(f"{args.config}: camera.source is not set: give a picture with --frame")
+        out = write_image(Path(args.out), draw_scene(frame, camera))
+    except SnapshotError as e:
+        print(f"edge draw: {e}", file=sys.stderr)
+        return 2
+    h, w = frame.shape[:2]
+    ref = camera.scene.reference_size
+    scaled = "" if (w, h) == tuple(ref) else f", scaled from the reference {ref[0]}x{ref[1]}"
+    print(f"{out}: the scene of {camera.camera.id} on a {w}x{h} frame{scaled}")
     return 0
 
 
@@ -79,6 +177,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _frame_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--at", type=float, default=0.0, metavar="SECONDS", help="the first frame this long after the "
+                   "source's first (default 0)")
+    p.add_argument("--platform", default="cpu", choices=("cpu", "vaapi", "jetson"), help="RTSP decode elements")
+    p.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS", help="wait this long for an RTSP frame")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:  # its own options (python -m edge bench --help)
@@ -92,9 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("schema", help="print a contract's JSON Schema (the event's by default)")
     p.add_argument("which", nargs="?", default="event", choices=("event", "node_status", "camera_health"))
     p.set_defaults(func=_cmd_schema)
-    p = sub.add_parser("check-config", help="validate a node config (or a camera config with --camera)")
+    p = sub.add_parser("check-config", help="validate a node or camera config and what a run needs (models, sources)")
     p.add_argument("file")
-    p.add_argument("--camera", action="store_true")
+    p.add_argument("--camera", action="store_true", help="a camera config (recognised by its keys without this)")
     p.set_defaults(func=_cmd_check)
     p = sub.add_parser("analyze", help="analyse a video file offline, deterministically")
     p.add_argument("video", help="a path, or a file name under EDGE_DATA_DIR/videos")
@@ -102,8 +207,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output folder: events.jsonl and evidence/")
     p.add_argument("--node", help="node config, for its detector settings and node id")
     p.add_argument("--node-id", default="offline")
-    p.add_argument("--start-time", help="UTC time of the video's first frame (default: its creation_time tag)")
+    p.add_argument("--start-time", help="time of the video's first frame, with its zone (2026-01-01T08:00:00+07:00), "
+                   "or file-mtime: the file's modification time. Default: its creation_time tag; without one, "
+                   "analyze refuses")
+    p.add_argument("--debug-video", metavar="MP4", help="write the analysed frames with detections, tracks, scene, "
+                   "signal readings and rule states (H.264, plays in a browser)")
+    p.add_argument("--trace", metavar="FILE", action="append", default=[],
+                   help="per analysed frame: t, signal readings, rule states (.jsonl, or .csv); may be repeated")
     p.set_defaults(func=_cmd_analyze)
+    p = sub.add_parser("snapshot", help="grab one frame as the edge analyses it (rotation applied) and print its size")
+    p.add_argument("source", help="an rtsp(s):// URL, a path, or a file name under EDGE_DATA_DIR/videos")
+    p.add_argument("--out", required=True, help="the picture to write (.jpg or .png)")
+    p.add_argument("--json", action="store_true", help="print {path, width, height, source, pts} as JSON")
+    _frame_options(p)
+    p.set_defaults(func=_cmd_snapshot)
+    p = sub.add_parser("draw", help="draw a camera config's scene (zones, lines, lanes, lamps, calibration, grid) "
+                       "on a frame")
+    p.add_argument("config", help="camera config")
+    p.add_argument("--frame", help="the picture to draw on (default: a frame grabbed from camera.source)")
+    p.add_argument("--out", required=True, help="the picture to write (.png or .jpg)")
+    _frame_options(p)
+    p.set_defaults(func=_cmd_draw)
     p = sub.add_parser("run", help="run the live edge node")
     p.add_argument("--config", required=True, help="node config")
     p.set_defaults(func=_cmd_run)

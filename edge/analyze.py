@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,8 @@ from edge.pipeline import CameraAnalyzer, EventRecord
 from edge.sources import VideoFileSource
 from pipelines.clips import ClipRecorder
 
+# Never a default any more (a file without a creation time is not silently placed in 1970): callers
+# that want the old placement, e.g. for labels counted from the first frame, pass it as start_time.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -37,8 +40,12 @@ class AnalysisSummary:
         return self.frames / self.seconds if self.seconds else 0.0
 
 
-def recording_start(video: Path) -> datetime:
-    """The file's creation_time tag if it has one, else the Unix epoch (never 'now': determinism)."""
+class StartTimeError(ValueError):
+    """The time of a video's first frame is unknown: no creation_time tag and no start time given."""
+
+
+def creation_time(video: Path) -> datetime | None:
+    """The file's creation_time tag (UTC), or None when it has none (or it cannot be read)."""
     try:
         with av.open(str(video)) as c:
             tag = c.metadata.get("creation_time")
@@ -46,7 +53,25 @@ def recording_start(video: Path) -> datetime:
             return datetime.fromisoformat(tag.replace("Z", "+00:00")).astimezone(UTC)
     except (av.FFmpegError, ValueError, OSError):
         pass
-    return EPOCH
+    return None
+
+
+def file_mtime(video: Path) -> datetime:
+    """The file's modification time (UTC): a start time a user may choose for a file without a tag."""
+    return datetime.fromtimestamp(video.stat().st_mtime, UTC)
+
+
+def recording_start(video: Path, start_time: datetime | None = None) -> datetime:
+    """The time of the video's first frame: `start_time` if given, else the file's creation_time tag.
+    Never 'now' (determinism) and never silently the Unix epoch: without either, StartTimeError."""
+    if start_time is not None:
+        return start_time
+    tag = creation_time(video)
+    if tag is None:
+        raise StartTimeError(
+            f"{video.name} has no creation_time tag, so the time of its first frame is unknown: give a start time"
+        )
+    return tag
 
 
 def make_detector(cfg: DetectorConfig) -> YoloDetector:
@@ -80,8 +105,12 @@ def analyze_video(
     start_time: datetime | None = None,
     clips: ClipsConfig | None = None,
     detector: YoloDetector | None = None,
+    debug_video: Path | None = None,
+    trace: Sequence[Path] = (),
 ) -> AnalysisSummary:
-    """`detector` (one already made) takes the place of `detector_config`'s."""
+    """`detector` (one already made) takes the place of `detector_config`'s. Without `start_time` the
+    file's creation_time tag is the time of the first frame; a file without one raises StartTimeError."""
+    base = recording_start(video, start_time)  # before any model is loaded: fail fast
     detector = detector or make_detector(detector_config or DetectorConfig())
     clips = clips or ClipsConfig()
     recorder = None
@@ -97,7 +126,13 @@ def analyze_video(
     analyzer = CameraAnalyzer(
         node_id, camera, detector, deterministic_ids=True, clips=recorder, motion=motion_gate_for(camera)
     )
-    base = start_time or recording_start(video)
+    debug = None
+    if debug_video is not None or trace:
+        # What the analysis saw on each frame (edge.debug_video); the events are the same without it.
+        from edge.debug_video import DebugRecorder
+
+        debug = DebugRecorder(camera, debug_video, trace)
+        analyzer.on_frame = debug
     out_dir.mkdir(parents=True, exist_ok=True)
     events_path = out_dir / "events.jsonl"
     source = VideoFileSource(video, camera.camera.analysis_fps, on_packet=recorder.add if recorder else None)
@@ -120,6 +155,8 @@ def analyze_video(
             last_pts = frame.pts
             emit(analyzer.process(frame, base + timedelta(seconds=frame.pts)))
         emit(analyzer.finish())  # events still waiting for their clip's post-event footage
+    if debug is not None:
+        debug.close()
     events_path.with_suffix(".jsonl.part").replace(events_path)
     elapsed = time.perf_counter() - t0
     summary = AnalysisSummary(str(video), analyzer.stats.frames, n_events, elapsed, last_pts)

@@ -86,9 +86,12 @@ def camera_configs(folder: Path = CAMERA_CONFIGS) -> list[Path]:
 
 def analyze_events(video: Path, camera: Any, out_dir: Path, detector: Any) -> list[dict[str, Any]]:
     """The events `python -m edge analyze` writes for one video (clips off), as dicts."""
-    from edge.analyze import analyze_video
+    from edge.analyze import EPOCH, analyze_video, creation_time
 
-    analyze_video(video, camera, out_dir, detector=detector, clips=ClipsConfig(enabled=False))
+    # Both sides of a comparison start at the same fixed time; a file without a creation_time tag at
+    # the epoch, as before (analyze_video no longer picks one by itself).
+    start = creation_time(video) or EPOCH
+    analyze_video(video, camera, out_dir, detector=detector, clips=ClipsConfig(enabled=False), start_time=start)
     lines = (out_dir / "events.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from contract.events import ViolationEvent
+from edge.analyze import StartTimeError, creation_time, recording_start
+from edge.data import video_path
 
 REPO = Path(__file__).resolve().parents[2]
 VIDEO = "vn_paved_parking_area_motorbike.mp4"
@@ -18,8 +22,12 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def analyze(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return analyze_file(VIDEO, out, *extra)
+
+
+def analyze_file(video: str | Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "edge", "--log-level", "WARNING", "analyze", VIDEO, "--config", str(CONFIG),
+        [sys.executable, "-m", "edge", "--log-level", "WARNING", "analyze", str(video), "--config", str(CONFIG),
          "--out", str(out), *extra],
         cwd=REPO, capture_output=True, text=True, timeout=110,
     )
@@ -73,3 +81,51 @@ def test_missing_video_is_a_clear_error(tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )
     assert r.returncode == 2 and "no_such_video.mp4" in r.stderr and "Traceback" not in r.stderr
+
+
+TAG = datetime(2026, 4, 23, 5, 10, 20, tzinfo=UTC)  # the sample's creation_time tag
+
+
+@pytest.fixture
+def untagged(tmp_path) -> Path:
+    """The sample video remuxed without its container metadata: no creation_time tag (the display
+    rotation is stream side data and stays)."""
+    copy = tmp_path / "untagged.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(video_path(VIDEO)), "-map_metadata", "-1", "-c", "copy",
+                    str(copy)], check=True, timeout=60)
+    assert creation_time(copy) is None and creation_time(video_path(VIDEO)) == TAG
+    return copy
+
+
+def test_file_without_creation_time_is_refused_not_placed_in_1970(untagged, tmp_path):
+    out = tmp_path / "out"
+    r = analyze_file(untagged, out)
+    assert r.returncode == 2, r.stderr
+    assert "untagged.mp4 has no creation_time tag" in r.stderr
+    assert "--start-time" in r.stderr and "file-mtime" in r.stderr and "Traceback" not in r.stderr
+    assert not (out / "events.jsonl").exists()
+    with pytest.raises(StartTimeError):  # the library refuses too, rather than guessing
+        recording_start(untagged)
+    assert recording_start(untagged, TAG) == TAG
+
+
+def test_bad_start_time_is_a_clear_error(untagged, tmp_path):
+    for bad in ("yesterday", "2026-04-23T05:10:20"):  # not a time; a time without its zone
+        r = analyze_file(untagged, tmp_path / "out", "--start-time", bad)
+        assert r.returncode == 2 and "--start-time" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_file_mtime_start_gives_the_events_of_the_tagged_file(untagged, tmp_path, two_runs):
+    """--start-time file-mtime: the file's modification time is the first frame's time. Set to the
+    tag's time, the untagged copy gives byte for byte the events of the tagged original."""
+    os.utime(untagged, (TAG.timestamp(), TAG.timestamp()))
+    r = analyze_file(untagged, tmp_path / "out", "--start-time", "file-mtime")
+    assert r.returncode == 0, r.stderr
+    tagged, _ = two_runs
+    assert (tmp_path / "out" / "events.jsonl").read_bytes() == (tagged / "events.jsonl").read_bytes()
+    # and an explicit --start-time moves every event by the difference
+    r = analyze_file(untagged, tmp_path / "later", "--start-time", "2026-04-23T13:10:20+07:00")  # = TAG + 1 h
+    assert r.returncode == 0, r.stderr
+    before = [ViolationEvent.from_json(x) for x in (tagged / "events.jsonl").read_text(encoding="utf-8").splitlines()]
+    after = [ViolationEvent.from_json(x) for x in (tmp_path / "later" / "events.jsonl").read_text().splitlines()]
+    assert [e.started_at + timedelta(hours=1) for e in before] == [e.started_at for e in after]

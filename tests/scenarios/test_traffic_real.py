@@ -15,12 +15,12 @@ import cv2
 import pytest
 import yaml
 
-from edge.analyze import analyze_video, recording_start
+from edge.analyze import analyze_video
 from edge.config import DetectorConfig, load_camera_config
 from edge.data import video_path
 from edge.rules.signals import SignalBoard
 from tests.scenarios.synth import Score
-from tests.scenarios.traffic_labels import score_events
+from tests.scenarios.traffic_labels import score_events, video_start
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -61,7 +61,8 @@ def test_signal_state_matches_labels():
 @pytest.fixture(scope="module")
 def events(tmp_path_factory):
     out = tmp_path_factory.mktemp("hanoi")
-    analyze_video(video_path(LABELS["video"]), load_camera_config(CONFIG), out)
+    video = video_path(LABELS["video"])
+    analyze_video(video, load_camera_config(CONFIG), out, start_time=video_start(video))
     return [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
 
 
@@ -83,7 +84,8 @@ HELMET_CONFIG = ROOT / "configs" / "cameras" / "motorcyclist_without_helmet.yaml
 
 
 def test_bare_headed_rider_reported_once_with_head_and_plate(tmp_path):
-    analyze_video(video_path(HELMET_LABELS["video"]), load_camera_config(HELMET_CONFIG), tmp_path)
+    video = video_path(HELMET_LABELS["video"])
+    analyze_video(video, load_camera_config(HELMET_CONFIG), tmp_path, start_time=video_start(video))
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     act = HELMET_LABELS["acts"][0]
     helmet = [e for e in events if e["type"] == "no_helmet"]
@@ -104,11 +106,12 @@ WRONGWAY_CONFIG = ROOT / "configs" / "cameras" / "vn_road_motorbikes_wrongway_sc
 def test_wrong_way_rider_on_the_boulevard(tmp_path):
     video = video_path(WRONGWAY_LABELS["video"])
     # Small riders: the detector at 1280 px, as the config's comment says.
-    analyze_video(video, load_camera_config(WRONGWAY_CONFIG), tmp_path, detector_config=DetectorConfig(long_side=1280))
+    start = video_start(video)
+    analyze_video(video, load_camera_config(WRONGWAY_CONFIG), tmp_path, detector_config=DetectorConfig(long_side=1280),
+                  start_time=start)
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     wrong = [e for e in events if e["type"] == "wrong_way"]
     act = WRONGWAY_LABELS["acts"][0]
-    start = recording_start(video)
     assert len(wrong) == 1, wrong  # precision 1, recall 1 on this clip (measured)
     e = wrong[0]
     frame = (datetime.fromisoformat(e["ended_at"].replace("Z", "+00:00")) - start).total_seconds() * 30

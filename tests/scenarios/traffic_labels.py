@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from edge.analyze import recording_start
+from edge.analyze import EPOCH, creation_time
 from edge.data import video_path
 from tests.scenarios.synth import Score
 
@@ -30,6 +30,13 @@ def read_events(out_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (out_dir / "events.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
+def video_start(video: Path) -> datetime:
+    """The time labelled runs put a clip's first frame at, passed to the analysis explicitly: its
+    creation_time tag, else the Unix epoch (labels count frames from the first one, so any fixed time
+    does; the epoch keeps the measured results and event ids of before)."""
+    return creation_time(video) or EPOCH
+
+
 def video_fps(video: Path) -> float:
     import cv2
 
@@ -42,7 +49,7 @@ def video_fps(video: Path) -> float:
 
 def score_events(events: list[dict], labels: dict) -> dict[str, Score]:
     video = video_path(labels["video"])
-    start, fps = recording_start(video), video_fps(video)
+    start, fps = video_start(video), video_fps(video)
     tol = labels.get("tolerance", {"frames": 8, "x": 45})
     acts = list(labels.get("acts", []))
     matched: set[int] = set()

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import yaml
 
-from edge.analyze import recording_start
 from edge.config import load_camera_config
 from edge.data import video_path
 from edge.motion import motion_gate_for
 from edge.pipeline import CameraAnalyzer
 from edge.sources import VideoFileSource
+from tests.scenarios.traffic_labels import video_start
 from tests.scenarios.urban_synth import Outcome
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ def evaluate(label: dict, detector) -> list[Outcome]:
     cam = load_camera_config(REPO / label["config"])
     video = video_path(label["video"])
     analyzer = CameraAnalyzer("real", cam, detector, deterministic_ids=True, motion=motion_gate_for(cam))
-    base = recording_start(video)
+    base = video_start(video)
     events = []
     last = 0.0
     for frame in VideoFileSource(video, cam.camera.analysis_fps).frames():
