@@ -105,8 +105,13 @@ class MqttConfig(_Section):
     def client_settings(self, client_id: str, **options: Any) -> MqttSettings:
         """Settings for one of central's MQTT clients; `options`: other MqttSettings fields."""
         return MqttSettings(
-            self.url, client_id, username=self.username, password=self.secret(), ca_file=self.ca_file,
-            keepalive_s=self.keepalive_s, **options,
+            self.url,
+            client_id,
+            username=self.username,
+            password=self.secret(),
+            ca_file=self.ca_file,
+            keepalive_s=self.keepalive_s,
+            **options,
         )
 
     @property
@@ -163,6 +168,28 @@ class AuthConfig(_Section):
         default=None,
         min_length=16,
         description="signs the read-only report links printed on the console; default: a random one per database",
+    )
+    login_account_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="failed logins for one account (within login_window_s) before it is throttled",
+    )
+    login_address_failures: int = Field(
+        default=20,
+        ge=1,
+        le=100_000,
+        description="failed logins from one client address, all accounts, before it is throttled",
+    )
+    login_window_s: float = Field(default=900, gt=0, le=86_400, description="how long failed logins are counted")
+    login_base_delay_s: float = Field(
+        default=1, gt=0, le=3600, description="first refusal once throttled; doubles with each further failure"
+    )
+    login_max_delay_s: float = Field(
+        default=300, gt=0, le=3600, description="the longest refusal: how long an attacker can lock a real user out"
+    )
+    login_concurrent_verifications: int = Field(
+        default=4, ge=1, le=256, description="password checks (argon2) at once; more are refused (503) at once"
     )
 
 

@@ -19,6 +19,7 @@ from central.web.routers import auth as auth_routes
 from central.web.routers import evidence, health, police, public, reports, review
 from central.web.routers import metrics as metrics_routes
 from central.web.schemas import Error
+from central.web.throttle import LoginThrottle
 from central.workflow import WorkflowError
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -54,6 +55,14 @@ def create_app(config: CentralConfig, *, engine: Engine | None = None, ingester:
         share_secret=share_secret,
         ingester=ingester,
         metrics=metrics.registry(sessions, config, ingester),
+        throttle=LoginThrottle(
+            account_failures=config.auth.login_account_failures,
+            address_failures=config.auth.login_address_failures,
+            window_s=config.auth.login_window_s,
+            base_delay_s=config.auth.login_base_delay_s,
+            max_delay_s=config.auth.login_max_delay_s,
+            concurrent_verifications=config.auth.login_concurrent_verifications,
+        ),
     )
     app.include_router(upload_router(config, sessions, dialect_name=engine.dialect.name))  # edge evidence upload
     # Order matters where paths overlap: /reports/{ref}.json before /reports/{ref}.

@@ -18,6 +18,7 @@ from central.config import CentralConfig
 from central.db import session_scope
 from central.queries import ReportFilter
 from central.services.access import FORBIDDEN
+from central.web.throttle import LoginThrottle
 
 LOGIN_FIRST = "đăng nhập trước / log in first"
 
@@ -32,6 +33,7 @@ class Console:
     env: jinja2.Environment
     share_secret: bytes
     metrics: CollectorRegistry
+    throttle: LoginThrottle
     ingester: Any | None = None
 
     @property

@@ -42,13 +42,32 @@ def login(
 ) -> Response:
     if not auth.csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf_token):
         raise HTTPException(403, "CSRF token missing or wrong")
-    with session_scope(ctx.sessions) as s:
-        user = auth.authenticate(s, username, password)
-        if user is None:
-            log.warning(kv("login_failed", username=username))
-            return RedirectResponse(f"/login?error=1&next={quote(safe_next(next))}", status_code=303)
-        token, _csrf = auth.start_session(s, user, ctx.config.auth.session_hours)
-    log.info(kv("login", username=user.username, role=user.role))
+    address = request.client.host if request.client else "unknown"
+    throttle = ctx.throttle
+    # Refused before the database and argon2 are reached: a flood costs no hashing.
+    wait = throttle.retry_after(username, address)
+    if wait:
+        log.warning(kv("login_throttled", username=username, address=address, retry_after_s=wait))
+        raise HTTPException(
+            429,
+            f"quá nhiều lần đăng nhập sai / too many failed logins: try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    if not throttle.verifications.acquire(blocking=False):
+        log.warning(kv("login_busy", username=username, address=address))
+        raise HTTPException(503, "máy chủ bận / too many logins at once: try again", headers={"Retry-After": "1"})
+    try:
+        with session_scope(ctx.sessions) as s:
+            user = auth.authenticate(s, username, password)
+            if user is None:
+                throttle.failed(username, address)
+                log.warning(kv("login_failed", username=username, address=address))
+                return RedirectResponse(f"/login?error=1&next={quote(safe_next(next))}", status_code=303)
+            token, _csrf = auth.start_session(s, user, ctx.config.auth.session_hours)
+    finally:
+        throttle.verifications.release()
+    throttle.succeeded(username)
+    log.info(kv("login", username=user.username, role=user.role, address=address))
     target = safe_next(next)
     if user.role == "police" and target in ("/queue", "/"):
         target = "/police"
