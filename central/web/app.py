@@ -15,6 +15,7 @@ from central.reports import jinja_env
 from central.services import metrics
 from central.uploads import upload_router
 from central.web.deps import Console, LoginRequired, login_redirect
+from central.web.headers import SecurityHeaders, nonce_of
 from central.web.routers import auth as auth_routes
 from central.web.routers import evidence, health, police, public, reports, review
 from central.web.routers import metrics as metrics_routes
@@ -45,6 +46,7 @@ def create_app(config: CentralConfig, *, engine: Engine | None = None, ingester:
         openapi_url="/api/openapi.json",
         responses=ERRORS,
     )
+    app.add_middleware(SecurityHeaders)
     app.state.engine = engine
     app.state.config = config
     app.state.console = Console(
@@ -75,7 +77,12 @@ def create_app(config: CentralConfig, *, engine: Engine | None = None, ingester:
             return login_redirect(request)
         if wants_html:
             html = app.state.console.env.get_template("error.html").render(
-                user=None, csrf="", request_path=request.url.path, status=status, detail=detail
+                user=None,
+                csrf="",
+                request_path=request.url.path,
+                status=status,
+                detail=detail,
+                csp_nonce=nonce_of(request.state),
             )
             return HTMLResponse(html, status_code=status, headers=headers)
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)

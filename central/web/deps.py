@@ -18,6 +18,7 @@ from central.config import CentralConfig
 from central.db import session_scope
 from central.queries import ReportFilter
 from central.services.access import FORBIDDEN
+from central.web.headers import nonce_of
 from central.web.throttle import LoginThrottle
 
 LOGIN_FIRST = "đăng nhập trước / log in first"
@@ -47,7 +48,11 @@ class Console:
     def render(self, request: Request, name: str, **ctx: Any) -> HTMLResponse:
         info = current(request)
         html = self.env.get_template(name).render(
-            user=info.user if info else None, csrf=info.csrf if info else "", request_path=request.url.path, **ctx
+            user=info.user if info else None,
+            csrf=info.csrf if info else "",
+            request_path=request.url.path,
+            csp_nonce=nonce_of(request.state),
+            **ctx,
         )
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 

@@ -29,7 +29,8 @@ def get_evidence(request: Request, ctx: Ctx, sha256: str, t: str | None = None) 
     or admin. A hash alone (it travels in events over MQTT) opens nothing."""
     if not evidence_files.is_sha256(sha256):
         raise HTTPException(404, NOT_FOUND)
-    if not auth.check_evidence_token(ctx.share_secret, sha256, t):
+    by_token = auth.check_evidence_token(ctx.share_secret, sha256, t)
+    if not by_token:
         info = current(request)
         if info is None or info.user.role not in REVIEWERS:
             raise HTTPException(404, NOT_FOUND)
@@ -45,9 +46,11 @@ def get_evidence(request: Request, ctx: Ctx, sha256: str, t: str | None = None) 
         path,
         media_type=row.media_type,
         headers={
-            # Content-addressed: the bytes behind this URL can never change.
-            "Cache-Control": "public, max-age=31536000, immutable",
-            "X-Content-Type-Options": "nosniff",
+            # Content-addressed: the bytes behind this URL can never change. With the signed token
+            # the URL itself is the permission, and any cache may keep it; served on the session
+            # cookie, only this browser may (a shared proxy would hand it to the next one asking).
+            "Cache-Control": "public, max-age=31536000, immutable" if by_token else "private, max-age=3600",
+            "Vary": "Cookie",
             "ETag": f'"{sha256}"',
         },
     )

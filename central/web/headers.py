@@ -1,0 +1,77 @@
+"""Security headers on every response the app makes (pages, JSON, errors, redirects, evidence).
+
+Scripts run only from this origin or with the response's nonce (`csp_nonce`, given to every
+template by `Console.render`): an event text that slipped past escaping could not run script.
+Styles may be inline (the templates' `<style>` block and `style=` attributes; a style cannot run
+script). Nothing may frame the console (clickjacking on confirm/reject), and no page sends a
+Referer (report and evidence links carry signed tokens).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+NONCE_KEY = "csp_nonce"
+
+# FastAPI's Swagger UI page loads its script and style from a CDN and starts it with an inline
+# script; it shows no user content, so it alone may.
+DOCS_PATHS = ("/api/docs", "/api/docs/oauth2-redirect")
+DOCS_CDN = "https://cdn.jsdelivr.net"
+
+
+def content_security_policy(nonce: str, path: str) -> str:
+    if path in DOCS_PATHS:
+        script = f"script-src 'self' {DOCS_CDN} 'unsafe-inline'"
+        style = f"style-src 'self' {DOCS_CDN} 'unsafe-inline'"
+        img = "img-src 'self' data: https://fastapi.tiangolo.com"
+    else:
+        script = f"script-src 'self' 'nonce-{nonce}'"
+        style = "style-src 'self' 'unsafe-inline'"
+        img = "img-src 'self' data:"
+    return "; ".join(
+        (
+            "default-src 'self'",
+            script,
+            style,
+            img,
+            "media-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
+    )
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware (so streamed files and error responses get the headers too)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        nonce = secrets.token_urlsafe(18)
+        scope.setdefault("state", {})[NONCE_KEY] = nonce
+        path = scope.get("path", "")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Content-Security-Policy"] = content_security_policy(nonce, path)
+                headers["X-Frame-Options"] = "DENY"
+                headers["Referrer-Policy"] = "no-referrer"
+                headers["X-Content-Type-Options"] = "nosniff"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def nonce_of(state: object) -> str:
+    """The nonce the middleware gave this request ("" outside it: a script then does not run)."""
+    return str(getattr(state, NONCE_KEY, ""))
