@@ -189,7 +189,7 @@ class AuthConfig(_Section):
         default=300, gt=0, le=3600, description="the longest refusal: how long an attacker can lock a real user out"
     )
     login_concurrent_verifications: int = Field(
-        default=4, ge=1, le=256, description="password checks (argon2) at once; more are refused (503) at once"
+        default=2, ge=1, le=256, description="password checks (argon2) at once; more are refused (503) at once"
     )
 
 

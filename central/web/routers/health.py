@@ -11,7 +11,8 @@ from central import auth
 from central.db import check_connection
 from central.services.access import REVIEWERS
 from central.services.health import health_data
-from central.web.deps import Ctx, Reviewer, require
+from central.web.deps import Ctx, Reviewer, current, require
+from central.web.routers.metrics import loopback
 from central.web.schemas import Health, Liveness
 
 router = APIRouter()
@@ -40,20 +41,34 @@ def health_page(request: Request, ctx: Ctx, _info: ReviewerPage) -> Response:
 @router.get(
     "/healthz",
     tags=["health"],
-    summary="Liveness: database and MQTT",
+    summary="Liveness: database; MQTT and ingest counters to loopback clients and operators/admins",
     response_model=Liveness,
     response_model_exclude_none=True,
     responses={503: {"model": Liveness, "description": "the database is unreachable"}},
 )
-def healthz(ctx: Ctx, response: Response) -> dict[str, Any]:
+def healthz(request: Request, ctx: Ctx, response: Response) -> dict[str, Any]:
+    """Status and database for anyone (a load balancer's probe); the MQTT state and the ingest
+    counters only to a client on this host or a logged-in operator or admin."""
     body: dict[str, Any] = {"status": "ok"}
     try:
         check_connection(ctx.engine)
         body["database"] = "ok"
     except SQLAlchemyError as e:
         body.update(status="error", database=f"unreachable: {type(e).__name__}")
-    if ctx.ingester is not None:
+    if ctx.ingester is not None and _sees_ingest(request, database_up=body["status"] == "ok"):
         body["mqtt"] = "connected" if ctx.ingester.connected.is_set() else "disconnected"
         body["ingester"] = ctx.ingester.counters.snapshot()
     response.status_code = 200 if body["status"] == "ok" else 503
     return body
+
+
+def _sees_ingest(request: Request, *, database_up: bool) -> bool:
+    if loopback(request.client.host if request.client else None):
+        return True
+    if not database_up or auth.SESSION_COOKIE not in request.cookies:
+        return False  # the probe answers without a session lookup where it can
+    try:
+        info = current(request)
+    except SQLAlchemyError:
+        return False
+    return info is not None and info.user.role in REVIEWERS

@@ -14,7 +14,7 @@ from central.web.deps import Ctx
 router = APIRouter()
 
 
-def _loopback(host: str | None) -> bool:
+def loopback(host: str | None) -> bool:
     try:
         return host is not None and ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -26,7 +26,7 @@ def check_scraper(request: Request, token: str | None) -> None:
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             raise HTTPException(401, "metrics: bearer token missing or wrong", headers={"WWW-Authenticate": "Bearer"})
-    elif not _loopback(request.client.host if request.client else None):
+    elif not loopback(request.client.host if request.client else None):
         raise HTTPException(403, "metrics: only loopback clients without metrics.token in the config")
 
 
