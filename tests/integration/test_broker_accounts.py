@@ -119,8 +119,14 @@ def test_alerts_reach_police_with_their_own_accounts_and_police_can_do_nothing_e
         want_hue, want_hk = "ioc/alerts/thanh-pho-hue/wrong_way", "ioc/alerts/quan-hoan-kiem/wrong_way"
         wait_until(lambda: want_hue in hue.received, 15, what="the Huế police client receives the alert")
         wait_until(lambda: {want_hue, want_hk} <= set(everyone.received), 15, what="the all-districts client")
-        with make_session_factory(engine)() as s:
-            rows = list(s.scalars(select(AlertRow)))
+
+        def alert_rows() -> list:
+            with make_session_factory(engine)() as s:
+                return list(s.scalars(select(AlertRow)))
+
+        # The police may hold the message a moment before the dispatcher has recorded the PUBACK.
+        wait_until(lambda: all(r.mqtt_sent_at is not None for r in alert_rows()), 10, what="alerts recorded as sent")
+        rows = alert_rows()
         assert len(rows) == 2 and all(r.mqtt_sent_at is not None and r.last_error is None for r in rows)
         assert dispatcher.mqtt_refused == 0 and dispatcher.sent == 2
 
