@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from pydantic import BaseModel
@@ -28,6 +29,8 @@ from contract.events import Category, ViolationType, register_violation_type
 from edge.detections import Detections, TrackedObjects
 from edge.geometry import PolygonZone
 from edge.scene import SceneRef
+
+DEFAULT_TZ = "Asia/Ho_Chi_Minh"  # a camera without camera.timezone (pure tests) is in Vietnam
 
 if TYPE_CHECKING:
     from edge.config import CameraConfig
@@ -96,6 +99,32 @@ class Overlay:
     signal_id: str | None = None
     signal_state: str | None = None
     signal_boxes: tuple[tuple[str, tuple[int, int, int, int]], ...] = ()
+
+
+def _minutes(hhmm: str) -> int:
+    h, m = hhmm.split(":")
+    return int(h) * 60 + int(m)
+
+
+def within_hours(spans: list[str], local: datetime) -> bool:
+    """Is the local time inside one of the 'HH:MM-HH:MM' spans (a span may wrap past midnight)?"""
+    now = local.hour * 60 + local.minute
+    for span in spans:
+        a, b = (_minutes(x) for x in span.split("-"))
+        if (a <= now < b) if a <= b else (now >= a or now < b):
+            return True
+    return False
+
+
+def local_time(
+    obs: Observation, t: float, tz: ZoneInfo | None, clock: Callable[[float], datetime] | None = None
+) -> datetime | None:
+    """Local time of camera second `t`: from the observation's wall clock and the camera's zone (or
+    `tz` when the rule names one); a rule built with a `clock` (pure tests) uses that instead."""
+    zone = tz or obs.tz or ZoneInfo(DEFAULT_TZ)
+    if obs.wall_time is not None:
+        return obs.local_at(t, zone)
+    return clock(t).astimezone(zone) if clock is not None else None
 
 
 @dataclass(frozen=True)

@@ -84,10 +84,10 @@ class PedestrianOnCarriagewayRule:
 
     def update(self, obs: Observation) -> list[Violation]:
         tracks, t, cfg = obs.tracks, obs.t, self.config
-        names = np.array([tracks.class_name(i) for i in range(len(tracks))], dtype=object)
+        names = tracks.class_names()
         person = np.isin(names, list(self.people)) if len(tracks) else np.zeros(0, bool)
         dets = obs.detections if obs.detections is not None else tracks
-        det_names = np.array([dets.class_name(i) for i in range(len(dets))], dtype=object)
+        det_names = dets.class_names()
         bikes = dets.xyxy[np.isin(det_names, TWO_WHEELERS)] if len(dets) else np.zeros((0, 4), np.float32)
         idx = np.nonzero(person)[0]
         boxes = tracks.xyxy[idx]

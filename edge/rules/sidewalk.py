@@ -32,9 +32,10 @@ from edge.rules.base import (
     ViolationKind,
     box_tuple,
     debug_box,
+    local_time,
     register,
+    within_hours,
 )
-from edge.rules.stopping import local_time
 from edge.scene import HoursRange, ZoneId, _Model
 from edge.static_change import FrameHistory, RecentBoxes, Snapshot, StaticChangeDetector, StaticChangeParams
 
@@ -88,16 +89,7 @@ def in_hours(
     if not ranges:
         return True
     local = local_time(obs, t, None, clock)
-    if local is None:
-        return True
-    minute = local.hour * 60 + local.minute
-    for r in ranges:
-        a, b = r.split("-")
-        start = int(a[:2]) * 60 + int(a[3:])
-        end = int(b[:2]) * 60 + int(b[3:])
-        if (start <= minute < end) if start <= end else (minute >= start or minute < end):
-            return True
-    return False
+    return local is None or within_hours(ranges, local)
 
 
 def static_detector_for(cfg: StaticChangeConfig) -> StaticChangeDetector | None:

@@ -26,8 +26,12 @@ from edge.rules.base import (
     ViolationKind,
     box_tuple,
     debug_box,
+    local_time,
     register,
+    within_hours,
 )
+
+__all__ = ["IllegalStoppingConfig", "IllegalStoppingRule", "StoppingZoneRule", "within_hours"]
 from edge.scene import VEHICLE_CLASSES, HoursRange, ZoneId, _Model
 
 ILLEGAL_STOPPING = ViolationKind(
@@ -40,7 +44,6 @@ ILLEGAL_STOPPING = ViolationKind(
         "Camera {camera} recorded {subject} stopped in a no-stopping zone{duration} at {place}.",
     ),
 )
-DEFAULT_TZ = "Asia/Ho_Chi_Minh"
 
 
 class StoppingZoneRule(_Model):
@@ -103,21 +106,6 @@ class _Reported:
     zone_id: str
     box: np.ndarray
     last_seen: float
-
-
-def _minutes(hhmm: str) -> int:
-    h, m = hhmm.split(":")
-    return int(h) * 60 + int(m)
-
-
-def within_hours(spans: list[str], local: datetime) -> bool:
-    """Is the local time inside one of the 'HH:MM-HH:MM' spans (a span may wrap past midnight)?"""
-    now = local.hour * 60 + local.minute
-    for span in spans:
-        a, b = (_minutes(x) for x in span.split("-"))
-        if (a <= now < b) if a <= b else (now >= a or now < b):
-            return True
-    return False
 
 
 class IllegalStoppingRule:
@@ -243,17 +231,6 @@ class IllegalStoppingRule:
         for tid in [k for k, v in self._visits.items() if k not in seen and v.last_seen < horizon]:
             del self._visits[tid]
         self._reported = [r for r in self._reported if r.last_seen >= horizon]
-
-
-def local_time(
-    obs: Observation, t: float, tz: ZoneInfo | None, clock: Callable[[float], datetime] | None = None
-) -> datetime | None:
-    """Local time of camera second `t`: from the observation's wall clock and the camera's zone (or
-    `tz` when the rule names one); a rule built with a `clock` (pure tests) uses that instead."""
-    zone = tz or obs.tz or ZoneInfo(DEFAULT_TZ)
-    if obs.wall_time is not None:
-        return obs.local_at(t, zone)
-    return clock(t).astimezone(zone) if clock is not None else None
 
 
 register(
