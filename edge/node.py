@@ -241,8 +241,9 @@ class EdgeNode:
         self.evidence_dir = self.state_dir / "evidence"
         self.outbox = Outbox(self.state_dir / "outbox.sqlite3")
         self.status_topic = node_status_topic(self.prefix, node_id)
-        # Both MQTT clients come from the one wrapper (contract.mqtt): credentials (a node logs in as
-        # its node id, which the broker's ACL binds to its topics), TLS with the CA file, reason codes.
+        # The node's ONE MQTT connection (contract.mqtt): credentials (a node logs in as its node id,
+        # which the broker binds to one client id and its topics), TLS with the CA file, reason codes;
+        # the signal feed and the debug-recording requests subscribe on it too.
         offline = NodeStatus(node=node_id, state="offline").to_json().encode()
         self.publisher = MqttPublisher(
             self.outbox, config.mqtt.client_settings(mqtt_client_id(config), node_id, Will(self.status_topic, offline))
@@ -267,11 +268,10 @@ class EdgeNode:
             config.retention.check_interval_s,
         )
         # Signal heads fed by a controller over MQTT (`source: controller`): one subscriber per node.
+        # On the publisher's connection: the broker binds the node's account to ONE client id.
         self.signal_feed: SignalFeed | None = None
         if any(h.source == "controller" for c in cameras for h in c.scene.signals):
-            self.signal_feed = SignalFeed(
-                config.mqtt.client_settings(mqtt_client_id(config) + "-signals", node_id), None, self.prefix, node_id
-            )
+            self.signal_feed = SignalFeed.on(self.publisher, self.prefix, node_id)
         self.stopping = threading.Event()
         # One pool of model sessions for all cameras (edge/inference.py), not one per camera.
         self.inference = InferencePool(
@@ -326,8 +326,7 @@ class EdgeNode:
         self.publisher.publish_state(topic, health.to_json().encode())
 
     def status(self) -> NodeStatus:
-        mqtt = self.publisher.status()
-        feed = self.signal_feed.status() if self.signal_feed is not None else {}
+        mqtt = self.publisher.status()  # the node's one connection: its subscriptions too
         return NodeStatus(
             node=self.config.node.id,
             state="online",
@@ -340,7 +339,7 @@ class EdgeNode:
             mqtt_connected=bool(mqtt.get("connected")),
             publishes_refused=int(mqtt.get("publishes_refused") or 0),
             subscriptions_refused={
-                str(k): str(v) for k, v in (feed.get("subscriptions_refused") or {}).items()
+                str(k): str(v) for k, v in (mqtt.get("subscriptions_refused") or {}).items()
             },
             uploads=self.uploader.status() if self.uploader else None,
             # Loud on purpose: undelivered evidence is never deleted, so a full disk needs a person.

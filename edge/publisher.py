@@ -4,6 +4,11 @@ ACL) leaves the message in the outbox, counted in `refused`, and it is sent agai
 
 Retained state (node status, camera health) is published directly, not through the outbox: only
 the latest value matters, and it is re-sent on every reconnect.
+
+The same connection carries the node's subscriptions (`add_subscription`: the signal feed, debug
+recording requests): the broker binds a node's account to ONE client id, so a second connection
+would be refused (or would take over this one's session). They are made again on every connect
+(clean start), and a refused one is kept in `status()["subscriptions_refused"]` and logged.
 """
 
 from __future__ import annotations
@@ -12,13 +17,14 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from contract.mqtt import MqttClient, MqttSettings, Will
+from contract.mqtt import MqttClient, MqttSettings, SubscribeResult, Will
 from edge.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -56,7 +62,8 @@ class MqttPublisher:
         settings = replace(settings, clean_start=True, max_inflight=window, reconnect_min_s=1, reconnect_max_s=30)
         self.host, self.port = settings.host, settings.port
         self.mqtt = MqttClient(
-            settings, on_connect=self._on_connect, on_disconnect=self._on_disconnect, on_publish=self._on_publish
+            settings, on_connect=self._on_connect, on_disconnect=self._on_disconnect, on_publish=self._on_publish,
+            on_subscribed=self._on_subscribed,
         )
         self.client = self.mqtt.client
         self.connected = self.mqtt.connected
@@ -64,6 +71,8 @@ class MqttPublisher:
         self._stop = threading.Event()
         self._state_lock = threading.Lock()
         self._retained: dict[str, bytes] = {}
+        # topic filter -> (qos, who wants to hear a refusal): subscribed again on every connect.
+        self._subs: dict[str, tuple[int, Callable[[SubscribeResult], None] | None]] = {}
         self._thread = threading.Thread(target=self._pump, name="mqtt-publisher", daemon=True)
         self.acked = 0
         self.refused = 0  # PUBACKs with a failure code (e.g. not authorized): kept and sent again later
@@ -95,6 +104,22 @@ class MqttPublisher:
         if self.connected.is_set():
             self.client.publish(topic, payload, qos=1, retain=True)
 
+    def add_subscription(
+        self,
+        topic_filter: str,
+        on_message: Callable[[mqtt.Client, object, mqtt.MQTTMessage], None],
+        *,
+        qos: int = 1,
+        on_subscribed: Callable[[SubscribeResult], None] | None = None,
+    ) -> None:
+        """Hear `topic_filter` on this connection: `on_message` (paho's arguments, network thread)
+        gets the messages matching it; `on_subscribed` each SUBACK for it (a refusal included)."""
+        self.client.message_callback_add(topic_filter, on_message)
+        with self._state_lock:
+            self._subs[topic_filter] = (qos, on_subscribed)
+        if self.connected.is_set():  # else the next connect subscribes
+            self.mqtt.subscribe([topic_filter], qos=qos)
+
     def status(self) -> dict:
         """For the node's status: the connection, refused subscriptions and publishes."""
         return {**self.mqtt.status(), "refused_pending": self.refused_pending}
@@ -108,7 +133,19 @@ class MqttPublisher:
         with self._state_lock:
             for topic, payload in self._retained.items():
                 client.publish(topic, payload, qos=1, retain=True)
+            subs = dict(self._subs)
+        for topic_filter, (qos, _hook) in subs.items():
+            self.mqtt.subscribe([topic_filter], qos=qos)
         self._wake.set()
+
+    def _on_subscribed(self, result: SubscribeResult) -> None:
+        if result.refused:
+            log.error("mqtt subscription refused by the broker: %s", result.refused)
+        with self._state_lock:
+            hooks = [self._subs.get(t, (0, None))[1] for t in result.topics]
+        for hook in hooks:
+            if hook is not None:
+                hook(result)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self.connected.is_set():  # still set in this hook: a connection ended, not a failed try

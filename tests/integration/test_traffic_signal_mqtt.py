@@ -86,3 +86,58 @@ def test_controller_state_over_mqtt_drives_the_red_light_rule(mqtt_broker):
         pub.loop_stop()
         pub.disconnect()
         feed.stop()
+
+
+def test_a_controllers_signal_reaches_the_nodes_rules_on_its_one_connection_under_dynamic_security(tmp_path):
+    """The generated broker config binds node-a's account to client id `node-a`: the node must hear
+    its controller on the connection it publishes on (a second `node-a-signals` one is refused)."""
+    import secrets
+
+    from central.broker_security import broker_files
+    from contract.mqtt import MqttClient, MqttSettings
+    from edge.local_broker import LocalMosquitto
+    from tests.integration.live_node import live_node
+
+    pw = {name: secrets.token_urlsafe(16) for name in ("central", "node-a", "ctl-a")}
+    security = broker_files(tmp_path / "security", {"node-a": pw["node-a"]}, pw["central"], prefix="ioc", tls=False,
+                            dynsec=True, controllers={"ctl-a": ("node-a", pw["ctl-a"])})
+    with LocalMosquitto(state_dir=tmp_path / "broker", security=security) as broker:
+        cam = CameraConfig.model_validate(CAMERA)
+        node = live_node(broker.port, tmp_path / "node", "ioc", "node-a", [cam],
+                         mqtt={"url": broker.url, "topic_prefix": "ioc", "password": pw["node-a"]})
+        assert node.signal_feed is not None and node.signal_feed.shared is node.publisher
+        assert node.publisher.mqtt.settings.client_id == "node-a"
+        controller = MqttClient(MqttSettings(broker.url, "ctl-a", username="ctl-a", password=pw["ctl-a"]))
+        second = MqttClient(MqttSettings(broker.url, "node-a-signals", username="node-a", password=pw["node-a"]))
+        node.publisher.start()
+        controller.start()
+        second.start()
+        try:
+            wait_until(node.publisher.connected.is_set, 10, what="node-a connected")
+            wait_until(controller.connected.is_set, 10, what="controller connected")
+            # What the node used to open for its feed: refused by the client-id binding.
+            wait_until(lambda: second.last_connack is not None, 10, what="the second connection's CONNACK")
+            assert not second.connected.is_set() and "authori" in second.last_connack.lower(), second.last_connack
+            rules = build_rules(cam, build_zones(cam, (640, 480)), (640, 480))
+            feed = node.signal_feed
+            topic = signal_topic("ioc", "node-a", "junction-1", "main")
+
+            def seen() -> bool:
+                assert controller.publish_wait(topic, b'{"state": "red"}', timeout=5).ok
+                return feed.received >= 1
+            wait_until(seen, 15, what="the controller's signal on the node's connection")
+            assert node.status().subscriptions_refused == {}
+            now = time.time()
+            events = []
+            for i, y in enumerate([360, 340, 320, 300, 280, 260]):
+                t = 10.0 + 0.2 * i
+                feed.apply("junction-1", rules, t, now + 0.2 * i)
+                for rule in rules:
+                    events += rule.update(crossing(t, y))
+            assert [v.type.value for v in events] == ["red_light"]
+            assert events[0].details["signal_state"] == "red"
+        finally:
+            for c in (controller, second):
+                c.stop()
+            node.publisher.stop()
+            node.outbox.close()
