@@ -2,7 +2,8 @@
 
 All of them follow vehicles through `VehicleMotion`, which stitches a track that breaks and resumes
 (occlusion in dense motorbike traffic, an id switch) back onto the same vehicle by place and time,
-so one act makes one event. Crossings are judged on the box's ground-contact point (bottom centre)
+so one act makes one event, and lets a rider bound to a two-wheeler stand in for it when its box
+drops (occlusion, frame edge, detector miss). Crossings are judged on the box's ground-contact point (bottom centre)
 moving between two analysed frames, against the drawn line: geometry, not the tracker's ids.
 
 Signal-dependent rules accuse nobody while the signal is unknown.
@@ -123,7 +124,9 @@ class WrongWayConfig(_Model):
     min_seconds: float = Field(1.0, gt=0)
     max_angle_deg: float = Field(50, gt=0, le=90, description="how far from straight against the lane still counts")
     vehicle_classes: list[str] = Field(default_factory=lambda: list(VEHICLE_CLASSES), min_length=1)
-    riders: bool = Field(False, description="a tracked person seen on a motorcycle/bicycle counts as that vehicle")
+    riders: bool = Field(
+        True, description="a rider standing in for its two-wheeler counts (false: only vehicles seen themselves)"
+    )
 
 
 class LaneRuleConfig(_Model):
@@ -155,8 +158,10 @@ class SpeedingConfig(_Model):
 
 HISTORY_SECONDS = 6.0
 SAME_VEHICLE_IOU = 0.5
-
-
+BIKES = ("motorcycle", "bicycle")
+RIDE_SECONDS = 2.0  # a person's recent sightings over a two-wheeler, kept to tell whether they move together
+TOGETHER = 0.35  # rider and bike moved alike: their steps differ by less than this share of the bike's height
+MOVED = 0.25  # ... and the bike moved at least this share of its height (a parked bike binds nobody)
 
 
 @dataclass
@@ -173,6 +178,9 @@ class Vehicle:
     best_crop: np.ndarray | None = None  # the vehicle where its box was largest (for plates)
     best_area: float = 0.0
     maybe_same_as: set[int] = field(default_factory=set)  # lost vehicles it may be (see continues)
+    # The person track standing in for it on this frame (its own box dropped: occlusion, frame
+    # edge, detector miss); its box is then the one predicted from the rider's. None: seen itself.
+    rider: int | None = None
 
     def previous(self) -> tuple[float, np.ndarray] | None:
         """The ground point on the frame before the current one."""
@@ -205,20 +213,54 @@ class Vehicle:
         return Offender(self.track_id, self.class_name, box_tuple(self.box), self.confidence)
 
 
+@dataclass
+class _Seat:
+    """What one person track has shown of riding."""
+
+    # (t, which bike (its vehicle id, -1 for a detection no track follows), person ground point,
+    # bike ground point, bike box), over the last RIDE_SECONDS
+    seen: deque = field(default_factory=deque)
+    last_t: float = 0.0  # the person track last seen (a lost track found again keeps its binding)
+    vid: int | None = None  # the vehicle it is bound to (they moved together)
+    cls: str = "motorcycle"
+    rel: np.ndarray | None = None  # the bike's box minus the person's ground point, in person-box heights
+
+
+def seated(person: np.ndarray, bike: np.ndarray) -> bool:
+    """A person's lower body over a two-wheeler's box: the bike's centre under them, their feet
+    between the bike's top and its wheels, their head above the bike's top."""
+    x1, y1, x2, y2 = (float(v) for v in person)
+    bx1, by1, bx2, by2 = (float(v) for v in bike)
+    h, bh = y2 - y1, by2 - by1
+    cx = (bx1 + bx2) / 2
+    return x1 <= cx <= x2 and by1 < y2 and by2 > y2 - 0.3 * h and y2 <= by2 + 0.15 * bh and y1 < by1
+
+
+def _bottom_centre(box: np.ndarray) -> np.ndarray:
+    return np.array([(box[0] + box[2]) / 2, box[3]], np.float32)
+
+
 class VehicleMotion:
-    """Vehicles of the current frame with their recent ground-point paths, track breaks stitched.
+    """Vehicles of the current frame with their recent ground-point paths, track breaks stitched,
+    and riders carrying their vehicle.
+
+    A person seen over a two-wheeler and moving with it is bound to it (`seated`, then their steps
+    agree over RIDE_SECONDS). When the vehicle's own box drops (occlusion, frame edge, detector
+    miss) the rider's track stands in for it: the same vehicle id, its box predicted from the
+    rider's by the offset learned while both were seen (`Vehicle.rider` names the person). One
+    vehicle per bike: two riders on it stand in once. A person never seen riding is never a vehicle.
+    A person over a bike that no track follows (distant riders) is bound to a vehicle of its own.
 
     Shared by all traffic rules of a camera; `update` is idempotent per frame time.
     """
 
     def __init__(
         self, *, stitch_seconds: float = 2.0, stitch_distance: float = 0.8, keep_crops: bool = False,
-        riders: bool = False,
+        riders: bool = True,
     ) -> None:
         self.keep_crops = keep_crops
-        # Small, distant riders: the person is often tracked while the bike under them is missed.
         self.riders = riders
-        self._mounted: dict[int, str] = {}  # person track id -> the bike class seen under them
+        self._seats: dict[int, _Seat] = {}  # person track id -> its riding
         self.stitch_seconds = stitch_seconds
         self.stitch_distance = stitch_distance  # share of the box height
         self.vehicles: dict[int, Vehicle] = {}
@@ -237,35 +279,31 @@ class VehicleMotion:
         current: list[Vehicle] = []
         taken: set[int] = set()
         fresh: list[int] = []
-        rider_class = self._riders(obs) if self.riders else {}
         for i in range(len(tracks)):
-            if tracks.class_name(i) not in VEHICLES and i not in rider_class:
+            if tracks.class_name(i) not in VEHICLES:
                 continue
             vid = self._by_track.get(int(tracks.track_id[i]))
             if vid is None or vid not in self.vehicles:
                 fresh.append(i)
                 continue
-            cls = rider_class.get(i) or tracks.class_name(i)
-            if _kind(cls) != _kind(self.vehicles[vid].class_name):
+            if _kind(tracks.class_name(i)) != _kind(self.vehicles[vid].class_name):
                 # A car's track that goes on as a motorbike (or back) has jumped to another vehicle
                 # passing close by: that is a new vehicle, and the old one is lost here.
                 fresh.append(i)
                 continue
             taken.add(vid)
-            current.append(self._advance(self.vehicles[vid], tracks, i, ground[i], t, rider_class.get(i)))
+            current.append(self._advance(self.vehicles[vid], tracks, i, ground[i], t))
         for i in fresh:
             tid = int(tracks.track_id[i])
-            cls = rider_class.get(i) or tracks.class_name(i)
+            cls = tracks.class_name(i)
             vid = self._stitch(ground[i], tracks.xyxy[i], t, taken, _kind(cls))
             if vid is None:
-                vid = self._next_vid
-                self._next_vid += 1
-                cls = rider_class.get(i) or tracks.class_name(i)
-                self.vehicles[vid] = Vehicle(vid, tid, cls, tracks.xyxy[i].copy(), ground[i].copy(), t, t)
-                self.vehicles[vid].maybe_same_as = self._lookalikes(ground[i], tracks.xyxy[i], t)
+                vid = self._new(tid, cls, tracks.xyxy[i], ground[i], t)
             taken.add(vid)
             self._by_track[tid] = vid
-            current.append(self._advance(self.vehicles[vid], tracks, i, ground[i], t, rider_class.get(i)))
+            current.append(self._advance(self.vehicles[vid], tracks, i, ground[i], t))
+        if self.riders:
+            current += self._ride(obs, ground, t, current, taken)
         for vid in [v for v, veh in self.vehicles.items() if t - veh.last_t > HISTORY_SECONDS]:
             del self.vehicles[vid]
         live = set(self.vehicles)
@@ -312,39 +350,99 @@ class VehicleMotion:
         vid = self._by_track.get(track_id)
         return self.vehicles.get(vid) if vid is not None else None
 
-    def _riders(self, obs: Observation) -> dict[int, str]:
-        """Person tracks riding a bike (a bike detection under their lower body, now or before) and
-        not overlapping a vehicle track: index -> bike class."""
+    def riders_of(self, vid: int) -> list[int]:
+        """The person tracks bound to this vehicle (its rider and pillion passengers)."""
+        return [tid for tid, seat in self._seats.items() if seat.vid == vid]
+
+    def _new(self, tid: int, cls: str, box: np.ndarray, point: np.ndarray, t: float) -> int:
+        vid = self._next_vid
+        self._next_vid += 1
+        self.vehicles[vid] = Vehicle(vid, tid, cls, box.copy(), point.copy(), t, t)
+        self.vehicles[vid].maybe_same_as = self._lookalikes(point, box, t)
+        return vid
+
+    def _ride(self, obs: Observation, ground: np.ndarray, t: float, current: list[Vehicle], taken: set[int]) -> list[Vehicle]:
+        """Bind the people riding two-wheelers to them, and let a bound rider stand in for its
+        vehicle when the vehicle's own box is missing on this frame."""
         tracks, dets = obs.tracks, obs.detections
-        bikes = []
+        bikes: list[tuple[np.ndarray, np.ndarray, int | None, str]] = [
+            (veh.box, veh.point, veh.vid, veh.class_name) for veh in current if veh.class_name in BIKES
+        ]
         if dets is not None:
-            bikes = [(dets.xyxy[k], dets.class_name(k)) for k in range(len(dets))
-                     if dets.class_name(k) in ("motorcycle", "bicycle")]
-        vehicle_boxes = [tracks.xyxy[k] for k in range(len(tracks)) if tracks.class_name(k) in VEHICLES]
-        out: dict[int, str] = {}
+            for k in range(len(dets)):
+                if dets.class_name(k) in BIKES and not any(box_iou(dets.xyxy[k], v.box) >= 0.5 for v in current):
+                    bikes.append((dets.xyxy[k], _bottom_centre(dets.xyxy[k]), None, dets.class_name(k)))
+        vehicle_boxes = [veh.box for veh in current]
+        out: list[Vehicle] = []
         for i in range(len(tracks)):
             if tracks.class_name(i) != "person":
                 continue
             tid = int(tracks.track_id[i])
-            x1, y1, x2, y2 = (float(v) for v in tracks.xyxy[i])
-            h = y2 - y1
-            for box, cls in bikes:
-                cx = (box[0] + box[2]) / 2
-                if x1 <= cx <= x2 and box[1] < y2 and box[3] > y2 - 0.3 * h:
-                    self._mounted.setdefault(tid, cls)
-            if tid not in self._mounted:
-                continue
-            area = max(1.0, (x2 - x1) * h)
-            covered = max((_inter(tracks.xyxy[i], b) / area for b in vehicle_boxes), default=0.0)
-            if covered < 0.3:
-                out[i] = self._mounted[tid]
-        live = {int(t) for t in tracks.track_id}
-        self._mounted = {k: v for k, v in self._mounted.items() if k in live}
+            pbox, pg = tracks.xyxy[i], ground[i]
+            ph = max(1.0, float(pbox[3] - pbox[1]))
+            seat = self._seats.setdefault(tid, _Seat())
+            seat.last_t = t
+            under = [b for b in bikes if seated(pbox, b[0])]
+            bike_box: np.ndarray | None = None
+            if under:
+                box, point, vid, cls = min(under, key=lambda b: abs(float(b[1][0]) - float(pg[0])))
+                seat.seen.append((t, -1 if vid is None else vid, pg.copy(), point.copy(), box.copy()))
+                while seat.seen and t - seat.seen[0][0] > RIDE_SECONDS:
+                    seat.seen.popleft()
+                if vid is not None and vid != seat.vid and _together(seat.seen):
+                    seat.vid, seat.cls, seat.rel = vid, cls, None  # rides this tracked bike
+                elif vid is None and seat.vid is None and _together(seat.seen):
+                    seat.vid, seat.cls = self._untracked(seat, cls, tid, t), cls  # a bike no track follows
+                if seat.vid is not None and (vid is None or vid == seat.vid):
+                    rel = (box - np.tile(pg, 2)) / ph
+                    seat.rel = rel if seat.rel is None else 0.7 * seat.rel + 0.3 * rel
+                if vid is not None:
+                    continue  # over a bike seen on this frame: that bike is the vehicle, not the person
+                bike_box = box
+            veh = self.vehicles.get(seat.vid) if seat.vid is not None else None
+            if veh is None or seat.rel is None or veh.vid in taken:
+                continue  # not a rider, or its vehicle is seen (or stood in for by its other rider)
+            area = max(1.0, float((pbox[2] - pbox[0]) * ph))
+            if max((_inter(pbox, b) / area for b in vehicle_boxes), default=0.0) >= 0.3:
+                continue  # behind another vehicle: where its own bike is cannot be told
+            box = bike_box if bike_box is not None else (np.tile(pg, 2) + seat.rel * ph).astype(np.float32)
+            taken.add(veh.vid)
+            out.append(self._stand_in(veh, tid, box, seat.cls, float(tracks.confidence[i]), t))
+        self._seats = {k: v for k, v in self._seats.items() if t - v.last_t <= HISTORY_SECONDS}
         return out
 
-    def _advance(self, veh: Vehicle, tracks, i: int, point: np.ndarray, t: float, cls: str | None = None) -> Vehicle:
+    def _untracked(self, seat: _Seat, cls: str, tid: int, t: float) -> int:
+        """The vehicle of a rider over a bike no track follows: the one a fellow rider of the same
+        bike already has, else a new one whose path starts where the bike was first seen under them
+        (one bike, one vehicle)."""
+        box = seat.seen[-1][4]
+        for other in self._seats.values():
+            veh = self.vehicles.get(other.vid) if other.vid is not None else None
+            if veh is not None and veh.rider is not None and t - veh.last_t <= 0.5 and box_iou(veh.box, box) >= 0.3:
+                return veh.vid
+        first = next(s for s in seat.seen if s[1] == -1)
+        vid = self._new(tid, cls, first[4], first[3], first[0])
+        veh = self.vehicles[vid]
+        veh.history.extend((s[0], s[3].copy(), s[4]) for s in seat.seen if s[1] == -1 and s[0] < t)
+        veh.last_t = veh.history[-1][0] if veh.history else first[0]
+        return vid
+
+    def _stand_in(self, veh: Vehicle, tid: int, box: np.ndarray, cls: str, confidence: float, t: float) -> Vehicle:
+        veh.rider = tid
+        veh.class_name = cls
+        veh.box = np.asarray(box, np.float32).copy()
+        veh.point = _bottom_centre(veh.box)
+        veh.last_t = t
+        veh.history.append((t, veh.point.copy(), veh.box))
+        while veh.history and t - veh.history[0][0] > HISTORY_SECONDS:
+            veh.history.popleft()
+        veh.confidences.append(confidence)
+        return veh
+
+    def _advance(self, veh: Vehicle, tracks, i: int, point: np.ndarray, t: float) -> Vehicle:
+        veh.rider = None
         veh.track_id = int(tracks.track_id[i])
-        veh.class_name = cls or tracks.class_name(i)
+        veh.class_name = tracks.class_name(i)
         veh.box = tracks.xyxy[i].copy()
         veh.point = point.copy()
         veh.last_t = t
@@ -369,6 +467,20 @@ class VehicleMotion:
             if d <= best_d:
                 best, best_d = vid, d
         return best
+
+
+def _together(seen: deque) -> bool:
+    """Over the sightings of the same bike as the latest: the bike moved, and the person with it."""
+    key = seen[-1][1]
+    same = [s for s in seen if s[1] == key]
+    if len(same) < 2:
+        return False
+    heights = [float(s[4][3] - s[4][1]) for s in same]
+    for k in range(1, len(same)):
+        (_, _, p0, b0, _), (_, _, p1, b1, _) = same[k - 1], same[k]
+        if float(np.linalg.norm((b1 - b0) - (p1 - p0))) > TOGETHER * max(heights[k - 1], heights[k]):
+            return False
+    return float(np.linalg.norm(same[-1][3] - same[0][3])) >= MOVED * max(heights)
 
 
 def _kind(class_name: str) -> str:
@@ -669,6 +781,8 @@ class WrongWayRule:
         in_lane = [lane.zone.contains(points) for lane in self.lanes]
         for k, veh in enumerate(vehicles):
             if veh.vid in self.reported or veh.class_name not in self.classes:
+                continue
+            if veh.rider is not None and not self.config.riders:
                 continue
             lane = next((ln for ln, mask in zip(self.lanes, in_lane, strict=True) if mask[k]), None)
             if lane is None:
@@ -971,6 +1085,8 @@ class SpeedingRule:
 
 
 def vehicle_motion(ctx: BuildContext) -> VehicleMotion:
+    """The camera's one motion model, shared by its traffic and helmet rules; riders carry their
+    vehicle (VehicleMotion) for all of them."""
     keep = getattr(ctx.camera.rules, "plates", None) is not None
     return ctx.shared("vehicle_motion", lambda: VehicleMotion(keep_crops=keep))
 
@@ -992,9 +1108,7 @@ def _red_light(ctx: BuildContext) -> RedLightRule | None:
 
 
 def _wrong_way(ctx: BuildContext, cfg: WrongWayConfig) -> WrongWayRule:
-    keep = getattr(ctx.camera.rules, "plates", None) is not None
-    motion = VehicleMotion(keep_crops=keep, riders=True) if cfg.riders else vehicle_motion(ctx)
-    return WrongWayRule(cfg, _lanes(ctx), motion, ctx.frame_wh[1])
+    return WrongWayRule(cfg, _lanes(ctx), vehicle_motion(ctx), ctx.frame_wh[1])
 
 
 def _check_lanes_have_classes(cfg: LaneRuleConfig, scene) -> None:

@@ -1,0 +1,156 @@
+"""Riders carry their vehicle (pure: scripted tracks, no detector).
+
+A person tracked over a two-wheeler and moving with it is bound to it; when the bike's box drops
+the rider's track stands in for it (same vehicle id, ground point predicted from the rider's box);
+one act makes one event whoever of bike and riders is seen; a person never seen riding is never a
+vehicle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge.detections import Detections, TrackedObjects
+from edge.rules import Observation
+from edge.rules.traffic import VehicleMotion, seated
+from tests.unit.test_traffic_rules import CLS, NAMES, RED, Runner, camera
+
+BIKE_H = 40.0
+
+
+def bike(tid: int, x: float, y: float) -> tuple[int, str, tuple[float, float, float, float]]:
+    """A motorbike standing on (x, y)."""
+    return (tid, "motorcycle", (x - 15, y - BIKE_H, x + 15, y))
+
+
+def rider(tid: int, x: float, y: float, dx: float = 0.0) -> tuple[int, str, tuple[float, float, float, float]]:
+    """A person seated on the motorbike standing on (x, y): lower body over it, head above it."""
+    return (tid, "person", (x + dx - 14, y - 62, x + dx + 14, y - 12))
+
+
+def walker(tid: int, x: float, y: float) -> tuple[int, str, tuple[float, float, float, float]]:
+    """A pedestrian standing on (x, y)."""
+    return (tid, "person", (x - 10, y - 55, x + 10, y))
+
+
+def boxes(objs) -> TrackedObjects:
+    if not objs:
+        return TrackedObjects.empty(NAMES)
+    return TrackedObjects(np.array([b for _, _, b in objs], np.float32), np.full(len(objs), 0.8, np.float32),
+                          np.array([CLS[c] for _, c, _ in objs], np.int32), np.array([t for t, _, _ in objs], np.int64),
+                          NAMES)
+
+
+class BoxRunner(Runner):
+    def step(self, t: float, objs, dets=None) -> list:
+        out = []
+        obs = Observation(t, boxes(objs), detections=dets)
+        for rule in self.rules:
+            out.extend(rule.update(obs))
+        self.events.extend(out)
+        return out
+
+
+def red_runner() -> BoxRunner:
+    run = BoxRunner(camera(RED))
+    run.signal("red", 0.0)
+    return run
+
+
+YS = [420 - 20 * k for k in range(12)]  # upwards at 100 px/s: over the stop line (y 300) at k = 6
+
+
+def test_seated_is_the_lower_body_over_the_bike():
+    b = np.array(bike(1, 300, 400)[2], np.float32)
+    assert seated(np.array(rider(2, 300, 400)[2], np.float32), b)
+    assert not seated(np.array(walker(3, 300, 415)[2], np.float32), b)  # standing in front of it (nearer)
+    # Standing right at it looks the same as riding it on one frame: moving together decides (below).
+    assert seated(np.array(walker(3, 300, 400)[2], np.float32), b)
+    assert not seated(np.array(walker(3, 340, 400)[2], np.float32), b)  # beside it
+    assert not seated(np.array(rider(2, 300, 400, dx=40)[2], np.float32), b)
+
+
+def test_bike_box_drops_at_the_line_rider_carries_it_over_one_event():
+    run = red_runner()
+    for k, y in enumerate(YS):
+        objs = [rider(2, 300, y)] + ([bike(1, 300, y)] if k < 5 else [])  # the bike's box lost 10 px before the line
+        run.step(k * 0.2, objs)
+    assert [e.type for e in run.events] == ["red_light"]
+    e = run.events[0]
+    assert e.offenders[0].track_id == 1 and e.offenders[0].class_name == "motorcycle"  # the bike, not the person
+    # The ground point predicted from the rider: the bike's box, 12 px below the rider's feet.
+    assert abs(e.offenders[0].box[3] - (e.offenders[0].box[1] + BIKE_H)) < 1.0
+
+
+def test_predicted_ground_point_follows_the_learned_offset():
+    motion = VehicleMotion()
+    for k, y in enumerate(YS[:4]):
+        motion.update(Observation(k * 0.2, boxes([bike(1, 300, y), rider(2, 300, y)])))
+    (veh,) = motion.update(Observation(0.8, boxes([rider(2, 305, 330)])))
+    assert veh.vid == 1 and veh.rider == 2 and veh.class_name == "motorcycle"
+    assert np.allclose(veh.point, [305, 330], atol=0.5)
+    (veh,) = motion.update(Observation(1.0, boxes([bike(7, 305, 310), rider(2, 305, 310)])))  # the bike's box back
+    assert veh.vid == 1 and veh.rider is None and veh.track_id == 7
+
+
+def test_bike_and_rider_both_seen_are_one_vehicle_one_event():
+    run = red_runner()
+    for k, y in enumerate(YS):
+        run.step(k * 0.2, [bike(1, 300, y), rider(2, 300, y), rider(3, 300, y, dx=4)])  # rider and pillion
+    assert [e.type for e in run.events] == ["red_light"]
+    assert run.events[0].offenders[0].track_id == 1
+
+
+def test_two_riders_of_a_dropped_bike_stand_in_once():
+    run = red_runner()
+    for k, y in enumerate(YS):
+        objs = [rider(2, 300, y), rider(3, 300, y, dx=5)] + ([bike(1, 300, y)] if k < 4 else [])
+        run.step(k * 0.2, objs)
+    assert len(run.events) == 1 and run.events[0].offenders[0].track_id == 1
+
+
+def test_bike_seen_only_as_detections_binds_its_pair_once():
+    """Distant riders: the bike is detected but never tracked. Its two riders make one vehicle."""
+    run = red_runner()
+    for k, y in enumerate(YS):
+        b = bike(0, 300, y)[2]
+        dets = Detections(np.array([b], np.float32), np.array([0.3], np.float32), np.array([CLS["motorcycle"]]), NAMES)
+        run.step(k * 0.2, [rider(2, 300, y), rider(3, 300, y, dx=5)], dets)
+    assert len(run.events) == 1 and run.events[0].offenders[0].class_name == "motorcycle"
+
+
+def test_pedestrian_crossing_on_foot_is_never_a_vehicle():
+    run = red_runner()
+    for k, y in enumerate(YS):
+        run.step(k * 0.2, [walker(5, 300, y)])
+    assert run.events == []
+
+
+def test_pedestrian_by_a_parked_bike_then_walking_over_the_line_is_never_a_vehicle():
+    run = red_runner()
+    t = 0.0
+    for _ in range(10):  # standing at a parked motorbike, leaning over it: the bike does not move
+        run.step(t, [bike(1, 300, 330), rider(5, 300, 330)])
+        t += 0.2
+    for y in range(330, 240, -15):  # the bike's box lost; the person walks on over the line
+        run.step(t, [walker(5, 300, y)])
+        t += 0.2
+    assert run.events == []
+
+
+def test_pedestrian_walking_beside_a_moving_bike_is_not_its_rider():
+    run = red_runner()
+    for k, y in enumerate(YS):
+        objs = [walker(5, 345, y)] + ([bike(1, 300, y)] if k < 5 else [])
+        run.step(k * 0.2, objs)
+    assert run.events == []  # the bike vanished before the line; the walker beside it is nobody's rider
+
+
+def test_a_rider_stands_in_for_wrong_way_too_unless_the_camera_says_not():
+    rules = {"wrong_way": {"lanes": ["up"], "min_distance": 0.1, "min_seconds": 1.0}}
+    for riders, expected in ((True, 1), (False, 0)):
+        run = BoxRunner(camera({"wrong_way": {**rules["wrong_way"], "riders": riders}}))
+        for k in range(16):  # downwards, against the lane; the bike's box lost after 0.6 s
+            y = 100 + 12 * k
+            run.step(k * 0.2, [rider(2, 300, y)] + ([bike(1, 300, y)] if k < 4 else []))
+        assert len(run.events) == expected, riders
