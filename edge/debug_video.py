@@ -60,13 +60,16 @@ PALETTE = [(255, 128, 0), (0, 200, 120), (255, 0, 128), (0, 160, 255), (200, 200
 
 
 def signal_readings(board: SignalBoard | None) -> dict[str, dict[str, Any]]:
-    """Each head's reading as plain data: state, since (camera seconds), lit share per lamp."""
+    """Each head's reading as plain data: state (after hysteresis), since (camera seconds), this
+    frame's own verdict, and per lamp the lit share of its disc (its lit blob against the lamp's
+    expected size: the number the reader judges, whatever the box's size)."""
     if board is None:
         return {}
     return {
         head_id: {
             "state": r.state.value,
             "since": None if r.since is None else round(r.since, 3),
+            "frame": r.frame.value,
             "lit": {c: round(v, 4) for c, v in r.lit.items()},
         }
         for head_id, r in board.readings.items()
@@ -108,13 +111,21 @@ class TraceWriter:
             self._writer = csv.writer(self._file)
             for head, r in signals.items():
                 self._columns.append((head, None))
+                if "frame" in r:
+                    self._columns.append((head, "frame"))
                 self._columns += [(head, lamp) for lamp in r["lit"]]
-            names = [f"{h}.state" if lamp is None else f"{h}.lit.{lamp}" for h, lamp in self._columns]
+            names = [
+                f"{h}.state" if lamp is None else f"{h}.frame" if lamp == "frame" else f"{h}.lit.{lamp}"
+                for h, lamp in self._columns
+            ]
             self._writer.writerow(["frame", "t", *names, "events", "rules"])
         row: list[Any] = [record["frame"], record["t"]]
         for head, lamp in self._columns:
             r = signals.get(head, {})
-            row.append(r.get("state", "") if lamp is None else r.get("lit", {}).get(lamp, ""))
+            if lamp is None or lamp == "frame":
+                row.append(r.get("state" if lamp is None else "frame", ""))
+            else:
+                row.append(r.get("lit", {}).get(lamp, ""))
         row.append(json.dumps(record["events"], separators=(",", ":")))
         row.append(json.dumps(record["rules"], ensure_ascii=False, separators=(",", ":")))
         self._writer.writerow(row)
@@ -398,7 +409,8 @@ class DebugOverlay:
         y += self._text(img, f"t={t:.2f}s  frame {record['frame']}", (4, y), (255, 255, 255), s)
         for head_id, r in record["signals"].items():
             lit = " ".join(f"{c[0]}={v:.2f}" for c, v in r["lit"].items())
-            y += self._text(img, f"{head_id}: {r['state']}  {lit}", (4, y),
+            frame = f" (frame: {r['frame']})" if r.get("frame", r["state"]) != r["state"] else ""
+            y += self._text(img, f"{head_id}: {r['state']}{frame}  {lit}", (4, y),
                             LAMP_COLORS.get(r["state"], LAMP_COLORS["unknown"]), s)
         for line in rule_lines:
             y += self._text(img, line, (4, y), STATE_COLOR, s)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from contract.events import Category
 from edge.crops import cut
@@ -101,17 +101,38 @@ SPEEDING = ViolationKind(
 )
 
 
-class RedLightConfig(_Model):
+_SIGNAL_HELP = (
+    "the signal head controlling it (scene.signals), or a list of heads showing the same phase (both poles): "
+    "red when at least one reads red and none reads green or yellow, unknown when they disagree"
+)
+
+
+class _SignalHeads(_Model):
+    """`signal`: one head's id (as in v0.1) or a list of them."""
+
+    signal: SignalId | list[SignalId] = Field(description=_SIGNAL_HELP)
+
+    @field_validator("signal")
+    @classmethod
+    def _heads(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list) and (not v or len(set(v)) != len(v)):
+            raise ValueError("a list of signal heads must name at least one head, each once")
+        return v
+
+    @property
+    def heads(self) -> list[str]:
+        return [self.signal] if isinstance(self.signal, str) else list(self.signal)
+
+
+class RedLightConfig(_SignalHeads):
     line: LineId = Field(description="the stop line (scene.lines)")
-    signal: SignalId = Field(description="the signal head controlling it (scene.signals)")
     direction: Literal["forward", "backward"] = Field("forward", description="controlled crossing direction of the line")
     vehicle_classes: list[str] = Field(default_factory=lambda: list(VEHICLE_CLASSES), min_length=1)
     grace_seconds: float = Field(0.0, ge=0, description="crossings this soon after the red began are forgiven")
 
 
-class StopLineConfig(_Model):
+class StopLineConfig(_SignalHeads):
     line: LineId
-    signal: SignalId
     zone: ZoneId = Field(description="the area just beyond the stop line (scene.zones)")
     still_seconds: float = Field(1.0, gt=0, description="at rest in the zone this long while red")
     still_tolerance: float = Field(0.2, gt=0, le=2, description="movement allowed, as a share of the box height")
@@ -555,12 +576,26 @@ class LineSides:
         self.sides = {k: v for k, v in self.sides.items() if k in live}
 
 
-def _signal_details(reading: SignalReading, t: float, signal_id: str) -> dict[str, float | int | str | bool]:
-    return {
-        "signal": signal_id,
+def _signal_details(reading: SignalReading, t: float, board: SignalBoard, heads: list[str]) -> dict[str, float | int | str | bool]:
+    out: dict[str, float | int | str | bool] = {
+        "signal": "+".join(heads),
         "signal_state": reading.state.value,
         "red_seconds": round(reading.seconds_in_state(t), 2) if reading.state is SignalState.RED else 0.0,
     }
+    if len(heads) > 1:  # which head read what: the red came from these
+        out["signal_heads"] = ", ".join(f"{h}={board.reading(h).state.value}" for h in heads)
+    return out
+
+
+def _signal_overlay(board: SignalBoard, heads: list[str], reading: SignalReading, line: DirectedLine) -> Overlay:
+    """The line and the head(s) read: those reading the verdict's colour (all when none does)."""
+    used = [h for h in heads if board.reading(h).state is reading.state] or heads
+    return Overlay(
+        lines=(_line_overlay(line),),
+        signal_id="+".join(used),
+        signal_state=reading.state.value,
+        signal_boxes=tuple(box for h in used for box in board.heads[h].lamp_boxes),
+    )
 
 
 class RedLightRule:
@@ -570,6 +605,7 @@ class RedLightRule:
         self.config = config
         self.line = line
         self.board = board
+        self.heads = config.heads
         self.motion = motion
         self.want = 1 if config.direction == "forward" else -1
         self.classes = set(config.vehicle_classes)
@@ -582,7 +618,7 @@ class RedLightRule:
     def update(self, obs: Observation) -> list[Violation]:
         vehicles = self.motion.update(obs)
         self.board.update(obs.t, obs.image)
-        reading = self.board.reading(self.config.signal)
+        reading = self.board.combined(self.heads)
         out: list[Violation] = []
         for veh in vehicles:
             crossing = self.sides.update(veh)
@@ -603,13 +639,8 @@ class RedLightRule:
                     ended_at=obs.t,
                     confidence=veh.confidence,
                     offenders=(veh.offender(),),
-                    details={**_signal_details(reading, obs.t, self.config.signal), "line": self.line.id},
-                    overlay=Overlay(
-                        lines=(_line_overlay(self.line),),
-                        signal_id=self.config.signal,
-                        signal_state=reading.state.value,
-                        signal_boxes=tuple(self.board.heads[self.config.signal].lamp_boxes),
-                    ),
+                    details={**_signal_details(reading, obs.t, self.board, self.heads), "line": self.line.id},
+                    overlay=_signal_overlay(self.board, self.heads, reading, self.line),
                 )
             )
         self.reported = [(b, t) for b, t in self.reported if obs.t - t < 30.0]
@@ -623,11 +654,11 @@ class RedLightRule:
     def debug_state(self) -> dict:
         """Each vehicle's side of the stop line (+1 = its right, where forward leads) and the
         first crossings judged, with the head's state."""
-        reading = self.board.reading(self.config.signal)
+        reading = self.board.combined(self.heads)
         return {
             "rule": "red_light",
             "line": self.line.id,
-            "signal": self.config.signal,
+            "signal": "+".join(self.heads),
             "signal_state": reading.state.value,
             "want": self.want,
             "sides": [
@@ -657,6 +688,7 @@ class StopLineRule:
         self.line = line
         self.zone = zone
         self.board = board
+        self.heads = config.heads
         self.motion = motion
         self.red_light = red_light
         self.classes = set(config.vehicle_classes)
@@ -670,7 +702,7 @@ class StopLineRule:
     def update(self, obs: Observation) -> list[Violation]:
         vehicles = self.motion.update(obs)
         self.board.update(obs.t, obs.image)
-        reading = self.board.reading(self.config.signal)
+        reading = self.board.combined(self.heads)
         t = obs.t
         out: list[Violation] = []
         present: set[int] = set()
@@ -709,16 +741,11 @@ class StopLineRule:
                     offenders=(veh.offender(),),
                     zone=self.zone,
                     details={
-                        **_signal_details(reading, t, self.config.signal),
+                        **_signal_details(reading, t, self.board, self.heads),
                         "line": self.line.id,
                         "stopped_seconds": round(t - since, 2),
                     },
-                    overlay=Overlay(
-                        lines=(_line_overlay(self.line),),
-                        signal_id=self.config.signal,
-                        signal_state=reading.state.value,
-                        signal_boxes=tuple(self.board.heads[self.config.signal].lamp_boxes),
-                    ),
+                    overlay=_signal_overlay(self.board, self.heads, reading, self.line),
                 )
             )
         for vid in [v for v in self._rest if v not in present]:
