@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from contract.configfile import ConfigError, ConfigPath, format_validation_error, load_config
+from contract.configfile import ConfigError, ConfigPath, format_validation_error, load_config, secret_file_problem
 from contract.events import ViolationType
 from contract.mqtt import MqttSettings, resolve_password
 from contract.paths import central_state_dir, packaged_config
@@ -320,10 +320,44 @@ def _apply_env(cfg: CentralConfig, source: str) -> CentralConfig:
         raise ConfigError(format_validation_error(f"{source} (with env {', '.join(used)})", e)) from None
 
 
+def _check_state_paths(cfg: CentralConfig, source: str) -> None:
+    """What validation cannot see (issue 18, defect 9): the files and folders named must be of the
+    right kind before anything opens them. A FIFO as evidence_dir or password_file would hang, a
+    device would be read without end, and a SQLite file in a folder that does not exist would be
+    created silently in a mistyped place (only CENTRAL_STATE_DIR is made on demand)."""
+    evidence = cfg.evidence_dir
+    if evidence.exists() and not evidence.is_dir():
+        raise ConfigError(f"{source}: evidence_dir: {evidence} exists and is not a folder")
+    url = make_url(cfg.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        db = Path(url.database)
+        if db.exists() and not db.is_file():
+            raise ConfigError(f"{source}: database_url: {db} exists and is not a regular file")
+        if not db.parent.is_dir() and not _in_state_dir(db):
+            raise ConfigError(
+                f"{source}: database_url: the folder {db.parent} does not exist "
+                "(create it, or give a path in an existing folder)"
+            )
+    for key in ("password_file", "ca_file"):
+        file = getattr(cfg.mqtt, key)
+        if file is not None:
+            secret_file_problem(source, f"mqtt.{key}", file)
+
+
+def _in_state_dir(path: Path) -> bool:
+    """Central makes its own state folder (and folders below it) on first start."""
+    try:
+        path.resolve().relative_to(central_state_dir().resolve())
+    except ValueError:
+        return False
+    return True
+
+
 def load_central_config(path: Path | str | None = DEFAULT_CONFIG_PATH) -> CentralConfig:
     """Load and validate; `path=None` means defaults only. Raises ConfigError with file + key path."""
     cfg = CentralConfig() if path is None else load_config(path, CentralConfig)
     cfg = _apply_env(cfg, str(path) if path is not None else "defaults")
+    _check_state_paths(cfg, str(path) if path is not None else "defaults")
     # The routing table is part of the config: a bad one stops the start, naming its file + key.
     from central.workflow import load_routing
 

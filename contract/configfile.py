@@ -14,6 +14,15 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 import yaml
 from pydantic import AfterValidator, BaseModel, ValidationError
 
+from contract.yaml_safe import (
+    MAX_CONFIG_BYTES,
+    MAX_SECRET_BYTES,
+    FileProblem,
+    read_regular_file,
+    safe_load,
+    short_repr,
+)
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -107,27 +116,42 @@ def format_validation_error(path: Path | str, err: ValidationError, model: type[
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    # Bounded: repr() of an aliased YAML value would build the whole expansion first.
+    return short_repr(value, 80)
 
 
 def read_yaml(path: Path | str) -> Any:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        # Only a regular file under a size cap: a FIFO, /dev/zero or /dev/urandom fails at once.
+        text = read_regular_file(p, max_bytes=MAX_CONFIG_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
+    except FileProblem as e:
+        raise ConfigError(f"{p}: cannot read config file: {e}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: cannot read config file: {e}") from None
     except ValueError as e:  # a path no file can have, e.g. with a NUL byte
         raise ConfigError(f"{str(p)!r}: not a usable file name: {e}") from None
     try:
-        return yaml.safe_load(text)
+        # Depth and alias-expansion caps (billion laughs, 5,000-deep nesting).
+        return safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise ConfigError(f"{p}: not valid YAML: {where}{problem}") from None
+
+
+def secret_file_problem(config: Path | str, key: str, file: Path) -> None:
+    """Raise a ConfigError naming `config` and `key` unless `file` (a password or CA file the
+    config names) is a regular file under MAX_SECRET_BYTES."""
+    try:
+        read_regular_file(file, max_bytes=MAX_SECRET_BYTES)
+    except FileNotFoundError:
+        raise ConfigError(f"{config}: {key}: no such file {file}") from None
+    except (OSError, FileProblem) as e:
+        raise ConfigError(f"{config}: {key}: cannot read {file}: {e}") from None
 
 
 def load_config(path: Path | str, model: type[M], *, context: dict[str, Any] | None = None) -> M:

@@ -91,9 +91,12 @@ def resolve_password(env_var: str | None, password_file: Path | None, value: str
     if env_var and os.environ.get(env_var):
         return os.environ[env_var]
     if password_file is not None:
+        from contract.yaml_safe import MAX_SECRET_BYTES, FileProblem, read_regular_file
+
         try:
-            return Path(password_file).read_text(encoding="utf-8").strip()
-        except OSError as e:
+            # A regular file under a cap: /dev/zero or a FIFO here must not hang or exhaust memory.
+            return read_regular_file(password_file, max_bytes=MAX_SECRET_BYTES).decode("utf-8").strip()
+        except (OSError, FileProblem, UnicodeDecodeError) as e:
             raise ConfigError(f"{key}: cannot read {password_file}: {e}") from None
     return value
 

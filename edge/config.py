@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, ValidationInfo, create_model, field_validator
 
-from contract.configfile import ConfigError, ConfigPath, load_config
+from contract.configfile import ConfigError, ConfigPath, load_config, secret_file_problem
 from contract.events import Location
 from contract.mqtt import MqttSettings, Will, resolve_password
 from contract.topics import DEFAULT_PREFIX
@@ -301,7 +301,11 @@ def load_node_config(path: Path | str) -> tuple[NodeConfig, list[CameraConfig]]:
     for key in ("password_file", "ca_file"):
         value = getattr(node.mqtt, key)
         if value is not None and not value.is_absolute():
-            setattr(node.mqtt, key, (path.parent / value).resolve())
+            value = (path.parent / value).resolve()
+            setattr(node.mqtt, key, value)
+        if value is not None:
+            # Read now (bounded, regular files only), so check-config fails where `edge run` would.
+            secret_file_problem(path, f"mqtt.{key}", value)
     cameras: list[CameraConfig] = []
     seen: set[str] = set()
     for i, entry in enumerate(node.cameras):
