@@ -35,6 +35,7 @@ from edge.retention import RetentionWorker
 from edge.runtime.analyzer import LiveAnalyzer, PendingEvent
 from edge.runtime.evidence_worker import EvidenceWorker
 from edge.runtime.supervisor import RestartPolicy, Supervisor, SupervisorState
+from edge.scene_sync import SceneSync, apply_saved
 from edge.signal_feed import SignalFeed
 from edge.sources import SourceHealth, open_source
 from edge.uploader import EvidenceUploader
@@ -70,6 +71,10 @@ class CameraWorker(threading.Thread):
         # (wall time the analysis of a frame ended, its lag behind the frame's arrival): the last minute.
         self._analysed: deque[tuple[float, float]] = deque()
         self._overloaded = False
+        # The first frame analysed (after a start or a new config): the scene's reference picture.
+        self.reference_frame = None
+        self._next_camera: CameraConfig | None = None  # a new config, taken between two frames
+        self._reconfigured = threading.Event()
         self.supervisor = Supervisor(
             self.name, self._run_once, node.stopping, policy=node.restart_policy, on_state=self._on_supervisor
         )
@@ -136,6 +141,29 @@ class CameraWorker(threading.Thread):
         while self._analysed and now - self._analysed[0][0] > 60:
             self._analysed.popleft()
 
+    def reconfigure(self, camera: CameraConfig, timeout: float = 30.0) -> bool:
+        """Run `camera` (a validated config of this camera) from the next frame on: its rules are
+        rebuilt between two frames, on the camera thread. True once taken, False if no frame came
+        within `timeout` (it is still taken at the next frame)."""
+        self._reconfigured.clear()
+        self._next_camera = camera
+        if not self.is_alive():
+            self._take_config(None)
+            return True
+        return self._reconfigured.wait(timeout)
+
+    def _take_config(self, analyzer: LiveAnalyzer | None) -> None:
+        new, self._next_camera = self._next_camera, None
+        if new is None:
+            return
+        self.camera = new
+        if analyzer is not None:
+            # The tracker and clip buffer carry on; the rules (zones, lines, timers) start afresh.
+            analyzer.camera = new
+            analyzer.rules = None
+        self.reference_frame = None
+        self._reconfigured.set()
+
     # -- the worker --------------------------------------------------------------------------------
     def run(self) -> None:
         self.supervisor.run()
@@ -183,6 +211,10 @@ class CameraWorker(threading.Thread):
             for frame in source.frames():
                 if self.node.stopping.is_set():
                     break
+                if self._next_camera is not None:
+                    self._take_config(analyzer)
+                if self.reference_frame is None:
+                    self.reference_frame = frame.image.copy()
                 if self.node.signal_feed is not None:
                     self.node.signal_feed.apply(cam.id, analyzer.rules, frame.pts, frame.wall_time)
                 decided = analyzer.process(frame, datetime.fromtimestamp(frame.wall_time, UTC))
@@ -234,10 +266,13 @@ class CameraWorker(threading.Thread):
 class EdgeNode:
     def __init__(self, config: NodeConfig, cameras: list[CameraConfig]) -> None:
         self.config = config
-        self.cameras = cameras
         self.prefix = config.mqtt.topic_prefix
         node_id = config.node.id
         self.state_dir = config.node.state_dir or default_node_state_dir(node_id)
+        self.scenes_dir = self.state_dir / "scenes"
+        # Scene versions saved from central's console earlier: an edit survives a restart.
+        cameras = apply_saved(self.scenes_dir, cameras)
+        self.cameras = cameras
         self.evidence_dir = self.state_dir / "evidence"
         self.outbox = Outbox(self.state_dir / "outbox.sqlite3")
         self.status_topic = node_status_topic(self.prefix, node_id)
@@ -284,6 +319,13 @@ class EdgeNode:
         r = config.restart
         self.restart_policy = RestartPolicy(r.initial_s, r.max_s, r.stable_s, r.max_consecutive)
         self.workers = [CameraWorker(self, c) for c in cameras]
+        # Each camera's config and reference frame to central, and the console's edits back.
+        self.scene_sync: SceneSync | None = None
+        if config.upload is not None:
+            self.scene_sync = SceneSync(
+                self.workers, self.scenes_dir, config.upload.url, node_id, config.upload.token,
+                timeout_s=config.upload.timeout_s, stopping=self.stopping,
+            )
         self.metrics_server = None
         self._stop_lock = threading.Lock()
         self._stopped = False
@@ -358,6 +400,8 @@ class EdgeNode:
         if self.signal_feed is not None:
             self.signal_feed.start()
         self.evidence.start()
+        if self.scene_sync is not None:
+            self.scene_sync.start()
         if self.config.metrics is not None:
             from edge.metrics import serve_metrics
 
@@ -417,6 +461,8 @@ class EdgeNode:
             self.signal_feed.stop()
         if self.uploader is not None:
             self.uploader.stop()
+        if self.scene_sync is not None and self.scene_sync.is_alive():
+            self.scene_sync.stop()
         for w in self.workers:
             self.publish_health(w.health())  # final: ended (retained for whoever looks later)
         offline = NodeStatus(node=self.config.node.id, state="offline", at=_utc()).to_json().encode()

@@ -17,7 +17,7 @@ from central.uploads import upload_router
 from central.web.deps import Console, LoginRequired, login_redirect
 from central.web.headers import SecurityHeaders, nonce_of
 from central.web.routers import auth as auth_routes
-from central.web.routers import evidence, health, police, public, reports, review
+from central.web.routers import evidence, health, police, public, reports, review, scenes
 from central.web.routers import metrics as metrics_routes
 from central.web.schemas import Error
 from central.web.throttle import LoginThrottle
@@ -68,7 +68,7 @@ def create_app(config: CentralConfig, *, engine: Engine | None = None, ingester:
     )
     app.include_router(upload_router(config, sessions, dialect_name=engine.dialect.name))  # edge evidence upload
     # Order matters where paths overlap: /reports/{ref}.json before /reports/{ref}.
-    for router in (auth_routes, reports, review, police, health, public, evidence, metrics_routes):
+    for router in (auth_routes, reports, review, police, health, public, evidence, metrics_routes, scenes):
         app.include_router(router.router)
 
     def error(request: Request, status: int, detail: Any, headers: Mapping[str, str] | None = None) -> Response:

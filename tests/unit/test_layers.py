@@ -1,7 +1,8 @@
 """The packages import in one direction: contract <- pipelines <- edge; contract <- central.
 
 Known exceptions still to remove (listed so a new one fails): central blurs with the edge's
-detector, central reads the edge's rule registry for report texts, and the model tools
+detector, central reads the edge's rule registry for report texts, validates and draws camera
+scenes with the edge's config and drawing modules (issue 15), and the model tools
 (models.variants, models.agreement) are built on the edge's detector and analysis.
 """
 
@@ -24,6 +25,9 @@ FORBIDDEN = {
 ALLOWED = {
     ("central/public.py", "edge.detector"),
     ("central/reports.py", "edge.rules.registry"),
+    # The scene editor validates with the edge's own config models (pure) and draws as `edge draw`.
+    ("central/services/scenes.py", "edge.config"),
+    ("central/services/scenes.py", "edge.scene_drawing"),
     ("models/variants.py", "edge.detector"),
     ("models/variants.py", "edge.sources"),
     ("models/agreement.py", "edge.config"),

@@ -1,0 +1,189 @@
+"""Camera scenes: the drawing of each camera (operators, admins), the scene editor (admins) and the
+nodes' side of it (`/api/v1/scenes`, HTTP Basic with the node's upload token, as evidence uploads).
+
+How the versions flow: `central.services.scenes`."""
+
+# No `from __future__ import annotations`: FastAPI must see the real types of the dependencies.
+import base64
+import binascii
+import hmac
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from pydantic import BaseModel, Field
+
+from central import auth
+from central.services import scenes
+from central.services.access import REVIEWERS
+from central.web.deps import Csrf, Ctx, require
+
+router = APIRouter()
+
+ReviewerPage = Annotated[auth.SessionInfo, Depends(require(*REVIEWERS, page=True))]
+Reviewer = Annotated[auth.SessionInfo, Depends(require(*REVIEWERS))]
+AdminPage = Annotated[auth.SessionInfo, Depends(require("admin", page=True))]
+Admin = Annotated[auth.SessionInfo, Depends(require("admin"))]
+STATIC = Path(__file__).resolve().parents[2] / "static"
+ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+_basic = HTTPBasic(auto_error=False, realm="ioc-scenes")
+
+
+class EditBody(BaseModel):
+    config: dict[str, Any]
+    base_version: int | None = None
+
+
+class ReportBody(BaseModel):
+    yaml: str = Field(max_length=scenes.MAX_YAML_BYTES)
+    frame_jpeg_b64: str | None = Field(None, max_length=scenes.MAX_FRAME_BYTES * 4 // 3 + 8)
+    applied: int | None = None
+    refused: int | None = None
+    error: str | None = Field(None, max_length=4000)
+
+
+def _node_of(request: Request, credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)]) -> str:
+    tokens = request.app.state.config.uploads.nodes
+    expected = tokens.get(credentials.username).encode() if credentials and credentials.username in tokens else None
+    given = credentials.password.encode() if credentials else b""
+    # compare_digest on a dummy as well: the timing says nothing about which node ids exist.
+    if not hmac.compare_digest(given, expected or b"\0" * 32) or expected is None:
+        raise HTTPException(401, "unknown node or wrong token", headers={"WWW-Authenticate": "Basic"})
+    return credentials.username  # type: ignore[union-attr]
+
+
+Node = Annotated[str, Depends(_node_of)]
+
+
+def _check_ids(*ids: str) -> None:
+    import re
+
+    for i in ids:
+        if not re.fullmatch(ID, i):
+            raise HTTPException(404, "no such camera")
+
+
+# ------------------------------------------------------------------------------- nodes' side
+
+
+@router.put("/api/v1/scenes/{camera}", tags=["edge"], summary="A node reports a camera's running config")
+def node_report(ctx: Ctx, camera: str, body: ReportBody, node: Node) -> dict[str, Any]:
+    _check_ids(camera)
+    frame = None
+    if body.frame_jpeg_b64:
+        try:
+            frame = base64.b64decode(body.frame_jpeg_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise HTTPException(422, "frame_jpeg_b64: not base64") from None
+    try:
+        return scenes.report(ctx.sessions, node, camera, body.yaml, frame_jpeg=frame, applied=body.applied,
+                             refused=body.refused, error=body.error)
+    except scenes.SceneError as e:
+        raise HTTPException(422, str(e)) from None
+
+
+@router.get("/api/v1/scenes", tags=["edge"], summary="A node asks for the configs an admin saved for it")
+def node_desired(ctx: Ctx, node: Node) -> dict[str, Any]:
+    return {"node": node, "cameras": scenes.desired(ctx.sessions, node)}
+
+
+# ------------------------------------------------------------------------------ the console
+
+
+@router.get("/scenes", response_class=HTMLResponse, include_in_schema=False)
+def scenes_page(request: Request, ctx: Ctx, _info: ReviewerPage) -> Response:
+    with ctx.sessions() as s:
+        rows = scenes.cameras(s)
+    return ctx.render(request, "scenes.html", cameras=rows)
+
+
+def _version_or_404(ctx: Ctx, node: str, camera: str, number: int | None) -> scenes.SceneVersionRow:
+    _check_ids(node, camera)
+    with ctx.sessions() as s:
+        row = scenes.latest(s, node, camera) if number is None else scenes.version(s, node, camera, number)
+    if row is None:
+        raise HTTPException(404, "no such camera or version")
+    return row
+
+
+@router.get("/scenes/{node}/{camera}", response_class=HTMLResponse, include_in_schema=False)
+def scene_page(request: Request, ctx: Ctx, node: str, camera: str, info: ReviewerPage) -> Response:
+    current = _version_or_404(ctx, node, camera, None)
+    with ctx.sessions() as s:
+        history = scenes.versions(s, node, camera)
+    return ctx.render(request, "scene.html", node=node, camera=camera, current=current, history=history,
+                      can_edit=info.user.role == "admin")
+
+
+@router.get("/scenes/{node}/{camera}/drawing.png", include_in_schema=False)
+def scene_drawing(ctx: Ctx, node: str, camera: str, _info: Reviewer, version: int | None = None) -> Response:
+    row = _version_or_404(ctx, node, camera, version)
+    with ctx.sessions() as s:
+        frame = s.get(scenes.SceneFrameRow, row.frame_sha256) if row.frame_sha256 else None
+        jpeg = frame.jpeg if frame is not None else None
+    png = scenes.drawing_png(row.yaml, jpeg)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/scenes/{node}/{camera}/frame.jpg", include_in_schema=False)
+def scene_frame(ctx: Ctx, node: str, camera: str, _info: Reviewer) -> Response:
+    _check_ids(node, camera)
+    with ctx.sessions() as s:
+        frame = scenes.latest_frame(s, node, camera)
+        if frame is None:
+            raise HTTPException(404, "no reference frame from this camera yet")
+        return Response(frame.jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/scenes/{node}/{camera}/edit", response_class=HTMLResponse, include_in_schema=False)
+def editor_page(request: Request, ctx: Ctx, node: str, camera: str, _info: AdminPage) -> Response:
+    current = _version_or_404(ctx, node, camera, None)
+    return ctx.render(request, "scene_editor.html", node=node, camera=camera, current=current)
+
+
+@router.get("/api/scenes/{node}/{camera}", tags=["scenes"], summary="A camera's latest config version")
+def api_scene(ctx: Ctx, node: str, camera: str, _info: Reviewer) -> dict[str, Any]:
+    row = _version_or_404(ctx, node, camera, None)
+    with ctx.sessions() as s:
+        frame = scenes.latest_frame(s, node, camera)
+    return {
+        "node": node, "camera": camera, "version": row.version, "state": row.state, "origin": row.origin,
+        "config": yaml.safe_load(row.yaml), "yaml": row.yaml,
+        "frame": f"/scenes/{node}/{camera}/frame.jpg" if frame else None,
+        "frame_size": [frame.width, frame.height] if frame else None,
+    }
+
+
+@router.post("/api/scenes/{node}/{camera}/check", tags=["scenes"], summary="Validate an edited config (check-config)")
+def api_check(ctx: Ctx, node: str, camera: str, body: EditBody, _info: Admin) -> dict[str, Any]:
+    _check_ids(node, camera)
+    checked = scenes.check(body.config, f"{node}/{camera}.yaml")
+    return {"ok": checked.ok, "errors": checked.errors, "yaml": checked.yaml}
+
+
+@router.post("/api/scenes/{node}/{camera}/versions", tags=["scenes"], summary="Save an edited config: a new version",
+             status_code=201)
+def api_save(ctx: Ctx, node: str, camera: str, body: EditBody, info: Csrf, response: Response) -> dict[str, Any]:
+    if info.user.role != "admin":
+        raise HTTPException(403, "only an admin edits a camera's scene")
+    _check_ids(node, camera)
+    try:
+        row, checked = scenes.save(ctx.sessions, node, camera, body.config, info.user.username, body.base_version)
+    except scenes.SceneConflict as e:
+        raise HTTPException(409, str(e)) from None
+    except scenes.SceneError as e:
+        raise HTTPException(404, str(e)) from None
+    if row is None:
+        response.status_code = 422
+        return {"ok": False, "errors": checked.errors, "yaml": checked.yaml}
+    return {"ok": True, "version": row.version, "state": row.state, "created_by": row.created_by,
+            "created_at": row.created_at.isoformat(), "yaml": row.yaml}
+
+
+@router.get("/static/scene-editor.js", include_in_schema=False)
+def editor_js() -> FileResponse:
+    return FileResponse(STATIC / "scene-editor.js", media_type="text/javascript",
+                        headers={"Cache-Control": "no-cache"})

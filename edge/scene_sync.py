@@ -1,0 +1,210 @@
+"""A live node's camera configs and central's console: report what runs, apply what an admin saved.
+
+Over HTTP to central (`upload.url`, HTTP Basic with the node's upload token, as evidence uploads;
+the node connects, so it works behind NAT):
+
+- each camera's running config (without `camera.source`: an RTSP URL carries the camera's
+  password) and a reference frame (the first frame the camera analysed, as the edge sees it) go
+  to `PUT /api/v1/scenes/<camera>` when the node starts and whenever that camera's config changes;
+- every `interval_s` the node asks `GET /api/v1/scenes` for versions an admin saved in the scene
+  editor. A new version is validated as `check-config --camera` validates it (and its model files
+  must exist here); a bad one is refused, the error reported back, and the old config keeps
+  running. A good one is written atomically to `<state_dir>/scenes/<camera>.yaml` (the previous
+  one kept as `<camera>.prev.yaml`), handed to the camera thread, which rebuilds that camera's
+  rules between two frames (no restart), and reported `applied`.
+
+The saved file is read again when the node starts (`apply_saved`): an edit survives a restart,
+on top of the camera's own file (the node config's `source` and `id` still win).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import yaml
+
+from contract.configfile import ConfigError
+from edge.config import CameraConfig, camera_run_problems, load_camera_config
+
+if TYPE_CHECKING:
+    from edge.node import CameraWorker
+
+log = logging.getLogger("edge.scene_sync")
+
+
+def running_yaml(camera: CameraConfig) -> str:
+    """The config as central gets it: what the file set, without the source."""
+    data = camera.model_dump(mode="json", exclude_unset=True)
+    data.get("camera", {}).pop("source", None)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None, width=120)
+
+
+def validate(text: str, running: CameraConfig, name: str) -> CameraConfig:
+    """`text` (a camera config from central) as this node would run it: its own source and id
+    kept; raises ConfigError with `check-config`'s lines (naming `name`), or a run problem."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{name}: not valid YAML: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("camera"), dict):
+        raise ConfigError(f"{name}: not a camera config (no camera: mapping)")
+    if data["camera"].get("id") != running.camera.id:
+        raise ConfigError(f"{name}: camera.id: {data['camera'].get('id')!r} is not this camera ({running.camera.id!r})")
+    data["camera"]["source"] = running.camera.source
+    with tempfile.TemporaryDirectory(prefix="scene-") as tmp:
+        path = Path(tmp) / "camera.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        try:
+            camera = load_camera_config(path)
+        except ConfigError as e:
+            raise ConfigError(str(e).replace(str(path), name)) from None
+        problems = [p.replace(str(path), name) for p in camera_run_problems(path, camera, source_key="node")]
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return camera
+
+
+def write_atomically(folder: Path, camera_id: str, text: str, version: int) -> Path:
+    """`<camera>.yaml` replaced in one rename (a crash leaves the old or the new, never half), the
+    previous kept as `<camera>.prev.yaml`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{camera_id}.yaml"
+    body = f"# scene version {version} from central's console\n{text}"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{camera_id}.", suffix=".yaml")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+        if target.exists():
+            os.replace(target, folder / f"{camera_id}.prev.yaml")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    (folder / f"{camera_id}.version").write_text(str(version), encoding="utf-8")
+    return target
+
+
+def apply_saved(folder: Path, cameras: list[CameraConfig]) -> list[CameraConfig]:
+    """The cameras with the scene versions saved here earlier (a restart keeps the console's edit);
+    a saved file that no longer validates is logged and skipped (the camera's own file runs)."""
+    out = []
+    for cam in cameras:
+        saved = folder / f"{cam.camera.id}.yaml"
+        if saved.is_file():
+            try:
+                cam = validate(saved.read_text(encoding="utf-8"), cam, str(saved))
+                log.info("scene from the console", extra={"fields": {"camera": cam.camera.id, "file": str(saved)}})
+            except ConfigError as e:
+                log.error("saved scene not usable, the camera's own config runs",
+                          extra={"fields": {"camera": cam.camera.id, "error": str(e)}})
+        out.append(cam)
+    return out
+
+
+def saved_version(folder: Path, camera_id: str) -> int:
+    try:
+        return int((folder / f"{camera_id}.version").read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return 0
+
+
+class SceneSync(threading.Thread):
+    def __init__(
+        self, workers: list[CameraWorker], folder: Path, url: str, node_id: str, token: str, *,
+        interval_s: float = 10.0, timeout_s: float = 30.0, stopping: threading.Event | None = None,
+    ) -> None:
+        super().__init__(name="scene-sync", daemon=True)
+        self.workers = {w.camera.camera.id: w for w in workers}
+        self.folder = folder
+        self.interval_s = interval_s
+        self.stopping = stopping or threading.Event()
+        self._wake = threading.Event()
+        self._client = httpx.Client(
+            base_url=url.rstrip("/"), auth=(node_id, token), timeout=httpx.Timeout(timeout_s, connect=10.0),
+            headers={"User-Agent": f"ioc-edge/{node_id}"},
+        )
+        self.reported: dict[str, tuple[int, bool]] = {}  # camera -> (id of the config sent, with a frame)
+        self.applied = {cam: saved_version(folder, cam) for cam in self.workers}
+        self.refused: dict[int, str] = {}
+        self.errors = 0
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._wake.set()
+        self.join(timeout=5)
+        self._client.close()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.sync_once()
+            except httpx.HTTPError as e:
+                self.errors += 1
+                log.warning("central not reached for scenes; retried", extra={"fields": {"error": str(e)}})
+            except Exception:  # a bad answer must not end the thread: said, retried
+                self.errors += 1
+                log.exception("scene sync failed; retried")
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+
+    def sync_once(self) -> None:
+        for cam_id, worker in self.workers.items():
+            cam, frame = worker.camera, worker.reference_frame
+            sent = self.reported.get(cam_id)
+            # At start, once the first frame is there, and after every change of config.
+            if sent is None or sent[0] != id(cam) or (frame is not None and not sent[1]):
+                self._report(cam_id, cam, frame)
+        r = self._client.get("/api/v1/scenes")
+        r.raise_for_status()
+        for cam_id, want in (r.json().get("cameras") or {}).items():
+            worker = self.workers.get(cam_id)
+            number = int(want["version"])
+            if worker is None or number <= self.applied.get(cam_id, 0) or number in self.refused:
+                continue
+            self._apply(worker, number, str(want["yaml"]), str(want.get("by", "")))
+
+    def _report(self, cam_id: str, cam: CameraConfig, frame: Any, **outcome: Any) -> None:
+        body: dict[str, Any] = {"yaml": running_yaml(cam), **outcome}
+        if frame is not None:
+            import cv2  # the node has OpenCV; importing this module must not need it
+
+            ok, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            if ok:
+                body["frame_jpeg_b64"] = base64.b64encode(jpeg.tobytes()).decode()
+        r = self._client.put(f"/api/v1/scenes/{cam_id}", json=body)
+        if r.status_code >= 400:
+            log.error("central refused the scene report",
+                      extra={"fields": {"camera": cam_id, "status": r.status_code, "detail": r.text[:500]}})
+            r.raise_for_status()
+        self.reported[cam_id] = (id(cam), frame is not None)
+
+    def _apply(self, worker: CameraWorker, number: int, text: str, by: str) -> None:
+        cam_id = worker.camera.camera.id
+        name = f"{cam_id}.yaml (version {number})"
+        try:
+            new = validate(text, worker.camera, name)
+        except ConfigError as e:
+            self.refused[number] = str(e)
+            log.error("scene version refused, the old config keeps running",
+                      extra={"fields": {"camera": cam_id, "version": number, "by": by, "error": str(e)}})
+            self._report(cam_id, worker.camera, None, refused=number, error=str(e))
+            return
+        if saved_version(self.folder, cam_id) != number:  # tried before: keep the .prev of the old one
+            write_atomically(self.folder, cam_id, text, number)
+        if not worker.reconfigure(new, timeout=30):
+            # The camera thread is not taking frames (reconnecting): asked again at the next sync.
+            log.warning("scene version written; the camera has not taken it yet",
+                        extra={"fields": {"camera": cam_id, "version": number}})
+            return
+        self.applied[cam_id] = number
+        log.info("scene version applied", extra={"fields": {"camera": cam_id, "version": number, "by": by}})
+        self._report(cam_id, worker.camera, worker.reference_frame, applied=number)

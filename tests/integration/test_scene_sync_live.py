@@ -1,0 +1,130 @@
+"""A running edge node and central's scene versions (issue 15): the node reports each camera's
+config and reference frame to central over HTTP; a version an admin saves is fetched, validated,
+written atomically and applied between frames without a restart; a version the node cannot run
+(a model file it lacks) is refused with the error, and the old config keeps running; the applied
+version survives a restart. Real central (uvicorn, SQLite), a real node on a file camera."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import uvicorn
+import yaml
+
+from central.config import CentralConfig
+from central.db import make_engine, make_session_factory, migrate
+from central.services import scenes
+from central.web import create_app
+from edge.data import video_path
+from edge.local_broker import free_port
+from edge.scene_sync import write_atomically
+from tests.integration.live_node import VIDEO, camera, live_node
+from tests.services import unique_name, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+TOKEN = "scene-sync-upload-token-0123"
+NODE = "scene-node"
+
+
+def test_a_console_version_is_applied_by_the_running_node_and_a_bad_one_refused(mqtt_broker, tmp_path: Path):
+    if not video_path(VIDEO).is_file():
+        pytest.skip("sample video missing (set EDGE_DATA_DIR)")
+    db_url = f"sqlite:///{tmp_path / 'central.db'}"
+    migrate(db_url)
+    cfg = CentralConfig.model_validate(
+        {"database_url": db_url, "evidence_dir": str(tmp_path / "ev"), "uploads": {"nodes": {NODE: TOKEN}}}
+    )
+    engine = make_engine(db_url)
+    sessions = make_session_factory(engine)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(cfg, engine=engine), host="127.0.0.1", port=port, log_config=None, lifespan="off")
+    )
+    threading.Thread(target=server.run, daemon=True).start()
+    wait_until(lambda: server.started, what="central web started")
+    cam = camera()
+    cam = cam.model_copy(update={"camera": cam.camera.model_copy(update={"analysis_fps": 2})})
+    cam_id = cam.camera.id
+    upload = {"url": f"http://127.0.0.1:{port}", "token": TOKEN, "retry_max_s": 2}
+    node = live_node(mqtt_broker.port, tmp_path / "edge", unique_name("p"), NODE, [cam], upload=upload)
+    assert node.scene_sync is not None
+    node.scene_sync.interval_s = 0.5
+    runner = threading.Thread(target=node.run, daemon=True)
+    runner.start()
+    try:
+        def reported():
+            with sessions() as s:
+                row = scenes.latest(s, NODE, cam_id)
+                return row if row is not None and row.frame_sha256 else None
+
+        first = wait_until(reported, 90, what="the node's config and reference frame at central")
+        assert first.origin == "edge" and first.state == "running" and first.version == 1
+        running = yaml.safe_load(first.yaml)
+        assert "source" not in running["camera"]  # an RTSP URL would carry the camera's password
+        with sessions() as s:
+            frame = scenes.latest_frame(s, NODE, cam_id)
+            assert frame is not None and (frame.width, frame.height) == (720, 1280)  # upright, as analysed
+            assert frame.jpeg[:2] == b"\xff\xd8"
+
+        # An admin adds a no-stopping bay and watches it.
+        edited = yaml.safe_load(first.yaml)
+        edited["scene"]["zones"].append({"id": "bay", "kind": "no_stopping", "polygon": [[100, 600], [400, 600], [400, 900], [100, 900]]})
+        edited["rules"]["illegal_stopping"]["zones"] = ["walkway", "bay"]
+        row, checked = scenes.save(sessions, NODE, cam_id, edited, "admin-a", base_version=1)
+        assert checked.ok and row is not None and row.version == 2 and row.state == "pending"
+
+        def state(v: int) -> str | None:
+            with sessions() as s:
+                r = scenes.version(s, NODE, cam_id, v)
+                return r.state if r is not None else None
+
+        wait_until(lambda: state(2) == "applied", 60, what="the node applied version 2")
+        worker = node.workers[0]
+        assert [z.id for z in worker.camera.scene.zones] == ["walkway", "brick_sidewalk", "bay"]
+        assert worker.camera.camera.source == cam.camera.source  # the node's own source kept
+        assert node.workers[0].is_alive() and worker.supervisor.restarts == 0  # no restart
+        # The analyzer rebuilt its rules with the new zone at a frame after the swap.
+        wait_until(lambda: worker.analyzer is not None and worker.analyzer.rules is not None
+                   and worker.analyzer.camera is worker.camera, 30, what="rules rebuilt")
+        saved = tmp_path / "edge" / "scenes" / f"{cam_id}.yaml"
+        assert "bay" in saved.read_text(encoding="utf-8")
+        with sessions() as s:  # the node's report after applying matches v2: no extra edge version
+            assert scenes.latest(s, NODE, cam_id).version == 2
+
+        # A version central accepts but this node cannot run: its helmet model is not here.
+        bad = yaml.safe_load(yaml.safe_dump(edited))
+        bad["rules"]["no_helmet"] = {"model": "no_such_helmet_model.onnx"}
+        row3, checked3 = scenes.save(sessions, NODE, cam_id, bad, "admin-a", base_version=2)
+        assert checked3.ok and row3 is not None
+        wait_until(lambda: state(3) == "refused", 60, what="the node refused version 3")
+        with sessions() as s:
+            r3 = scenes.version(s, NODE, cam_id, 3)
+            assert "rules.no_helmet.model" in (r3.error or "") and "model file not found" in (r3.error or "")
+        assert worker.camera.rules.no_helmet is None and [z.id for z in worker.camera.scene.zones][-1] == "bay"
+        assert "no_such_helmet" not in saved.read_text(encoding="utf-8")
+    finally:
+        node.stopping.set()
+        runner.join(30)
+        node.stop()
+        server.should_exit = True
+
+    # A restart runs the console's version (on top of the camera's own file).
+    again = live_node(mqtt_broker.port, tmp_path / "edge", "p", NODE, [cam])
+    try:
+        assert [z.id for z in again.cameras[0].scene.zones][-1] == "bay"
+    finally:
+        again.outbox.close()
+        again.inference.close()
+        engine.dispose()
+
+
+def test_a_saved_scene_replaces_the_file_in_one_rename_and_keeps_the_previous(tmp_path: Path):
+    write_atomically(tmp_path, "cam-1", "a: 1\n", 2)
+    write_atomically(tmp_path, "cam-1", "a: 2\n", 3)
+    assert (tmp_path / "cam-1.yaml").read_text().endswith("a: 2\n")
+    assert (tmp_path / "cam-1.prev.yaml").read_text().endswith("a: 1\n")
+    assert (tmp_path / "cam-1.version").read_text() == "3"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cam-1.prev.yaml", "cam-1.version", "cam-1.yaml"]
