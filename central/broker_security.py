@@ -8,9 +8,10 @@ credential cannot take over central's or another account's session, and it check
 (Mosquitto's ACL file grants every SUBSCRIBE and checks reads only at delivery). Why: docs/security.md.
 
 - Each edge node logs in as its node id and may publish only under `<prefix>/<node id>/`, and
-  read only its own signal-controller topics; it cannot read other nodes' topics.
+  read only its own signal-controller topics and its cameras' debug-recording requests
+  (`<prefix>/<node id>/+/debug/record`); it cannot read other nodes' topics.
 - Central logs in as `central`: it reads everything under `<prefix>/` and publishes police alerts
-  (`<prefix>/alerts/#`), nothing else.
+  (`<prefix>/alerts/#`) and debug-recording requests (`<prefix>/+/+/debug/record`), nothing else.
 - A police client (`--police NAME[:DISTRICT]`) may only read alerts: one district's
   (`<prefix>/alerts/<district slug>/#`) or, without a district, all of them.
 - A signal controller (`--controller NAME:NODE`) may only publish its node's signal heads
@@ -88,20 +89,23 @@ class Account:
         # Above every allow: no account but central's may join a shared subscription.
         deny_share = [acl("subscribePattern", "$share/#", allow=False, priority=100)]
         if self.role == "central":
-            return [acl("publishClientSend", f"{prefix}/alerts/#"), *read(f"{prefix}/#"), *read("$SYS/#"),
+            return [acl("publishClientSend", f"{prefix}/alerts/#"), acl("publishClientSend", f"{prefix}/+/+/debug/record"),
+                    *read(f"{prefix}/#"), *read("$SYS/#"),
                     acl("subscribePattern", f"$share/{share_group}/{prefix}/#")]
         if self.role == "node":
             return [acl("publishClientSend", f"{prefix}/{self.name}/#"), *read(f"{prefix}/{self.name}/+/signal/#"),
-                    *deny_share]
+                    *read(f"{prefix}/{self.name}/+/debug/record"), *deny_share]
         if self.role == "police":
             return [*read(f"{prefix}/alerts/{self.scope}/#" if self.scope else f"{prefix}/alerts/#"), *deny_share]
         return [acl("publishClientSend", f"{prefix}/{self.scope}/+/signal/+"), *deny_share]
 
     def acl_lines(self, prefix: str) -> list[str]:
         if self.role == "central":
-            return [f"topic read {prefix}/#", f"topic write {prefix}/alerts/#", "topic read $SYS/#"]
+            return [f"topic read {prefix}/#", f"topic write {prefix}/alerts/#", f"topic write {prefix}/+/+/debug/record",
+                    "topic read $SYS/#"]
         if self.role == "node":
-            return [f"topic write {prefix}/{self.name}/#", f"topic read {prefix}/{self.name}/+/signal/#"]
+            return [f"topic write {prefix}/{self.name}/#", f"topic read {prefix}/{self.name}/+/signal/#",
+                    f"topic read {prefix}/{self.name}/+/debug/record"]
         if self.role == "police":
             return [f"topic read {prefix}/alerts/{self.scope or '#'}" + ("/#" if self.scope else "")]
         return [f"topic write {prefix}/{self.scope}/+/signal/+"]

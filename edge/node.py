@@ -14,11 +14,14 @@ counters, with every node status.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 import time
 from collections import deque
 from datetime import UTC, datetime
+from pathlib import Path
 
 from contract.mqtt import Will
 from contract.status import CameraHealth, NodeStatus
@@ -26,6 +29,7 @@ from contract.topics import camera_health_topic, event_topic, evidence_topic, no
 from edge.analyze import make_detector
 from edge.config import CameraConfig, NodeConfig, mqtt_client_id
 from edge.data import default_node_state_dir, video_path
+from edge.debug_video import MAX_RECORD_SECONDS, DebugTap, record_seconds
 from edge.inference import InferencePool
 from edge.motion import motion_gate_for
 from edge.outbox import Outbox, OutboxMessage, UploadItem
@@ -75,6 +79,8 @@ class CameraWorker(threading.Thread):
         self.reference_frame = None
         self._next_camera: CameraConfig | None = None  # a new config, taken between two frames
         self._reconfigured = threading.Event()
+        # Records the debug stream (edge.debug_video) when asked over MQTT: nothing until then.
+        self.debug = DebugTap(camera, node.state_dir / "debug" / camera.camera.id)
         self.supervisor = Supervisor(
             self.name, self._run_once, node.stopping, policy=node.restart_policy, on_state=self._on_supervisor
         )
@@ -157,6 +163,7 @@ class CameraWorker(threading.Thread):
         if new is None:
             return
         self.camera = new
+        self.debug.camera = new  # a recording started from now on draws the new scene
         if analyzer is not None:
             # The tracker and clip buffer carry on; the rules (zones, lines, timers) start afresh.
             analyzer.camera = new
@@ -196,6 +203,7 @@ class CameraWorker(threading.Thread):
         else:  # a file stands in for a camera: looped at its own pace
             uri = str(video_path(uri))
             live = {"loop": True, "realtime": True}
+        analyzer.on_frame = self._on_frame
         with self._lock:
             self.recorder, self.analyzer = recorder, analyzer
         evidence = self.node.evidence
@@ -229,8 +237,18 @@ class CameraWorker(threading.Thread):
         finally:
             # Stopping or crashed: events still waiting for post-event footage go out with what there is.
             evidence.put(cam.id, analyzer.finish())
+            self._finish_debug(self.debug.close)
             if crashed:
                 self._fold_counters()
+
+    def _on_frame(self, frame, detections, tracks, rules, violations) -> None:  # type: ignore[no-untyped-def]
+        self._finish_debug(lambda: self.debug(frame, detections, tracks, rules, violations))
+
+    def _finish_debug(self, step) -> None:  # type: ignore[no-untyped-def]
+        before = len(self.debug.written)
+        step()
+        for path in self.debug.written[before:]:
+            self.node.debug_recorded(self.camera.camera.id, path)
 
     def _fold_counters(self) -> None:
         """A crashed run: keep its counters for the next run's health (they count from the start)."""
@@ -307,6 +325,8 @@ class EdgeNode:
         self.signal_feed: SignalFeed | None = None
         if any(h.source == "controller" for c in cameras for h in c.scene.signals):
             self.signal_feed = SignalFeed.on(self.publisher, self.prefix, node_id)
+        # Debug recording on request (`<prefix>/<node>/<camera>/debug/record`), same connection.
+        self.publisher.add_subscription(f"{self.prefix}/{node_id}/+/debug/record", self._on_debug_request)
         self.stopping = threading.Event()
         # One pool of model sessions for all cameras (edge/inference.py), not one per camera.
         self.inference = InferencePool(
@@ -362,6 +382,43 @@ class EdgeNode:
                               "zone": ev.zone.id if ev.zone else None, "details": ev.details,
                               "snapshots": len(small)}},
         )
+
+    def _debug_status(self, camera: str, state: str, **fields) -> None:  # type: ignore[no-untyped-def]
+        """Retained `<prefix>/<node>/<camera>/debug/status`: what became of the last request."""
+        body = {"node": self.config.node.id, "camera": camera, "state": state, "at": _utc().isoformat(), **fields}
+        self.publisher.publish_state(f"{self.prefix}/{self.config.node.id}/{camera}/debug/status",
+                                     json.dumps(body).encode())
+
+    def _on_debug_request(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
+        """A request to record one camera's debug stream (MQTT network thread: no waiting here)."""
+        camera = msg.topic.split("/")[-3]
+        worker = next((w for w in self.workers if w.camera.camera.id == camera), None)
+        if worker is None:
+            log.warning("debug record for an unknown camera", extra={"fields": {"camera": camera}})
+            return
+        try:
+            seconds = record_seconds(msg.payload)
+        except ValueError as e:
+            log.warning("debug record refused", extra={"fields": {"camera": camera, "error": str(e)}})
+            self._debug_status(camera, "refused", error=str(e), max_seconds=MAX_RECORD_SECONDS)
+            return
+        if not worker.debug.request(seconds):
+            self._debug_status(camera, "refused", error="a recording is already under way", seconds=seconds)
+            return
+        log.info("debug recording requested", extra={"fields": {"camera": camera, "seconds": seconds}})
+        self._debug_status(camera, "requested", seconds=seconds)
+
+    def debug_recorded(self, camera: str, path: Path) -> None:
+        """A finished debug video: announced (retained status), uploaded to central with `upload`."""
+        data = path.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        trace = path.with_suffix(".jsonl")
+        self._debug_status(camera, "recorded", file=str(path), trace=str(trace) if trace.exists() else None,
+                           sha256=sha, size=len(data), uploaded=self.uploader is not None)
+        log.info("debug recording written", extra={"fields": {"camera": camera, "file": str(path), "size": len(data)}})
+        if self.uploader is not None:
+            self.outbox.put([], [UploadItem(sha, str(path), len(data), "video/mp4")])
+            self.uploader.notify()
 
     def publish_health(self, health: CameraHealth) -> None:
         topic = camera_health_topic(self.prefix, self.config.node.id, health.camera)

@@ -134,3 +134,28 @@ def test_tls_without_the_ca_is_refused(secured):
     c.username_pw_set("node-a", NODES["node-a"])
     with pytest.raises(Exception, match="(?i)certificate"):
         c.connect("127.0.0.1", broker.tls_port)
+
+
+def test_central_asks_a_node_for_a_debug_recording_and_no_other_node_hears_it(secured):
+    """The ACL file form (the dynamic-security form: tests/integration/test_debug_record_live.py)."""
+    broker, _ = secured
+    central = Client(broker.port, CENTRAL_USER, CENTRAL_PASSWORD)
+    node_a = Client(broker.port, "node-a", NODES["node-a"])
+    node_b = Client(broker.port, "node-b", NODES["node-b"])
+    try:
+        for c in (central, node_a, node_b):
+            assert c.connack.wait(10) and not c.reason.is_failure
+        node_a.c.subscribe("ioc/node-a/+/debug/record", qos=1)
+        node_b.c.subscribe("ioc/#", qos=1)  # the ACL file grants the SUBSCRIBE; delivery is checked
+        wait_until(lambda: node_a.suback and node_b.suback, 10, what="subscriptions")
+        central.publish("ioc/node-a/cam-1/debug/record")
+        node_b.publish("ioc/node-a/cam-2/debug/record")  # another node may not ask
+        wait_until(lambda: "ioc/node-a/cam-1/debug/record" in node_a.received, 10, what="the request at node-a")
+        central.publish("ioc/node-a/cam-3/events/red_light")  # central still may not publish events
+        central.publish("ioc/node-a/cam-9/debug/record")  # a marker: what came before has arrived
+        wait_until(lambda: "ioc/node-a/cam-9/debug/record" in node_a.received, 10, what="marker")
+        assert node_a.received == ["ioc/node-a/cam-1/debug/record", "ioc/node-a/cam-9/debug/record"], node_a.received
+        assert not [t for t in node_b.received if t.startswith("ioc/node-a/")], node_b.received
+    finally:
+        for c in (central, node_a, node_b):
+            c.close()
