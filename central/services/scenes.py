@@ -268,7 +268,9 @@ def report(
                 current.frame_sha256 = frame_sha
             row = current
         else:
-            frame_sha = frame_sha or (latest_frame(s, node, camera).sha256 if latest_frame(s, node, camera) else None)
+            if frame_sha is None:
+                known = latest_frame(s, node, camera)
+                frame_sha = known.sha256 if known is not None else None
             row = _add_version(s, node, camera, checked.yaml, "edge", f"node {node}", "running", frame_sha)
         return {"version": row.version, "state": row.state}
 
