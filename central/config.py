@@ -235,6 +235,45 @@ class UploadsConfig(_Section):
         return value
 
 
+class LimitsConfig(_Section):
+    """What central accepts (issue 18, defects 6 and 10). Event sizes and field lengths are the
+    contract's (`contract.events`); these are the deployer's."""
+
+    evidence_mqtt_max_mb: float = Field(
+        default=16, gt=0, le=256, description="largest evidence file over MQTT (snapshots; clips go over HTTP)"
+    )
+    evidence_media_types: list[str] = Field(
+        default_factory=lambda: ["image/jpeg", "video/mp4", "image/png"],
+        min_length=1,
+        description="evidence media types stored (MQTT: by magic bytes; HTTP: Content-Type and magic bytes)",
+    )
+    evidence_hold_s: float = Field(
+        default=86_400,
+        gt=0,
+        le=30 * 86_400,
+        description="how long evidence no stored event refers to waits for its event before it is removed",
+    )
+    evidence_hold_max_mb: float = Field(
+        default=2048, gt=0, le=1_048_576, description="total size of evidence waiting for its event; beyond it refused"
+    )
+    clock_future_s: float = Field(
+        default=86_400, ge=0, description="an event time later than this after its arrival is flagged clock suspect"
+    )
+    clock_past_days: float = Field(
+        default=30, ge=0, description="an event time earlier than this before its arrival is flagged clock suspect"
+    )
+
+    @field_validator("evidence_media_types")
+    @classmethod
+    def _media_types(cls, value: list[str]) -> list[str]:
+        import re
+
+        for t in value:
+            if not re.fullmatch(r"[a-z]+/[a-z0-9.+-]+", t):
+                raise ValueError(f"{t!r} is not a media type (e.g. image/jpeg)")
+        return value
+
+
 class MetricsConfig(_Section):
     """`GET /metrics` (Prometheus text format): never open to anyone by default."""
 
@@ -258,6 +297,7 @@ class CentralConfig(_Section):
     public: PublicConfig = Field(default_factory=PublicConfig)
     uploads: UploadsConfig = Field(default_factory=UploadsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     # Days an evidence file is kept after the newest event that refers to it, by event category
     # (`python -m central purge-evidence` applies it). Unlisted categories get the longest.
     evidence_retention_days: dict[RetentionCategory, float] = Field(

@@ -95,6 +95,9 @@ class EventRow(Base):
     zone_id: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JsonType, comment="the whole event as received (contract v1)")
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # 0003: a time of the event lies outside the sane window around its arrival (the edge's clock
+    # is wrong, or the event was held very long): stored, never dropped, and shown as such.
+    clock_suspect: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     __table_args__ = (
         Index("ix_events_node_camera_started", "node", "camera", "started_at"),
@@ -120,6 +123,18 @@ class EvidenceRow(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     path: Mapped[str] = mapped_column(String(200), comment="relative to the evidence dir: <sha[:2]>/<sha>")
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # 0003: set while no stored event refers to the file (it arrived before its event, or was
+    # never asked for): the holding area, emptied of what expires (central.evidence_hold).
+    held_until: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+
+
+class EventEvidenceRow(Base):
+    """Which stored event refers to which evidence file (by sha256; the file may not be here yet)."""
+
+    __tablename__ = "event_evidence"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
 class ReportRow(Base):
@@ -340,6 +355,7 @@ _EVENT_COLUMNS = {
     "confidence": "float8",
     "zone_id": "varchar",
     "received_at": "timestamptz",
+    "clock_suspect": "bool",
 }
 # The payloads travel as ONE JSON array text, not as a jsonb[] of texts: the driver would escape
 # every quote of every payload into the array literal, which cost more than the rest of the insert.

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TextIO
 from zoneinfo import ZoneInfo
@@ -36,6 +36,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from sqlalchemy.orm import Session, sessionmaker
 
 from central import evidence as evidence_files
+from central import evidence_hold
 from central.auth import share_ref, share_secret
 from central.config import CentralConfig
 from central.db import (
@@ -56,8 +57,9 @@ from central.logs import kv
 from central.reports import ReportTemplates, default_templates, report_url
 from central.services import health, review
 from central.services.metrics import dead_letter_class
+from central.storage import LocalDiskStorage
 from central.workflow import RoutingTable, load_routing
-from contract.events import ViolationEvent, merge_republished
+from contract.events import EventTooLarge, ViolationEvent, merge_republished
 from contract.mqtt import MqttClient, SubscribeResult
 from contract.topics import ParsedTopic, ingest_subscriptions, parse_topic
 
@@ -69,6 +71,8 @@ _PERMANENT_DB_ERROR_RETRIES = 3  # then a message the database rejects is dead-l
 
 
 OutcomeKind = Literal["stored", "duplicate", "amended", "dead_letter", "evidence_stored", "evidence_duplicate", "status"]
+EVIDENCE_STORE_FAILED = "evidence store unwritable"  # the dead-letter reason's start
+_EXPIRE_HELD_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ class Outcome:
     sha256: str | None = None
     report_created: bool = False
     share_ref: str | None = None
+    clock_suspect: bool = False
+    held: bool = False  # evidence stored in the holding area: no stored event refers to it yet
 
 
 @dataclass
@@ -92,7 +98,11 @@ class IngestCounters:
     amended: int = 0  # stored events that gained evidence (the re-publish with the clip)
     dead_letters: int = 0
     evidence_stored: int = 0
+    evidence_held: int = 0  # of evidence_stored: held, no event referred to it yet (central.evidence_hold)
     evidence_duplicates: int = 0
+    evidence_store_failures: int = 0  # writes to the evidence store that failed (disk full, read-only)
+    evidence_store_failing: int = 0  # 1 while the last evidence write failed: health says so
+    clock_suspect: int = 0  # events stored with a time outside the sane window around their arrival
     status_updates: int = 0
     status_invalid: int = 0  # claimed the typed status contract and broke it (stored, logged)
     db_errors: int = 0
@@ -153,7 +163,25 @@ def _dead_letter_row(topic: str, payload: bytes, reason: str, received_at: datet
     return DeadLetterRow(topic=_clean_text(topic), payload=payload, reason=_clean_text(reason), received_at=received_at)
 
 
-def _event_row(event: ViolationEvent, received_at: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ClockWindow:
+    """An event time more than `future` after its arrival or `past` before it is suspect: the
+    edge's clock is wrong (or the event waited very long in an outbox). Stored and flagged, never
+    dropped: the violation may be real, only its time is in doubt."""
+
+    future: timedelta
+    past: timedelta
+
+    @classmethod
+    def of(cls, config: CentralConfig) -> ClockWindow:
+        return cls(timedelta(seconds=config.limits.clock_future_s), timedelta(days=config.limits.clock_past_days))
+
+    def suspect(self, event: ViolationEvent, received_at: datetime) -> bool:
+        times = [event.started_at, event.ended_at, *([event.detected_at] if event.detected_at else [])]
+        return any(t > received_at + self.future or t < received_at - self.past for t in times)
+
+
+def _event_row(event: ViolationEvent, received_at: datetime, clock_suspect: bool = False) -> dict[str, Any]:
     return {
         "id": event.id,
         "node": event.node,
@@ -167,6 +195,7 @@ def _event_row(event: ViolationEvent, received_at: datetime) -> dict[str, Any]:
         "zone_id": event.zone.id if event.zone else None,
         "payload": event.model_dump_json(by_alias=True),
         "received_at": received_at,
+        "clock_suspect": clock_suspect,
     }
 
 
@@ -178,6 +207,8 @@ def decode_event(topic: ParsedTopic, payload: bytes) -> ViolationEvent:
         raise InvalidMessage(f"not UTF-8/JSON: payload is not valid UTF-8 ({e.reason} at byte {e.start})") from None
     try:
         event = ViolationEvent.from_json(payload)
+    except EventTooLarge as e:
+        raise InvalidMessage(f"invalid event: too large: {e}") from None
     except ValidationError as e:
         errors = e.errors(include_url=False)
         if errors and errors[0]["type"] == "json_invalid":
@@ -232,6 +263,18 @@ class MessageProcessor:
         self.config = config or CentralConfig()
         self.routing = routing or load_routing(self.config.reports.routing_file)
         self._share_secret: bytes | None = None
+        self.dialect_name = dialect_name
+        self.clock = ClockWindow.of(self.config)
+        self.evidence_limits = evidence_hold.EvidenceLimits.of(self.config)
+        self.storage = LocalDiskStorage(evidence_dir)
+        self._held_expired_at = 0.0
+
+    def expire_held(self, force: bool = False) -> int:
+        """Remove held evidence whose time is up (at most once a minute unless `force`)."""
+        if not force and time.monotonic() - self._held_expired_at < _EXPIRE_HELD_EVERY_S:
+            return 0
+        self._held_expired_at = time.monotonic()
+        return evidence_hold.expire_held(self.sessions, self.storage)
 
     def process(self, topic: str, payload: bytes, received_at: datetime | None = None) -> Outcome:
         """Store the message; raises SQLAlchemyError/OSError when it could not (retry later)."""
@@ -243,7 +286,7 @@ class MessageProcessor:
             if parsed.kind == "event":
                 return self.process_events([(topic, payload, received_at)])[0]
             if parsed.kind == "evidence":
-                return self._evidence(parsed, payload, received_at)
+                return self._evidence(topic, parsed, payload, received_at)
             return self._status(parsed, payload, received_at)
         except InvalidMessage as e:
             return self.dead_letter(topic, payload, str(e), received_at)
@@ -258,12 +301,16 @@ class MessageProcessor:
         parsed = parse_topic(self.prefix, topic)
         return parsed is not None and parsed.kind == "event"
 
-    def process_events(self, messages: list[tuple[str, bytes, datetime]]) -> list[Outcome]:
+    def process_events(self, messages: list[tuple[str, bytes, datetime]], *, per_row: bool = False) -> list[Outcome]:
         """Store a batch of event messages (topic, payload, received_at) in ONE transaction.
 
         One outcome per message, in order: stored, duplicate (already stored, or twice in this
         batch) or dead_letter (invalid; its dead-letter row commits with the batch). Raises
         SQLAlchemyError/OSError when the batch could not be stored: nothing of it was.
+
+        `per_row`: each event row is inserted in a savepoint of its own, and a row the database
+        refuses (permanently) is dead-lettered in the same transaction: the batch the database
+        rejected is redone once, not message by message.
         """
         outcomes: list[Outcome | None] = [None] * len(messages)
         dead: list[DeadLetterRow] = []
@@ -295,8 +342,13 @@ class MessageProcessor:
         with session_scope(self.sessions) as s:
             # The unique key decides, not a prior SELECT: two ingesters racing on one id both
             # succeed, one inserts it and the other does not get it back.
-            inserted = insert_new_events(s, [_event_row(e, at) for _i, e, at in fresh.values()])
+            suspect = {e.id for _i, e, at in fresh.values() if self.clock.suspect(e, at)}
+            if per_row:
+                inserted = self._insert_rows_apart(s, fresh, copies, outcomes, dead, suspect)
+            else:
+                inserted = insert_new_events(s, [_event_row(e, at, e.id in suspect) for _i, e, at in fresh.values()])
             new = [(i, e) for i, e, _at in fresh.values() if e.id in inserted]
+            refs = [(ev.sha256, e.id) for _i, e in new for ev in e.evidence]
             # Ids already stored: a redelivery (nothing to do) or a re-publish that adds evidence.
             known = [(i, e) for i, e, _at in fresh.values() if e.id not in inserted]
             for (i, event), merged in zip(known, self._amend(s, [e for _i, e in known]), strict=True):
@@ -310,10 +362,13 @@ class MessageProcessor:
                 else:
                     # Judged against what is stored: the batch's copies together amended it, or not.
                     outcomes[i] = Outcome("amended" if merged else "duplicate", event=event)
+                    refs += [(ev.sha256, event.id) for ev in event.evidence]
                     for k, *_ in copies[event.id][1:]:
                         if outcomes[k] is not None and outcomes[k].kind == "amended":
                             outcomes[k] = Outcome("duplicate", event=outcomes[k].event)
             s.add_all(dead)
+            # Files these events refer to: no longer held (they may also arrive later).
+            evidence_hold.claim(s, self.dialect_name, refs)
             attached = attach_events(
                 s, [e for _i, e in new], config=self.config, routing=self.routing, templates=self.templates, tz=self.tz
             )
@@ -330,8 +385,33 @@ class MessageProcessor:
                 report_id=report_id,
                 report_created=a.created,
                 share_ref=share_ref(self._share_secret, report_id) if self._share_secret else None,
+                clock_suspect=event.id in suspect,
             )
         return [o for o in outcomes if o is not None]
+
+    def _insert_rows_apart(
+        self,
+        s: Session,
+        fresh: dict[str, tuple[int, ViolationEvent, datetime]],
+        copies: dict[str, list[tuple[int, str, bytes, datetime]]],
+        outcomes: list[Outcome | None],
+        dead: list[DeadLetterRow],
+        suspect: set[str],
+    ) -> set[str]:
+        inserted: set[str] = set()
+        for event_id, (_i, event, at) in list(fresh.items()):
+            try:
+                with s.begin_nested():
+                    inserted |= insert_new_events(s, [_event_row(event, at, event_id in suspect)])
+            except SQLAlchemyError as e:
+                if _transient(e):
+                    raise
+                reason = f"database rejected the message: {type(e).__name__}: {str(e).splitlines()[0][:300]}"
+                del fresh[event_id]
+                for k, topic, payload, received in copies[event_id]:
+                    dead.append(_dead_letter_row(topic, payload, reason, received))
+                    outcomes[k] = Outcome("dead_letter", reason=dead[-1].reason)
+        return inserted
 
     def _amend(self, s: Session, events: list[ViolationEvent]) -> list[bool | None]:
         """Merge events whose id is stored into the stored ones (`merge_republished`): per event,
@@ -359,32 +439,57 @@ class MessageProcessor:
         refresh_best_texts(s, changed, templates=self.templates, tz=self.tz)
         return out
 
-    def _evidence(self, parsed: ParsedTopic, payload: bytes, received_at: datetime) -> Outcome:
+    def _evidence(self, topic: str, parsed: ParsedTopic, payload: bytes, received_at: datetime) -> Outcome:
         sha = parsed.leaf or ""
         if not evidence_files.is_sha256(sha):
             raise InvalidMessage("evidence topic leaf is not a lowercase sha256 hex digest")
         if not payload:
             raise InvalidMessage("evidence payload is empty")
+        limits = self.evidence_limits
+        if len(payload) > limits.mqtt_max_bytes:
+            raise InvalidMessage(
+                f"evidence too large: {len(payload)} bytes over MQTT; the limit is {limits.mqtt_max_bytes} "
+                "(limits.evidence_mqtt_max_mb; clips go over HTTP)"
+            )
         actual = evidence_files.sha256_hex(payload)
         if actual != sha:
             raise InvalidMessage(f"evidence sha256 mismatch: topic {sha[:16]}…, payload hashes to {actual[:16]}…")
+        media_type = evidence_files.sniff_media_type(payload)
+        try:
+            evidence_hold.check_media_type(limits, media_type)
+            with self.sessions() as s:
+                row = s.get(EvidenceRow, sha)
+                if row is not None and self.storage.exists(sha, row.size):
+                    return Outcome("evidence_duplicate", sha256=sha)
+                held_until = evidence_hold.admit(s, limits, sha, len(payload), received_at)
+        except evidence_hold.EvidenceRefused as e:
+            raise InvalidMessage(e.reason) from None
         # File first, row second: a row always points at a complete file; a crash in between leaves
         # a file without a row, which the redelivered message completes.
-        rel, _ = evidence_files.store(self.evidence_dir, sha, payload)
+        try:
+            rel, _ = evidence_files.store(self.evidence_dir, sha, payload)
+        except OSError as e:
+            # Disk full, read-only, gone: retrying would stall every event behind this message (one
+            # worker, in order). The bytes go to the dead letter (up to DEAD_LETTER_MAX_PAYLOAD) and
+            # the ingester carries on; `evidence_store_failing` in /healthz says the store is failing.
+            return self.dead_letter(topic, payload, f"{EVIDENCE_STORE_FAILED}: {type(e).__name__}: {e}", received_at)
         with session_scope(self.sessions) as s:
             inserted = s.execute(
                 self.insert(EvidenceRow)
                 .values(
                     sha256=sha,
-                    media_type=evidence_files.sniff_media_type(payload),
+                    media_type=media_type,
                     size=len(payload),
                     path=rel,
                     received_at=received_at,
+                    held_until=held_until,
                 )
                 .on_conflict_do_nothing(index_elements=["sha256"])
                 .returning(EvidenceRow.sha256)
             ).first()
-        return Outcome("evidence_stored" if inserted is not None else "evidence_duplicate", sha256=sha)
+        if inserted is None:
+            return Outcome("evidence_duplicate", sha256=sha)
+        return Outcome("evidence_stored", sha256=sha, held=held_until is not None)
 
     def _status(self, parsed: ParsedTopic, payload: bytes, received_at: datetime) -> Outcome:
         model: type[NodeStatusRow] | type[CameraHealthRow]
@@ -600,6 +705,10 @@ class Ingester:
                             return self.processor.dead_letter(item.topic, item.payload, reason, item.received_at)
                         except (SQLAlchemyError, OSError) as e2:
                             e = e2
+                    else:
+                        # The database answered (it is not away): try again at once, no backoff. A
+                        # poison message must not cost every message behind it seconds of waiting.
+                        continue
                 delay = next(delays)
                 log.warning(
                     kv(
@@ -621,6 +730,12 @@ class Ingester:
             if self._stopping.wait(delay):
                 return None
 
+    def _expire_held(self) -> None:
+        try:
+            self.processor.expire_held()
+        except (SQLAlchemyError, OSError) as e:  # tried again next minute; never stops ingest
+            log.warning(kv("evidence_hold_expire_failed", error=type(e).__name__, detail=str(e).splitlines()[0][:200]))
+
     def _report_line(self, outcome: Outcome) -> str:
         ev = outcome.event
         assert ev is not None
@@ -636,6 +751,18 @@ class Ingester:
         if outcome.kind == "stored" and outcome.event is not None:
             c.add("stored")
             ev = outcome.event
+            if outcome.clock_suspect:
+                c.add("clock_suspect")
+                log.warning(
+                    kv(
+                        "event_clock_suspect",
+                        event_id=ev.id,
+                        node=ev.node,
+                        camera=ev.camera,
+                        started_at=ev.started_at.isoformat(),
+                        received_at=item.received_at.isoformat(),
+                    )
+                )
             log.info(
                 kv(
                     "event_stored",
@@ -659,10 +786,20 @@ class Ingester:
             log.info(kv("event_amended", event_id=ev.id, node=ev.node, camera=ev.camera, evidence=",".join(e.kind for e in ev.evidence)))
         elif outcome.kind == "dead_letter":
             c.dead_letter(outcome.reason)
+            if (outcome.reason or "").startswith(EVIDENCE_STORE_FAILED):
+                c.add("evidence_store_failures")
+                if not c.evidence_store_failing:
+                    c.add("evidence_store_failing")
+                log.error(kv("evidence_store_failing", topic=item.topic, size=len(item.payload), reason=outcome.reason))
             log.warning(kv("dead_letter", topic=item.topic, size=len(item.payload), reason=outcome.reason))
         elif outcome.kind == "evidence_stored":
             c.add("evidence_stored")
-            log.info(kv("evidence_stored", sha256=outcome.sha256, size=len(item.payload)))
+            if outcome.held:
+                c.add("evidence_held")
+            if c.evidence_store_failing:
+                c.add("evidence_store_failing", -c.evidence_store_failing)
+                log.info(kv("evidence_store_recovered"))
+            log.info(kv("evidence_stored", sha256=outcome.sha256, size=len(item.payload), held=outcome.held))
         elif outcome.kind == "evidence_duplicate":
             c.add("evidence_duplicates")
         elif outcome.kind == "status":
@@ -702,8 +839,46 @@ class Ingester:
                 break
             if self._stopping.wait(delay):
                 return [None] * len(items)
-        log.warning(kv("batch_split", batch=len(items), reason="rejected by the database; one message at a time"))
-        return [self._process_with_retry(it) for it in items]
+        log.warning(kv("batch_split", batch=len(items), reason="rejected by the database; row by row"))
+        try:
+            outcomes = list(
+                self.processor.process_events([(it.topic, it.payload, it.received_at) for it in items], per_row=True)
+            )
+            self.counters.add("batches")
+            return outcomes
+        except (SQLAlchemyError, OSError) as e:
+            self.counters.add("db_errors")
+            if _transient(e):
+                return self._process_batch_with_retry(items)
+        except Exception:
+            log.exception(kv("batch_crashed", batch=len(items)))
+        # Refused elsewhere than at the event row (a report, a link): find the message by bisecting.
+        return self._isolate(items)
+
+    def _isolate(self, items: list[_Item]) -> list[Outcome | None]:
+        """A batch the database rejected (or a bug): each half is tried at once, without backoff
+        (the database answered; it is not away), down to the message it rejects, which is
+        dead-lettered alone. k bad messages among n cost about 2k·log2(n) transactions; the good
+        ones are each stored once, in batches. A half that meets a transient error goes back to
+        the retrying batch path."""
+        if len(items) == 1:
+            return [self._process_with_retry(items[0])]
+        mid = len(items) // 2
+        out: list[Outcome | None] = []
+        for half in (items[:mid], items[mid:]):
+            try:
+                out += self.processor.process_events([(it.topic, it.payload, it.received_at) for it in half])
+                self.counters.add("batches")
+                continue
+            except (SQLAlchemyError, OSError) as e:
+                self.counters.add("db_errors")
+                if _transient(e):
+                    out += self._process_batch_with_retry(half)
+                    continue
+            except Exception:
+                log.exception(kv("batch_crashed", batch=len(half)))
+            out += self._isolate(half)
+        return out
 
     def _handle(self, batch: list[_Item]) -> None:
         events: list[_Item] = []
@@ -742,6 +917,7 @@ class Ingester:
             self._busy.set()
             try:
                 self._handle(batch)
+                self._expire_held()
             finally:
                 self._busy.clear()
                 for _ in batch:

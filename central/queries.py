@@ -123,6 +123,19 @@ def evidence_by_report(s: Session, report_ids: Sequence[int]) -> dict[int, list[
     return out
 
 
+def clock_suspect_reports(s: Session, report_ids: Sequence[int]) -> set[int]:
+    """Reports with an event whose time lay outside the sane window around its arrival."""
+    if not report_ids:
+        return set()
+    stmt = (
+        select(ReportEventRow.report_id)
+        .join(EventRow, EventRow.id == ReportEventRow.event_id)
+        .where(ReportEventRow.report_id.in_(report_ids), EventRow.clock_suspect.is_(True))
+        .distinct()
+    )
+    return set(s.scalars(stmt))
+
+
 def available_evidence(s: Session, sha256s: set[str]) -> set[str]:
     """Which of these files central holds."""
     if not sha256s:

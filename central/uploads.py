@@ -9,6 +9,11 @@ leaves nothing behind; the edge retries from its outbox.
 Idempotent: the key is the sha256, so a repeated upload (a retry after a lost response, or the
 same clip shared by two events) is answered 200 and stores nothing new; the first is 201.
 `HEAD` tells whether central already has a file, so the edge can skip sending it again.
+
+Limits (issue 18, defect 6): `uploads.max_size_mb` (413), the media types of
+`limits.evidence_media_types` (415), and a file no stored event refers to is kept only while the
+holding area has room (`central.evidence_hold`; else 507 with Retry-After: the edge tries again,
+typically after its event has arrived). A full or unwritable disk is 507 too, never a 500.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the closure's dependency types.
@@ -24,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import ClientDisconnect
 
 from central import evidence as evidence_files
+from central import evidence_hold
 from central.config import CentralConfig
 from central.db import EvidenceRow, dialect_insert, session_scope, utcnow
 from central.logs import kv
@@ -31,7 +37,8 @@ from central.storage import EvidenceStorage, LocalDiskStorage
 
 log = logging.getLogger(__name__)
 
-MEDIA_TYPES = ("image/jpeg", "video/mp4", "image/png")
+MEDIA_TYPES = ("image/jpeg", "video/mp4", "image/png")  # the default of limits.evidence_media_types
+_RETRY_AFTER_S = "60"
 _basic = HTTPBasic(auto_error=False, realm="ioc-evidence")
 
 
@@ -46,6 +53,7 @@ def upload_router(
     tokens = {node: token.encode() for node, token in config.uploads.nodes.items()}
     max_bytes = int(config.uploads.max_size_mb * 1024 * 1024)
     insert = dialect_insert(dialect_name)
+    limits = evidence_hold.EvidenceLimits.of(config)
     router = APIRouter(prefix="/api/v1/evidence", tags=["evidence upload"])
 
     def node_of(credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)]) -> str:
@@ -89,15 +97,24 @@ def upload_router(
         if declared is not None and declared != str(length):
             raise HTTPException(422, f"X-Evidence-Size {declared} != Content-Length {length}")
         media_type = (request.headers.get("content-type") or "").split(";")[0].strip()
-        if media_type not in MEDIA_TYPES:
-            raise HTTPException(415, f"media type must be one of {', '.join(MEDIA_TYPES)}")
+        if media_type not in limits.media_types:
+            raise HTTPException(415, f"media type must be one of {', '.join(limits.media_types)}")
         if stored(sha256) is not None:
             async for _ in request.stream():  # read it anyway: the connection stays usable
                 pass
             log.info(kv("evidence_upload_duplicate", node=node, sha256=sha256))
             return JSONResponse({"sha256": sha256, "status": "duplicate"}, status_code=200)
+        try:
+            with sessions() as s:
+                held_until = evidence_hold.admit(s, limits, sha256, length)
+        except evidence_hold.EvidenceRefused as e:
+            log.warning(kv("evidence_upload_refused", node=node, sha256=sha256, size=length, reason=e.reason))
+            raise HTTPException(e.status, e.reason, headers={"Retry-After": _RETRY_AFTER_S}) from None
 
-        staged = storage.staging_file(sha256)
+        try:
+            staged = storage.staging_file(sha256)
+        except OSError as e:
+            raise _store_failed(node, sha256, e) from None
         digest = hashlib.sha256()
         received = 0
         head = b""
@@ -120,6 +137,9 @@ def upload_router(
             if sniffed != media_type:
                 raise HTTPException(422, f"body is {sniffed}, not {media_type}")
             key, _ = storage.put_verified(sha256, staged)
+        except OSError as e:
+            staged.unlink(missing_ok=True)
+            raise _store_failed(node, sha256, e) from None
         except ClientDisconnect:
             # The link broke mid-upload: nothing is kept, the edge sends the whole file again.
             staged.unlink(missing_ok=True)
@@ -131,14 +151,27 @@ def upload_router(
         with session_scope(sessions) as s:
             inserted = s.execute(
                 insert(EvidenceRow)
-                .values(sha256=sha256, media_type=media_type, size=length, path=key, received_at=utcnow())
+                .values(
+                    sha256=sha256, media_type=media_type, size=length, path=key, received_at=utcnow(), held_until=held_until
+                )
                 .on_conflict_do_nothing(index_elements=["sha256"])
                 .returning(EvidenceRow.sha256)
             ).first()
         status = "stored" if inserted is not None else "duplicate"
-        log.info(kv("evidence_upload", node=node, sha256=sha256, size=length, media_type=media_type, status=status))
-        return JSONResponse({"sha256": sha256, "status": status}, status_code=201 if inserted is not None else 200)
+        held = held_until is not None and inserted is not None
+        log.info(
+            kv("evidence_upload", node=node, sha256=sha256, size=length, media_type=media_type, status=status, held=held)
+        )
+        return JSONResponse(
+            {"sha256": sha256, "status": status, "held": held}, status_code=201 if inserted is not None else 200
+        )
 
     router.add_api_route("/{sha256}", put, methods=["PUT", "POST"], response_model=None)
     return router
+
+
+def _store_failed(node: str, sha256: str, err: OSError) -> HTTPException:
+    """Disk full, read-only, gone: 507 with Retry-After (the edge keeps the file and tries again)."""
+    log.error(kv("evidence_store_failing", node=node, sha256=sha256, error=type(err).__name__, detail=str(err)[:200]))
+    return HTTPException(507, f"evidence store unwritable: {err.strerror or err}", headers={"Retry-After": _RETRY_AFTER_S})
 

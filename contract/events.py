@@ -24,6 +24,21 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 _SHA256_PATTERN = r"^[0-9a-f]{64}$"
 MAX_EVIDENCE = 32  # evidence files per event
+# Hard limits (issue 18, defect 6): every field below has a maximum length / item count, and an
+# event message may not exceed MAX_EVENT_BYTES. The field limits alone keep any event under it
+# (tests/unit/test_contract_limits.py builds the largest one), so the edge never makes an event
+# that central refuses for its size; the byte limit is checked before parsing, so a 20 MB message
+# costs central one len() and never a parse.
+MAX_EVENT_BYTES: Final = 256 * 1024
+MAX_DETAIL_KEY: Final = 64
+MAX_DETAIL_TEXT: Final = 256
+# The time range an event may carry: UUIDv7 times (and the edge's clocks) start at 1970, and
+# Python's datetime ends at 9999-12-31, with no room left for a time zone or a grouping window.
+MIN_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TIME: Final = datetime(9999, 1, 1, tzinfo=UTC)
+# What PostgreSQL's text and jsonb cannot hold (NUL) and what UTF-8 cannot encode (lone
+# surrogates): refused at validation, so such a value never reaches the database as poison.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 # Numbers are numbers: JSON `true` is not a confidence of 1.0, nor "3" a track id.
@@ -100,7 +115,41 @@ def category_of(violation: str) -> Category:
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("time must carry a time zone (UTC, ISO 8601 with Z or +00:00)")
-    return value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+07:00 is before year 1
+        raise ValueError("time is outside the years 1970-9998") from None
+    if not MIN_TIME <= value < MAX_TIME:
+        raise ValueError(f"time {value.isoformat()} is outside the years 1970-9998")
+    return value
+
+
+class EventTooLarge(ValueError):
+    """An event message longer than MAX_EVENT_BYTES (refused before it is parsed)."""
+
+
+def unstorable_text(data: Any, path: str = "") -> str | None:
+    """Where a string (value or key, at any depth) holds a NUL or a lone surrogate, e.g.
+    "details.note: NUL at character 1"; None when every string is storable."""
+    if isinstance(data, str):
+        m = _UNSTORABLE.search(data)
+        if m is None:
+            return None
+        what = "NUL" if m.group() == "\x00" else f"lone surrogate U+{ord(m.group()):04X}"
+        return f"{path or '(event)'}: {what} at character {m.start()}"
+    if isinstance(data, dict):
+        for k, v in data.items():
+            where = f"{path}.{k}" if path else str(k)
+            found = unstorable_text(k, f"{where} (key)") if isinstance(k, str) else None
+            found = found or unstorable_text(v, where)
+            if found:
+                return found
+    elif isinstance(data, list | tuple):
+        for i, v in enumerate(data):
+            found = unstorable_text(v, f"{path}.{i}" if path else str(i))
+            if found:
+                return found
+    return None
 
 
 UtcTime = Annotated[datetime, AfterValidator(_utc)]
@@ -110,6 +159,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PlateRead(_Strict):
+    """The edge's reading of an object's licence plate (edge/plate_text.py)."""
+
+    text: str = Field(min_length=1, max_length=32, description="canonical ('30A-123.45', '29-B1 123.45') or 'unreadable'")
+    confidence: Score
+    lines: int = Field(strict=True, ge=1, le=2)
+    crop_sha256: str | None = Field(default=None, pattern=_SHA256_PATTERN, description="the plate evidence file read")
+
+
 class ObjectRef(_Strict):
     """An object the violation is about (or that took part in it)."""
 
@@ -117,7 +175,8 @@ class ObjectRef(_Strict):
     track_id: int = Field(strict=True, ge=0)
     box: tuple[Coordinate, Coordinate, Coordinate, Coordinate] = Field(description="x1, y1, x2, y2 in frame pixels")
     confidence: Score
-    plate: str | None = Field(default=None, max_length=32)
+    plate: str | None = Field(default=None, max_length=32, description="the plate text, only when it was read")
+    plate_read: PlateRead | None = None  # how it was read (or that it was unreadable); optional
 
 
 class ZoneRef(_Strict):
@@ -181,9 +240,10 @@ class ViolationEvent(_Strict):
         "event again, same id, with it in `evidence` once written (see `merge_republished`)",
     )
     model: ModelRef
-    details: dict[str, float | int | str | bool] = Field(
-        default_factory=dict, max_length=64, description="rule measurements, e.g. stopped_seconds"
-    )
+    details: dict[
+        Annotated[str, Field(min_length=1, max_length=MAX_DETAIL_KEY)],
+        float | int | Annotated[str, Field(max_length=MAX_DETAIL_TEXT)] | bool,
+    ] = Field(default_factory=dict, max_length=64, description="rule measurements, e.g. stopped_seconds")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -193,6 +253,9 @@ class ViolationEvent(_Strict):
         # Code may rely on the default; a message from the wire must say which contract it follows.
         if info.context and info.context.get("wire") and isinstance(data, dict) and "schema" not in data:
             raise ValueError(f"schema: field required on the wire (this is {SCHEMA_ID!r})")
+        found = unstorable_text(data) if isinstance(data, dict) else None
+        if found:
+            raise ValueError(f"{found}: NUL and lone surrogates are not allowed in any string")
         return data
 
     @model_validator(mode="after")
@@ -209,6 +272,10 @@ class ViolationEvent(_Strict):
 
     @classmethod
     def from_json(cls, payload: bytes | str) -> ViolationEvent:
+        """Parse a message from the wire; EventTooLarge (before parsing) beyond MAX_EVENT_BYTES."""
+        size = len(payload.encode() if isinstance(payload, str) else payload)
+        if size > MAX_EVENT_BYTES:
+            raise EventTooLarge(f"event message is {size} bytes; the limit is {MAX_EVENT_BYTES}")
         return cls.model_validate_json(payload, context={"wire": True})
 
 
@@ -252,6 +319,14 @@ def event_json_schema() -> dict[str, Any]:
     schema = ViolationEvent.model_json_schema(by_alias=True)
     schema["$id"] = SCHEMA_ID
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    # What JSON Schema cannot say with its own keywords, as annotations and in the description.
+    schema["x-max-bytes"] = MAX_EVENT_BYTES
+    schema["x-time-range"] = [MIN_TIME.isoformat(), MAX_TIME.isoformat()]
+    schema["description"] = (
+        (schema.get("description") or "")
+        + f"\n\nLimits: the message is at most {MAX_EVENT_BYTES} bytes (x-max-bytes); no string (nor"
+        " details key) may hold a NUL or a lone surrogate; times lie in [x-time-range)."
+    )
     return schema
 
 

@@ -71,6 +71,7 @@ def build_views(
     payloads = queries.event_payloads(s, best_ids)
     all_evidence = queries.evidence_by_report(s, [r.id for r in reports])
     available = queries.available_evidence(s, {e.sha256 for refs in all_evidence.values() for e in refs})
+    suspect = queries.clock_suspect_reports(s, [r.id for r in reports])
     views = []
     for report, best_id in zip(reports, best_ids, strict=True):
         best = ViolationEvent.model_validate(payloads[best_id])
@@ -79,6 +80,7 @@ def build_views(
         best = best.model_copy(update={"evidence": refs})
         view = report_view(report, best, available_evidence=available, base_url=base_url, tz=tz, secret=secret)
         view.update(_ops(report, tz))
+        view["clock_suspect"] = report.id in suspect  # an event's time is in doubt (the edge's clock)
         clip = next((e for e in view["evidence"] if e["kind"] == "clip" and e["available"]), None)
         view["clip_url"] = clip["url"] if clip else None
         if history:
