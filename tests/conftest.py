@@ -73,7 +73,8 @@ def sample_event() -> ViolationEvent:
 
 # ---------------------------------------------------------------------------- central's database
 
-_CENTRAL_TABLES = ("reports", "events", "dead_letters", "evidence", "node_status", "camera_health")
+_CENTRAL_TABLES = ("reports", "events", "dead_letters", "evidence", "node_status", "camera_health",
+                   "scene_versions", "scene_frames")
 
 
 @pytest.fixture(scope="session")

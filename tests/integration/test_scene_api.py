@@ -1,0 +1,126 @@
+"""Central's scene API and pages (issue 15), on SQLite and PostgreSQL: nodes report with their
+upload token only; versions are kept, never overwritten; the check gives `check-config`'s errors;
+only admins save (with CSRF), from the latest version; the node's refusal is recorded; the drawing
+is the edge's, on the node's frame."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from central.config import CentralConfig
+from central.db import make_engine
+from central.web import create_app
+from contract.configfile import ConfigError
+from edge.config import load_camera_config
+from edge.data import data_dir
+from tests.conftest import CONSOLE_PASSWORD
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "scene-api-upload-token-0123"
+CAMERA: dict[str, Any] = {
+    "camera": {"id": "cam-1", "source": "rtsp://admin:secret@10.0.0.9/stream", "analysis_fps": 5},
+    "scene": {
+        "reference_size": [640, 640],
+        "zones": [{"id": "box", "kind": "no_stopping", "polygon": [[100, 300], [400, 300], [400, 600], [100, 600]]}],
+        "lines": [{"id": "stop", "points": [[50, 250], [600, 250]]}],
+    },
+    "rules": {"illegal_stopping": {"zones": ["box"], "max_stop_seconds": 5}},
+}
+
+
+def _login(client: TestClient, user: str) -> str:
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    client.post("/login", data={"username": user, "password": CONSOLE_PASSWORD, "csrf_token": token})
+    return client.get("/api/me").json()["csrf"]
+
+
+@pytest.fixture
+def app(central_database_url: str, central_users: Any, tmp_path: Path) -> Any:
+    cfg = CentralConfig.model_validate({"database_url": central_database_url, "evidence_dir": str(tmp_path / "ev"),
+                                        "uploads": {"nodes": {"node-1": TOKEN, "node-2": TOKEN[::-1]}}})
+    engine = make_engine(central_database_url)
+    yield create_app(cfg, engine=engine)
+    engine.dispose()
+
+
+def test_scene_versions_from_node_report_to_admin_edit_to_node_refusal(app: Any, tmp_path: Path) -> None:
+    jpeg = (data_dir() / "images" / "vn_intersection_redlight_day_1113.jpg").read_bytes()
+    node = TestClient(app)
+    body = {"yaml": yaml.safe_dump(CAMERA), "frame_jpeg_b64": base64.b64encode(jpeg).decode()}
+    assert node.put("/api/v1/scenes/cam-1", json=body).status_code == 401
+    assert node.put("/api/v1/scenes/cam-1", json=body, auth=("node-1", "wrong-token-0123456")).status_code == 401
+    r = node.put("/api/v1/scenes/cam-1", json=body, auth=("node-1", TOKEN))
+    assert r.status_code == 200 and r.json() == {"version": 1, "state": "running"}
+    # The same config again (a restart): no new version.
+    assert node.put("/api/v1/scenes/cam-1", json=body, auth=("node-1", TOKEN)).json()["version"] == 1
+
+    op, admin = TestClient(app), TestClient(app)
+    _login(op, "op")
+    csrf = _login(admin, "admin")
+    scene = op.get("/api/scenes/node-1/cam-1").json()
+    assert scene["version"] == 1 and scene["frame_size"] == [640, 640]
+    assert "source" not in scene["config"]["camera"] and "secret" not in scene["yaml"]  # no camera password
+    page = op.get("/scenes")
+    assert page.status_code == 200 and 'data-camera="node-1/cam-1"' in page.text
+    assert 'id="edit"' not in op.get("/scenes/node-1/cam-1").text  # operators view, admins edit
+    assert 'id="edit"' in admin.get("/scenes/node-1/cam-1").text
+    png = op.get("/scenes/node-1/cam-1/drawing.png")
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    drawn = cv2.imdecode(np.frombuffer(png.content, np.uint8), cv2.IMREAD_COLOR)
+    frame = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert drawn.shape == frame.shape
+    inside = np.abs(drawn[400:500, 200:300].astype(int) - frame[400:500, 200:300].astype(int)).mean()
+    outside = np.abs(drawn[20:60, 300:340].astype(int) - frame[20:60, 300:340].astype(int)).mean()
+    assert inside > 10 > outside, (inside, outside)  # the zone is drawn where it is, not elsewhere
+    assert TestClient(app).get("/scenes/node-1/cam-1/drawing.png").status_code == 401
+
+    # The check gives check-config's errors (file and key path), with the "did you mean".
+    bad = yaml.safe_load(yaml.safe_dump(CAMERA))
+    bad["rules"]["illegal_stopping"]["max_stop_secnds"] = 3
+    assert op.post("/api/scenes/node-1/cam-1/check", json={"config": bad}).status_code == 403
+    checked = admin.post("/api/scenes/node-1/cam-1/check", json={"config": bad}).json()
+    (tmp_path / "cam-1.yaml").write_text(yaml.safe_dump({**bad, "camera": {"id": "cam-1", "analysis_fps": 5}}))
+    with pytest.raises(ConfigError) as cli:
+        load_camera_config(tmp_path / "cam-1.yaml")
+    expected = [line.strip().replace(str(tmp_path / "cam-1.yaml"), "node-1/cam-1.yaml") for line in str(cli.value).splitlines()]
+    assert checked["ok"] is False and checked["errors"] == expected
+    assert any("did you mean 'max_stop_seconds'" in e for e in checked["errors"])
+
+    edited = yaml.safe_load(yaml.safe_dump(scene["config"]))
+    edited["scene"]["lines"][0]["points"] = [[600, 250], [50, 250]]  # reversed
+    assert admin.post("/api/scenes/node-1/cam-1/versions", json={"config": edited}).status_code == 403  # no CSRF
+    assert op.post("/api/scenes/node-1/cam-1/versions", json={"config": edited},
+                   headers={"X-CSRF-Token": csrf}).status_code == 403
+    h = {"X-CSRF-Token": csrf}
+    r = admin.post("/api/scenes/node-1/cam-1/versions", json={"config": bad, "base_version": 1}, headers=h)
+    assert r.status_code == 422 and r.json()["errors"] == expected
+    r = admin.post("/api/scenes/node-1/cam-1/versions", json={"config": edited, "base_version": 1}, headers=h)
+    assert r.status_code == 201 and r.json()["version"] == 2 and r.json()["created_by"] == "admin"
+    stale = admin.post("/api/scenes/node-1/cam-1/versions", json={"config": edited, "base_version": 1}, headers=h)
+    assert stale.status_code == 409 and "version 2" in stale.json()["detail"]
+
+    # Each node sees only its own cameras' pending versions.
+    assert node.get("/api/v1/scenes", auth=("node-2", TOKEN[::-1])).json()["cameras"] == {}
+    want = node.get("/api/v1/scenes", auth=("node-1", TOKEN)).json()["cameras"]
+    assert list(want) == ["cam-1"] and want["cam-1"]["version"] == 2
+    assert yaml.safe_load(want["cam-1"]["yaml"])["scene"]["lines"][0]["points"] == [[600, 250], [50, 250]]
+    # The node refuses it (say, a model file it lacks): recorded, nothing pending, v1 still what runs.
+    r = node.put("/api/v1/scenes/cam-1", auth=("node-1", TOKEN),
+                 json={"yaml": yaml.safe_dump(CAMERA), "refused": 2, "error": "cam-1.yaml: rules.x: model file not found"})
+    assert r.status_code == 200 and r.json()["version"] == 1
+    assert node.get("/api/v1/scenes", auth=("node-1", TOKEN)).json()["cameras"] == {}
+    history = op.get("/scenes/node-1/cam-1").text
+    assert "refused" in history and "model file not found" in history
+    # A node cannot mark another camera's or an edge version as applied.
+    assert node.put("/api/v1/scenes/cam-1", auth=("node-1", TOKEN),
+                    json={"yaml": yaml.safe_dump(CAMERA), "applied": 1}).status_code == 422
