@@ -87,6 +87,18 @@ class CameraInfo(_Model):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
+    @field_validator("location")
+    @classmethod
+    def _printable_location(cls, value: Location) -> Location:
+        # These go into every event of the camera: a NUL (or a stray control character from a
+        # copy-paste) would make each one poison at central (issue 18, defect 7).
+        for key in ("ward", "district", "address"):
+            text = getattr(value, key)
+            bad = re.search(r"[\x00-\x1f\x7f\ud800-\udfff]", text) if text else None
+            if bad:
+                raise ValueError(f"{key}: control character U+{ord(bad.group()):04X} at character {bad.start()}")
+        return value
+
 
 class MotionGatingConfig(_Model):
     """Skip detection while nothing moves (the previous detections carry over, so stationary
