@@ -75,6 +75,7 @@ class CameraWorker(threading.Thread):
         # (wall time the analysis of a frame ended, its lag behind the frame's arrival): the last minute.
         self._analysed: deque[tuple[float, float]] = deque()
         self._overloaded = False
+        self._camera_moved = False  # as last published
         # The first frame analysed (after a start or a new config): the scene's reference picture.
         self.reference_frame = None
         self._next_camera: CameraConfig | None = None  # a new config, taken between two frames
@@ -133,6 +134,8 @@ class CameraWorker(threading.Thread):
             last_frame_at=_utc(last_frame) if last_frame is not None else None,
             # Overload is about keeping up with a stream: a camera that is down is not overloaded.
             overloaded=state == "streaming" and bool(self.overloaded(m)),
+            # The registration lost the reference view (camera knocked, PTZ on another preset).
+            camera_moved=analyzer is not None and analyzer.camera_moved,
             last_error=error[:2000] if error else None,
             events=self.events,
             clip_buffer_bytes=recorder.ring.nbytes if recorder is not None else None,
@@ -231,6 +234,10 @@ class CameraWorker(threading.Thread):
                     evidence.put(cam.id, decided)
                     self.events += sum(isinstance(p, PendingEvent) for p in decided)
                 self._note_analysed(frame.wall_time)
+                if analyzer.camera_moved != self._camera_moved:
+                    # One notice per transition (the registrar logs it), and the health at once.
+                    self._camera_moved = analyzer.camera_moved
+                    self.node.publish_health(self.health())
         except BaseException:
             crashed = True
             raise

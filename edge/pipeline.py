@@ -29,6 +29,7 @@ from edge.frames import Frame
 from edge.geometry import PolygonZone, scale_points
 from edge.inference import InferencePool
 from edge.motion import MotionGate
+from edge.registration import FrameRegistrar, Registration
 from edge.rules import Observation, Rule, Violation
 from edge.rules.registry import build_rules
 from edge.tracking import ObjectTracker
@@ -52,6 +53,7 @@ class AnalyzerStats:
     detect_seconds: float = 0.0
     total_seconds: float = 0.0
     gated: int = 0  # frames whose detections were carried over (no motion since the last run)
+    registration_seconds: float = 0.0  # camera motion compensation (edge.registration)
     timings_ms: list[float] = field(default_factory=list)
 
 
@@ -104,6 +106,14 @@ class CameraAnalyzer:
         self.model_ref = ModelRef(name=detector.model_name, version=detector.model_version)
         self.tz = ZoneInfo(camera.camera.timezone)
         self.rules: list[Rule] | None = None  # built on the first frame, when its size is known
+        # Camera motion compensation: every analysed frame is registered to the reference view
+        # (the first frame analysed). The scene is mapped into the frame rather than detections
+        # into the reference: tracks, rules and evidence then all stay in frame pixels (boxes
+        # are drawn where the object is), and one polygon per zone moves instead of every box.
+        self.registrar = FrameRegistrar(name=camera.camera.id)
+        self.registration: Registration | None = None
+        self._zones: list[PolygonZone] = []
+        self._zones_ref: list[np.ndarray] = []
         self.stats = AnalyzerStats()
         self.on_frame: FrameHook | None = None  # see FrameHook; None: nothing extra per frame
 
@@ -114,7 +124,10 @@ class CameraAnalyzer:
             h, w = frame.image.shape[:2]
             # On a node, secondary models (heads, plates) run on its shared inference pool too.
             crops = self.detector.crop_models if isinstance(self.detector, InferencePool) else None
-            self.rules = build_rules(self.camera, build_zones(self.camera, (w, h)), (w, h), crop_models=crops)
+            self._zones = build_zones(self.camera, (w, h))
+            self._zones_ref = [z.polygon.copy() for z in self._zones]
+            self.rules = build_rules(self.camera, self._zones, (w, h), crop_models=crops)
+        self._register(frame)
         gate = self.motion
         if gate is None or gate.should_detect(frame.image, frame.pts) or self._last_detections is None:
             detections = self.detector(frame.image)
@@ -125,7 +138,9 @@ class CameraAnalyzer:
             self.stats.gated += 1
         t1 = time.perf_counter()
         tracks = self.tracker.update(detections)
-        obs = Observation(frame.pts, tracks, frame.image, detections, wall_time=when, tz=self.tz)
+        obs = Observation(
+            frame.pts, tracks, frame.image, detections, wall_time=when, tz=self.tz, registration=self.registration
+        )
         violations: list[Violation] = []
         for rule in self.rules:
             violations.extend(rule.update(obs))
@@ -140,6 +155,27 @@ class CameraAnalyzer:
         if self.on_frame is not None:
             self.on_frame(frame, detections, tracks, self.rules, violations)
         return self._attach_clips(records, frame.pts)
+
+    @property
+    def camera_moved(self) -> bool:
+        """The view no longer matches the reference (camera_moved health): static-change rules pause."""
+        return self.registrar.moved
+
+    def _register(self, frame: Frame) -> None:
+        """Register the frame to the reference view and carry the zones along with it (in place:
+        the rules hold these zone objects). A frame that cannot be registered keeps the last
+        good placement; the registrar decides when that is a camera move."""
+        t0 = time.perf_counter()
+        reg = self.registrar.update(frame.image, frame.pts)
+        self.registration = reg
+        if reg.ok and reg.available:
+            to_frame = None if reg.identity else np.linalg.inv(np.vstack([reg.matrix, [0.0, 0.0, 1.0]]))[:2]
+            for zone, ref in zip(self._zones, self._zones_ref, strict=True):
+                if to_frame is None:
+                    zone.polygon[:] = ref
+                else:
+                    zone.polygon[:] = ref @ to_frame[:, :2].T + to_frame[:, 2]
+        self.stats.registration_seconds += time.perf_counter() - t0
 
     def _attach_clips(self, records: list[EventRecord], pts: float, force: bool = False) -> list[EventRecord]:
         if self.clips is None:

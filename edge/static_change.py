@@ -6,8 +6,21 @@ cell is compared with a slowly learnt background by its texture (zero-mean norma
 blind to gain and offset, so to lighting changes and soft shadows) and, where both are flat, by
 its chromaticity (a shadow darkens a floor but keeps its colour). A cell that differs from the
 background and has not changed between samples for `static_seconds` is static-new; neighbouring
-static-new cells form one object. A change over most of the frame is a camera move or a scene cut:
-the background is learnt again rather than reporting everything.
+static-new cells form one object. A change over most of the frame is a scene cut: the background
+is learnt again rather than reporting everything.
+
+Camera motion: with a registration (edge/registration.py) each frame is warped into the reference
+view before it is compared, so drift and sway neither reset the background nor leave blobs along
+edges; cells the warped frame does not cover are left alone. While the registration says the
+camera moved (or a frame cannot be registered) the model neither learns nor reports: it waits
+for the view to come back. Without one (a reference with no texture) a whole-image shift between
+samples still means a move and the background is learnt again.
+
+Crowds of small movers are not objects: a queue of distant riders too small to box leaves
+cells that differ from the background and, here and there, hold still for a moment. An object
+is compact, its surroundings settle once whoever left it has gone, and movers do not cover it for
+most of its life; a blob whose region keeps changing inside, or that people and vehicles kept
+covering, is not reported (in doubt, nothing).
 
 `FrameHistory` keeps a thinned window of recent frames so that a rule can show the moment an
 object appeared, which in a static scene is long before the rule is sure of it.
@@ -43,6 +56,10 @@ class StaticChangeParams:
     camera_shift_px: float = 0.75  # whole-image shift between samples (working px) = camera moved
     min_cells: int = 2
     max_elongation: float = 5.0  # longer/shorter side of an object, in cells
+    activity_seconds: float = 4.0  # time constant of each cell's recent-motion share
+    max_activity: float = 0.2  # recent-motion share in and around a blob above this: a crowd, not an object
+    min_fill: float = 0.3  # cells of a blob over its bounding box, below this: scattered, not one object
+    max_covered_share: float = 0.5  # share of its life under mover boxes above this: not an object
 
 
 def _cells(a: np.ndarray, c: int) -> np.ndarray:
@@ -69,35 +86,69 @@ class StaticChangeDetector:
         self.static_mask: np.ndarray | None = None  # per cell, last update
         self._win: np.ndarray | None = None
         self._unknown = np.zeros((0, 0), bool)  # cells not learnt yet (hidden behind someone)
+        self._activity: np.ndarray | None = None  # per cell, recent share of samples with motion
+        self._life = np.zeros((0, 0), np.float32)  # per cell, samples since it started to differ
+        self._covered = np.zeros((0, 0), np.float32)  # ... of which under a mover box
+        self._valid = np.zeros((0, 0), bool)  # per cell, covered by the (warped) frame
+        self._to_frame: np.ndarray | None = None  # reference -> frame (2x3), last registered update
+        self.paused = False  # the camera moved: nothing learnt, nothing reported
         self.scene_cuts = 0
         self.camera_moves = 0
         self.shadows = 0
+        self.crowds = 0  # blobs rejected as crowds of movers
 
     def reset(self) -> None:
         self._bg = None
 
-    def update(self, image: np.ndarray, t: float, movers: np.ndarray | None = None) -> None:
+    def update(self, image: np.ndarray, t: float, movers: np.ndarray | None = None, registration=None) -> None:
         """Feed one frame (BGR) with the (N, 4) boxes of people and vehicles in it: what is under
         them when the background is (re)learnt stays unknown until they have gone, so a person
-        standing there at start-up does not leave a "new object" behind. Calling again with the
-        same t does nothing (rules share one detector)."""
+        standing there at start-up does not leave a "new object" behind. `registration`
+        (edge.registration.Registration) places the frame in the reference view. Calling again
+        with the same t does nothing (rules share one detector)."""
         import cv2
 
         if self._t is not None and t == self._t:
             return
+        dt = 0.0 if self._t is None else t - self._t
         self._t = t
         p = self.p
+        registered = registration is not None and registration.available
+        self.paused = registered and (registration.moved or not registration.ok)
+        if self.paused:
+            self.static_mask = None  # nothing to report while the view is elsewhere
+            return
         h, w = image.shape[:2]
         self._frame_shape = (h, w)
         self._scale = w / p.work_width
         small = cv2.resize(image, (p.work_width, max(p.cell, round(h / self._scale))), interpolation=cv2.INTER_AREA)
         small = small.astype(np.float32)
+        valid_px = None
+        self._to_frame = None
+        if registered and not registration.identity:
+            m = np.asarray(registration.matrix, np.float64).copy()
+            m[:, 2] /= self._scale  # frame -> reference, at working scale
+            size = (small.shape[1], small.shape[0])
+            small = cv2.warpAffine(small, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            valid_px = cv2.warpAffine(np.ones(small.shape[:2], np.uint8), m, size, flags=cv2.INTER_NEAREST) > 0
+            inv = np.vstack([registration.matrix, [0.0, 0.0, 1.0]])
+            self._to_frame = np.linalg.inv(inv)[:2]
+            if movers is not None:
+                movers = registration.boxes_to_reference(movers)
         self._small = small
+        cells_shape = (small.shape[0] // p.cell, small.shape[1] // p.cell)
+        self._valid = (
+            _cells(valid_px.astype(np.float32), p.cell).min(axis=2) > 0
+            if valid_px is not None
+            else np.ones(cells_shape, bool)
+        )
         if self._bg is None or self._bg.shape != small.shape:
             self._learn(small, movers)
             return
         whole = small.mean(axis=2)
-        moved = self._camera_moved(whole)
+        # Registered: the registration has judged the camera's motion; an unregistered camera
+        # falls back to the whole-image shift between samples.
+        moved = False if registered else self._camera_moved(whole)
         self._prev_grey = whole
         if moved:
             # A hand-held or PTZ camera: everything shifts; start again once it holds still.
@@ -108,24 +159,33 @@ class StaticChangeDetector:
         grey = _cells(whole, p.cell)
         bg_grey = _cells(self._bg.mean(axis=2), p.cell)
         changed = self._differs(grey, bg_grey, _cells(small, p.cell), _cells(self._bg, p.cell))
+        changed &= self._valid  # outside the warped frame there is nothing to compare
         if changed.mean() > p.scene_cut_share:
             self.scene_cuts += 1
             self._learn(small, movers)
             return
         moving = np.abs(grey.mean(axis=2) - self._prev.mean(axis=2)) > p.motion_delta
         moving |= self._differs(grey, self._prev, None, None)
+        moving &= self._valid
         self._prev = grey
         cs, ss = self._changed_since, self._still_since
         cs[~changed] = np.nan
         cs[changed & np.isnan(cs)] = t
         ss[moving] = t
+        keep = float(np.exp(-dt / p.activity_seconds)) if dt > 0 else 1.0
+        self._activity = self._activity * keep + moving * (1.0 - keep)
+        under = self._box_cells(movers) if movers is not None else np.zeros_like(changed)
+        self._life = np.where(changed, self._life + 1, 0).astype(np.float32)
+        self._covered = np.where(changed, self._covered + under, 0).astype(np.float32)
         static = changed & ~moving & (t - ss >= p.static_seconds) & ~self._unknown
-        self._absorb_shadows(static, small)
+        # Never under someone: a person standing still in a dark coat is not a shadow to learn.
+        self._absorb_shadows(static & ~under, small)
+        static &= ~np.isnan(cs)  # what was absorbed as shadow is background now
         self.static_mask = static
         # Follow slow light drift where the scene matches the background; absorb very old changes.
         # Not next to a change (a cell an object only grazes) and not under anyone: learning
         # those would soak part of an object into the background and leave a ghost when it goes.
-        busy = changed | (self._box_cells(movers) if movers is not None else False)
+        busy = changed | under | ~self._valid
         learn = ~cv2.dilate(busy.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         if p.absorb_seconds is not None:
             old = static & (t - cs >= p.absorb_seconds)
@@ -137,13 +197,18 @@ class StaticChangeDetector:
 
     def objects(self, exclude: np.ndarray | None = None) -> list[StaticObject]:
         """Static-new objects of the last update, minus cells under the (N, 4) `exclude` boxes
-        (people and vehicles the detector already knows about)."""
+        (people and vehicles the detector already knows about). Boxes in frame pixels (of the
+        frame last fed: registered, they are mapped back from the reference view)."""
         import cv2
 
-        if self.static_mask is None or self._t is None:
+        if self.static_mask is None or self._t is None or self.paused:
             return []
         mask = self.static_mask.copy()
         c, s = self.p.cell, self._scale
+        if exclude is not None and self._to_frame is not None:
+            from edge.registration import invert, warp_boxes
+
+            exclude = warp_boxes(invert(self._to_frame), exclude)
         if exclude is not None:
             for x1, y1, x2, y2 in np.asarray(exclude, np.float32).reshape(-1, 4):
                 mask[
@@ -164,15 +229,33 @@ class StaticChangeDetector:
             x, y, bw, bh = (int(v) for v in stats[k, :4])
             if max(bw, bh) > self.p.max_elongation * min(bw, bh):
                 continue  # a line: the edge of a shadow or of a lit patch, not a thing
+            if self._crowd_like(members, x, y, bw, bh, count):
+                self.crowds += 1
+                continue
             first = float(np.nanmin(self._changed_since[members]))
-            box = (
-                round(x * c * s, 1),
-                round(y * c * s, 1),
-                round(min(w, (x + bw) * c * s), 1),
-                round(min(h, (y + bh) * c * s), 1),
-            )
-            out.append(StaticObject(box, count * (c * s) ** 2, first))
+            box = np.array([[x * c * s, y * c * s, (x + bw) * c * s, (y + bh) * c * s]], np.float32)
+            if self._to_frame is not None:
+                from edge.registration import warp_boxes
+
+                box = warp_boxes(self._to_frame, box)
+            bx1, by1, bx2, by2 = (float(v) for v in box[0])
+            box_t = (round(max(0.0, bx1), 1), round(max(0.0, by1), 1), round(min(w, bx2), 1), round(min(h, by2), 1))
+            out.append(StaticObject(box_t, count * (c * s) ** 2, first))
         return out
+
+    def _crowd_like(self, members: np.ndarray, x: int, y: int, bw: int, bh: int, count: int) -> bool:
+        """Not one still object: scattered cells, a region that keeps changing in and around it
+        (movers too small to box), or one movers covered for most of its life."""
+        p = self.p
+        if count < p.min_fill * bw * bh:
+            return True
+        if self._activity is not None:
+            hh, ww = self._activity.shape
+            ring = self._activity[max(0, y - 1) : min(hh, y + bh + 1), max(0, x - 1) : min(ww, x + bw + 1)]
+            if float(ring.mean()) > p.max_activity:
+                return True
+        covered = self._covered[members] / np.maximum(self._life[members], 1.0)
+        return bool(covered.size and float(covered.mean()) > p.max_covered_share)
 
     def _camera_moved(self, grey: np.ndarray) -> bool:
         import cv2
@@ -233,7 +316,7 @@ class StaticChangeDetector:
         if not self._unknown.any():
             return
         covered = self._box_cells(movers) if movers is not None else np.zeros_like(self._unknown)
-        clear = self._unknown & ~covered
+        clear = self._unknown & ~covered & self._valid
         if clear.any():
             px = self._cell_mask_to_pixels(clear)
             self._bg[px] = small[px]
@@ -273,9 +356,14 @@ class StaticChangeDetector:
         self._prev = _cells(small.mean(axis=2), p.cell)
         shape = self._prev.shape[:2]
         self._unknown = self._box_cells(movers) if movers is not None else np.zeros(shape, bool)
+        if self._valid.shape == shape:
+            self._unknown |= ~self._valid  # learnt where the warped frame reached, the rest later
         self._changed_since = np.full(shape, np.nan)
         self._still_since = np.full(shape, self._t if self._t is not None else 0.0)
         self.static_mask = np.zeros(shape, bool)
+        self._activity = np.zeros(shape, np.float32)
+        self._life = np.zeros(shape, np.float32)
+        self._covered = np.zeros(shape, np.float32)
 
     def _differs(
         self, a: np.ndarray, b: np.ndarray, a_rgb: np.ndarray | None, b_rgb: np.ndarray | None

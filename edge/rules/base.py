@@ -57,6 +57,9 @@ class Observation:
     # None in pure tests that have no clock (such rules then ignore their hours).
     wall_time: datetime | None = None
     tz: tzinfo | None = None
+    # Where this frame lies in the camera's reference view (edge.registration.Registration);
+    # None where nothing registers frames (pure tests). Zones are already mapped into the frame.
+    registration: Any = None
 
     def utc_at(self, t: float) -> datetime | None:
         """The UTC time of camera-clock second `t` (None without a clock)."""

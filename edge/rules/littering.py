@@ -33,7 +33,15 @@ from edge.rules.base import (
     debug_box,
     register,
 )
-from edge.rules.sidewalk import StaticChangeConfig, in_hours, shared_static_detector, static_detector_for
+from edge.rules.sidewalk import (
+    MIN_INSIDE_SHARE,
+    StaticChangeConfig,
+    in_hours,
+    inside_share,
+    shared_static_detector,
+    static_detector_for,
+    view_lost,
+)
 from edge.scene import HoursRange, ZoneId, _Model
 from edge.static_change import FrameHistory, RecentBoxes, Snapshot, StaticChangeDetector
 
@@ -131,6 +139,8 @@ class LitteringRule:
 
     def update(self, obs: Observation) -> list[Violation]:
         cfg, t = self.config, obs.t
+        if view_lost(obs):
+            return []  # the view is elsewhere: what was seen before is forgotten unless seen again
         owners = self._owners(obs)
         if obs.image is not None:
             self.history.add(
@@ -214,14 +224,14 @@ class LitteringRule:
                 keep = [i for i in range(len(det)) if det.class_name(i) in cfg.owner_classes]
                 exclude = np.concatenate([owner_boxes, det.xyxy[keep].reshape(-1, 4)])
             exclude = self.recent.add(t, exclude)
-            self.static.update(obs.image, t, exclude)
+            self.static.update(obs.image, t, exclude, obs.registration)
             sc = cfg.static_change
             for so in self.static.objects(exclude):
                 if not (sc.min_area * w * h <= so.area <= sc.max_area * w * h):
                     continue
                 box = np.asarray(so.box, np.float32)
                 zone = self._zone_of(box)
-                if zone is not None:
+                if zone is not None and inside_share(zone, box) >= MIN_INSIDE_SHARE:
                     out.append((zone, UNKNOWN, box, 0.5, so.first_seen))
         return out
 

@@ -78,6 +78,24 @@ class SidewalkEncroachmentConfig(_Model):
 
 SAME_OBJECT_IOU = 0.3
 STATIC = "static_object"
+# A static-change blob belongs to a zone only when most of it lies inside: a blob that merely
+# touches a polygon's tip (a distant queue whose bottom edge grazes it) is not in the zone.
+MIN_INSIDE_SHARE = 0.5
+
+
+def inside_share(zone: PolygonZone, box: np.ndarray, n: int = 6) -> float:
+    """Share of the box inside the zone (an n x n grid of sample points)."""
+    xs = np.linspace(box[0], box[2], n)
+    ys = np.linspace(box[1], box[3], n)
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(np.float32)
+    return float(zone.contains(grid).mean())
+
+
+def view_lost(obs: Observation) -> bool:
+    """The camera looks elsewhere (camera_moved) or this frame could not be placed in the
+    reference view: the static-change rules raise nothing and learn nothing until it is back."""
+    reg = obs.registration
+    return reg is not None and reg.available and (reg.moved or not reg.ok)
 
 
 def in_hours(
@@ -147,6 +165,8 @@ class SidewalkEncroachmentRule:
 
     def update(self, obs: Observation) -> list[Violation]:
         cfg, t = self.config, obs.t
+        if view_lost(obs):
+            return []  # incidents neither start nor end while the view is elsewhere
         if obs.image is not None:
             self.history.add(Snapshot(t, obs.image, np.zeros((0, 4), np.float32), np.zeros(0, np.int64), ()))
         self._observe(obs)
@@ -210,7 +230,7 @@ class SidewalkEncroachmentRule:
             if det is not None:
                 movers += [det.xyxy[i] for i in range(len(det)) if det.class_name(i) == "person" or det.class_name(i) in cfg.vehicle_classes]
             exclude = self.recent.add(t, np.asarray(movers, np.float32).reshape(-1, 4))
-            self.static.update(obs.image, t, exclude)
+            self.static.update(obs.image, t, exclude, obs.registration)
             sc = cfg.static_change
             for so in self.static.objects(exclude):
                 if sc.min_area * w * h <= so.area <= sc.max_area * w * h:
@@ -218,7 +238,7 @@ class SidewalkEncroachmentRule:
         for kind, cls, box, conf, tid, first in found:
             ground = np.array([[(box[0] + box[2]) / 2, box[3]]], np.float32)
             zone = next((z for z in self.zones if z.contains(ground)[0]), None)
-            if zone is None:
+            if zone is None or (kind == STATIC and inside_share(zone, box) < MIN_INSIDE_SHARE):
                 continue
             occ = self._match(zone, kind, box, tid)
             if occ is None:

@@ -25,8 +25,14 @@ def labels() -> list[dict]:
 
 def evaluate(label: dict, detector) -> list[Outcome]:
     """Run the labelled clip through the real pipeline; count events per rule against the label.
-    A label lists, per rule, the events expected (`expected`) with the time window they must fall in."""
+    A label lists, per rule, the events expected (`expected`) with the time window they must fall in;
+    `overrides` (optional) replaces settings of the camera's rules, e.g. a dwell shorter than the clip."""
     cam = load_camera_config(REPO / label["config"])
+    if label.get("overrides"):
+        data = cam.model_dump(mode="json", exclude_unset=True)
+        for rule, settings in label["overrides"].items():
+            data["rules"][rule] = {**data["rules"][rule], **settings}
+        cam = type(cam).model_validate(data)
     video = video_path(label["video"])
     analyzer = CameraAnalyzer("real", cam, detector, deterministic_ids=True, motion=motion_gate_for(cam))
     base = video_start(video)

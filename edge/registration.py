@@ -1,0 +1,224 @@
+"""Camera motion compensation: where each analysed frame lies in the camera's reference view.
+
+Poles sway, PTZ cameras return to a preset slightly off, hand-held and vehicle footage drifts. A
+frame is registered to the reference (the first frame the analysis saw) by ORB features on a
+downscaled grey image, matched to the reference's and fitted with a RANSAC similarity
+(translation, rotation, uniform scale): enough for sway and drift, far more stable than a full
+homography on few points. The features are picked on a grid over the whole frame and RANSAC
+keeps the transform most of them agree on, so people and vehicles moving through (a minority of
+the features, each moving its own way) do not pull it.
+
+A registration is trusted when enough features agree (`min_inliers`, `min_inlier_share`). A frame
+that cannot be registered, or whose transform is beyond tolerance (a shift over `max_shift`
+of the frame width, a rotation over `max_rotation_deg`, a zoom), means the camera is no longer
+looking at its scene: after `moved_seconds` of that the state is `camera_moved` (a health state
+and one operator notice, not a stream of events), and it clears once frames register to the
+reference again for `back_seconds`. A reference with too little texture to register against
+(a blank wall, a dark frame) leaves the registration "unavailable": identity, never moved.
+
+Pure numpy/OpenCV (cv2 imported lazily, as the rest of the analysis does).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+log = logging.getLogger("edge.registration")
+
+IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float64)
+
+
+@dataclass(frozen=True)
+class RegistrationParams:
+    work_width: int = 320  # features are found at this width (cost: docs/benchmarks.md)
+    features: int = 300
+    grid: tuple[int, int] = (4, 3)  # features are picked per tile so they spread over the frame
+    min_reference_features: int = 40  # fewer in the reference: nothing to register against
+    min_inliers: int = 20
+    min_inlier_share: float = 0.25  # of the matches
+    ransac_px: float = 2.0  # at work_width
+    max_shift: float = 0.08  # of the frame width: beyond it the camera looks elsewhere
+    max_rotation_deg: float = 4.0
+    max_scale: float = 0.06  # |scale - 1|: a zoom
+    moved_seconds: float = 2.0  # lost this long (at every frame analysed) = camera_moved
+    back_seconds: float = 2.0  # registered again this long = back
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One frame against the reference. `matrix` maps frame pixels to reference pixels (2x3)."""
+
+    matrix: np.ndarray
+    ok: bool  # a trusted transform within tolerance (or identity while unavailable)
+    inliers: int
+    matches: int
+    shift_px: float  # translation, frame pixels
+    rotation_deg: float
+    scale: float
+    moved: bool  # the camera_moved state after this frame
+    available: bool = True  # False: the reference has too little texture; identity is assumed
+
+    def to_reference(self, points: np.ndarray) -> np.ndarray:
+        return apply(self.matrix, points)
+
+    def to_frame(self, points: np.ndarray) -> np.ndarray:
+        return apply(invert(self.matrix), points)
+
+    def boxes_to_reference(self, boxes: np.ndarray) -> np.ndarray:
+        return warp_boxes(self.matrix, boxes)
+
+    def boxes_to_frame(self, boxes: np.ndarray) -> np.ndarray:
+        return warp_boxes(invert(self.matrix), boxes)
+
+    @property
+    def identity(self) -> bool:
+        return bool(np.allclose(self.matrix, IDENTITY, atol=1e-9))
+
+
+def apply(m: np.ndarray, points: np.ndarray) -> np.ndarray:
+    p = np.asarray(points, np.float64).reshape(-1, 2)
+    return (p @ m[:, :2].T + m[:, 2]).astype(np.float32)
+
+
+def invert(m: np.ndarray) -> np.ndarray:
+    a = np.vstack([m, [0.0, 0.0, 1.0]])
+    return np.linalg.inv(a)[:2]
+
+
+def warp_boxes(m: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(N, 4) x1, y1, x2, y2 -> the bounding boxes of their warped corners."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if len(b) == 0:
+        return b.astype(np.float32)
+    corners = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [0, 3]], b[:, [2, 3]]], axis=1)  # (N, 4, 2)
+    w = apply(m, corners.reshape(-1, 2)).reshape(-1, 4, 2)
+    return np.concatenate([w.min(axis=1), w.max(axis=1)], axis=1).astype(np.float32)
+
+
+class FrameRegistrar:
+    """Registers frames to the reference view and keeps the camera_moved state (with hysteresis)."""
+
+    def __init__(self, params: RegistrationParams | None = None, *, name: str = "") -> None:
+        self.p = params or RegistrationParams()
+        self.name = name
+        self._ref: tuple | None = None  # (keypoints xy, descriptors) at work scale
+        self._scale = 1.0
+        self._shape: tuple[int, int] | None = None
+        self.available = True
+        self.moved = False
+        self._bad_since: float | None = None
+        self._good_since: float | None = None
+        self.last: Registration | None = None
+        self.transitions = 0
+        self._orb = None
+
+    def _features(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        import cv2
+
+        p = self.p
+        h, w = image.shape[:2]
+        scale = w / p.work_width
+        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        small = cv2.resize(grey, (p.work_width, max(16, round(h / scale))), interpolation=cv2.INTER_AREA)
+        if self._orb is None:
+            self._orb = cv2.ORB_create(nfeatures=p.features * 2, fastThreshold=10, edgeThreshold=15, patchSize=15)
+        kps = self._orb.detect(small, None)
+        # Keep the strongest per grid tile: spread over the frame, so no one busy corner decides.
+        gx, gy = p.grid
+        sh, sw = small.shape[:2]
+        per_tile = max(4, p.features // (gx * gy))
+        tiles: dict[tuple[int, int], list] = {}
+        for k in kps:
+            key = (min(gx - 1, int(k.pt[0] * gx / sw)), min(gy - 1, int(k.pt[1] * gy / sh)))
+            tiles.setdefault(key, []).append(k)
+        chosen = [k for ks in tiles.values() for k in sorted(ks, key=lambda k: -k.response)[:per_tile]]
+        kps, desc = self._orb.compute(small, chosen)
+        xy = np.array([k.pt for k in kps], np.float32).reshape(-1, 2) * scale
+        return xy, desc
+
+    def reset(self) -> None:
+        """Forget the reference: the next frame becomes it."""
+        self._ref = None
+
+    def update(self, image: np.ndarray, t: float) -> Registration:
+        import cv2
+
+        p = self.p
+        h, w = image.shape[:2]
+        if self._ref is None or self._shape != (h, w):
+            self._shape = (h, w)
+            xy, desc = self._features(image)
+            self._ref = (xy, desc)
+            self.available = desc is not None and len(xy) >= p.min_reference_features
+            if not self.available:
+                log.info(
+                    "camera registration unavailable: %d features in the reference view",
+                    len(xy),
+                    extra={"fields": {"camera": self.name, "features": len(xy)}},
+                )
+            self.last = Registration(IDENTITY.copy(), True, len(xy), len(xy), 0.0, 0.0, 1.0, False, self.available)
+            return self.last
+        if not self.available:
+            self.last = Registration(IDENTITY.copy(), True, 0, 0, 0.0, 0.0, 1.0, False, False)
+            return self.last
+        xy, desc = self._features(image)
+        ref_xy, ref_desc = self._ref
+        m, inliers, matches = None, 0, 0
+        if desc is not None and len(xy) >= p.min_inliers:
+            matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
+            pairs = matcher.match(desc, ref_desc)
+            matches = len(pairs)
+            if matches >= p.min_inliers:
+                src = xy[[q.queryIdx for q in pairs]]
+                dst = ref_xy[[q.trainIdx for q in pairs]]
+                thr = p.ransac_px * w / p.work_width
+                m, mask = cv2.estimateAffinePartial2D(
+                    src, dst, method=cv2.RANSAC, ransacReprojThreshold=thr, maxIters=2000, confidence=0.995
+                )
+                inliers = int(mask.sum()) if mask is not None else 0
+        trusted = m is not None and inliers >= p.min_inliers and inliers >= p.min_inlier_share * matches
+        if trusted:
+            scale = float(math.hypot(m[0, 0], m[1, 0]))
+            rot = float(math.degrees(math.atan2(m[1, 0], m[0, 0])))
+            # The shift of the frame centre, so a rotation about the corner is not read as a shift.
+            c = np.array([[w / 2, h / 2]], np.float32)
+            shift = float(np.linalg.norm(apply(m, c) - c))
+            within = shift <= p.max_shift * w and abs(rot) <= p.max_rotation_deg and abs(scale - 1) <= p.max_scale
+        else:
+            m, scale, rot, shift, within = IDENTITY.copy(), 1.0, 0.0, float("nan"), False
+        self._track_state(within, t, inliers, shift)
+        self.last = Registration(np.asarray(m, np.float64), within, inliers, matches, shift, rot, scale, self.moved)
+        return self.last
+
+    def _track_state(self, good: bool, t: float, inliers: int, shift: float) -> None:
+        p = self.p
+        if good:
+            self._bad_since = None
+            self._good_since = t if self._good_since is None else self._good_since
+            if self.moved and t - self._good_since >= p.back_seconds:
+                self.moved = False
+                self.transitions += 1
+                log.warning(
+                    "camera view back on its reference", extra={"fields": {"camera": self.name, "t": round(t, 2)}}
+                )
+            return
+        self._good_since = None
+        self._bad_since = t if self._bad_since is None else self._bad_since
+        if not self.moved and t - self._bad_since >= p.moved_seconds:
+            self.moved = True
+            self.transitions += 1
+            log.warning(
+                "camera moved: the view no longer matches its reference",
+                extra={
+                    "fields": {
+                        "camera": self.name,
+                        "t": round(t, 2),
+                        "inliers": inliers,
+                        "shift_px": None if math.isnan(shift) else round(shift, 1),
+                    }
+                },
+            )
