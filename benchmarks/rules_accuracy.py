@@ -1,7 +1,7 @@
 """Per-rule precision / recall / events of the traffic rules, on the synthetic scenarios and on the
 labelled real footage (docs/benchmarks.md, "Traffic rules").
 
-    EDGE_DATA_DIR=../shared/data PYTHONPATH=. .venv/bin/python benchmarks/rules_accuracy.py \
+    EDGE_DATA_DIR=/work/shared/data PYTHONPATH=. .venv/bin/python benchmarks/rules_accuracy.py \
         [--only synthetic|real] [--variants N]
 
 Prints a markdown table. Work files go under var/bench/rules (ignored).
@@ -27,6 +27,7 @@ REAL = [
     ("hanoi_lythuongkiet_hangbai_intersection_trafficlight", "hanoi_lythuongkiet_hangbai_intersection_trafficlight", 640),
     ("vn_road_motorbikes_wrongway_screencap", "vn_road_motorbikes_wrongway_screencap", 1280),
     ("motorcyclist_without_helmet", "motorcyclist_without_helmet", 640),
+    ("id_cilacap_etle_ptz_stopline_helmet", "id_cilacap_etle_ptz_stopline_helmet", 640),
 ]
 
 

@@ -7,6 +7,16 @@ head counts when its centre lies over the motorcycle and above its middle. A tra
 times (`checks_per_track`, `check_interval_s` apart), never per frame; it is reported once when at
 least `min_votes` checks saw a head and a `min_share` of those saw one without a helmet. The
 evidence carries the head crop.
+
+Riders carry their vehicle (edge.rules.traffic.VehicleMotion): a motorcycle whose box dropped (a
+detector miss, or the bike mostly below the frame) is still checked while its bound rider is seen,
+on the region predicted from the rider's box joined with the riders' own boxes.
+
+Small heads (a pillion passenger's head is ~10 px at 640x480): only the head band of the rider
+region (its top down to the bike's middle) is cut, and it is upscaled so that an expected head
+(HEAD_SHARE of the region's height) reaches `head_target` pixels of model input, between
+`input_size` and `max_input_size`. Sizes are shares of the frame height, not pixels (the old pixel
+keys `min_box_height` / `min_head_height` still load: pixels of the scene's reference frame).
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from contract.events import Category
 from edge.crops import CropDetection, clip_box, cut
@@ -52,19 +62,40 @@ NO_HELMET = ViolationKind(
 
 class NoHelmetConfig(_Model):
     model: str = Field("helmet_yolo12m.onnx", description="head detector: With Helmet / Without Helmet")
-    input_size: int = Field(160, ge=64, le=640, multiple_of=32, description="square input for rider crops")
+    input_size: int = Field(160, ge=64, le=640, multiple_of=32, description="square input for rider crops (smallest)")
+    max_input_size: int = Field(
+        416, ge=64, le=640, multiple_of=32, description="largest input a crop of small riders is upscaled to"
+    )
+    head_target: float = Field(40, ge=8, le=160, description="model-input pixels an expected head is scaled to")
     confidence: float = Field(0.35, gt=0, lt=1)
     checks_per_track: int = Field(5, ge=1, le=50, description="crops analysed per motorcycle track at most")
     check_interval_s: float = Field(0.4, gt=0)
     min_votes: int = Field(3, ge=1)
     min_share: float = Field(0.6, gt=0, le=1, description="share of votes 'without helmet' to decide")
-    min_box_height: float = Field(40, gt=0, description="smaller motorcycles (pixels) are not checked")
-    min_head_height: float = Field(18, gt=0, description="smaller heads (pixels) do not vote: too few pixels to tell")
+    min_rider_share: float = Field(
+        0.08, gt=0, lt=1, description="smaller rider regions (bike + riders), as a share of the frame height, are not checked"
+    )
+    min_head_share: float = Field(
+        0.018, gt=0, lt=1, description="smaller heads, as a share of the frame height, do not vote: too few pixels to tell"
+    )
+    # Before sizes were relative (v0.1): pixels of the scene's reference frame; when given they
+    # replace the shares above (divided by the reference height), min_box_height now gating the
+    # rider region as min_rider_share does.
+    min_box_height: float | None = Field(None, gt=0, description="old: min_rider_share in reference-frame pixels")
+    min_head_height: float | None = Field(None, gt=0, description="old: min_head_share in reference-frame pixels")
     zone: ZoneId | None = None
+
+    @model_validator(mode="after")
+    def _sizes(self) -> NoHelmetConfig:
+        if self.max_input_size < self.input_size:
+            raise ValueError(f"max_input_size ({self.max_input_size}) is below input_size ({self.input_size})")
+        return self
 
 
 WITHOUT = "Without Helmet"
 HEAD_MIN_HEIGHT = 96
+# A seated rider's head is about this share of the rider region (head top to wheels): ~0.25 m of ~1.6 m.
+HEAD_SHARE = 0.15
 
 
 @dataclass
@@ -109,17 +140,45 @@ class NoHelmetRule:
         self, config: NoHelmetConfig, motion: VehicleMotion, zone: PolygonZone | None = None,
         detector: CropDetector | None = None,
         runners: RunnerFactory | None = None,
+        reference_height: float | None = None,
     ) -> None:
         self.config = config
         self.motion = motion
         self.zone = zone
+        self.runners = runners
+        # One detector per input size, made when a crop first needs it; a given one serves every size.
+        self._fixed = detector
+        self._detectors: dict[int, CropDetector] = {}
         if detector is None:
-            from edge.secondary import CropDetector  # the model runtime: loaded when a camera uses the rule
-
-            detector = CropDetector(config.model, config.input_size, config.confidence, runners=runners)
-        self.detector = detector
+            self._detector(config.input_size)
+        # Old configs' pixel sizes, as shares of the reference frame (else of the analysed frame).
+        ref = reference_height
+        self.min_rider = config.min_rider_share if config.min_box_height is None else config.min_box_height / (ref or 1)
+        self.min_head = config.min_head_share if config.min_head_height is None else config.min_head_height / (ref or 1)
+        self._pixels = ref is None and (config.min_box_height is not None or config.min_head_height is not None)
         self._votes: dict[int, _Votes] = {}
         self._reported: set[int] = set()
+
+    @property
+    def detector(self) -> CropDetector:
+        return self._fixed if self._fixed is not None else self._detectors[self.config.input_size]
+
+    def _detector(self, size: int) -> CropDetector:
+        if self._fixed is not None:
+            return self._fixed
+        if size not in self._detectors:
+            from edge.secondary import CropDetector  # the model runtime: loaded when a camera uses the rule
+
+            self._detectors[size] = CropDetector(self.config.model, size, self.config.confidence, runners=self.runners)
+        return self._detectors[size]
+
+    def input_size(self, crop_hw: tuple[int, int], region_height: float) -> int:
+        """The model input for a crop: an expected head (HEAD_SHARE of the rider region) scaled to
+        `head_target` pixels, in steps of 32, between input_size and max_input_size."""
+        head = max(1.0, HEAD_SHARE * region_height)
+        side = max(crop_hw) * self.config.head_target / head
+        size = 32 * int(np.ceil(side / 32))
+        return int(min(self.config.max_input_size, max(self.config.input_size, size)))
 
     def update(self, obs: Observation) -> list[Violation]:
         vehicles = self.motion.update(obs)
@@ -131,8 +190,9 @@ class NoHelmetRule:
             [dets.xyxy[i] for i in range(len(dets)) if dets.class_name(i) == "person"], np.float32
         ).reshape(-1, 4)
         out: list[Violation] = []
+        frame_h = 1.0 if self._pixels else float(obs.image.shape[0])
         for veh in vehicles:
-            if veh.class_name != "motorcycle" or float(veh.box[3] - veh.box[1]) < self.config.min_box_height:
+            if veh.class_name != "motorcycle":
                 continue
             if self.zone is not None and not self.zone.contains(veh.point[None, :])[0]:
                 continue
@@ -141,7 +201,7 @@ class NoHelmetRule:
                 continue
             if obs.t - votes.last_check < self.config.check_interval_s:
                 continue
-            violation = self._check(obs, veh, people, votes)
+            violation = self._check(obs, veh, people, votes, frame_h)
             if violation is not None:
                 out.append(violation)
         live = set(self.motion.vehicles)
@@ -160,16 +220,26 @@ class NoHelmetRule:
             })
         return {"rule": "no_helmet", "votes": votes}
 
-    def _check(self, obs: Observation, veh: Vehicle, people: np.ndarray, votes: _Votes) -> Violation | None:
+    def _check(
+        self, obs: Observation, veh: Vehicle, people: np.ndarray, votes: _Votes, frame_h: float
+    ) -> Violation | None:
         image = obs.image
         assert image is not None
+        region = rider_region(veh.box, people)
+        # What of it the frame shows: a bike mostly below the frame edge leaves its riders.
+        rx1, ry1, rx2, ry2 = clip_box(region, image.shape[:2])
+        if ry2 - ry1 < self.min_rider * frame_h or rx2 <= rx1:
+            return None  # too small to tell (not a check: it may come closer)
         votes.checks += 1
         votes.last_check = obs.t
-        region = rider_region(veh.box, people)
-        crop = clip_box(region, image.shape[:2], margin=0.1)
+        # Heads sit above the bike's middle: cut that band only, so they fill more of the input.
+        band_bottom = min(float(region[3]), float(veh.box[1] + 0.5 * (veh.box[3] - veh.box[1])))
+        band = np.array([region[0], region[1], region[2], max(band_bottom, region[1] + 1)], np.float32)
+        crop = clip_box(band, image.shape[:2], margin=0.1)
+        size = self.input_size((crop[3] - crop[1], crop[2] - crop[0]), float(ry2 - ry1))
         heads = [
-            h for h in rider_heads(veh.box, self.detector(image, crop))
-            if h.box[3] - h.box[1] >= self.config.min_head_height
+            h for h in rider_heads(veh.box, self._detector(size)(image, crop))
+            if h.box[3] - h.box[1] >= self.min_head * frame_h
         ]
         if not heads:
             return None
@@ -204,7 +274,7 @@ class NoHelmetRule:
 
 def _build(ctx: BuildContext, cfg: NoHelmetConfig) -> NoHelmetRule:
     zone = ctx.zones.get(cfg.zone) if cfg.zone else None
-    return NoHelmetRule(cfg, vehicle_motion(ctx), zone, runners=ctx.crop_models)
+    return NoHelmetRule(cfg, vehicle_motion(ctx), zone, runners=ctx.crop_models, reference_height=ctx.reference_wh[1])
 
 
 register(

@@ -118,3 +118,18 @@ def test_wrong_way_rider_on_the_boulevard(tmp_path):
     box = e["objects"][0]["box"]
     assert act["frames"][0] <= frame <= act["frames"][1] + 15
     assert act["x_range"][0] <= (box[0] + box[2]) / 2 <= act["x_range"][1]
+
+
+CILACAP_LABELS = yaml.safe_load((HERE / "labels" / "id_cilacap_etle_ptz_stopline_helmet.yaml").read_text())
+CILACAP_CONFIG = ROOT / "configs" / "cameras" / "id_cilacap_etle_ptz_stopline_helmet.yaml"
+
+
+def test_child_passenger_without_helmet_and_no_helmeted_rider_reported(tmp_path):
+    """An enforcement PTZ camera never tuned to (project defaults): the bare-headed boy riding
+    pillion is reported, and none of the helmeted adults around him (precision first)."""
+    video = video_path(CILACAP_LABELS["video"])
+    analyze_video(video, load_camera_config(CILACAP_CONFIG), tmp_path, start_time=video_start(video))
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    scores = score_events(events, CILACAP_LABELS)
+    print("cilacap scores (tp, fp, fn):", {k: (v.tp, v.fp, v.fn) for k, v in scores.items()})
+    assert scores["no_helmet"].tp == 1 and sum(s.fp for s in scores.values()) == 0, scores

@@ -154,3 +154,84 @@ def test_a_rider_stands_in_for_wrong_way_too_unless_the_camera_says_not():
             y = 100 + 12 * k
             run.step(k * 0.2, [rider(2, 300, y)] + ([bike(1, 300, y)] if k < 4 else []))
         assert len(run.events) == expected, riders
+
+
+# ---------------------------------------------------------------------------------- helmet rule
+
+
+class BareHeads:
+    """A head model that sees a bare head on every person whose box is in the crop (their top
+    fifth): stands for the real model in rule-logic tests (the real model is tested on real crops
+    in tests/scenarios)."""
+
+    def __init__(self, people: list[tuple[float, float, float, float]]) -> None:
+        self.people = people
+        self.crops: list[tuple[int, int, int, int]] = []
+
+    def __call__(self, image, crop):
+        from edge.crops import CropDetection
+
+        self.crops.append(crop)
+        out = []
+        for x1, y1, x2, y2 in self.people:
+            cx = (x1 + x2) / 2
+            if crop[0] <= cx <= crop[2] and crop[1] <= y1 <= crop[3]:
+                h = 0.2 * (y2 - y1)
+                out.append(CropDetection("Without Helmet", (cx - h / 2, y1, cx + h / 2, y1 + h), 0.8))
+        return out
+
+
+def helmet_rule(heads, **cfg):
+    from edge.rules.helmet import NoHelmetConfig, NoHelmetRule
+
+    config = NoHelmetConfig(min_votes=3, check_interval_s=0.3, **cfg)
+    return NoHelmetRule(config, VehicleMotion(), detector=heads, reference_height=480)
+
+
+def test_helmet_checks_a_pair_whose_bike_went_below_the_frame():
+    """Riding toward the camera and off the bottom of the frame: the bike's box is lost first, the
+    pair stay in view a moment longer; the rule checks them as their vehicle."""
+    image = np.zeros((480, 640, 3), np.uint8)
+    events, people_seen = [], []
+    heads = BareHeads(people_seen)
+    rule = helmet_rule(heads)
+    for k in range(14):
+        y = 400 + 12 * k  # the bike's ground point; past the frame bottom (480) from k = 7
+        pair = [rider(2, 300, y), rider(3, 300, y, dx=6)]
+        objs = pair + ([bike(1, 300, y)] if k < 3 else [])
+        people_seen[:] = [p[2] for p in pair]
+        events += rule.update(Observation(k * 0.2, boxes(objs), image))
+    assert len(events) == 1
+    assert events[0].offenders[0].track_id == 1  # the pair's motorbike, seen before it left
+    # Its third vote (min_votes 3) came while only the riders were seen (bike box gone from t = 0.6).
+    assert events[0].ended_at >= 0.6 and events[0].details["votes_without"] == 3
+
+
+def test_helmet_never_checks_a_pedestrian():
+    image = np.zeros((480, 640, 3), np.uint8)
+    people = [walker(5, 300, 300 + 10 * k)[2] for k in range(10)]
+    heads = BareHeads([])
+    rule = helmet_rule(heads)
+    events = []
+    for k in range(10):
+        heads.people[:] = [people[k]]
+        events += rule.update(Observation(k * 0.2, boxes([walker(5, 300, 300 + 10 * k)]), image))
+    assert events == [] and heads.crops == []
+
+
+def test_helmet_sizes_are_shares_of_the_frame_and_old_pixel_keys_still_load():
+    from edge.rules.helmet import NoHelmetConfig
+
+    rule = helmet_rule(BareHeads([]))
+    assert rule.min_rider == NoHelmetConfig().min_rider_share and rule.min_head == NoHelmetConfig().min_head_share
+    old = helmet_rule(BareHeads([]), min_box_height=40, min_head_height=18)  # v0.1 keys: reference-frame pixels
+    assert old.min_rider == 40 / 480 and old.min_head == 18 / 480
+
+
+def test_small_riders_get_a_larger_model_input():
+    rule = helmet_rule(BareHeads([]))
+    cfg = rule.config
+    assert rule.input_size((120, 100), 300.0) == cfg.input_size  # large heads: the smallest input
+    small = rule.input_size((30, 40), 60.0)  # an expected head of 9 px in a 40 px crop
+    assert small > cfg.input_size and small % 32 == 0 and small <= cfg.max_input_size
+    assert rule.input_size((200, 200), 20.0) == cfg.max_input_size

@@ -44,8 +44,12 @@ def test_helmet_and_plate_models_run_on_the_pool_with_the_same_events():
         pool.close()
     assert [e[0] for e in local] == ["no_helmet"]
     assert pooled == local
-    # The detector, the head model and the plate model, each with a session per worker.
-    assert keys == {"", "helmet_yolo12m.onnx@160@0.35", "license_plate_yolov8n.onnx@320@0.3"}
+    # The detector, the head model, the plate model and its text reader, each with a session per worker.
+    # (The head model at the input sizes the rider crops asked for: small riders are upscaled.)
+    helmet = {k for k in keys if k.startswith("helmet_yolo12m.onnx@")}
+    plates = {"license_plate_yolov8n.onnx@320@0.3", "plate-text@PP-OCRv6_rec_small.onnx"}
+    assert keys - helmet == {"", *plates} and "helmet_yolo12m.onnx@160@0.35" in helmet
+    assert all(160 <= int(k.split("@")[1]) <= 416 for k in helmet), helmet
 
 
 def test_a_pool_runner_is_the_local_model_run_by_a_pool_worker():
