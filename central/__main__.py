@@ -157,8 +157,22 @@ def _serve(cfg: CentralConfig, ingester: object | None, stop: threading.Event) -
     app = create_app(cfg, engine=engine, ingester=ingester)
     # log_config=None: keep our one-line log format. uvicorn runs on a thread so that it installs no
     # signal handlers: its own re-raise SIGTERM after shutdown, killing us before a clean stop.
+    from central.web.slow_clients import DEFAULT_READ_TIMEOUT_S, protocol
+
+    # Read timeouts (issue 18, defect 10): a request's headers and body within 10 s, idle
+    # keep-alive 5 s, at most 1,000 connections (beyond: 503), so half-open clients cannot pile up.
     server = uvicorn.Server(
-        uvicorn.Config(app, host=cfg.web.host, port=cfg.web.port, log_config=None, access_log=False, lifespan="off")
+        uvicorn.Config(
+            app,
+            host=cfg.web.host,
+            port=cfg.web.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            http=protocol(DEFAULT_READ_TIMEOUT_S),
+            timeout_keep_alive=5,
+            limit_concurrency=1000,
+        )
     )
     thread = threading.Thread(target=server.run, name="central-web", daemon=True)
     thread.start()

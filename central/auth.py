@@ -173,6 +173,6 @@ def share_ref(secret: bytes, report_id: int) -> str:
 def check_share_ref(secret: bytes, ref: str) -> int | None:
     """The report id a share ref grants, or None."""
     rid, _, sig = ref.partition("-")
-    if not rid.isdigit() or len(rid) > 18 or not sig:
+    if not (rid.isascii() and rid.isdigit()) or len(rid) > 18 or not sig:  # '²'.isdigit() is True
         return None
     return int(rid) if hmac.compare_digest(share_token(secret, int(rid)), sig) else None

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fpdf import FPDF
+
+from central.logs import kv
+
+log = logging.getLogger("central.export")
 
 FONT_CANDIDATES = (
     Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
@@ -41,9 +47,18 @@ CSV_COLUMNS = (
 )
 
 
+_FORMULA_START = ("=", "+", "-", "@")
+_CONTROL_START = ("\t", "\r", "\n")
+
+
 def _cell(value: Any) -> Any:
-    # Spreadsheet formula injection: a text cell starting with = + - @ would be run by Excel.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+    """Spreadsheet formula injection: a text cell starting with = + - @ would be run by Excel, and
+    so would one starting with TAB/CR/LF or blanks before them (spreadsheets trim them), or with the
+    full-width ＝ ＋ － ＠ (spreadsheets fold them to ASCII). Such a cell gets a leading quote."""
+    if not isinstance(value, str) or not value:
+        return value
+    first = unicodedata.normalize("NFKC", value.lstrip()[:1])
+    if value[0] in _CONTROL_START or first[:1] in _FORMULA_START:
         return "'" + value
     return value
 
@@ -100,7 +115,16 @@ def report_pdf(view: dict[str, Any], *, evidence_path: Callable[[str], Path | No
     path = evidence_path(snap["sha256"]) if snap else None
     if path is not None:
         pdf.ln(2)
-        pdf.image(str(path), w=170)
+        try:
+            pdf.image(str(path), w=170)
+        except Exception as e:  # noqa: BLE001  (PIL/fpdf raise many kinds for bytes that are not a picture)
+            # Stored bytes that are not a decodable picture must not make this report's PDF fail for
+            # ever: the PDF says so where the picture would be, and the fault is logged.
+            log.warning(kv("evidence_unreadable", report=view["id"], sha256=snap["sha256"], error=type(e).__name__))
+            pdf.set_font("body", size=10)
+            pdf.multi_cell(
+                0, 8, "[Ảnh không đọc được / picture unreadable]", border=1, align="C", new_x="LMARGIN", new_y="NEXT"
+            )
         pdf.set_font("body", size=7)
         pdf.multi_cell(0, 4, f"sha256 {snap['sha256']}", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)

@@ -152,7 +152,14 @@ def _blurred(sessions: sessionmaker[Session], config: CentralConfig, image: dict
         found = queries.evidence_file(s, config.evidence_dir, image["sha256"])
     if found is None or found[1] is None:
         return None
-    data, counts = PublicBlurrer.shared(config).blur_jpeg(found[1].read_bytes())
+    try:
+        data, counts = PublicBlurrer.shared(config).blur_jpeg(found[1].read_bytes())
+    except ValueError as e:
+        # Bytes that are not a decodable picture (issue 18, defect 10): publishing must not fail for
+        # ever on them; that image is left out of the public version (nothing to blur, so nothing
+        # safe to show) and the fault is logged. The report page shows it as unreadable.
+        log.warning(kv("evidence_unreadable", sha256=image["sha256"], error=str(e), at="publish"))
+        return None
     sha = evidence_files.sha256_hex(data)
     rel, _ = evidence_files.store(config.evidence_dir, sha, data)
     with session_scope(sessions) as s:

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 from central import auth, queries
 from central.services.views import build_views
 from central.web.deps import Ctx, require
+from central.web.routers import MAX_ID
 from central.web.schemas import AlertList
 
 router = APIRouter()
@@ -27,7 +28,7 @@ PoliceApi = Annotated[auth.SessionInfo, Depends(require(*POLICE_VIEW))]
 def api_alerts(
     ctx: Ctx,
     info: PoliceApi,
-    after: int = Query(0, ge=0),
+    after: int = Query(0, ge=0, le=MAX_ID),
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
     districts = info.user.districts if info.user.role == "police" else None

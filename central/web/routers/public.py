@@ -12,6 +12,7 @@ from central.db import ReportRow
 from central.services.access import NOT_FOUND
 from central.services.views import public_view
 from central.web.deps import Ctx
+from central.web.routers import RowId
 from central.web.schemas import PublicReport, PublicReportList
 
 router = APIRouter()
@@ -46,13 +47,13 @@ def _published(s: Session, report_id: int) -> ReportRow:
     summary="One published report (anonymised)",
     response_model=PublicReport,
 )
-def public_json(ctx: Ctx, report_id: int) -> dict[str, Any]:
+def public_json(ctx: Ctx, report_id: RowId) -> dict[str, Any]:
     with ctx.sessions() as s:
         return public_view(s, _published(s, report_id), ctx.tz, ctx.share_secret)
 
 
 @router.get("/public/reports/{report_id}", include_in_schema=False)
-def public_html(request: Request, ctx: Ctx, report_id: int) -> Response:
+def public_html(request: Request, ctx: Ctx, report_id: RowId) -> Response:
     with ctx.sessions() as s:
         view = public_view(s, _published(s, report_id), ctx.tz, ctx.share_secret)
     return ctx.render(request, "public.html", reports=[view], one=view)

@@ -6,12 +6,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from central import auth, queries
-from central.db import utcnow
+from central.db import UserRow, utcnow
 from central.services.access import NOT_FOUND, load_visible
 from central.services.views import build_views, report_detail
 from central.web.deps import LOGIN_FIRST, Ctx, Filter, User, current, login_redirect, require
+from central.web.routers import MAX_ID, RowId
 from central.web.schemas import ReportDetail, ReportList
 
 router = APIRouter()
@@ -21,7 +24,8 @@ Page = Annotated[auth.SessionInfo, Depends(require(page=True))]
 
 def resolve_ref(request: Request, ctx: Ctx, ref: str) -> tuple[int, auth.User | None]:
     """`<id>` (needs a session) or `<id>-<signature>` (a share link, read-only)."""
-    if ref.isdigit() and len(ref) <= 18:
+    # isascii: '²'.isdigit() is True but int('²') raises (a 500 before).
+    if ref.isascii() and ref.isdigit() and len(ref) <= 18:
         info = current(request)
         if info is None:
             raise HTTPException(401, LOGIN_FIRST)
@@ -32,6 +36,22 @@ def resolve_ref(request: Request, ctx: Ctx, ref: str) -> tuple[int, auth.User | 
     return rid, None
 
 
+ROLE_LABELS = {"operator": "IOC operator", "admin": "IOC administrator", "police": "police officer"}
+
+
+def _detail(s: Session, rid: int, user: auth.User | None, base: str, ctx: Any) -> dict[str, Any]:
+    """The report's view; through a share link (no user) the audit trail names roles, not people
+    (issue 18, defect 10: a share link travels by e-mail and chat, staff names must not)."""
+    view = report_detail(s, load_visible(s, rid, user), user, base, ctx.tz, ctx.share_secret)
+    if user is None:
+        actors = {h["actor"] for h in view.get("history", [])}
+        rows = s.execute(select(UserRow.username, UserRow.role).where(UserRow.username.in_(actors)))
+        roles = {name: role for name, role in rows}
+        for h in view.get("history", []):
+            h["actor"] = ROLE_LABELS.get(roles.get(h["actor"], ""), "system")
+    return view
+
+
 @router.get("/reports", response_class=HTMLResponse, include_in_schema=False)
 def reports_page(
     request: Request,
@@ -39,7 +59,7 @@ def reports_page(
     f: Filter,
     info: Page,
     limit: int = Query(50, ge=1, le=500),
-    before: int | None = Query(None, ge=1),
+    before: int | None = Query(None, ge=1, le=MAX_ID),
 ) -> Response:
     with ctx.sessions() as s:
         rows = queries.list_reports(s, info.user, f, limit, before)
@@ -76,7 +96,7 @@ def reports_csv(ctx: Ctx, info: User, f: Filter, limit: int = Query(5000, ge=1, 
 def report_json(request: Request, ctx: Ctx, ref: str) -> dict[str, Any]:
     rid, user = resolve_ref(request, ctx, ref)
     with ctx.sessions() as s:
-        return report_detail(s, load_visible(s, rid, user), user, ctx.public_base, ctx.tz, ctx.share_secret)
+        return _detail(s, rid, user, ctx.public_base, ctx)
 
 
 @router.get(
@@ -91,7 +111,7 @@ def report_pdf(request: Request, ctx: Ctx, ref: str) -> Response:
 
     rid, user = resolve_ref(request, ctx, ref)
     with ctx.sessions() as s:
-        view = report_detail(s, load_visible(s, rid, user), user, ctx.public_base, ctx.tz, ctx.share_secret)
+        view = _detail(s, rid, user, ctx.public_base, ctx)
 
     def evidence_path(sha256: str) -> Path | None:
         with ctx.sessions() as s:
@@ -111,7 +131,7 @@ def report_html(request: Request, ctx: Ctx, ref: str) -> Response:
         return login_redirect(request)
     rid, user = resolve_ref(request, ctx, ref)
     with ctx.sessions() as s:
-        view = report_detail(s, load_visible(s, rid, user), user, "", ctx.tz, ctx.share_secret)
+        view = _detail(s, rid, user, "", ctx)
     return ctx.render(request, "report.html", r=view, ref=ref)
 
 
@@ -123,7 +143,7 @@ def api_reports(
     info: User,
     f: Filter,
     limit: int = Query(50, ge=1, le=500),
-    before: int | None = Query(None, ge=1),
+    before: int | None = Query(None, ge=1, le=MAX_ID),
 ) -> dict[str, Any]:
     with ctx.sessions() as s:
         rows = queries.list_reports(s, info.user, f, limit, before)
@@ -136,7 +156,7 @@ def api_reports(
     summary="One report with its audit trail",
     response_model=ReportDetail,
 )
-def api_report(ctx: Ctx, report_id: int, info: User) -> dict[str, Any]:
+def api_report(ctx: Ctx, report_id: RowId, info: User) -> dict[str, Any]:
     with ctx.sessions() as s:
         report = load_visible(s, report_id, info.user)
         return report_detail(s, report, info.user, ctx.public_base, ctx.tz, ctx.share_secret)

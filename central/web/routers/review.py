@@ -11,6 +11,7 @@ from central.services import review
 from central.services.access import REVIEWERS
 from central.services.views import build_views
 from central.web.deps import Csrf, Ctx, Filter, Reviewer, require, safe_next
+from central.web.routers import RowId
 from central.web.schemas import ActionBody, ActionResult, PublishResult, ReportList
 
 router = APIRouter()
@@ -36,7 +37,7 @@ def api_queue(ctx: Ctx, _info: Reviewer, f: Filter) -> dict[str, Any]:
 @router.post("/reports/{report_id}/actions/{action}", include_in_schema=False)
 def report_action_form(
     ctx: Ctx,
-    report_id: int,
+    report_id: RowId,
     action: str,
     info: Csrf,
     reason: Annotated[str | None, Form(max_length=2000)] = None,
@@ -53,7 +54,7 @@ def report_action_form(
     response_model=ActionResult | PublishResult,
 )
 def api_action(
-    ctx: Ctx, report_id: int, action: str, info: Csrf, body: ActionBody | None = None
+    ctx: Ctx, report_id: RowId, action: str, info: Csrf, body: ActionBody | None = None
 ) -> ActionResult | PublishResult | dict[str, Any]:
     if action == "publish":
         return review.publish(ctx.sessions, ctx.config, report_id, info.user, secret=ctx.share_secret)
@@ -62,6 +63,6 @@ def api_action(
 
 
 @router.post("/reports/{report_id}/publish", include_in_schema=False)
-def publish_form(ctx: Ctx, report_id: int, info: Csrf) -> RedirectResponse:
+def publish_form(ctx: Ctx, report_id: RowId, info: Csrf) -> RedirectResponse:
     review.publish(ctx.sessions, ctx.config, report_id, info.user, secret=ctx.share_secret)
     return RedirectResponse(f"/reports/{report_id}", status_code=303)
