@@ -32,6 +32,8 @@ Origin = Literal["edge", "console"]
 # edge: what a node reported it runs; console: pending until the node says applied or refused.
 STATES = ("running", "pending", "applied", "refused")
 MAX_FRAME_BYTES = 4 * 1024 * 1024
+# The node's own bound (edge.debug_video.MAX_RECORD_SECONDS, which it enforces too): said here first.
+MAX_DEBUG_SECONDS = 120
 MAX_YAML_BYTES = 256 * 1024
 
 
@@ -336,3 +338,28 @@ def drawing_png(config_yaml: str, jpeg: bytes | None) -> bytes:
     if not ok:
         raise SceneError("the drawing could not be encoded")
     return png.tobytes()
+
+
+def request_debug_recording(config: Any, node: str, camera: str, seconds: float, timeout_s: float = 5.0) -> str:
+    """Publish `<prefix>/<node>/<camera>/debug/record` `{"seconds": N}` with central's broker
+    account (allowed that topic: central.broker_security) and wait for the broker's PUBACK; the
+    topic is returned. SceneError when N is out of (0, 120], or the broker is not reached or refuses."""
+    import json
+    import uuid
+
+    from contract.mqtt import MqttClient
+
+    if not 0 < seconds <= MAX_DEBUG_SECONDS:
+        raise SceneError(f"debug record: seconds must be a number in (0, {MAX_DEBUG_SECONDS}]")
+    topic = f"{config.mqtt.topic_prefix}/{node}/{camera}/debug/record"
+    client = MqttClient(config.mqtt.client_settings(f"{config.mqtt.effective_client_id}-debug-{uuid.uuid4().hex[:8]}"))
+    client.start()
+    try:
+        if not client.connected.wait(timeout_s):
+            raise SceneError(f"the broker ({config.mqtt.url}) was not reached: {client.last_connack or 'no answer'}")
+        ack = client.publish_wait(topic, json.dumps({"seconds": seconds}).encode(), qos=1, timeout=timeout_s)
+        if ack is None or not ack.ok:
+            raise SceneError(f"the broker did not take the request: {ack.reason if ack else 'no PUBACK'}")
+        return topic
+    finally:
+        client.stop()

@@ -124,3 +124,53 @@ def test_scene_versions_from_node_report_to_admin_edit_to_node_refusal(app: Any,
     # A node cannot mark another camera's or an edge version as applied.
     assert node.put("/api/v1/scenes/cam-1", auth=("node-1", TOKEN),
                     json={"yaml": yaml.safe_dump(CAMERA), "applied": 1}).status_code == 422
+
+
+def test_the_console_button_asks_the_node_for_a_bounded_debug_recording(
+    central_database_url: str, central_users: Any, mqtt_broker: Any, tmp_path: Path
+) -> None:
+    import json
+
+    from central.services.scenes import MAX_DEBUG_SECONDS
+    from contract.mqtt import MqttClient, MqttSettings
+    from edge.debug_video import MAX_RECORD_SECONDS
+    from tests.services import unique_name, wait_until
+
+    assert MAX_DEBUG_SECONDS == MAX_RECORD_SECONDS  # the console refuses what the node would
+    prefix = unique_name("p")
+    cfg = CentralConfig.model_validate({
+        "database_url": central_database_url, "evidence_dir": str(tmp_path / "ev"),
+        "uploads": {"nodes": {"node-1": TOKEN}}, "mqtt": {"url": mqtt_broker.url, "topic_prefix": prefix},
+    })
+    engine = make_engine(central_database_url)
+    got: list[tuple[str, dict]] = []
+    subscribed: list = []
+    listener = MqttClient(MqttSettings(mqtt_broker.url, unique_name("l-")),
+                          on_connect=lambda *_a: listener.subscribe([f"{prefix}/+/+/debug/record"]),
+                          on_subscribed=subscribed.append,
+                          on_message=lambda _c, _u, m: got.append((m.topic, json.loads(m.payload))))
+    listener.start()
+    try:
+        app = create_app(cfg, engine=engine)
+        node = TestClient(app)
+        assert node.put("/api/v1/scenes/cam-1", json={"yaml": yaml.safe_dump(CAMERA)},
+                        auth=("node-1", TOKEN)).status_code == 200
+        wait_until(lambda: subscribed, 10, what="listener subscribed")
+        op, admin = TestClient(app), TestClient(app)
+        op_csrf, csrf = _login(op, "op"), _login(admin, "admin")
+        assert 'id="debug-record"' in admin.get("/scenes/node-1/cam-1").text
+        url = "/scenes/node-1/cam-1/debug-record"
+        assert op.post(url, data={"csrf_token": op_csrf, "seconds": "10"}, follow_redirects=False).status_code == 403
+        assert admin.post(url, data={"seconds": "10"}, follow_redirects=False).status_code == 403  # no CSRF
+        too_long = admin.post(url, data={"csrf_token": csrf, "seconds": "500"}, follow_redirects=False)
+        assert too_long.status_code == 422 and "120" in too_long.text
+        assert admin.post("/scenes/node-1/cam-9/debug-record", data={"csrf_token": csrf, "seconds": "5"},
+                          follow_redirects=False).status_code == 404
+        r = admin.post(url, data={"csrf_token": csrf, "seconds": "15"}, follow_redirects=False)
+        assert r.status_code == 303 and "debug_requested=15" in r.headers["location"]
+        wait_until(lambda: got, 10, what="the request on the broker")
+        assert got == [(f"{prefix}/node-1/cam-1/debug/record", {"seconds": 15.0})]
+        assert 'id="debug-requested"' in admin.get(r.headers["location"]).text
+    finally:
+        listener.stop()
+        engine.dispose()

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 
@@ -115,7 +115,8 @@ def scene_page(request: Request, ctx: Ctx, node: str, camera: str, info: Reviewe
     with ctx.sessions() as s:
         history = scenes.versions(s, node, camera)
     return ctx.render(request, "scene.html", node=node, camera=camera, current=current, history=history,
-                      can_edit=info.user.role == "admin")
+                      can_edit=info.user.role == "admin", debug_requested=request.query_params.get("debug_requested"),
+                      max_debug_s=scenes.MAX_DEBUG_SECONDS)
 
 
 @router.get("/scenes/{node}/{camera}/drawing.png", include_in_schema=False)
@@ -181,6 +182,21 @@ def api_save(ctx: Ctx, node: str, camera: str, body: EditBody, info: Csrf, respo
         return {"ok": False, "errors": checked.errors, "yaml": checked.yaml}
     return {"ok": True, "version": row.version, "state": row.state, "created_by": row.created_by,
             "created_at": row.created_at.isoformat(), "yaml": row.yaml}
+
+
+@router.post("/scenes/{node}/{camera}/debug-record", include_in_schema=False)
+def debug_record_form(
+    ctx: Ctx, node: str, camera: str, info: Csrf, seconds: Annotated[float, Form()] = 30.0
+) -> RedirectResponse:
+    """The console's button: ask the node to record this camera's debug stream for `seconds`."""
+    if info.user.role != "admin":
+        raise HTTPException(403, "only an admin asks for a debug recording")
+    _version_or_404(ctx, node, camera, None)
+    try:
+        scenes.request_debug_recording(ctx.config, node, camera, seconds)
+    except scenes.SceneError as e:
+        raise HTTPException(422 if "seconds" in str(e) else 502, str(e)) from None
+    return RedirectResponse(f"/scenes/{node}/{camera}?debug_requested={seconds:g}", status_code=303)
 
 
 @router.get("/static/scene-editor.js", include_in_schema=False)
