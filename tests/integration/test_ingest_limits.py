@@ -452,7 +452,7 @@ def test_event_times_outside_the_window_are_flagged_and_impossible_years_dead_le
             e = make_event(camera=f"cam-{k}", started_at=start, ended_at=start + timedelta(seconds=5))
             out = proc.process(*_event_msg(cfg, e), received_at=now)
             assert out.kind == "stored", (name, out)
-            ids[name] = (e.id, out.report_id)
+            ids[name] = (e.id, out.report_id, out.share_ref)
         with proc.sessions() as s:
             flags = {i: f for i, f in s.execute(select(EventRow.id, EventRow.clock_suspect))}
             from central.db import ReportRow
@@ -460,8 +460,15 @@ def test_event_times_outside_the_window_are_flagged_and_impossible_years_dead_le
             reports = {r.id: r for r in s.scalars(select(ReportRow))}
             views = {v["id"]: v for v in build_views(s, list(reports.values()), "", cfg.time_zone)}
         for name, (_start, suspect) in cases.items():
-            event_id, report_id = ids[name]
+            event_id, report_id, _ref = ids[name]
             assert flags[event_id] is suspect, name
-            assert views[report_id]["clock_suspect"] is suspect, name  # what the console shows
+            assert views[report_id]["clock_suspect"] is suspect, name
+        with _web(cfg) as url:  # what the console shows, on its read-only share link
+            for name, (_start, suspect) in cases.items():
+                _id, report_id, ref = ids[name]
+                page = httpx.get(f"{url}/reports/{ref}", timeout=30)
+                assert page.status_code == 200, (name, page.status_code)
+                assert ('id="clock-suspect"' in page.text) is suspect, name
+                assert httpx.get(f"{url}/reports/{ref}.json", timeout=30).json()["clock_suspect"] is suspect, name
     finally:
         engine.dispose()
