@@ -51,6 +51,9 @@ _INGEST_COUNTERS = (
     ("amended", "stored events that gained evidence (the re-publish with the clip)"),
     ("evidence_stored", "evidence files stored from MQTT"),
     ("evidence_duplicates", "evidence files already stored"),
+    ("evidence_held", "evidence files stored before any event referred to them (the holding area)"),
+    ("evidence_store_failures", "evidence files the evidence store could not write (disk full, read-only)"),
+    ("clock_suspect", "events stored with a time outside the clock window around their arrival"),
     ("status_updates", "node status and camera health messages"),
     ("status_invalid", "status messages that broke the typed contract (stored, logged)"),
     ("db_errors", "database errors (the message was retried)"),
@@ -95,6 +98,11 @@ class CentralCollector(Collector):
         for cls in sorted({name for _p, name in DEAD_LETTER_CLASSES} | {"other"} | set(classes)):
             dead.add_metric([cls], classes.get(cls, 0))
         yield dead
+        failing = GaugeMetricFamily(
+            "ioc_central_ingest_evidence_store_failing", "1 while the last write to the evidence store failed"
+        )
+        failing.add_metric([], snap.get("evidence_store_failing", 0))
+        yield failing
         up = GaugeMetricFamily("ioc_central_ingest_mqtt_connected", "1 while the ingester is connected to the broker")
         up.add_metric([], 1.0 if self.ingester.connected.is_set() else 0.0)  # type: ignore[union-attr]
         yield up
