@@ -52,7 +52,9 @@ class SignalHeadConfig(_Model):
     lamps: list[LampConfig] = Field(default_factory=list)
     min_value: int = Field(130, ge=0, le=255, description="HSV brightness of a lit lamp's pixel")
     min_saturation: int = Field(70, ge=0, le=255, description="saturation of a lit lamp's pixel (glare is white)")
-    min_lit_fraction: float = Field(0.12, gt=0, le=1, description="share of a lamp's region that must be lit")
+    min_lit_fraction: float = Field(
+        0.12, gt=0, le=1, description="share of the lamp's disc its lit blob must cover (not of the box: loose boxes read alike)"
+    )
     dominance: float = Field(2.0, ge=1, description="the lit lamp's share must exceed every other lamp's this many times")
     confirm_frames: int = Field(2, ge=1, description="a new state counts after this many frames in a row")
     unknown_after_frames: int = Field(3, ge=1, description="this many unreadable frames in a row make the state unknown")
