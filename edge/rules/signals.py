@@ -173,8 +173,9 @@ class SignalHead:
         """(verdict, the colour the frame leans toward or None, lit share per lamp).
 
         A lamp is lit when its blob covers min_lit_fraction of its disc and `dominance` times
-        every other lamp's: the lit lamp stands out against the head's dark ones. Two lamps lit
-        alike (a red ball and a green arrow drawn as one head, glare) or none: unknown."""
+        every other lamp's: the lit lamp stands out against the head's dark ones. None lit, two
+        lit alike, or red with any sign of green beside it (a red ball and its green arrow drawn
+        as one head), or green with a lit red: unknown."""
         cfg = self.config
         lit: dict[str, float] = {}
         for c, b in self.lamp_boxes:
@@ -184,8 +185,7 @@ class SignalHead:
         ranked = sorted(lit.items(), key=lambda kv: kv[1], reverse=True)
         best_color, best = ranked[0]
         second = ranked[1][1] if len(ranked) > 1 else 0.0
-        # A second lamp lit too (a red ball with its green turn arrow drawn as one head: red ahead,
-        # green to turn) puts the head's one state in doubt, however much brighter the first is.
+        # No lamp lit, or two lit alike (glare, a neighbour's bloom of the same hue): unknown.
         if best <= 0.0 or best < cfg.dominance * second:
             return SignalState.UNKNOWN, None, lit
         if best < cfg.min_lit_fraction:
