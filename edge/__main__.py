@@ -177,6 +177,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plates(args: argparse.Namespace) -> int:
+    from edge.plates import read_images
+
+    results, ok = read_images(args.images, input_size=args.input_size, crop=args.crop)
+    for r in results:
+        if args.json:
+            print(json.dumps(r, ensure_ascii=False))
+        else:
+            plates = ", ".join(f"{p['text']} ({p['confidence']:.2f})" for p in r.get("plates", []))
+            print(f"{r['image']}: {r.get('error') or plates or 'no plate found'}")
+    return 0 if ok else 2
+
+
 def _frame_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--at", type=float, default=0.0, metavar="SECONDS", help="the first frame this long after the "
                    "source's first (default 0)")
@@ -231,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="run the live edge node")
     p.add_argument("--config", required=True, help="node config")
     p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("plates", help="read the licence plates of still images (text or unreadable, confidence, box)")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true", help="one JSON line per image")
+    p.add_argument("--crop", action="store_true", help="each image is one plate crop (no plate detection)")
+    p.add_argument("--input-size", type=int, default=640, help="plate detector input size (default 640)")
+    p.set_defaults(func=_cmd_plates)
     sub.add_parser("bench", help="how many live cameras this box analyses in real time (see bench --help)")
     args = parser.parse_args(argv)
 

@@ -29,6 +29,7 @@ from edge.frames import Frame
 from edge.geometry import PolygonZone, scale_points
 from edge.inference import InferencePool
 from edge.motion import MotionGate
+from edge.plate_text import object_plate
 from edge.registration import FrameRegistrar, Registration
 from edge.rules import Observation, Rule, Violation
 from edge.rules.registry import build_rules
@@ -262,7 +263,8 @@ class CameraAnalyzer:
             detected_at=when,
             confidence=v.confidence,
             objects=[
-                ObjectRef(class_name=o.class_name, track_id=o.track_id, box=o.box, confidence=o.confidence)
+                ObjectRef(class_name=o.class_name, track_id=o.track_id, box=o.box, confidence=o.confidence,
+                          **object_plate(v.details, o.track_id, next((e.sha256 for e in evidence if e.kind == "plate"), None)))
                 for o in v.offenders
             ],
             zone=ZoneRef(id=v.zone.id, kind=v.zone.kind) if v.zone else None,

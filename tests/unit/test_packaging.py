@@ -50,6 +50,7 @@ def test_runtime_dependencies_cover_the_lock() -> None:
     }
     declared = {name(d) for d in PYPROJECT["project"]["dependencies"]}
     declared |= {name(d) for d in PYPROJECT["project"]["optional-dependencies"]["gst"]}
+    declared |= {name(d) for d in PYPROJECT["project"]["optional-dependencies"]["plates"]}
     assert lock == declared
 
 
