@@ -62,3 +62,15 @@ def test_no_import_against_the_flow(package: str) -> None:
 
 def test_the_model_registry_itself_needs_no_edge() -> None:
     assert not {n for n in _imports(REPO_ROOT / "models" / "__init__.py") if n.split(".")[0] == "edge"}
+
+
+def test_the_console_imports_without_opencv() -> None:
+    """Central draws scenes with the edge's OpenCV code only when a drawing is asked for: the app,
+    its scene pages and their service import on a host without OpenCV (a blocked `cv2` here)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['cv2'] = None; "
+            "import central.web.app, central.web.routers.scenes, central.services.scenes, central.ingester")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
