@@ -416,16 +416,18 @@ class EdgeNode:
         self._debug_status(camera, "requested", seconds=seconds)
 
     def debug_recorded(self, camera: str, path: Path) -> None:
-        """A finished debug video: announced (retained status), uploaded to central with `upload`."""
-        data = path.read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
+        """A finished debug video: announced (retained status); it stays on the node. Not sent
+        through the evidence upload: central holds evidence no event claims only briefly, and a
+        debug video must not take the room event evidence needs."""
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
         trace = path.with_suffix(".jsonl")
+        size = path.stat().st_size
         self._debug_status(camera, "recorded", file=str(path), trace=str(trace) if trace.exists() else None,
-                           sha256=sha, size=len(data), uploaded=self.uploader is not None)
-        log.info("debug recording written", extra={"fields": {"camera": camera, "file": str(path), "size": len(data)}})
-        if self.uploader is not None:
-            self.outbox.put([], [UploadItem(sha, str(path), len(data), "video/mp4")])
-            self.uploader.notify()
+                           sha256=digest.hexdigest(), size=size)
+        log.info("debug recording written", extra={"fields": {"camera": camera, "file": str(path), "size": size}})
 
     def publish_health(self, health: CameraHealth) -> None:
         topic = camera_health_topic(self.prefix, self.config.node.id, health.camera)
