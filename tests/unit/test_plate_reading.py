@@ -185,3 +185,34 @@ def test_contract_plate_fields():
             confidence=0.5,
             plate_read={"text": "30A-123.45", "confidence": 0.9, "lines": 1, "crop_sha256": "nothex"},
         )
+
+
+def test_traffic_events_carry_the_plate_read():
+    """A traffic rule with `plates` on real footage: each event's offender carries the read (text
+    or unreadable) with the hash of the plate evidence file it names."""
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+
+    from edge.config import load_camera_config
+    from edge.data import video_path
+    from edge.detector import YoloDetector
+    from edge.pipeline import CameraAnalyzer
+    from edge.sources import VideoFileSource
+
+    config = Path(__file__).resolve().parents[2] / "configs" / "cameras" / "motorcyclist_without_helmet.yaml"
+    camera = load_camera_config(config)
+    assert camera.rules.plates is not None
+    analyzer = CameraAnalyzer(
+        "node", camera, YoloDetector(weights_path("yolo11n.onnx")), deterministic_ids=True, motion=None
+    )
+    start = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    events = []
+    for frame in VideoFileSource(video_path(camera.camera.source), camera.camera.analysis_fps).frames():
+        events += [rec.event for rec in analyzer.process(frame, start + timedelta(seconds=frame.pts))]
+    assert events
+    for e in events:
+        o = e.objects[0]
+        plate = next(x for x in e.evidence if x.kind == "plate")
+        assert o.plate_read is not None and o.plate_read.crop_sha256 == plate.sha256
+        assert o.plate_read.text == e.details["plate_text"] and e.details["plate_reads"] >= 1
+        assert o.plate == (None if o.plate_read.text == UNREADABLE else o.plate_read.text)
