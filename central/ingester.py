@@ -428,7 +428,13 @@ class MessageProcessor:
         out: list[bool | None] = []
         changed: list[ViolationEvent] = []
         for event in events:
-            stored = ViolationEvent.model_validate(rows[event.id].payload)
+            try:
+                stored = ViolationEvent.model_validate(rows[event.id].payload)
+            except ValidationError:
+                # Stored before the contract's limits (e.g. an oversized `details`): nothing may be
+                # merged into it; the re-publish is dead-lettered as a conflict, not a crash.
+                out.append(None)
+                continue
             merged = merge_republished(stored, event)
             if merged is None or merged == stored:
                 out.append(None if merged is None else False)

@@ -161,7 +161,11 @@ def test_a_row_the_database_rejects_is_isolated_without_backoff(
                 )
             )
             conn.execute(text("DROP TRIGGER IF EXISTS refuse_poison ON events"))
-            conn.execute(text("CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_poison()"))
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
+                )
+            )
         else:
             conn.execute(
                 text(
@@ -225,7 +229,9 @@ def test_oversized_events_are_dead_lettered_and_never_stored_whole(
         assert len(bytes(stored)) <= 1024 * 1024
 
 
-def test_evidence_over_mqtt_size_type_and_reference(central_database_url: str, mqtt_broker: Any, tmp_path: Path) -> None:
+def test_evidence_over_mqtt_size_type_and_reference(
+    central_database_url: str, mqtt_broker: Any, tmp_path: Path
+) -> None:
     """Evidence must be small enough, an allowed type, and referred to by an event: a file that
     arrives first is held until its event comes (released then), expires if it never does, and
     the held files together are bounded."""
@@ -299,7 +305,9 @@ def test_evidence_over_mqtt_size_type_and_reference(central_database_url: str, m
 @contextlib.contextmanager
 def _tiny_disk(path: Path, size: str = "64k") -> Iterator[Path]:
     path.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
+    )
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
     try:
@@ -373,7 +381,11 @@ def _web(cfg: CentralConfig) -> Iterator[str]:
 def _put(url: str, data: bytes, media_type: str = "image/jpeg") -> httpx.Response:
     sha = hashlib.sha256(data).hexdigest()
     return httpx.put(
-        f"{url}/api/v1/evidence/{sha}", content=data, headers={"Content-Type": media_type}, auth=(NODE, TOKEN), timeout=30
+        f"{url}/api/v1/evidence/{sha}",
+        content=data,
+        headers={"Content-Type": media_type},
+        auth=(NODE, TOKEN),
+        timeout=30,
     )
 
 
@@ -401,15 +413,28 @@ def test_http_upload_limits_type_holding_area_and_full_disk(central_database_url
                 assert "holding area full" in r.json()["detail"]
                 # Its event arrives (the usual order over HTTP is either): the file is wanted now.
                 wanted = fake_jpeg("wanted", 10 * 1024)
-                ref = {"kind": "snapshot", "media_type": "image/jpeg", "sha256": sha256_hex(wanted), "size": len(wanted)}
+                ref = {
+                    "kind": "snapshot",
+                    "media_type": "image/jpeg",
+                    "sha256": sha256_hex(wanted),
+                    "size": len(wanted),
+                }
                 e = make_event(evidence=[ref], started_at=datetime.now(UTC))
                 assert proc.process(*_event_msg(cfg, e)).kind == "stored"
                 r = _put(url, wanted)
                 assert r.status_code == 201 and r.json()["held"] is False
                 # The disk is full now: 507 with Retry-After (the edge keeps it and retries), not 500.
                 filler = fake_jpeg("filler", 150 * 1024)
-                ref2 = {"kind": "snapshot", "media_type": "image/jpeg", "sha256": sha256_hex(filler), "size": len(filler)}
-                assert proc.process(*_event_msg(cfg, make_event(evidence=[ref2], started_at=datetime.now(UTC)))).kind == "stored"
+                ref2 = {
+                    "kind": "snapshot",
+                    "media_type": "image/jpeg",
+                    "sha256": sha256_hex(filler),
+                    "size": len(filler),
+                }
+                assert (
+                    proc.process(*_event_msg(cfg, make_event(evidence=[ref2], started_at=datetime.now(UTC)))).kind
+                    == "stored"
+                )
                 r = _put(url, filler)
                 assert r.status_code == 507 and r.headers["retry-after"], r.text
                 assert "unwritable" in r.json()["detail"]
@@ -434,7 +459,10 @@ def test_event_times_outside_the_window_are_flagged_and_impossible_years_dead_le
     try:
         base = make_event()
         topic, payload = _event_msg(cfg, base)
-        for start, end in (("9999-12-31T00:00:00Z", "9999-12-31T01:00:00Z"), ("0001-01-01T00:00:00+07:00", "0001-01-01T00:00:00Z")):
+        for start, end in (
+            ("9999-12-31T00:00:00Z", "9999-12-31T01:00:00Z"),
+            ("0001-01-01T00:00:00+07:00", "0001-01-01T00:00:00Z"),
+        ):
             data = json.loads(payload) | {"started_at": start, "ended_at": end, "id": make_event().id}
             out = proc.process(topic, json.dumps(data).encode())
             assert out.kind == "dead_letter"
@@ -470,5 +498,41 @@ def test_event_times_outside_the_window_are_flagged_and_impossible_years_dead_le
                 assert page.status_code == 200, (name, page.status_code)
                 assert ('id="clock-suspect"' in page.text) is suspect, name
                 assert httpx.get(f"{url}/reports/{ref}.json", timeout=30).json()["clock_suspect"] is suspect, name
+    finally:
+        engine.dispose()
+
+
+def test_a_republish_onto_an_event_stored_before_the_limits_is_a_conflict_not_a_crash(
+    central_database_url: str, tmp_path: Path
+) -> None:
+    """An event stored before the contract had its limits (here: a 1,000-character details text,
+    written into the row as an older central stored it) can no longer be validated: a re-publish
+    of its id is dead-lettered as a conflict, not an "internal error"."""
+    cfg = _cfg(central_database_url, tmp_path)
+    proc, engine = _processor(cfg)
+    try:
+        first = make_event(evidence_pending=["clip"], started_at=datetime.now(UTC))
+        assert proc.process(*_event_msg(cfg, first)).kind == "stored"
+        old = json.loads(first.to_json())
+        old["details"]["note"] = "x" * 1000
+        with proc.sessions() as s, s.begin():
+            row = s.get(EventRow, first.id)
+            assert row is not None
+            row.payload = old
+        clip = {"kind": "clip", "media_type": "video/mp4", "sha256": "c" * 64, "size": 1000}
+        again = first.model_copy(
+            update={
+                "evidence": [
+                    *first.evidence,
+                    ViolationEvent.model_validate({**json.loads(first.to_json()), "evidence": [clip]}).evidence[0],
+                ],
+                "evidence_pending": [],
+            }
+        )
+        out = proc.process(*_event_msg(cfg, again))
+        assert out.kind == "dead_letter"
+        assert out.reason is not None and out.reason.startswith("event id already stored with other content"), (
+            out.reason
+        )
     finally:
         engine.dispose()
