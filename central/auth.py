@@ -152,27 +152,114 @@ def share_secret(session: Session, configured: str | None) -> bytes:
     return session.get_one(SettingRow, "share_link_secret").value.encode()
 
 
-def share_token(secret: bytes, report_id: int) -> str:
-    return hmac.new(secret, f"report:{report_id}".encode(), hashlib.sha256).hexdigest()[:24]
+# Share links and evidence tokens carry the time they were issued, inside the signature (issue 18,
+# defect 10: they never expired and could not be revoked). They expire `max_age_s` after issue (the
+# config's, read at check time: shortening it shortens links already sent), and a link issued at or
+# before a revocation time (per report, or for all) no longer opens anything. Revocation times live
+# in `settings`, so no migration was needed.
+REVOKED_ALL_KEY = "share_revoked_all"
 
 
-def evidence_token(secret: bytes, sha256: str) -> str:
-    """Signs one evidence file's URL: minted only into views of someone allowed to see the report."""
-    return hmac.new(secret, f"evidence:{sha256}".encode(), hashlib.sha256).hexdigest()[:32]
+def _revoked_key(report_id: int) -> str:
+    return f"share_revoked:{report_id}"
 
 
-def check_evidence_token(secret: bytes, sha256: str, token: str | None) -> bool:
-    return bool(token) and hmac.compare_digest(evidence_token(secret, sha256), token or "")
+def _now_s(now: datetime | None) -> int:
+    return int((now or utcnow()).timestamp())
 
 
-def share_ref(secret: bytes, report_id: int) -> str:
-    """`<id>-<signature>`: a read-only link to one report, for the console line and e-mails."""
-    return f"{report_id}-{share_token(secret, report_id)}"
+def share_token(secret: bytes, report_id: int, issued: int) -> str:
+    return hmac.new(secret, f"report:{report_id}:{issued}".encode(), hashlib.sha256).hexdigest()[:24]
 
 
-def check_share_ref(secret: bytes, ref: str) -> int | None:
-    """The report id a share ref grants, or None."""
-    rid, _, sig = ref.partition("-")
+def evidence_token(secret: bytes, sha256: str, now: datetime | None = None) -> str:
+    """Signs one evidence file's URL (`<issued hex>.<signature>`): minted only into views of
+    someone allowed to see the report."""
+    issued = _now_s(now)
+    sig = hmac.new(secret, f"evidence:{sha256}:{issued}".encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{issued:x}.{sig}"
+
+
+def _issued(text: str) -> int | None:
+    if not (0 < len(text) <= 12) or any(c not in "0123456789abcdef" for c in text):
+        return None
+    return int(text, 16)
+
+
+def _live(issued: int, max_age_s: float, revoked_before: int | None, now: datetime | None) -> bool:
+    now_s = _now_s(now)
+    if issued > now_s + 300 or now_s - issued > max_age_s:  # from the future (a forged clock) or expired
+        return False
+    return revoked_before is None or issued > revoked_before
+
+
+def revoked_before(session: Session, report_id: int | None) -> int | None:
+    """The latest revocation that covers `report_id` (its own, or of all links), or None."""
+    keys = [REVOKED_ALL_KEY] + ([_revoked_key(report_id)] if report_id is not None else [])
+    values = [int(v) for v in session.scalars(select(SettingRow.value).where(SettingRow.key.in_(keys)))]
+    return max(values) if values else None
+
+
+def revoke_share_links(session: Session, report_id: int | None, now: datetime | None = None) -> int:
+    """Every share link of `report_id` (None: every share link and evidence token) issued until
+    now stops working. Returns the revocation time (unix seconds)."""
+    at = _now_s(now)
+    key = REVOKED_ALL_KEY if report_id is None else _revoked_key(report_id)
+    row = session.get(SettingRow, key)
+    if row is None:
+        session.add(SettingRow(key=key, value=str(at)))
+    else:
+        row.value = str(max(at, int(row.value)))
+    session.flush()
+    return at
+
+
+def check_evidence_token(
+    secret: bytes,
+    sha256: str,
+    token: str | None,
+    *,
+    max_age_s: float,
+    revoked: int | None = None,
+    now: datetime | None = None,
+) -> bool:
+    issued_text, _, sig = (token or "").partition(".")
+    issued = _issued(issued_text)
+    if issued is None or not sig:
+        return False
+    expected = hmac.new(secret, f"evidence:{sha256}:{issued}".encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.compare_digest(expected, sig) and _live(issued, max_age_s, revoked, now)
+
+
+def share_ref(secret: bytes, report_id: int, now: datetime | None = None) -> str:
+    """`<id>-<issued hex>-<signature>`: a read-only link to one report, for the console line and e-mails."""
+    issued = _now_s(now)
+    return f"{report_id}-{issued:x}-{share_token(secret, report_id, issued)}"
+
+
+def parse_share_ref(secret: bytes, ref: str) -> tuple[int, int] | None:
+    """(report id, issued) of a well-signed share ref, or None. Expiry and revocation: share_ref_live."""
+    parts = ref.split("-")
+    if len(parts) != 3:
+        return None
+    rid, issued_text, sig = parts
     if not (rid.isascii() and rid.isdigit()) or len(rid) > 18 or not sig:  # '²'.isdigit() is True
         return None
-    return int(rid) if hmac.compare_digest(share_token(secret, int(rid)), sig) else None
+    issued = _issued(issued_text)
+    if issued is None:
+        return None
+    return (int(rid), issued) if hmac.compare_digest(share_token(secret, int(rid), issued), sig) else None
+
+
+def share_ref_live(issued: int, *, max_age_s: float, revoked: int | None, now: datetime | None = None) -> bool:
+    return _live(issued, max_age_s, revoked, now)
+
+
+def check_share_ref(
+    secret: bytes, ref: str, *, max_age_s: float = 30 * 86400, revoked: int | None = None
+) -> int | None:
+    """The report id a share ref grants (signed, not expired, not revoked by `revoked`), or None."""
+    parsed = parse_share_ref(secret, ref)
+    if parsed is None or not share_ref_live(parsed[1], max_age_s=max_age_s, revoked=revoked):
+        return None
+    return parsed[0]

@@ -169,6 +169,18 @@ class AuthConfig(_Section):
         min_length=16,
         description="signs the read-only report links printed on the console; default: a random one per database",
     )
+    share_link_days: float = Field(
+        default=30,
+        gt=0,
+        le=3650,
+        description="a share link stops working this long after it was made (admins can also revoke it)",
+    )
+    evidence_token_days: float = Field(
+        default=30,
+        gt=0,
+        le=3650,
+        description="a signed evidence URL (in report views and share pages) stops working this long after issue",
+    )
     login_account_failures: int = Field(
         default=5,
         ge=1,

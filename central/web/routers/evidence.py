@@ -29,7 +29,12 @@ def get_evidence(request: Request, ctx: Ctx, sha256: str, t: str | None = None) 
     or admin. A hash alone (it travels in events over MQTT) opens nothing."""
     if not evidence_files.is_sha256(sha256):
         raise HTTPException(404, NOT_FOUND)
-    by_token = auth.check_evidence_token(ctx.share_secret, sha256, t)
+    by_token = False
+    if t:
+        with ctx.sessions() as s:
+            revoked = auth.revoked_before(s, None)
+        max_age_s = ctx.config.auth.evidence_token_days * 86400
+        by_token = auth.check_evidence_token(ctx.share_secret, sha256, t, max_age_s=max_age_s, revoked=revoked)
     if not by_token:
         info = current(request)
         if info is None or info.user.role not in REVIEWERS:
@@ -49,7 +54,8 @@ def get_evidence(request: Request, ctx: Ctx, sha256: str, t: str | None = None) 
             # Content-addressed: the bytes behind this URL can never change. With the signed token
             # the URL itself is the permission, and any cache may keep it; served on the session
             # cookie, only this browser may (a shared proxy would hand it to the next one asking).
-            "Cache-Control": "public, max-age=31536000, immutable" if by_token else "private, max-age=3600",
+            # An hour, not a year: a token expires and can be revoked, and a cache must let it go.
+            "Cache-Control": "public, max-age=3600" if by_token else "private, max-age=3600",
             "Vary": "Cookie",
             "ETag": f'"{sha256}"',
         },

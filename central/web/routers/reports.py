@@ -23,16 +23,22 @@ Page = Annotated[auth.SessionInfo, Depends(require(page=True))]
 
 
 def resolve_ref(request: Request, ctx: Ctx, ref: str) -> tuple[int, auth.User | None]:
-    """`<id>` (needs a session) or `<id>-<signature>` (a share link, read-only)."""
+    """`<id>` (needs a session) or `<id>-<issued>-<signature>` (a share link, read-only, until it
+    expires or is revoked)."""
     # isascii: '²'.isdigit() is True but int('²') raises (a 500 before).
     if ref.isascii() and ref.isdigit() and len(ref) <= 18:
         info = current(request)
         if info is None:
             raise HTTPException(401, LOGIN_FIRST)
         return int(ref), info.user
-    rid = auth.check_share_ref(ctx.share_secret, ref)
-    if rid is None:
+    parsed = auth.parse_share_ref(ctx.share_secret, ref)
+    if parsed is None:
         raise HTTPException(404, NOT_FOUND)
+    rid, issued = parsed
+    with ctx.sessions() as s:
+        revoked = auth.revoked_before(s, rid)
+    if not auth.share_ref_live(issued, max_age_s=ctx.config.auth.share_link_days * 86400, revoked=revoked):
+        raise HTTPException(404, NOT_FOUND)  # expired or revoked: no oracle telling which
     return rid, None
 
 

@@ -1,20 +1,33 @@
 """The review queue and the review actions (console forms and API), publishing."""
 
 # No `from __future__ import annotations`: FastAPI must see the real types of the dependencies.
+import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel
 
 from central import auth, queries
+from central.db import ReportRow, session_scope
+from central.logs import kv
 from central.services import review
-from central.services.access import REVIEWERS
+from central.services.access import FORBIDDEN, NOT_FOUND, REVIEWERS
 from central.services.views import build_views
 from central.web.deps import Csrf, Ctx, Filter, Reviewer, require, safe_next
 from central.web.routers import RowId
 from central.web.schemas import ActionBody, ActionResult, PublishResult, ReportList
+from central.workflow import record
 
 router = APIRouter()
+log = logging.getLogger("central.web")
+
+
+class RevokeResult(BaseModel):
+    revoked: bool
+    report: int | None
+    revoked_at: int
+
 
 ReviewerPage = Annotated[auth.SessionInfo, Depends(require(*REVIEWERS, page=True))]
 
@@ -65,4 +78,50 @@ def api_action(
 @router.post("/reports/{report_id}/publish", include_in_schema=False)
 def publish_form(ctx: Ctx, report_id: RowId, info: Csrf) -> RedirectResponse:
     review.publish(ctx.sessions, ctx.config, report_id, info.user, secret=ctx.share_secret)
+    return RedirectResponse(f"/reports/{report_id}", status_code=303)
+
+
+def _revoke(ctx: Ctx, report_id: int | None, info: auth.SessionInfo) -> dict[str, Any]:
+    """Admins only: every share link of one report (or, with None, every share link and signed
+    evidence URL) made until now stops working; audited on the report, and logged."""
+    if info.user.role != "admin":
+        raise HTTPException(403, FORBIDDEN)
+    with session_scope(ctx.sessions) as s:
+        report = None
+        if report_id is not None:
+            report = s.get(ReportRow, report_id)
+            if report is None:
+                raise HTTPException(404, NOT_FOUND)
+        at = auth.revoke_share_links(s, report_id)
+        if report is not None:
+            record(s, report, actor=info.user.username, action="revoke_share", note="share links revoked")
+    log.warning(
+        kv("share_links_revoked", report=report_id if report_id is not None else "all", actor=info.user.username)
+    )
+    return {"revoked": True, "report": report_id, "revoked_at": at}
+
+
+@router.post(
+    "/api/reports/{report_id}/share/revoke",
+    tags=["review"],
+    summary="Revoke every share link of one report made until now (admin)",
+    response_model=RevokeResult,
+)
+def api_revoke_share(ctx: Ctx, report_id: RowId, info: Csrf) -> dict[str, Any]:
+    return _revoke(ctx, report_id, info)
+
+
+@router.post(
+    "/api/share-links/revoke",
+    tags=["review"],
+    summary="Revoke every share link and signed evidence URL made until now (admin)",
+    response_model=RevokeResult,
+)
+def api_revoke_all(ctx: Ctx, info: Csrf) -> dict[str, Any]:
+    return _revoke(ctx, None, info)
+
+
+@router.post("/reports/{report_id}/share/revoke", include_in_schema=False)
+def revoke_share_form(ctx: Ctx, report_id: RowId, info: Csrf) -> RedirectResponse:
+    _revoke(ctx, report_id, info)
     return RedirectResponse(f"/reports/{report_id}", status_code=303)
