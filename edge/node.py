@@ -416,9 +416,9 @@ class EdgeNode:
         self._debug_status(camera, "requested", seconds=seconds)
 
     def debug_recorded(self, camera: str, path: Path) -> None:
-        """A finished debug video: announced (retained status); it stays on the node. Not sent
-        through the evidence upload: central holds evidence no event claims only briefly, and a
-        debug video must not take the room event evidence needs."""
+        """A finished debug video: announced (retained status), and with `upload` sent to central's
+        scene API for the console to link. Not through the evidence upload: central holds evidence no
+        event claims only briefly, and a debug video must not take the room event evidence needs."""
         digest = hashlib.sha256()
         with open(path, "rb") as f:
             while chunk := f.read(1 << 20):
@@ -428,6 +428,8 @@ class EdgeNode:
         self._debug_status(camera, "recorded", file=str(path), trace=str(trace) if trace.exists() else None,
                            sha256=digest.hexdigest(), size=size)
         log.info("debug recording written", extra={"fields": {"camera": camera, "file": str(path), "size": size}})
+        if self.scene_sync is not None:  # for the console to link (its own store, not the evidence hold)
+            self.scene_sync.upload_debug(camera, path, digest.hexdigest(), size)
 
     def publish_health(self, health: CameraHealth) -> None:
         topic = camera_health_topic(self.prefix, self.config.node.id, health.camera)

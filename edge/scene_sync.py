@@ -24,6 +24,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,12 @@ if TYPE_CHECKING:
     from edge.node import CameraWorker
 
 log = logging.getLogger("edge.scene_sync")
+
+
+def _chunks(path: Path, size: int = 256 * 1024) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(size):
+            yield chunk
 
 
 def running_yaml(camera: CameraConfig) -> str:
@@ -136,6 +143,15 @@ class SceneSync(threading.Thread):
         self.applied = {cam: saved_version(folder, cam) for cam in self.workers}
         self.refused: dict[int, str] = {}
         self.errors = 0
+        self._debug_lock = threading.Lock()
+        self.debug_videos: list[tuple[str, Path, str, int]] = []  # (camera, file, sha256, size) to send
+        self.debug_sent: list[str] = []
+
+    def upload_debug(self, camera: str, path: Path, sha256: str, size: int) -> None:
+        """Send a finished debug video to central (for the console to link), retried until it is there."""
+        with self._debug_lock:
+            self.debug_videos.append((camera, path, sha256, size))
+        self._wake.set()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -157,6 +173,21 @@ class SceneSync(threading.Thread):
             self._wake.clear()
 
     def sync_once(self) -> None:
+        with self._debug_lock:
+            videos = list(self.debug_videos)
+        for camera, path, sha256, size in videos:
+            if path.is_file():
+                r = self._client.put(
+                    f"/api/v1/scenes/{camera}/debug/{sha256}", content=_chunks(path),
+                    headers={"Content-Type": "video/mp4", "Content-Length": str(size)},
+                )
+                if r.status_code in (411, 413, 422):  # the file itself is refused: retrying cannot help
+                    log.error("central refused the debug video", extra={"fields": {"file": str(path), "detail": r.text[:300]}})
+                else:
+                    r.raise_for_status()
+                    self.debug_sent.append(sha256)
+            with self._debug_lock:
+                self.debug_videos.remove((camera, path, sha256, size))
         for cam_id, worker in self.workers.items():
             cam, frame = worker.camera, worker.reference_frame
             sent = self.reported.get(cam_id)

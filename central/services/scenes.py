@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from sqlalchemy import Index, Integer, LargeBinary, String, Text, UniqueConstraint, func, select
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from central.db import Base, BigId, UtcDateTime, session_scope, utcnow
@@ -68,6 +68,31 @@ class SceneVersionRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     state_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class DebugRecordingRow(Base):
+    """A node's debug video of one camera (asked for from the console or on MQTT), kept at
+    `<evidence_dir>/debug/<node>/<camera>/<sha256>.mp4`; not evidence: no event refers to it."""
+
+    __tablename__ = "debug_recordings"
+    __table_args__ = (Index("ix_debug_recordings_camera", "node", "camera"),)
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    node: Mapped[str] = mapped_column(String(64))
+    camera: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    path: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+def recordings(s: Session, node: str, camera: str) -> list[DebugRecordingRow]:
+    return list(
+        s.scalars(
+            select(DebugRecordingRow)
+            .where(DebugRecordingRow.node == node, DebugRecordingRow.camera == camera)
+            .order_by(DebugRecordingRow.received_at.desc())
+        )
+    )
 
 
 class SceneError(ValueError):

@@ -6,15 +6,19 @@ version survives a restart. Real central (uvicorn, SQLite), a real node on a fil
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 import uvicorn
 import yaml
+from fastapi.testclient import TestClient
 
+from central.auth import create_user
 from central.config import CentralConfig
-from central.db import make_engine, make_session_factory, migrate
+from central.db import make_engine, make_session_factory, migrate, session_scope
 from central.services import scenes
 from central.web import create_app
 from edge.data import video_path
@@ -105,6 +109,36 @@ def test_a_console_version_is_applied_by_the_running_node_and_a_bad_one_refused(
             assert "rules.no_helmet.model" in (r3.error or "") and "model file not found" in (r3.error or "")
         assert worker.camera.rules.no_helmet is None and [z.id for z in worker.camera.scene.zones][-1] == "bay"
         assert "no_such_helmet" not in saved.read_text(encoding="utf-8")
+
+        # A debug recording asked for on MQTT reaches the console's camera page as a link.
+        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=unique_name("ask-"), protocol=mqtt.MQTTv5)
+        pub.connect("127.0.0.1", mqtt_broker.port)
+        pub.loop_start()
+        try:
+            pub.publish(f"{node.prefix}/{NODE}/{cam_id}/debug/record", b'{"seconds": 2}', qos=1).wait_for_publish(10)
+        finally:
+            pub.loop_stop()
+            pub.disconnect()
+
+        def uploaded():
+            with sessions() as s:
+                return scenes.recordings(s, NODE, cam_id)
+
+        [video] = wait_until(uploaded, 60, what="the debug video at central")
+        local = next((tmp_path / "edge" / "debug" / cam_id).glob("*.mp4"))
+        assert Path(video.path).read_bytes() == local.read_bytes() and video.size == local.stat().st_size
+        with session_scope(sessions) as s:
+            create_user(s, "op", "operator-password-1", "operator")
+        console = TestClient(create_app(cfg, engine=engine))
+        form = console.get("/login").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        console.post("/login", data={"username": "op", "password": "operator-password-1", "csrf_token": token})
+        link = f"/scenes/{NODE}/{cam_id}/debug/{video.sha256}.mp4"
+        assert link in console.get(f"/scenes/{NODE}/{cam_id}").text
+        got = console.get(link)
+        assert got.status_code == 200 and got.headers["content-type"] == "video/mp4"
+        assert got.content == local.read_bytes()
+        assert TestClient(create_app(cfg, engine=engine)).get(link).status_code == 401
     finally:
         node.stopping.set()
         runner.join(30)

@@ -17,6 +17,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 
 from central import auth
+from central.db import session_scope, utcnow
 from central.services import scenes
 from central.services.access import REVIEWERS
 from central.web.deps import Csrf, Ctx, require
@@ -90,6 +91,60 @@ def node_desired(ctx: Ctx, node: Node) -> dict[str, Any]:
     return {"node": node, "cameras": scenes.desired(ctx.sessions, node)}
 
 
+@router.put("/api/v1/scenes/{camera}/debug/{sha256}", tags=["edge"], summary="A node uploads a debug video")
+async def node_debug_upload(ctx: Ctx, camera: str, sha256: str, request: Request, node: Node) -> dict[str, Any]:
+    """The body is the MP4; kept only if it hashes to `sha256` and has the declared length."""
+    import hashlib
+    import os
+
+    from central.evidence import is_sha256, sniff_media_type
+
+    _check_ids(camera)
+    if not is_sha256(sha256):
+        raise HTTPException(404, "not a sha256")
+    length = request.headers.get("content-length")
+    if length is None or not length.isdigit() or int(length) == 0:
+        raise HTTPException(411, "Content-Length is required")
+    limit = int(ctx.config.uploads.max_size_mb * 1024 * 1024)
+    if int(length) > limit:
+        raise HTTPException(413, f"larger than {ctx.config.uploads.max_size_mb:g} MB")
+    folder = Path(ctx.config.evidence_dir) / "debug" / node / camera
+    folder.mkdir(parents=True, exist_ok=True)
+    target, part = folder / f"{sha256}.mp4", folder / f".{sha256}.part"
+    digest, received, head = hashlib.sha256(), 0, b""
+    try:
+        with open(part, "wb") as f:
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > int(length):
+                    raise HTTPException(422, "body longer than Content-Length")
+                head += chunk[: max(0, 16 - len(head))]
+                digest.update(chunk)
+                f.write(chunk)
+        if received != int(length) or digest.hexdigest() != sha256:
+            raise HTTPException(422, "the body is not the file its sha256 names")
+        if sniff_media_type(head) != "video/mp4":
+            raise HTTPException(422, "not an MP4")
+        os.replace(part, target)
+    finally:
+        part.unlink(missing_ok=True)
+    with session_scope(ctx.sessions) as s:
+        if s.get(scenes.DebugRecordingRow, sha256) is None:
+            s.add(scenes.DebugRecordingRow(sha256=sha256, node=node, camera=camera, size=received,
+                                           path=str(target), received_at=utcnow()))
+    return {"sha256": sha256, "size": received}
+
+
+@router.get("/scenes/{node}/{camera}/debug/{sha256}.mp4", include_in_schema=False)
+def debug_video(ctx: Ctx, node: str, camera: str, sha256: str, _info: Reviewer) -> FileResponse:
+    _check_ids(node, camera)
+    with ctx.sessions() as s:
+        row = s.get(scenes.DebugRecordingRow, sha256)
+    if row is None or (row.node, row.camera) != (node, camera) or not Path(row.path).is_file():
+        raise HTTPException(404, "no such debug video")
+    return FileResponse(row.path, media_type="video/mp4", headers={"Cache-Control": "private, no-store"})
+
+
 # ------------------------------------------------------------------------------ the console
 
 
@@ -114,9 +169,10 @@ def scene_page(request: Request, ctx: Ctx, node: str, camera: str, info: Reviewe
     current = _version_or_404(ctx, node, camera, None)
     with ctx.sessions() as s:
         history = scenes.versions(s, node, camera)
+        videos = scenes.recordings(s, node, camera)
     return ctx.render(request, "scene.html", node=node, camera=camera, current=current, history=history,
                       can_edit=info.user.role == "admin", debug_requested=request.query_params.get("debug_requested"),
-                      max_debug_s=scenes.MAX_DEBUG_SECONDS)
+                      max_debug_s=scenes.MAX_DEBUG_SECONDS, videos=videos)
 
 
 @router.get("/scenes/{node}/{camera}/drawing.png", include_in_schema=False)
