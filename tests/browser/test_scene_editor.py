@@ -103,6 +103,13 @@ def test_admin_draws_a_zone_and_a_line_saves_and_the_running_node_applies_it(
         browser.find_element(By.CSS_SELECTOR, '[data-tool="select"]').click()
         at(0.2, 0.5).click_and_hold().perform()
         at(0.1, 0.55).release().perform()
+        # A lamp box dragged for head "main" (red), and four calibration points clicked.
+        browser.find_element(By.CSS_SELECTOR, '[data-tool="lamp"]').click()
+        at(0.70, 0.10).click_and_hold().perform()
+        at(0.80, 0.15).release().perform()
+        browser.find_element(By.CSS_SELECTOR, '[data-tool="calib"]').click()
+        for fx, fy in ((0.3, 0.8), (0.7, 0.8), (0.7, 0.95), (0.3, 0.95)):
+            at(fx, fy).click().perform()
         _wait(browser, lambda d: d.find_element(By.ID, "check-state").text == "ok")
         text = browser.find_element(By.ID, "yaml").text
         assert "id: bay" in text and "id: entry" in text, text
@@ -121,6 +128,13 @@ def test_admin_draws_a_zone_and_a_line_saves_and_the_running_node_applies_it(
         expected = [(0.1 * 720, 0.55 * 1280), (0.6 * 720, 0.5 * 1280), (0.6 * 720, 0.7 * 1280), (0.2 * 720, 0.7 * 1280)]
         for (x, y), (ex, ey) in zip(zone["polygon"], expected, strict=True):
             assert abs(x - ex) <= 8 and abs(y - ey) <= 8, (zone["polygon"], expected)
+        [head] = stored["scene"]["signals"]
+        assert head["id"] == "main" and head["lamps"][0]["color"] == "red"
+        for got, want in zip(head["lamps"][0]["box"], (0.7 * 720, 0.1 * 1280, 0.8 * 720, 0.15 * 1280), strict=True):
+            assert abs(got - want) <= 8, head
+        calib = stored["scene"]["calibration"]
+        assert len(calib["image_points"]) == 4 and calib["ground_points_m"] == [[0, 0], [3.5, 0], [3.5, 10], [0, 10]]
+        assert abs(calib["image_points"][2][0] - 0.7 * 720) <= 8 and abs(calib["image_points"][2][1] - 0.95 * 1280) <= 8
         line = next(ln for ln in stored["scene"]["lines"] if ln["id"] == "entry")
         assert line["points"][0][0] < line["points"][1][0]  # drawn left to right: its direction kept
 
