@@ -252,13 +252,14 @@ class PlateReader:
         if not self.views_agree or not first.readable:
             return first
         b = max(2, crop.shape[0] // 8)
-        second = self._read_view(np.pad(crop, ((b, b), (b, b), (0, 0)), mode="edge"))
+        # The second view must read the same plate; the confidence gate is the first view's.
+        second = self._read_view(np.pad(crop, ((b, b), (b, b), (0, 0)), mode="edge"), gate=False)
         if second.text != first.text:
             why = f"views disagree ({first.text} / {second.text})"
             return PlateRead(UNREADABLE, min(first.confidence, second.confidence), first.lines, first.raw, why)
         return first
 
-    def _read_view(self, crop: np.ndarray) -> PlateRead:
+    def _read_view(self, crop: np.ndarray, gate: bool = True) -> PlateRead:
         parts = split_lines(crop)
         reads = [self.model(p) for p in parts]
         parsed = parse([r.text for r in reads])
@@ -278,7 +279,7 @@ class PlateReader:
         text, fixes = parsed
         if fixes > MAX_FIXES:
             return PlateRead(UNREADABLE, conf, nlines, raw, f"{fixes} characters would need fixing")
-        if conf < self.min_confidence:
+        if gate and conf < self.min_confidence:
             return PlateRead(UNREADABLE, conf, nlines, raw, f"confidence {conf} < {self.min_confidence}")
         return PlateRead(text, conf, nlines, raw)
 
