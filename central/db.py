@@ -370,6 +370,9 @@ _PG_INSERT_EVENTS = text(
 _PG_INSERT_REPORT_EVENTS = _pg_unnest_insert(
     "report_events", {"event_id": "varchar", "report_id": "int4", "added_at": "timestamptz"}, None, None
 )
+_PG_INSERT_EVENT_EVIDENCE = _pg_unnest_insert(
+    "event_evidence", {"sha256": "varchar", "event_id": "varchar"}, "sha256, event_id", None
+)
 
 
 def insert_new_events(session: Session, rows: list[dict[str, Any]]) -> set[str]:
@@ -383,6 +386,17 @@ def insert_new_events(session: Session, rows: list[dict[str, Any]]) -> set[str]:
         return set(session.scalars(_PG_INSERT_EVENTS, params))
     stmt = sqlite.insert(EventRow).on_conflict_do_nothing(index_elements=["id"]).returning(EventRow.id)
     return set(session.scalars(stmt, [{**r, "payload": json.loads(r["payload"])} for r in rows]))
+
+
+def insert_event_evidence(session: Session, refs: list[tuple[str, str]]) -> None:
+    """Record which events refer to which evidence: (sha256, event id) pairs, repeats skipped."""
+    if not refs:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_PG_INSERT_EVENT_EVIDENCE, {"sha256": [r[0] for r in refs], "event_id": [r[1] for r in refs]})
+    else:
+        stmt = sqlite.insert(EventEvidenceRow).on_conflict_do_nothing(index_elements=["sha256", "event_id"])
+        session.execute(stmt, [{"sha256": sha, "event_id": eid} for sha, eid in refs])
 
 
 def insert_report_events(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -27,7 +27,7 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.config import CentralConfig
-from central.db import EventEvidenceRow, EvidenceRow, dialect_insert, session_scope, utcnow
+from central.db import EventEvidenceRow, EvidenceRow, insert_event_evidence, session_scope, utcnow
 from central.logs import kv
 from central.storage import EvidenceStorage
 
@@ -98,22 +98,17 @@ def admit(s: Session, limits: EvidenceLimits, sha256: str, size: int, now: datet
     return (now or utcnow()) + timedelta(seconds=limits.hold_s)
 
 
-def claim(s: Session, dialect_name: str, refs: Iterable[tuple[str, str]]) -> None:
+def claim(s: Session, refs: Iterable[tuple[str, str]]) -> None:
     """Stored events refer to these files ((sha256, event id)): record it and release them."""
     rows = sorted(set(refs))
     if not rows:
         return
-    insert = dialect_insert(dialect_name)
-    for i in range(0, len(rows), 5000):
-        chunk = rows[i : i + 5000]
-        s.execute(
-            insert(EventEvidenceRow)
-            .values([{"sha256": sha, "event_id": eid} for sha, eid in chunk])
-            .on_conflict_do_nothing(index_elements=["sha256", "event_id"])
-        )
+    insert_event_evidence(s, rows)
+    shas = sorted({sha for sha, _ in rows})
+    for i in range(0, len(shas), 5000):
         s.execute(
             update(EvidenceRow)
-            .where(EvidenceRow.sha256.in_({sha for sha, _ in chunk}), EvidenceRow.held_until.is_not(None))
+            .where(EvidenceRow.held_until.is_not(None), EvidenceRow.sha256.in_(shas[i : i + 5000]))
             .values(held_until=None)
         )
 

@@ -368,7 +368,7 @@ class MessageProcessor:
                             outcomes[k] = Outcome("duplicate", event=outcomes[k].event)
             s.add_all(dead)
             # Files these events refer to: no longer held (they may also arrive later).
-            evidence_hold.claim(s, self.dialect_name, refs)
+            evidence_hold.claim(s, refs)
             attached = attach_events(
                 s, [e for _i, e in new], config=self.config, routing=self.routing, templates=self.templates, tz=self.tz
             )
