@@ -102,7 +102,15 @@
       li.appendChild(b);
       ul.appendChild(li);
     };
-    scene().zones.forEach((z, i) => add("zone " + z.id + " (" + z.kind + ", " + z.polygon.length + " points)", () => scene().zones.splice(i, 1)));
+    scene().zones.forEach((z, i) => {
+      // The kind of a drawn zone can be changed in place (what its rule watches for).
+      const kind = $("zone-kind").cloneNode(true);
+      kind.removeAttribute("id");
+      kind.dataset.zoneKind = z.id;
+      kind.value = z.kind;
+      kind.addEventListener("change", () => { z.kind = kind.value; changed(); });
+      add("zone " + z.id + " (" + z.polygon.length + " points)", () => scene().zones.splice(i, 1), kind);
+    });
     scene().lines.forEach((l, i) => {
       const r = document.createElement("button");
       r.type = "button"; r.textContent = "đảo hướng / reverse";

@@ -110,6 +110,10 @@ def test_admin_draws_a_zone_and_a_line_saves_and_the_running_node_applies_it(
         browser.find_element(By.CSS_SELECTOR, '[data-tool="calib"]').click()
         for fx, fy in ((0.3, 0.8), (0.7, 0.8), (0.7, 0.95), (0.3, 0.95)):
             at(fx, fy).click().perform()
+        # The drawn zone's kind changed in place: a no-parking bay after all.
+        from selenium.webdriver.support.ui import Select
+
+        Select(browser.find_element(By.CSS_SELECTOR, 'select[data-zone-kind="bay"]')).select_by_value("no_parking")
         _wait(browser, lambda d: d.find_element(By.ID, "check-state").text == "ok")
         text = browser.find_element(By.ID, "yaml").text
         assert "id: bay" in text and "id: entry" in text, text
@@ -123,7 +127,7 @@ def test_admin_draws_a_zone_and_a_line_saves_and_the_running_node_applies_it(
             assert row is not None and row.origin == "console" and row.created_by == "admin"
             stored = yaml.safe_load(row.yaml)
         zone = next(z for z in stored["scene"]["zones"] if z["id"] == "bay")
-        assert zone["kind"] == "no_stopping"
+        assert zone["kind"] == "no_parking"
         # Where the mouse was, in reference pixels (720 x 1280), within a few pixels of rounding.
         expected = [(0.1 * 720, 0.55 * 1280), (0.6 * 720, 0.5 * 1280), (0.6 * 720, 0.7 * 1280), (0.2 * 720, 0.7 * 1280)]
         for (x, y), (ex, ey) in zip(zone["polygon"], expected, strict=True):
