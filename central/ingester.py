@@ -409,6 +409,8 @@ class MessageProcessor:
                 reason = f"database rejected the message: {type(e).__name__}: {str(e).splitlines()[0][:300]}"
                 del fresh[event_id]
                 for k, topic, payload, received in copies[event_id]:
+                    if outcomes[k] is not None and outcomes[k].kind == "dead_letter":
+                        continue  # already dead-lettered in the batch (a conflicting copy)
                     dead.append(_dead_letter_row(topic, payload, reason, received))
                     outcomes[k] = Outcome("dead_letter", reason=dead[-1].reason)
         return inserted
