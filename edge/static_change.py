@@ -166,11 +166,20 @@ class StaticChangeDetector:
             return
         moving = np.abs(grey.mean(axis=2) - self._prev.mean(axis=2)) > p.motion_delta
         moving |= self._differs(grey, self._prev, None, None)
-        moving &= self._valid
         self._prev = grey
         cs, ss = self._changed_since, self._still_since
         cs[~changed] = np.nan
         cs[changed & np.isnan(cs)] = t
+        # Still over the whole dwell, not only between samples: movers creeping a few pixels a
+        # sample (a queue of distant riders) change a cell slowly, but it is not what it was
+        # `static_seconds` ago although it already differed from the background then.
+        lagged = self._lagged(t, grey)
+        if lagged is not None:
+            lag_t, lag = lagged
+            drift = np.abs(grey.mean(axis=2) - lag.mean(axis=2)) > p.motion_delta
+            drift |= self._differs(grey, lag, None, None)
+            moving |= drift & (cs <= lag_t)  # nan (matches the background) compares False
+        moving &= self._valid
         ss[moving] = t
         keep = float(np.exp(-dt / p.activity_seconds)) if dt > 0 else 1.0
         self._activity = self._activity * keep + moving * (1.0 - keep)
@@ -256,6 +265,17 @@ class StaticChangeDetector:
                 return True
         covered = self._covered[members] / np.maximum(self._life[members], 1.0)
         return bool(covered.size and float(covered.mean()) > p.max_covered_share)
+
+    def _lagged(self, t: float, grey: np.ndarray) -> tuple[float, np.ndarray] | None:
+        """The cells as they were `static_seconds` ago (None until the history reaches back so far);
+        keeps this sample for later."""
+        past = self._past
+        past.append((t, grey))
+        while len(past) > 1 and past[1][0] <= t - self.p.static_seconds + 1e-6:
+            past.popleft()
+        first_t, first = past[0]
+        ok = first_t <= t - self.p.static_seconds + 1e-6 and first.shape == grey.shape
+        return (first_t, first) if ok else None
 
     def _camera_moved(self, grey: np.ndarray) -> bool:
         import cv2
@@ -362,6 +382,7 @@ class StaticChangeDetector:
         self._still_since = np.full(shape, self._t if self._t is not None else 0.0)
         self.static_mask = np.zeros(shape, bool)
         self._activity = np.zeros(shape, np.float32)
+        self._past: deque[tuple[float, np.ndarray]] = deque()
         self._life = np.zeros(shape, np.float32)
         self._covered = np.zeros(shape, np.float32)
 

@@ -248,7 +248,9 @@ class SidewalkEncroachmentRule:
                 )
                 self._next_id += 1
                 continue
-            if kind == "vehicle" and not self._still(occ, box):
+            # A vehicle that moves starts a new rest; so does a static-change blob, which does
+            # not move at all when it is one object (a blob that creeps is a crowd of movers).
+            if kind in ("vehicle", STATIC) and not self._still(occ, box):
                 occ.anchor, occ.first_seen = box.copy(), t  # it moved: a new rest starts here
                 occ.appearance = self.history.at(t)
             occ.box, occ.last_seen, occ.confidence = box.copy(), t, max(occ.confidence, conf)

@@ -22,7 +22,15 @@ FLOORS = {"littering": (0.9, 0.75), "sidewalk_encroachment": (0.9, 0.5)}  # prec
 def runs() -> dict[str, tuple[u.Scenario, list]]:
     detector = make_detector(u.DETECTOR)
     cam = u.camera()
-    return {s.name: (s, u.run(s, s.camera or cam, detector)) for s in u.littering_scenarios() + u.sidewalk_scenarios()}
+    out = {}
+    for s in u.littering_scenarios() + u.sidewalk_scenarios():
+        moved: list[bool] = []
+        out[s.name] = (s, u.run(s, s.camera or cam, detector, moved))
+        MOVED[s.name] = moved
+    return out
+
+
+MOVED: dict[str, list[bool]] = {}  # camera_moved after each frame, per scenario
 
 
 @pytest.mark.parametrize("rule", sorted(FLOORS))
@@ -81,3 +89,27 @@ def test_vendor_is_one_incident_with_start_updates_and_end(runs):
     assert update.details["objects"] >= 1 and 0 < update.details["occupied_share"] <= 1
     assert update.details["occupied_seconds"] >= 12
     assert [r.kind for r in start.evidence].count("snapshot") == 2  # now, and when the cart appeared
+
+
+def test_drift_neither_hides_a_dropped_object_nor_makes_one(runs):
+    """A slowly drifting view (0.5 px/s, 0.02 deg/s): the rubbish with no COCO class is found once,
+    where it lies in the frame; the same drift with people only makes nothing; never camera_moved."""
+    scn, events = runs["drift_rubbish_dropped"]
+    litter = [e for _, e in events if e.type.value == "littering"]
+    assert len(litter) == 1 and litter[0].objects[0].class_name == "unknown_object"
+    assert u.score(scn, events, "littering").tp == 1
+    assert runs["drift_people_only"][1] == []
+    assert not any(MOVED["drift_rubbish_dropped"]) and not any(MOVED["drift_people_only"])
+
+
+def test_knocked_camera_is_camera_moved_not_events(runs):
+    scn, events = runs["camera_knocked"]
+    assert events == []
+    moved = MOVED["camera_knocked"]
+    knocked = int(10 * scn.fps)
+    assert not any(moved[:knocked])  # steady before the knock
+    assert all(moved[knocked + int(3 * scn.fps):])  # after the 2 s of tolerance: moved, and stays so
+
+
+def test_queue_of_tiny_movers_at_a_sidewalk_tip_is_not_an_object(runs):
+    assert runs["tiny_queue_at_sidewalk_tip"][1] == []

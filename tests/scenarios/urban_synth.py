@@ -192,6 +192,9 @@ class Scenario:
     negative: str = ""  # what the hard negative is, for the report
     backdrop: Callable[[float], np.ndarray] | None = None  # instead of the plaza
     camera: CameraConfig | None = None  # instead of the plaza camera
+    # The camera's motion: t -> (dx, dy, degrees) of the whole picture (a swaying pole, a drift, a
+    # PTZ knocked to another view); None: a fixed camera.
+    motion: Callable[[float], tuple[float, float, float]] | None = None
 
     def render(self, t: float, seed: int) -> np.ndarray:
         base = materials().background if self.backdrop is None else self.backdrop(t)
@@ -209,6 +212,12 @@ class Scenario:
                 img = img * (1 - mask * (1 - gain))
         if self.lighting is not None:
             img = img * np.asarray(self.lighting(t), np.float32)
+        if self.motion is not None:
+            dx, dy, deg = self.motion(t)
+            h, w = img.shape[:2]
+            m = cv2.getRotationMatrix2D((w / 2, h / 2), deg, 1.0)
+            m[:, 2] += (dx, dy)
+            img = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         noise = np.random.default_rng(seed).normal(0, 2.0, img.shape).astype(np.float32)
         return np.clip(img + noise, 0, 255).astype(np.uint8)
 
@@ -237,8 +246,9 @@ class Outcome:
     events: tuple[ViolationEvent, ...]
 
 
-def run(scn: Scenario, camera: CameraConfig, detector) -> list[tuple[float, ViolationEvent]]:
-    """(camera seconds, event) of every event the real pipeline makes of the scenario."""
+def run(scn: Scenario, camera: CameraConfig, detector, moved: list[bool] | None = None) -> list[tuple[float, ViolationEvent]]:
+    """(camera seconds, event) of every event the real pipeline makes of the scenario; `moved`
+    (optional) receives the analyzer's camera_moved state after each frame."""
     analyzer = CameraAnalyzer("synth", camera, detector, deterministic_ids=True, motion=motion_gate_for(camera))
     out: list[tuple[float, ViolationEvent]] = []
     for k in range(int(scn.duration * scn.fps)):
@@ -246,6 +256,8 @@ def run(scn: Scenario, camera: CameraConfig, detector) -> list[tuple[float, Viol
         frame = Frame(scn.render(t, seed=k), t, t, k)
         for rec in analyzer.process(frame, EPOCH + timedelta(seconds=t)):
             out.append((t, rec.event))
+        if moved is not None:
+            moved.append(analyzer.camera_moved)
     return out
 
 
@@ -433,6 +445,7 @@ def sidewalk_scenarios(min_seconds: float = 12.0) -> list[Scenario]:
     ], negative="a motorbike riding along the sidewalk edge"))
 
     out.append(still_stall_scenario())
+    out += motion_scenarios()
 
     def dusk(t: float) -> tuple[float, float, float]:
         g = 1.0 - 0.4 * float(np.clip((t - 5) / 10, 0, 1))
@@ -441,6 +454,56 @@ def sidewalk_scenarios(min_seconds: float = 12.0) -> list[Scenario]:
     out.append(Scenario("sidewalk_dusk", 40, [
         _walk(p[1], 3, (768, 300), (330, 250), speed=30),
     ], lighting=dusk, negative="dusk: light level and colour change"))
+    return out
+
+
+def drift(px_per_s: tuple[float, float], deg_per_s: float = 0.0) -> Callable[[float], tuple[float, float, float]]:
+    """A slow drift (a hand-held view, a swaying pole): a few pixels and a fraction of a degree a second."""
+    return lambda t: (px_per_s[0] * t, px_per_s[1] * t, deg_per_s * t)
+
+
+def motion_scenarios() -> list[Scenario]:
+    """The plaza seen by a camera that moves: slow drift with and without a dropped object, a
+    camera knocked to another view, and a queue of movers too small to box at a sidewalk tip."""
+    m = materials()
+    p = m.people
+    out: list[Scenario] = []
+    # The drop of drop_bottle_and_leave (rubbish, so the detector has no class for it), while the
+    # view drifts ~0.5 px/s right, 0.3 px/s up and turns 0.02 deg/s: found once, where it lies.
+    spot = (200.0, 262.0)
+    out.append(Scenario("drift_rubbish_dropped", 40, [
+        _walk(p[0], 0, (40, 250), (760, 300), stops=[(6, 2, spot[0] + 40, spot[1])]),
+        Actor(m.rubbish, [(7, *spot), (40, *spot)]),
+    ], [Truth("littering", 7, Actor(m.rubbish, [(7, *spot)]).box(7))], motion=drift((0.5, -0.3), 0.02)))
+    # The same drift with people walking through and one waiting: nothing.
+    out.append(Scenario("drift_people_only", 40, [
+        _walk(p[1], 0, (0, 235), (768, 300), speed=40),
+        _walk(p[2], 4, (768, 230), (0, 240), speed=35, stops=[(8, 15, 480, 260)]),
+        _walk(p[3], 15, (600, 460), (300, 215), speed=30),
+    ], motion=drift((0.5, -0.3), 0.02), negative="a slowly drifting view with people only"))
+    # Knocked at 10 s: the view jumps a fifth of the frame and stays there (camera_moved, no event).
+    out.append(Scenario("camera_knocked", 36, [
+        _walk(p[0], 0, (40, 250), (760, 300), speed=40),
+        _walk(p[1], 12, (768, 230), (0, 240), speed=35),
+    ], motion=lambda t: (0.0, 0.0, 0.0) if t < 10 else (150.0, 90.0, 2.0),
+        negative="a sudden large shift of the view"))
+    # A stop-and-go queue of distant riders too small to box (people shrunk to ~15 px), dense and
+    # slow, whose bottom edge touches the sidewalk's left tip (330, 318): no object, no incident.
+    queue: list[Actor] = []
+    for k in range(14):
+        small = p[k % len(p)]
+        scale = 15.0 / small.size[1]
+        size = (max(3, round(small.size[0] * scale)), 15)
+        tiny = Sprite(f"tiny{k}", cv2.resize(small.image, size, interpolation=cv2.INTER_AREA),
+                      cv2.resize(small.alpha, size, interpolation=cv2.INTER_AREA))
+        x0, y0 = 220.0 + 8 * k, 300.0 + (k % 3) * 6
+        path = [(0.0, x0, y0)]
+        for step in range(10):  # 2 s creeping forward, 2 s standing
+            t, x = 4.0 * step, x0 + 6.0 * step
+            path += [(t + 2.0, x + 6.0, y0), (t + 4.0, x + 6.0, y0)]
+        queue.append(Actor(tiny, path))
+    out.append(Scenario("tiny_queue_at_sidewalk_tip", 40, queue,
+                        negative="a dense queue of movers too small to box touching a sidewalk tip"))
     return out
 
 
