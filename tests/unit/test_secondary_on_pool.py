@@ -49,7 +49,7 @@ def test_helmet_and_plate_models_run_on_the_pool_with_the_same_events():
     helmet = {k for k in keys if k.startswith("helmet_yolo12m.onnx@")}
     plates = {"license_plate_yolov8n.onnx@320@0.3", "plate-text@PP-OCRv6_rec_small.onnx"}
     assert keys - helmet == {"", *plates} and "helmet_yolo12m.onnx@160@0.35" in helmet
-    assert all(160 <= int(k.split("@")[1]) <= 416 for k in helmet), helmet
+    assert all(160 <= int(k.split("@")[1]) <= 320 for k in helmet), helmet
 
 
 def test_a_pool_runner_is_the_local_model_run_by_a_pool_worker():
