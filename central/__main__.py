@@ -172,6 +172,9 @@ def _serve(cfg: CentralConfig, ingester: object | None, stop: threading.Event) -
             http=protocol(DEFAULT_READ_TIMEOUT_S),
             timeout_keep_alive=5,
             limit_concurrency=1000,
+            # uvicorn would rewrite the client address from X-Forwarded-For for any peer on
+            # 127.0.0.1 (its default); central decides itself, from web.trusted_proxies only.
+            proxy_headers=False,
         )
     )
     thread = threading.Thread(target=server.run, name="central-web", daemon=True)

@@ -130,6 +130,23 @@ class WebConfig(_Section):
     public_url: str | None = Field(
         default=None, description="base URL of the console in links; default http://host:port"
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="reverse proxies (IP addresses or networks, e.g. 10.0.0.5 or 10.0.0.0/24) whose "
+        "X-Forwarded-For names the client; from anyone else the header is ignored",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
 
     @property
     def base_url(self) -> str:

@@ -21,12 +21,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from edge.data import data_dir  # noqa: E402
-from edge.local_broker import BrokerError, LocalMosquitto, free_port, port_open  # noqa: E402
+from edge.local_broker import BrokerError, free_port, port_open  # noqa: E402
 from pipelines.rtsp_server import RtspTestServer  # noqa: E402
+from scripts.demo_broker import demo_broker  # noqa: E402
 
 VIDEO = os.environ.get("DEMO_VIDEO", "vn_paved_parking_area_motorbike.mp4")
 CAMERA_CONFIG = REPO / "configs" / "cameras" / f"{Path(VIDEO).stem}.yaml"
 STATE = REPO / "var" / "demo"
+NODE_ID = "demo-node"
 
 
 def say(text: str) -> None:
@@ -79,18 +81,17 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     with ExitStack() as stack:
-        # Broker: the system Mosquitto if one listens on 1883, else our own Mosquitto process.
-        if port_open("127.0.0.1", 1883):
-            mqtt_url = "mqtt://127.0.0.1:1883"
-            say(f"broker: the system Mosquitto at {mqtt_url}")
-        else:
-            try:
-                broker = stack.enter_context(LocalMosquitto(state_dir=STATE / "broker"))
-            except BrokerError as e:
-                say(f"no MQTT broker: {e}")
-                return 1
-            mqtt_url = broker.url
-            say(f"broker: started Mosquitto at {mqtt_url}")
+        # Broker: our own Mosquitto with the access control central.broker_security generates
+        # (dynamic-security plugin: accounts for central and the node, client ids bound, no $share
+        # for the node), never an anonymous one, so the demo runs as a deployment does.
+        try:
+            secured = demo_broker(STATE, NODE_ID)
+            broker = stack.enter_context(secured.broker)
+        except (BrokerError, RuntimeError) as e:
+            say(f"no MQTT broker with access control: {e}")
+            return 1
+        mqtt_url = broker.url
+        say(f"broker: started Mosquitto at {mqtt_url} (dynamic-security accounts: central, {NODE_ID})")
 
         rtsp = stack.enter_context(RtspTestServer({"camera1": str(video)}, port=pick_port(8554)))
         camera_url = rtsp.url("camera1")
@@ -103,14 +104,15 @@ def main() -> int:
             f"database_url: sqlite:///{STATE / 'central.db'}\n"
             f"evidence_dir: {STATE / 'central-evidence'}\n"
             f"mqtt:\n  url: {mqtt_url}\n  client_id: demo-central\n"
+            f"  username: {secured.central_user}\n  password_file: {secured.central_password_file}\n"
             f"web:\n  host: 127.0.0.1\n  port: {web_port}\n  public_url: {public_url}\n"
             f"uploads:\n  nodes:\n    demo-node: '{upload_token}'\n",
             encoding="utf-8",
         )
         (STATE / "node.yaml").write_text(
-            "node:\n  id: demo-node\n"
+            f"node:\n  id: {NODE_ID}\n"
             f"  state_dir: {STATE / 'edge'}\n"
-            f"mqtt:\n  url: {mqtt_url}\n"
+            f"mqtt:\n  url: {mqtt_url}\n  password_file: {secured.node_password_file}\n"
             "status_interval_s: 5\n"
             f"upload:\n  url: {public_url}\n  token: '{upload_token}'\n"
             f"cameras:\n  - config: {CAMERA_CONFIG}\n    source: {camera_url}\n",

@@ -31,6 +31,37 @@ def login_form(request: Request, ctx: Ctx, next: str = "/queue", error: str | No
     return resp
 
 
+def client_address(request: Request, trusted_proxies: list[str]) -> str:
+    """The address the login throttle counts: the peer's, or — when the peer is a trusted reverse
+    proxy (`web.trusted_proxies`) — the nearest X-Forwarded-For entry that is not a trusted proxy
+    (entries further left are whatever the client wrote, so they are not believed). From anyone
+    else the header is ignored: a forged one must not escape the per-address limit."""
+    import ipaddress
+
+    peer = request.client.host if request.client else "unknown"
+    if not trusted_proxies:
+        return peer
+    networks = [ipaddress.ip_network(n, strict=False) for n in trusted_proxies]
+
+    def trusted(addr: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(addr)
+        except ValueError:
+            return False
+        return any(ip in n for n in networks)
+
+    if not trusted(peer):
+        return peer
+    hops = [h.strip() for v in request.headers.getlist("x-forwarded-for") for h in v.split(",")]
+    for hop in reversed(hops):
+        if not trusted(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # garbage in the header: count it against the proxy, not a made-up key
+    return peer
+
+
 @router.post("/login", include_in_schema=False)
 def login(
     request: Request,
@@ -42,7 +73,7 @@ def login(
 ) -> Response:
     if not auth.csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf_token):
         raise HTTPException(403, "CSRF token missing or wrong")
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request, ctx.config.web.trusted_proxies)
     throttle = ctx.throttle
     # Refused before the database and argon2 are reached: a flood costs no hashing.
     wait = throttle.retry_after(username, address)
