@@ -243,3 +243,33 @@ def test_slow_clients_are_cut_by_the_read_timeout(central_database_url: str, tmp
         server.should_exit = True
         thread.join(10)
         engine.dispose()
+
+
+def test_healthz_with_the_database_down_says_failing_and_nothing_more(tmp_path: Path) -> None:
+    import sqlite3
+
+    from sqlalchemy.pool import NullPool
+
+    from central.db import migrate
+
+    db = tmp_path / "central.db"
+    migrate(f"sqlite:///{db}")
+    down = threading.Event()
+
+    def connect() -> sqlite3.Connection:
+        # The database goes away (a disk, a mount): every new connection fails from now on.
+        if down.is_set():
+            raise sqlite3.OperationalError(f"unable to open database file {db}")
+        return sqlite3.connect(db, check_same_thread=False)
+
+    cfg = CentralConfig.model_validate({"database_url": f"sqlite:///{db}", "evidence_dir": str(tmp_path / "ev")})
+    engine = make_engine(cfg.database_url, creator=connect, poolclass=NullPool)
+    try:
+        with live_server(create_app(cfg, engine=engine)) as port, httpx.Client(timeout=30) as anon:
+            assert anon.get(f"http://127.0.0.1:{port}/healthz").json()["database"] == "ok"
+            down.set()
+            r = anon.get(f"http://127.0.0.1:{port}/healthz")
+    finally:
+        engine.dispose()
+    # Before: "unreachable: OperationalError" to anyone; now only ok/failing (the error is logged).
+    assert r.status_code == 503 and r.json() == {"status": "error", "database": "failing"}, r.text
