@@ -164,7 +164,9 @@ def read_images(paths: list[str], input_size: int = 640, crop: bool = False) -> 
     detector = None if crop else CropDetector(config.model, config.input_size, config.confidence)
     reader = local_reader()
     if reader is None:
-        raise RuntimeError("plate text needs the rapidocr package (pip install 'ioc-edge[plates]')")
+        from contract.configfile import ConfigError
+
+        raise ConfigError("plate text needs the rapidocr package (pip install 'ioc-edge[plates]')")
     out: list[dict[str, Any]] = []
     ok = True
     for path in paths:
