@@ -15,6 +15,7 @@ from central.reports import jinja_env
 from central.services import metrics
 from central.uploads import upload_router
 from central.web.deps import Console, LoginRequired, login_redirect
+from central.web.docs import docs_page
 from central.web.headers import SecurityHeaders, nonce_of
 from central.web.routers import auth as auth_routes
 from central.web.routers import evidence, health, police, public, reports, review, scenes
@@ -41,7 +42,7 @@ def create_app(config: CentralConfig, *, engine: Engine | None = None, ingester:
         description="Field reports from the city's cameras: review workflow, exports, police alerts. "
         "JSON endpoints live under /api; state-changing requests need the session cookie and its "
         "CSRF token (header X-CSRF-Token).",
-        docs_url="/api/docs",
+        docs_url=None,  # our own page: a pinned Swagger UI with integrity hashes (central/web/docs.py)
         redoc_url=None,
         openapi_url="/api/openapi.json",
         responses=ERRORS,
@@ -70,6 +71,7 @@ def create_app(config: CentralConfig, *, engine: Engine | None = None, ingester:
     # Order matters where paths overlap: /reports/{ref}.json before /reports/{ref}.
     for router in (auth_routes, reports, review, police, health, public, evidence, metrics_routes, scenes):
         app.include_router(router.router)
+    app.add_api_route("/api/docs", docs_page, methods=["GET"], include_in_schema=False)
 
     def error(request: Request, status: int, detail: Any, headers: Mapping[str, str] | None = None) -> Response:
         wants_html = "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/api/")

@@ -16,17 +16,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 NONCE_KEY = "csp_nonce"
 
-# FastAPI's Swagger UI page loads its script and style from a CDN and starts it with an inline
-# script; it shows no user content, so it alone may.
-DOCS_PATHS = ("/api/docs", "/api/docs/oauth2-redirect")
-DOCS_CDN = "https://cdn.jsdelivr.net"
+# The Swagger UI page (central/web/docs.py) loads one pinned script and one pinned style from the
+# CDN (with integrity hashes) and starts with a nonced script: only those two URLs are allowed.
+DOCS_PATHS = ("/api/docs",)
 
 
 def content_security_policy(nonce: str, path: str) -> str:
     if path in DOCS_PATHS:
-        script = f"script-src 'self' {DOCS_CDN} 'unsafe-inline'"
-        style = f"style-src 'self' {DOCS_CDN} 'unsafe-inline'"
-        img = "img-src 'self' data: https://fastapi.tiangolo.com"
+        from central.web.docs import SWAGGER_CSS, SWAGGER_JS
+
+        script = f"script-src 'self' {SWAGGER_JS} 'nonce-{nonce}'"
+        style = f"style-src 'self' {SWAGGER_CSS} 'unsafe-inline'"
+        img = "img-src 'self' data:"
     else:
         script = f"script-src 'self' 'nonce-{nonce}'"
         style = "style-src 'self' 'unsafe-inline'"
