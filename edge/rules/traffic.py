@@ -3,8 +3,9 @@
 All of them follow vehicles through `VehicleMotion`, which stitches a track that breaks and resumes
 (occlusion in dense motorbike traffic, an id switch) back onto the same vehicle by place and time,
 so one act makes one event, and lets a rider bound to a two-wheeler stand in for it when its box
-drops (occlusion, frame edge, detector miss). Crossings are judged on the box's ground-contact point (bottom centre)
-moving between two analysed frames, against the drawn line: geometry, not the tracker's ids.
+drops (occlusion, frame edge, detector miss). Crossings are judged on the box's ground-contact
+point (bottom centre) moving between two analysed frames, against the drawn line: geometry, not
+the tracker's ids.
 
 Signal-dependent rules accuse nobody while the signal is unknown.
 """
@@ -370,10 +371,6 @@ class VehicleMotion:
     def by_track(self, track_id: int) -> Vehicle | None:
         vid = self._by_track.get(track_id)
         return self.vehicles.get(vid) if vid is not None else None
-
-    def riders_of(self, vid: int) -> list[int]:
-        """The person tracks bound to this vehicle (its rider and pillion passengers)."""
-        return [tid for tid, seat in self._seats.items() if seat.vid == vid]
 
     def _new(self, tid: int, cls: str, box: np.ndarray, point: np.ndarray, t: float) -> int:
         vid = self._next_vid
