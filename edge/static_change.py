@@ -90,6 +90,7 @@ class StaticChangeDetector:
         self._life = np.zeros((0, 0), np.float32)  # per cell, samples since it started to differ
         self._covered = np.zeros((0, 0), np.float32)  # ... of which under a mover box
         self._valid = np.zeros((0, 0), bool)  # per cell, covered by the (warped) frame
+        self._under = np.zeros((0, 0), bool)  # per cell, under a mover box in the last update
         self._to_frame: np.ndarray | None = None  # reference -> frame (2x3), last registered update
         self.paused = False  # the camera moved: nothing learnt, nothing reported
         self.scene_cuts = 0
@@ -188,6 +189,7 @@ class StaticChangeDetector:
         self._covered = np.where(changed, self._covered + under, 0).astype(np.float32)
         static = changed & ~moving & (t - ss >= p.static_seconds) & ~self._unknown
         # Never under someone: a person standing still in a dark coat is not a shadow to learn.
+        self._under = under
         self._absorb_shadows(static & ~under, small)
         static &= ~np.isnan(cs)  # what was absorbed as shadow is background now
         self.static_mask = static
@@ -329,7 +331,25 @@ class StaticChangeDetector:
 
             return float(np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0)).mean() + np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1)).mean())
 
-        return energy(f) < 0.6 * energy(b)
+        if energy(f) >= 0.6 * energy(b):
+            return False
+        # Where the thing stood the ground now shows, as light as the ground around it; a dark
+        # flat object left on patterned ground (a black bag on tiles) is not.
+        # The ground around it: a cell's ring, not under anyone (the person who took it away).
+        c = self.p.cell
+        cy1, cx1, cy2, cx2 = y1 // c, x1 // c, y2 // c, x2 // c
+        hc, wc = self._under.shape
+        ring = np.zeros((hc, wc), bool)
+        ring[max(0, cy1 - 1) : min(hc, cy2 + 1), max(0, cx1 - 1) : min(wc, cx2 + 1)] = True
+        ring[cy1:cy2, cx1:cx2] = False
+        ring &= ~self._under & self._valid
+        if not ring.any():
+            return True  # nothing to compare with: the texture test alone, as before
+        grey = self._small.mean(axis=2)
+        around = float(grey[self._cell_mask_to_pixels(ring)].mean())
+        # Not far darker than its surroundings: exposed ground (light or dark) matches them; a
+        # dark object does not (a bright one may pass as ground: missed, never a false event).
+        return float(f.mean()) >= 0.8 * around
 
     def _fill_unknown(self, small: np.ndarray, movers: np.ndarray | None) -> None:
         """Learn the cells that were hidden at (re)learning as soon as nobody covers them."""
@@ -367,7 +387,16 @@ class StaticChangeDetector:
         if not (0.3 <= float(np.median(qd)) <= 0.97) or float(qd.std()) > 0.15:
             return False
         chroma = np.abs(f / f.sum(axis=2, keepdims=True) - b / b.sum(axis=2, keepdims=True)).max(axis=2)
-        return float(np.median(chroma[dark])) < 0.03
+        if float(np.median(chroma[dark])) >= 0.03:
+            return False
+        # A shadow keeps the ground's pattern (tiles, cracks), only darker; a dark bag on a
+        # patterned floor hides it. Where the ground has a pattern, the pattern must still be there.
+        fg, bgg = f.mean(axis=2), b.mean(axis=2)
+        fz, bz = fg - fg.mean(), bgg - bgg.mean()
+        if float(bz.std()) > self.p.texture_min_std:
+            ncc = float((fz * bz).mean() / max(float(fz.std() * bz.std()), 1e-6))
+            return ncc >= 0.5
+        return True
 
     def _learn(self, small: np.ndarray, movers: np.ndarray | None = None) -> None:
         p = self.p
