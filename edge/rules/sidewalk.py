@@ -78,15 +78,17 @@ class SidewalkEncroachmentConfig(_Model):
 
 SAME_OBJECT_IOU = 0.3
 STATIC = "static_object"
-# A static-change blob belongs to a zone only when most of it lies inside: a blob that merely
-# touches a polygon's tip (a distant queue whose bottom edge grazes it) is not in the zone.
+# A static-change blob belongs to a zone only when most of its footprint lies inside: a blob that
+# merely touches a polygon's tip (a distant queue whose bottom edge grazes it) is not in the zone.
+# The footprint, not the whole box: zones are drawn on the ground and a stall or an umbrella
+# rises far above the strip it stands on.
 MIN_INSIDE_SHARE = 0.5
 
 
 def inside_share(zone: PolygonZone, box: np.ndarray, n: int = 6) -> float:
-    """Share of the box inside the zone (an n x n grid of sample points)."""
+    """Share of the box's footprint (its bottom fifth) inside the zone, on an n x n grid of points."""
     xs = np.linspace(box[0], box[2], n)
-    ys = np.linspace(box[1], box[3], n)
+    ys = np.linspace(box[3] - 0.2 * (box[3] - box[1]), box[3], n)
     grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(np.float32)
     return float(zone.contains(grid).mean())
 
