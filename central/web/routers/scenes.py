@@ -38,6 +38,46 @@ class EditBody(BaseModel):
     base_version: int | None = None
 
 
+class NodeReportOut(BaseModel):
+    version: int
+    state: str
+
+
+class DesiredScene(BaseModel):
+    version: int
+    yaml: str
+    by: str
+    at: str
+
+
+class NodeDesiredOut(BaseModel):
+    node: str
+    cameras: dict[str, DesiredScene]
+
+
+class SceneOut(BaseModel):
+    node: str
+    camera: str
+    version: int
+    state: str
+    origin: str
+    config: dict[str, Any]
+    yaml: str
+    frame: str | None
+    frame_size: list[int] | None
+
+
+class CheckOut(BaseModel):
+    ok: bool
+    errors: list[str]
+    yaml: str | None
+
+
+class DebugUploadOut(BaseModel):
+    sha256: str
+    size: int
+
+
 class ReportBody(BaseModel):
     yaml: str = Field(max_length=scenes.MAX_YAML_BYTES)
     frame_jpeg_b64: str | None = Field(None, max_length=scenes.MAX_FRAME_BYTES * 4 // 3 + 8)
@@ -70,7 +110,8 @@ def _check_ids(*ids: str) -> None:
 # ------------------------------------------------------------------------------- nodes' side
 
 
-@router.put("/api/v1/scenes/{camera}", tags=["edge"], summary="A node reports a camera's running config")
+@router.put("/api/v1/scenes/{camera}", tags=["edge"], summary="A node reports a camera's running config",
+            response_model=NodeReportOut)
 def node_report(ctx: Ctx, camera: str, body: ReportBody, node: Node) -> dict[str, Any]:
     _check_ids(camera)
     frame = None
@@ -86,12 +127,14 @@ def node_report(ctx: Ctx, camera: str, body: ReportBody, node: Node) -> dict[str
         raise HTTPException(422, str(e)) from None
 
 
-@router.get("/api/v1/scenes", tags=["edge"], summary="A node asks for the configs an admin saved for it")
+@router.get("/api/v1/scenes", tags=["edge"], summary="A node asks for the configs an admin saved for it",
+            response_model=NodeDesiredOut)
 def node_desired(ctx: Ctx, node: Node) -> dict[str, Any]:
     return {"node": node, "cameras": scenes.desired(ctx.sessions, node)}
 
 
-@router.put("/api/v1/scenes/{camera}/debug/{sha256}", tags=["edge"], summary="A node uploads a debug video")
+@router.put("/api/v1/scenes/{camera}/debug/{sha256}", tags=["edge"], summary="A node uploads a debug video",
+            response_model=DebugUploadOut)
 async def node_debug_upload(ctx: Ctx, camera: str, sha256: str, request: Request, node: Node) -> dict[str, Any]:
     """The body is the MP4; kept only if it hashes to `sha256` and has the declared length."""
     import hashlib
@@ -201,7 +244,8 @@ def editor_page(request: Request, ctx: Ctx, node: str, camera: str, _info: Admin
     return ctx.render(request, "scene_editor.html", node=node, camera=camera, current=current)
 
 
-@router.get("/api/scenes/{node}/{camera}", tags=["scenes"], summary="A camera's latest config version")
+@router.get("/api/scenes/{node}/{camera}", tags=["scenes"], summary="A camera's latest config version",
+            response_model=SceneOut)
 def api_scene(ctx: Ctx, node: str, camera: str, _info: Reviewer) -> dict[str, Any]:
     row = _version_or_404(ctx, node, camera, None)
     with ctx.sessions() as s:
@@ -214,7 +258,8 @@ def api_scene(ctx: Ctx, node: str, camera: str, _info: Reviewer) -> dict[str, An
     }
 
 
-@router.post("/api/scenes/{node}/{camera}/check", tags=["scenes"], summary="Validate an edited config (check-config)")
+@router.post("/api/scenes/{node}/{camera}/check", tags=["scenes"], summary="Validate an edited config (check-config)",
+             response_model=CheckOut)
 def api_check(ctx: Ctx, node: str, camera: str, body: EditBody, _info: Admin) -> dict[str, Any]:
     _check_ids(node, camera)
     checked = scenes.check(body.config, f"{node}/{camera}.yaml")
