@@ -105,7 +105,7 @@ def test_valid_event_is_stored_with_its_report(cfg: CentralConfig, publisher: Pu
     # The link is signed (`<id>-<token>`): it opens this one report without a login.
     assert re.fullmatch(
         rf"REPORT {report.id} illegal_stopping camera=cam-le-loi-01 at 2026-11-21 14:03:05\+0700 "
-        rf"http://central\.test/reports/{report.id}-[0-9a-f]{{24}}",
+        rf"http://central\.test/reports/{report.id}-[0-9a-f]{{8}}-[0-9a-f]{{24}}",
         line,
     ), line
     assert report.agency_code == "csgt-hue" and report.district == "Thành phố Huế"
