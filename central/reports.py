@@ -56,6 +56,9 @@ EVIDENCE_TEXT: dict[str, dict[str, str]] = {
     "clip": {"vi": "Đoạn video", "en": "Video clip"},
     "plate": {"vi": "Ảnh biển số", "en": "Plate image"},
     "crop": {"vi": "Ảnh cắt đối tượng", "en": "Object crop"},
+    "composite": {"vi": "Ảnh ghép diễn biến vi phạm", "en": "Composite of the act"},
+    "composite_clean": {"vi": "Ảnh ghép gốc", "en": "Composite, unannotated"},
+    "first_seen": {"vi": "Ảnh lúc bắt đầu", "en": "When it started"},
 }
 
 class _Texts(BaseModel):

@@ -197,7 +197,10 @@ class Location(_Strict):
 class EvidenceRef(_Strict):
     """A file that backs the event; its bytes travel separately and are checked by sha256."""
 
-    kind: Literal["snapshot", "snapshot_clean", "clip", "plate", "crop"]
+    # composite: the crossing act in three moments (before / at / past the line) with the plate
+    # zoomed and the stamps; composite_clean: the same moments unannotated. first_seen: the frame
+    # an urban-order incident or a littering drop was first seen, kept for the incident's life.
+    kind: Literal["snapshot", "snapshot_clean", "clip", "plate", "crop", "composite", "composite_clean", "first_seen"]
     media_type: Literal["image/jpeg", "video/mp4"]
     sha256: str = Field(pattern=_SHA256_PATTERN)
     size: int = Field(strict=True, ge=1, le=512 * 1024 * 1024)
