@@ -25,11 +25,11 @@ from central.alerts import AlertDispatcher
 from central.broker_security import CENTRAL_USER, broker_files, main
 from central.config import CentralConfig
 from central.db import AlertRow, make_engine, make_session_factory, migrate
-from central.ingester import MessageProcessor
 from contract.mqtt import Ack, MqttClient, MqttSettings
 from contract.topics import event_topic
 from edge.local_broker import LocalMosquitto
 from tests.services import make_event, unique_name, wait_until
+from tests.support.central import ingest_processor
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -100,10 +100,7 @@ def test_alerts_reach_police_with_their_own_accounts_and_police_can_do_nothing_e
         }
     )
     engine = make_engine(url)
-    processor = MessageProcessor(
-        make_session_factory(engine), dialect_name=engine.dialect.name, evidence_dir=cfg.evidence_dir,
-        topic_prefix="ioc", config=cfg,
-    )
+    processor = ingest_processor(cfg, engine)
     # The police clients try to read everything as well; the broker delivers only what their
     # account allows (the dynamic-security form refuses those subscriptions at once).
     hue = Account(broker.url, "police-hue", ["ioc/alerts/thanh-pho-hue/#", "ioc/#", "#"])

@@ -20,11 +20,11 @@ from sqlalchemy.engine import Engine
 from central import evidence as evidence_files
 from central.config import CentralConfig
 from central.db import AlertRow, ReportHistoryRow, ReportRow, UserRow, make_engine, make_session_factory
-from central.ingester import MessageProcessor
 from central.web import create_app
 from contract.events import ViolationEvent
 from contract.topics import camera_health_topic, event_topic, evidence_topic, node_status_topic
 from tests.services import fake_jpeg, make_event
+from tests.support.central import ingest_processor
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -35,13 +35,7 @@ class Center:
     def __init__(self, cfg: CentralConfig, engine: Engine) -> None:
         self.cfg = cfg
         self.engine = engine
-        self.processor = MessageProcessor(
-            make_session_factory(engine),
-            dialect_name=engine.dialect.name,
-            evidence_dir=cfg.evidence_dir,
-            topic_prefix="ioc",
-            config=cfg,
-        )
+        self.processor = ingest_processor(cfg, engine)
         self.app = create_app(cfg, engine=engine)
 
     def event(self, event: ViolationEvent) -> int:

@@ -14,11 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from central.config import CentralConfig
-from central.db import make_engine, make_session_factory
+from central.db import make_engine
 from central.ingester import MessageProcessor
 from central.web import create_app
 from contract.status import CameraHealth, NodeStatus
 from contract.topics import camera_health_topic, node_status_topic
+from tests.support.central import ingest_processor
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -70,10 +71,7 @@ def node_status(node: str, at: datetime, cameras: dict[str, CameraHealth]) -> No
 def center(central_database_url: str, tmp_path: Path) -> tuple[MessageProcessor, TestClient]:
     cfg = CentralConfig.model_validate({"database_url": central_database_url, "evidence_dir": str(tmp_path / "ev")})
     engine = make_engine(cfg.database_url)
-    processor = MessageProcessor(
-        make_session_factory(engine), dialect_name=engine.dialect.name, evidence_dir=cfg.evidence_dir,
-        topic_prefix="ioc", config=cfg,
-    )
+    processor = ingest_processor(cfg, engine)
     return processor, TestClient(create_app(cfg, engine=engine))
 
 

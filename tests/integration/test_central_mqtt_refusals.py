@@ -19,7 +19,7 @@ from sqlalchemy import select
 from central.alerts import AlertDispatcher
 from central.config import CentralConfig
 from central.db import AlertRow, make_engine, make_session_factory, migrate
-from central.ingester import Ingester, MessageProcessor
+from central.ingester import Ingester
 from contract.topics import event_topic
 from tests import mqtt_brokers
 from tests.mqtt_brokers import (
@@ -29,6 +29,7 @@ from tests.mqtt_brokers import (
     Listener,
 )
 from tests.services import make_event, wait_until
+from tests.support.central import ingest_processor
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -64,10 +65,7 @@ def test_alert_refused_by_the_acl_is_not_marked_sent_and_is_retried(secured, tmp
         }
     )
     engine = make_engine(url)
-    processor = MessageProcessor(
-        make_session_factory(engine), dialect_name=engine.dialect.name, evidence_dir=cfg.evidence_dir,
-        topic_prefix="ioc", config=cfg,
-    )
+    processor = ingest_processor(cfg, engine)
     ev = make_event(type="wrong_way", node="node-a")
     processor.process(event_topic("ioc", ev.node, ev.camera, "wrong_way"), ev.to_json().encode())
     assert len(_alert_rows(engine)) == 1

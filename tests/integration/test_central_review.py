@@ -20,6 +20,7 @@ from central.web import create_app
 from central.workflow import WorkflowError
 from contract.topics import event_topic
 from tests.services import make_event
+from tests.support.central import ingest_processor
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -29,10 +30,7 @@ CHAIN = ["confirm", "forward", "alert_queued"]
 def _setup(url: str, tmp_path: Path, **extra: Any) -> tuple[CentralConfig, Engine, MessageProcessor]:
     cfg = CentralConfig.model_validate({"database_url": url, "evidence_dir": str(tmp_path / "ev"), **extra})
     engine = make_engine(cfg.database_url)
-    processor = MessageProcessor(
-        make_session_factory(engine), dialect_name=engine.dialect.name, evidence_dir=cfg.evidence_dir,
-        topic_prefix="ioc", config=cfg,
-    )
+    processor = ingest_processor(cfg, engine)
     return cfg, engine, processor
 
 

@@ -15,12 +15,12 @@ import pytest
 
 from central import evidence as evidence_files
 from central.config import CentralConfig
-from central.db import make_engine, make_session_factory
-from central.ingester import MessageProcessor
+from central.db import make_engine
 from central.web import create_app
 from contract.topics import evidence_topic
 from tests.integration.test_central_web import live_server
 from tests.services import fake_jpeg, signed_evidence_path
+from tests.support.central import ingest_processor
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -29,9 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 def server(central_database_url: str, central_users: Any, tmp_path: Path) -> Iterator[tuple[str, CentralConfig, str]]:
     cfg = CentralConfig.model_validate({"database_url": central_database_url, "evidence_dir": str(tmp_path / "ev")})
     engine = make_engine(cfg.database_url)
-    processor = MessageProcessor(
-        make_session_factory(engine), dialect_name=engine.dialect.name, evidence_dir=cfg.evidence_dir, topic_prefix="ioc"
-    )
+    processor = ingest_processor(cfg, engine)
     data = fake_jpeg("headers")
     sha = evidence_files.sha256_hex(data)
     assert processor.process(evidence_topic("ioc", "n1", "c1", sha), data).kind == "evidence_stored"

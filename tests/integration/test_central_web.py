@@ -16,12 +16,13 @@ from sqlalchemy.engine import Engine
 
 from central import evidence as evidence_files
 from central.config import CentralConfig
-from central.db import make_engine, make_session_factory
+from central.db import make_engine
 from central.ingester import MessageProcessor
 from central.web import create_app
 from contract.topics import event_topic, evidence_topic
 from edge.local_broker import free_port
 from tests.services import fake_jpeg, make_event, signed_evidence_path, wait_until
+from tests.support.central import ingest_processor
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -31,12 +32,7 @@ def setup(central_database_url: str, tmp_path: Path) -> Iterator[tuple[CentralCo
     cfg = CentralConfig.model_validate({"database_url": central_database_url, "evidence_dir": str(tmp_path / "ev")})
     engine = make_engine(cfg.database_url)
     # The processor is the ingester minus MQTT: it fills the database the way the ingester does.
-    processor = MessageProcessor(
-        make_session_factory(engine),
-        dialect_name=engine.dialect.name,
-        evidence_dir=cfg.evidence_dir,
-        topic_prefix="ioc",
-    )
+    processor = ingest_processor(cfg, engine)
     yield cfg, engine, processor
     engine.dispose()
 

@@ -25,6 +25,7 @@ from central.web import create_app
 from contract.topics import event_topic, evidence_topic
 from tests.integration.test_central_web import live_server
 from tests.services import fake_jpeg, make_event
+from tests.support.central import ingest_processor
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -65,13 +66,7 @@ def site(central_database_url: str, central_users: Any, tmp_path: Path) -> Itera
         }
     )
     engine = make_engine(cfg.database_url)
-    processor = MessageProcessor(
-        make_session_factory(engine),
-        dialect_name=engine.dialect.name,
-        evidence_dir=cfg.evidence_dir,
-        topic_prefix="ioc",
-        config=cfg,
-    )
+    processor = ingest_processor(cfg, engine)
     try:
         with live_server(create_app(cfg, engine=engine)) as port:
             yield Site(f"http://127.0.0.1:{port}", engine, processor)

@@ -20,13 +20,14 @@ import uvicorn
 
 from central import evidence as evidence_files
 from central.config import CentralConfig
-from central.db import make_engine, make_session_factory
+from central.db import make_engine
 from central.ingester import MessageProcessor
 from central.web import create_app
 from central.web.slow_clients import protocol
 from contract.topics import event_topic, evidence_topic
 from tests.integration.test_central_web import live_server
 from tests.services import fake_jpeg, make_event, wait_until
+from tests.support.central import ingest_processor
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -56,13 +57,7 @@ class Site:
 def site(central_database_url: str, central_users: Any, tmp_path: Path) -> Iterator[Site]:
     cfg = CentralConfig.model_validate({"database_url": central_database_url, "evidence_dir": str(tmp_path / "ev")})
     engine = make_engine(cfg.database_url)
-    processor = MessageProcessor(
-        make_session_factory(engine),
-        dialect_name=engine.dialect.name,
-        evidence_dir=cfg.evidence_dir,
-        topic_prefix="ioc",
-        config=cfg,
-    )
+    processor = ingest_processor(cfg, engine)
     try:
         with live_server(create_app(cfg, engine=engine)) as port:
             yield Site(f"http://127.0.0.1:{port}", cfg, processor)
