@@ -5,8 +5,9 @@ class-agnostic static-change detector for everything else (rubbish bags, cartons
 person or vehicle nearest the object when it appeared; the event waits until the owner has been
 away for `left_seconds` with the object still lying there. Something picked up again before that
 is forgotten; a parked vehicle is excluded (its own box masks the static change); a shadow or a
-lighting change does not pass the static-change test. Evidence: the scene now (the object where it
-lies) plus the frame at the moment it appeared with the owner marked.
+lighting change does not pass the static-change test. Evidence: the scene now (the object left,
+its owner gone) and a crop of it, plus the drop (`first_seen`): the frame in which the owner stood
+nearest the object as it appeared, both marked, the time stamped.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from edge.rules.base import (
 from edge.rules.sidewalk import (
     MIN_INSIDE_SHARE,
     StaticChangeConfig,
+    first_seen_picture,
     in_hours,
     inside_share,
     shared_static_detector,
@@ -278,8 +280,8 @@ class LitteringRule:
         if item.owner is not None:
             o = item.owner
             offenders.append(Offender(o.track_id, o.class_name, box_tuple(o.box), 0.0))
-        if item.appearance is not None:
-            images.append(EvidenceImage("snapshot", item.appearance.image, self._appearance_marks(item)))  # when left
+        if item.appearance is not None:  # the drop: the owner with the object
+            images.append(first_seen_picture(item.appearance, self._appearance_marks(item), obs, self.clock))
         if obs.image is not None:
             x1, y1, x2, y2 = (int(v) for v in item.box)
             pad = max(8, (x2 - x1) // 2)

@@ -24,6 +24,7 @@ from edge.geometry import PolygonZone, box_iou
 from edge.rules.base import (
     BuildContext,
     EvidenceImage,
+    Mark,
     Observation,
     Offender,
     RuleSpec,
@@ -93,6 +94,28 @@ def inside_share(zone: PolygonZone, box: np.ndarray, n: int = 6) -> float:
     return float(zone.contains(grid).mean())
 
 
+def time_stamp(local: datetime | None) -> str:
+    """A picture's local time as the snapshot stamp writes it: "2026-05-04 12:00:05 (UTC+7)"."""
+    if local is None:
+        return ""
+    off = local.utcoffset()
+    minutes = round(off.total_seconds() / 60) if off is not None else 0
+    sign, minutes = ("+" if minutes >= 0 else "-"), abs(minutes)
+    utc = f"UTC{sign}{minutes // 60}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
+    return f"{local:%Y-%m-%d %H:%M:%S} ({utc})"
+
+
+def first_seen_picture(
+    snap: Snapshot, marks: tuple[Mark, ...], obs: Observation, clock: Callable[[float], datetime] | None
+) -> EvidenceImage:
+    """The frame an incident or a drop was first seen in, its object's mark labelled with the
+    frame's local time. Made once and handed out unchanged (the rule's own copy of the frame): every
+    phase's JPEG is then the same bytes, stored once by central (it keys files by sha256)."""
+    stamp = time_stamp(local_time(obs, snap.t, None, clock))
+    marks = tuple(m._replace(label=stamp) if m.role == "object" else m for m in marks)
+    return EvidenceImage("first_seen", snap.image.copy(), marks)
+
+
 def view_lost(obs: Observation) -> bool:
     """The camera looks elsewhere (camera_moved) or this frame could not be placed in the
     reference view: the static-change rules raise nothing and learn nothing until it is back."""
@@ -140,7 +163,9 @@ class _Incident:
     last_occupied: float
     last_update: float
     max_objects: int
-    appearance: Snapshot | None
+    # The frame the first occupant appeared in, its box marked and the time stamped: on every
+    # phase's event, so that "when it started" stays on the report for the incident's whole life.
+    first_seen: EvidenceImage | None
 
 
 class SidewalkEncroachmentRule:
@@ -183,7 +208,11 @@ class SidewalkEncroachmentRule:
             if inc is None:
                 if here and active:
                     first = min(here, key=lambda o: o.first_seen)
-                    inc = _Incident(zone, first.first_seen, t, t, len(here), first.appearance)
+                    picture = None
+                    if first.appearance is not None:
+                        mark = Mark(box_tuple(first.anchor), role="object")  # where it stood when it appeared
+                        picture = first_seen_picture(first.appearance, (mark,), obs, self.clock)
+                    inc = _Incident(zone, first.first_seen, t, t, len(here), picture)
                     self.incidents[zone.id] = inc
                     out.append(self._violation(inc, "start", here, obs))
                 continue
@@ -305,9 +334,7 @@ class SidewalkEncroachmentRule:
             for o in here
         )
         share = self._share(inc.zone, [o.box for o in here], None)
-        images: tuple[EvidenceImage, ...] = ()
-        if phase == "start" and inc.appearance is not None:
-            images = (EvidenceImage("snapshot", inc.appearance.image),)  # when the first of them appeared
+        images = (inc.first_seen,) if inc.first_seen is not None else ()
         return Violation(
             type=SIDEWALK_ENCROACHMENT.id,
             started_at=inc.started_at,

@@ -67,9 +67,9 @@ def test_litter_event_names_who_left_it_and_when(runs):
     # The owner was where the person who dropped it stood at the drop.
     walker = scn.actors[0]
     assert u._centre_dist(owners[0].box, walker.box(truth.t)) < 40
-    # Evidence: the scene now, the clean frame (when the pipeline keeps one), the moment it appeared, a crop.
+    # Evidence: the scene now, the clean frame (when the pipeline keeps one), the drop, a crop.
     kinds = [r.kind for r in e.evidence]
-    assert kinds.count("snapshot") == 2 and "crop" in kinds
+    assert kinds.count("snapshot") == 1 and kinds.count("first_seen") == 1 and "crop" in kinds
 
 
 def test_vendor_is_one_incident_with_start_updates_and_end(runs):
@@ -88,7 +88,9 @@ def test_vendor_is_one_incident_with_start_updates_and_end(runs):
     update = mine[1]
     assert update.details["objects"] >= 1 and 0 < update.details["occupied_share"] <= 1
     assert update.details["occupied_seconds"] >= 12
-    assert [r.kind for r in start.evidence].count("snapshot") == 2  # now, and when the cart appeared
+    assert [r.kind for r in start.evidence].count("snapshot") == 1  # now
+    # When the cart appeared: the same picture on every phase.
+    assert len({next(r.sha256 for r in e.evidence if r.kind == "first_seen") for e in mine}) == 1
 
 
 def test_drift_neither_hides_a_dropped_object_nor_makes_one(runs):

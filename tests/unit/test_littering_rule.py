@@ -84,7 +84,7 @@ def test_dropped_and_left_is_one_event_naming_the_person(material):
     # Reported once the owner has been away left_seconds (gone from near it from about t=9).
     assert 12 <= t <= 16
     kinds = [picture.kind for picture in v.images]
-    assert kinds == ["snapshot", "crop"]
+    assert kinds == ["first_seen", "crop"]
     appearance = v.images[0]
     assert appearance.image.shape == material[0].shape
     # The rule marks the object and its owner; the evidence stage draws them (rules never draw).
