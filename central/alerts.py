@@ -60,6 +60,8 @@ def alert_payload(
 ) -> dict[str, Any]:
     evidence = best.evidence if best else []
     snap = next((e for e in evidence if e.kind == "snapshot"), None)
+    # The crossing composite (three moments, plate zoomed) shows the act; it leads where there is one.
+    composite = next((e for e in evidence if e.kind == "composite"), None)
     plate = next((e for e in evidence if e.kind == "plate"), None)
     return {
         "report_id": report.id,
@@ -68,6 +70,8 @@ def alert_payload(
         "status": report.status,
         "priority": report.priority,
         "plate": report.plate,
+        "plate_confidence": report.plate_confidence if report.plate else None,
+        "plate_unreadable": report.plate is None and bool(report.plate_tried),
         "place": {
             "camera": report.camera,
             "ward": report.ward,
@@ -78,6 +82,7 @@ def alert_payload(
         },
         "first_seen": report.first_seen.isoformat() if report.first_seen else None,
         "last_seen": report.last_seen.isoformat() if report.last_seen else None,
+        "composite_url": evidence_url(base_url, composite.sha256, secret) if composite else None,
         "snapshot_url": evidence_url(base_url, snap.sha256, secret) if snap else None,
         "plate_url": evidence_url(base_url, plate.sha256, secret) if plate else None,
         "agency": report.agency_code,

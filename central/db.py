@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -44,6 +45,12 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def normalize_plate(plate: str) -> str:
+    """A plate as search and the watch list compare it: upper case, letters and digits only, so
+    "29b1 12345", "29-B1 123.45" and "29B112345" are one plate."""
+    return re.sub(r"[^0-9A-Z]", "", plate.upper())
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -168,6 +175,14 @@ class ReportRow(Base):
     best_event_id: Mapped[str | None] = mapped_column(String(36))
     confidence: Mapped[float | None] = mapped_column(Float)
     plate: Mapped[str | None] = mapped_column(String(32))
+    # 0006: the edge's read of `plate` (the most confident of the report's events); `plate_tried`:
+    # a read was made, so no plate means "unreadable"; `plate_norm` is what search and the watch list match.
+    plate_confidence: Mapped[float | None] = mapped_column(Float)
+    plate_lines: Mapped[int | None] = mapped_column(Integer)
+    plate_crop_sha256: Mapped[str | None] = mapped_column(String(64))
+    plate_tried: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    plate_norm: Mapped[str | None] = mapped_column(String(32), index=True)
+    watch_alerted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     priority: Mapped[str] = mapped_column(String(16), default="normal", server_default="normal")
     agency_code: Mapped[str | None] = mapped_column(String(64))
     agency_name_vi: Mapped[str | None] = mapped_column(Text)

@@ -18,10 +18,12 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from central.config import CentralConfig
-from central.db import EventRow, ReportRow, insert_report_events, utcnow
+from central.db import EventRow, ReportRow, insert_report_events, normalize_plate, utcnow
 from central.reports import ReportTemplates, build_report_texts, format_local
 from central.workflow import OPEN_STATUSES, RoutingTable, record
 from contract.events import ViolationEvent
+
+UNREADABLE = "unreadable"  # contract.events.PlateRead.text when the edge could not read the plate
 
 
 @dataclass(frozen=True)
@@ -134,8 +136,46 @@ def _load_candidates(session: Session, events: list[ViolationEvent], window: tim
     return found
 
 
-def _plate(event: ViolationEvent) -> str | None:
-    return next((o.plate for o in event.objects if o.plate), None)
+@dataclass(frozen=True)
+class _PlateRead:
+    text: str | None  # None: tried, unreadable
+    confidence: float | None
+    lines: int | None
+    crop_sha256: str | None
+
+    @property
+    def rank(self) -> tuple[bool, float]:
+        return (self.text is not None, self.confidence if self.confidence is not None else 0.0)
+
+
+def _plate_read(event: ViolationEvent) -> _PlateRead | None:
+    """The offender's plate read: the most confident readable one among the event's objects (the
+    edge reads only the offender's track), else an "unreadable" read; an object with `plate` text
+    but no `plate_read` (an older edge) counts as read with no confidence. None: nothing was tried."""
+    reads: list[_PlateRead] = []
+    for o in event.objects:
+        r = o.plate_read
+        if r is not None:
+            text = r.text if r.text != UNREADABLE and o.plate is not None else None
+            reads.append(_PlateRead(text, r.confidence, r.lines, r.crop_sha256))
+        elif o.plate:
+            reads.append(_PlateRead(o.plate, None, None, None))
+    return max(reads, key=lambda r: r.rank, default=None)
+
+
+def _set_plate(report: ReportRow, read: _PlateRead | None) -> None:
+    """Take `read` if it is better than the report's: readable beats unreadable, then the more
+    confident read wins. "unreadable" never becomes report.plate."""
+    if read is None:
+        return
+    report.plate_tried = True
+    if read.text is None:
+        return
+    current = (report.plate is not None, report.plate_confidence if report.plate_confidence is not None else 0.0)
+    if report.plate is not None and read.rank <= current:
+        return
+    report.plate, report.plate_norm = read.text, normalize_plate(read.text)
+    report.plate_confidence, report.plate_lines, report.plate_crop_sha256 = read.confidence, read.lines, read.crop_sha256
 
 
 def _has_snapshot(event: ViolationEvent) -> bool:
@@ -189,7 +229,6 @@ def _new_report(event: ViolationEvent, routing: RoutingTable, now: Any) -> Repor
         event_count=1,
         best_event_id=event.id,
         confidence=event.confidence,
-        plate=_plate(event),
         priority=priority,
         agency_code=agency[0] if agency else None,
         agency_name_vi=agency[1].name.vi if agency else None,
@@ -221,6 +260,7 @@ def attach_events(
         found = candidates.find(event, window)
         if found is None:
             report = _new_report(event, routing, now)
+            _set_plate(report, _plate_read(event))
             _texts(report, event, templates, tz)
             candidates.add(event, _Open(report, _rank(event)))
             results.append((report, True))
@@ -231,7 +271,7 @@ def attach_events(
             report.first_seen = event.started_at
         if report.last_seen is None or event.ended_at > report.last_seen:
             report.last_seen = event.ended_at
-        report.plate = report.plate or _plate(event)
+        _set_plate(report, _plate_read(event))  # a later, more confident read improves it
         report.updated_at = now
         if _rank(event) > found.best_rank:
             found.best_rank = _rank(event)

@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from sqlalchemy.orm import Session, sessionmaker
 
 from central import evidence as evidence_files
-from central import evidence_hold
+from central import evidence_hold, watch_list
 from central.auth import share_ref, share_secret
 from central.config import CentralConfig
 from central.db import (
@@ -375,6 +375,8 @@ class MessageProcessor:
             for a in attached:
                 if a.created:  # configured classes skip the operator; configured types alert at once
                     review.auto_review(s, a.report, self.config)
+            # A watched plate, any rule: police are alerted at once (once per report).
+            watch_list.alert_sightings(s, [(e, a.report) for (_i, e), a in zip(new, attached, strict=True)], self.config)
             if new and self._share_secret is None:
                 self._share_secret = share_secret(s, self.config.auth.share_link_secret)
             report_ids = [a.report.id for a in attached]

@@ -29,6 +29,7 @@ from central.db import (
     ReportEventRow,
     ReportHistoryRow,
     ReportRow,
+    normalize_plate,
     utcnow,
 )
 from central.services.access import scope
@@ -46,6 +47,9 @@ class ReportFilter(BaseModel):
     since: datetime | None = Field(default=None, description="first seen at or after (ISO 8601)")
     until: datetime | None = Field(default=None, description="first seen before (ISO 8601)")
     overdue: bool = False
+    plate: str | None = Field(
+        default=None, description="full or partial plate; case, spaces, dashes and dots ignored ('29b1 12345')"
+    )
 
     def query_string(self) -> str:
         return urlencode({k: v for k, v in self.model_dump(mode="json").items() if v not in (None, "", False)})
@@ -68,6 +72,10 @@ def apply_filter(stmt: Select[Any], f: ReportFilter) -> Select[Any]:
         stmt = stmt.where(ReportRow.first_seen < f.until)
     if f.overdue:
         stmt = stmt.where(ReportRow.deadline_at < utcnow(), ReportRow.status.not_in(("rejected", "resolved")))
+    if f.plate and (plate := normalize_plate(f.plate)):
+        # A substring of the normalised plate (letters and digits only: no LIKE wildcard can be in
+        # it, and no ESCAPE clause keeps the pattern plain for the trigram index on PostgreSQL, 0006).
+        stmt = stmt.where(ReportRow.plate_norm.like(f"%{plate}%"))
     return stmt
 
 

@@ -35,11 +35,27 @@ def _ops(report: ReportRow, tz: str) -> dict[str, Any]:
         "deadline": ts(report.deadline_at),
         "overdue": is_overdue(report),
         "plate": report.plate,
+        "plate_read": _plate_read(report),
+        "watch_alerted": report.watch_alerted_at is not None,
         "agency": {"code": report.agency_code, "vi": report.agency_name_vi, "en": report.agency_name_en},
         "incident": report.incident,
         "published": report.published_at is not None,
         "alerted": report.alerted_at is not None,
         "allowed_actions": [],
+    }
+
+
+def _plate_read(report: ReportRow) -> dict[str, Any] | None:
+    """The plate as read: text and confidence, or "unreadable" where a read was tried; None when
+    no plate was read for this report at all."""
+    if report.plate is None and not report.plate_tried:
+        return None
+    return {
+        "text": report.plate or "unreadable",
+        "readable": report.plate is not None,
+        "confidence": report.plate_confidence if report.plate else None,
+        "lines": report.plate_lines if report.plate else None,
+        "crop_sha256": report.plate_crop_sha256 if report.plate else None,
     }
 
 

@@ -140,6 +140,7 @@ def report_filter(
     since: str | None = Query(None, description="ISO 8601, e.g. 2026-11-21T07:00:00+07:00"),
     until: str | None = Query(None, description="ISO 8601"),
     overdue: bool = Query(False),
+    plate: str | None = Query(None, max_length=32, description="full or partial plate, e.g. 29b1 12345"),
 ) -> ReportFilter:
     def when(value: str | None, name: str) -> datetime | None:
         if not value:
@@ -159,6 +160,7 @@ def report_filter(
         since=when(since, "since"),
         until=when(until, "until"),
         overdue=overdue,
+        plate=plate or None,
     )
 
 

@@ -116,6 +116,14 @@ class HistoryEntry(_Open):
     note: str | None
 
 
+class PlateReadView(_Open):
+    text: str = Field(description="the plate, or 'unreadable' where the edge tried and could not read it")
+    readable: bool
+    confidence: Number | None = Field(description="the edge's confidence in the text (0..1)")
+    lines: int | None = Field(description="1 or 2 (motorbike and square plates)")
+    crop_sha256: str | None = Field(description="the plate evidence file that was read")
+
+
 class ReportView(_Open):
     """A field report with the evidence of all its events and its operations data."""
 
@@ -144,6 +152,8 @@ class ReportView(_Open):
     deadline: LocalTime | None
     overdue: bool
     plate: str | None
+    plate_read: PlateReadView | None = None
+    watch_alerted: bool = Field(False, description="a watch-listed plate was seen: police were alerted")
     agency: Agency
     incident: str | None
     published: bool
@@ -191,6 +201,14 @@ class Me(_Open):
     csrf: str = Field(description="send back as X-CSRF-Token with every state-changing request")
 
 
+class WatchListHit(_Open):
+    id: int
+    plate: str
+    note: str
+    event_id: str | None = None
+    expires_at: str | None = None
+
+
 class Alert(_Open):
     """A police alert as queued (`central.alerts.alert_payload`) with its id and time."""
 
@@ -202,9 +220,36 @@ class Alert(_Open):
     status: str | None = None
     priority: str | None = None
     plate: str | None = None
+    plate_confidence: Number | None = None
+    plate_unreadable: bool | None = None
     place: dict[str, Any] | None = None
+    composite_url: str | None = Field(None, description="the crossing composite: the picture to show first")
     snapshot_url: str | None = None
+    watch_list: WatchListHit | None = Field(None, description="set when the alert is for a watch-listed plate")
     report_url: str | None = None
+
+
+class WatchListEntry(_Closed):
+    id: int
+    plate: str
+    plate_norm: str = Field(description="what is matched: upper case, letters and digits only")
+    note: str
+    created_by: str
+    created_at: str
+    expires_at: str | None
+    removed_by: str | None
+    removed_at: str | None
+    active: bool
+
+
+class WatchList(_Open):
+    entries: list[WatchListEntry]
+
+
+class WatchListBody(BaseModel):
+    plate: str = Field(min_length=1, max_length=32, description="the full plate, e.g. 29-B1 123.45")
+    note: str = Field(min_length=1, max_length=2000, description="why it is watched: sent to police with each alert")
+    expires_at: str | None = Field(None, description="ISO 8601; none: until removed")
 
 
 class AlertList(_Open):

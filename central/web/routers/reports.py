@@ -166,3 +166,10 @@ def api_report(ctx: Ctx, report_id: RowId, info: User) -> dict[str, Any]:
     with ctx.sessions() as s:
         report = load_visible(s, report_id, info.user)
         return report_detail(s, report, info.user, ctx.public_base, ctx.tz, ctx.share_secret)
+
+
+# The watch list's routes (central.web.routers.watch_list) ride on this router: they answer searches
+# by plate from the same console, and the app includes the routers listed in central.web.app.
+from central.web.routers import watch_list as _watch_list  # noqa: E402
+
+router.include_router(_watch_list.router)
