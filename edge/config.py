@@ -112,12 +112,63 @@ class MotionGatingConfig(_Model):
     max_skip_s: float = Field(2.0, gt=0, description="run the detector at least this often, motion or not")
 
 
+class RegionsPassConfig(_Model):
+    """A second detector pass over the scene's zones and lines in tiles at the camera's native (or
+    an upscaled) resolution, merged with the full-frame pass: small objects the downscaled frame
+    loses (distant riders, pillion passengers). One detector run per tile; see edge/regions.py."""
+
+    enabled: bool = False
+    scale: float = Field(
+        1.0, ge=0.5, le=4, description="detector input pixels per frame pixel in a tile (1 native, 2 twice upscaled)"
+    )
+    overlap: float = Field(0.2, ge=0, lt=0.5, description="share of a tile shared with its neighbour")
+    pad: float = Field(0.05, ge=0, le=0.5, description="margin around each zone and line, share of the frame height")
+    max_tiles: int = Field(6, ge=1, le=64, description="at most this many tiles a frame (tiles grow to cover the regions)")
+    every_n_frames: int = Field(1, ge=1, le=100, description="run the pass on every n-th detector run")
+    regions: list[Identifier] | None = Field(None, description="ids of the zones and lines to cover; null = all")
+
+
+class CameraDetectorConfig(_Model):
+    """`detector:` of a camera config: the camera's own choice of detector model (and its input),
+    over the node's `detector:`; what it leaves out is the node's. The node's inference pool holds
+    one set of sessions per model the cameras actually use."""
+
+    model: str = Field(
+        description="a name registered in models/registry.yaml or models/variants.yaml (e.g. yolov8n), or "
+        "a file under EDGE_DATA_DIR/weights or a path (*.onnx)",
+    )
+    input_size: tuple[int, int] | None = Field(None, description="height, width; null = the node's")
+    long_side: int | None = Field(None, ge=64, le=2048, multiple_of=32, description="null = the node's")
+    confidence: float | None = Field(None, gt=0, lt=1, description="null = the node's")
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, model: str) -> str:
+        import models
+
+        models.check_model_name(model)
+        return model
+
+
 class CameraConfig(_Model):
     camera: CameraInfo
     scene: SceneConfig
     rules: RulesConfig = Field(default_factory=RulesConfig)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     motion_gating: MotionGatingConfig = Field(default_factory=MotionGatingConfig)
+    detector: CameraDetectorConfig | None = Field(None, description="this camera's detector model; null = the node's")
+    regions_pass: RegionsPassConfig = Field(default_factory=RegionsPassConfig)
+
+    @field_validator("regions_pass")
+    @classmethod
+    def _regions_in_scene(cls, value: RegionsPassConfig, info: ValidationInfo) -> RegionsPassConfig:
+        scene = info.data.get("scene")
+        if scene is not None and value.regions is not None:
+            known = {z.id for z in scene.zones} | {ln.id for ln in scene.lines}
+            unknown = [r for r in value.regions if r not in known]
+            if unknown:
+                raise ValueError(f"regions: {', '.join(map(repr, unknown))} is no zone or line of the scene")
+        return value
 
     @field_validator("rules")
     @classmethod
@@ -177,6 +228,13 @@ class DetectorConfig(_Model):
             if name not in KNOWN_PROVIDERS:
                 raise ValueError(f"[{i}]: unknown execution provider {name!r} (known: {', '.join(KNOWN_PROVIDERS)})")
         return providers
+
+
+def camera_detector(node: DetectorConfig, camera: CameraConfig) -> DetectorConfig:
+    """The detector `camera` runs: the node's `detector:` with what the camera's own `detector:` sets."""
+    if camera.detector is None:
+        return node
+    return node.model_copy(update=camera.detector.model_dump(exclude_none=True))
 
 
 class MqttConfig(_Model):
@@ -375,6 +433,17 @@ def _weights_problem(model: str) -> str | None:
     return None if path.is_file() else f"model file not found: {path} (EDGE_DATA_DIR/weights)"
 
 
+def _model_problem(model: str) -> str | None:
+    """Why a detector model a config names cannot be loaded (resolved as a run resolves it), or None."""
+    import models
+
+    try:
+        path = models.resolve(model)
+    except (FileNotFoundError, ValueError) as e:
+        return str(e)
+    return None if path.is_file() else f"model file not found: {path} (EDGE_DATA_DIR/weights)"
+
+
 def camera_run_problems(path: Path | str, camera: CameraConfig, *, source_key: str | None = None) -> list[str]:
     """`file: key: problem` lines for what running `camera` would fail on: its source (when it has one:
     a node may give it; `source_key` names where a node's override came from) and its rules' model files."""
@@ -383,6 +452,10 @@ def camera_run_problems(path: Path | str, camera: CameraConfig, *, source_key: s
         why = source_problem(camera.camera.source)
         if why:
             problems.append(f"{path}: camera.source: {why}")
+    if camera.detector is not None:
+        why = _model_problem(camera.detector.model)
+        if why:
+            problems.append(f"{path}: detector.model: {why}")
     for key in ("no_helmet", "plates"):
         rule = getattr(camera.rules, key, None)
         why = _weights_problem(rule.model) if rule is not None else None

@@ -10,10 +10,16 @@ and its source drops frames evenly (the node's metrics say so) instead of one ca
 Batching: a worker takes up to `max_batch` queued requests of the same input shape into one run.
 On a GPU that pays (one launch, full occupancy); on a CPU with one thread per worker it does not
 (ORT's batch of N costs N frames), so the default is 1 there.
+
+Models per role: a camera may choose its own detector model (camera config `detector:`);
+`for_detector` gives that camera a view of the pool whose `detect` runs it. Every worker holds one
+session per model actually used (the node's, each camera's choice, the rules' secondary models), all
+behind the same queue, so a second model costs its sessions' memory, not more threads.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import queue
@@ -21,11 +27,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edge.detections import Detections
 from edge.detector import Letterbox, YoloDetector
+
+if TYPE_CHECKING:
+    from edge.config import DetectorConfig
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +94,14 @@ class InferencePool:
     """`detect(image)` from any thread; `workers` sessions from `make_detector()`."""
 
     def __init__(
-        self, make_detector: Callable[[], YoloDetector], workers: int | None = None, max_batch: int = 1
+        self,
+        make_detector: Callable[[], YoloDetector],
+        workers: int | None = None,
+        max_batch: int = 1,
+        config: DetectorConfig | None = None,
     ) -> None:
+        """`config`: what `make_detector` makes (the node's `detector:`), so that a camera choosing the
+        same gets the pool itself from `for_detector`."""
         n = workers or default_workers()
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
@@ -97,6 +113,12 @@ class InferencePool:
         first = self.detectors[0]
         # A model exported with a fixed batch of 1 cannot take a batch.
         self.max_batch = max_batch if first.max_batch is None else min(max_batch, first.max_batch)
+        self.config = config
+        self._key = ""  # the model `detect` runs: "" the node's detector; a view's: its camera's choice
+        self._view = False
+        self._views: dict[str, InferencePool] = {}
+        self._wanted_batch = max_batch
+        self._batch: dict[str, int] = {"": self.max_batch}  # detector models batch; secondary ones do not
         self.stats = PoolStats()
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._threads = [
@@ -116,15 +138,48 @@ class InferencePool:
     # The camera's view of the pool: a detector that happens to be shared.
     @property
     def model_name(self) -> str:
-        return self.detectors[0].model_name
+        return self._models[self._key][0].model_name
 
     @property
     def model_version(self) -> str:
-        return self.detectors[0].model_version
+        return self._models[self._key][0].model_version
 
     @property
     def names(self) -> tuple[str, ...]:
-        return self.detectors[0].names
+        return self._models[self._key][0].names
+
+    @property
+    def sessions(self) -> dict[str, int]:
+        """Model name -> ORT sessions held (one per worker for each model in use)."""
+        with self._models_lock:
+            return {f"{ms[0].model_name}" if not k else k: len(ms) for k, ms in self._models.items()}
+
+    def for_detector(self, config: DetectorConfig, make: Callable[[], YoloDetector] | None = None) -> InferencePool:
+        """The pool as a camera whose detector is `config` sees it: the pool itself when that is the
+        node's detector, else a view of it whose `detect` runs that model (its sessions made once per
+        worker, shared by every camera that chooses the same; queue, workers, secondary models and
+        stats stay the pool's). `make` builds one session of it (default: edge.analyze.make_detector)."""
+        if self.config is not None and config == self.config:
+            return self
+        key = "detector:" + config.model_dump_json()
+        if make is None:
+            from edge.analyze import make_detector
+
+            def make() -> YoloDetector:
+                return make_detector(config)
+
+        self.runner(key, make)
+        with self._models_lock:
+            view = self._views.get(key)
+            if view is None:
+                first = self._models[key][0]
+                limit = self._wanted_batch if first.max_batch is None else min(self._wanted_batch, first.max_batch)
+                self._batch[key] = limit
+                view = copy.copy(self)
+                view._key, view._view, view.max_batch = key, True, limit
+                view.detectors = self._models[key]
+                self._views[key] = view
+        return view
 
     def __call__(self, image: np.ndarray) -> Detections:
         return self.detect(image)
@@ -148,7 +203,9 @@ class InferencePool:
             lambda: YoloDetector(weights_path(model), input_size=(input_size, input_size), confidence=confidence),
         )
 
-    def detect(self, image: np.ndarray, model: str = "") -> Detections:
+    def detect(self, image: np.ndarray, model: str | None = None) -> Detections:
+        """`model`: a key of `runner()`; None: this pool's (or view's) detector."""
+        model = self._key if model is None else model
         # Letterbox + blob on the calling (camera) thread: that work spreads over the cameras.
         blob, lb = self._models[model][0].preprocess(image)
         req = _Request(blob, lb, image.shape[:2], model)
@@ -159,10 +216,28 @@ class InferencePool:
         assert req.result is not None
         return req.result
 
-    def _take_batch(self, first: _Request) -> list[_Request]:
+    def detect_many(self, images: list[np.ndarray], model: str = "") -> list[Detections]:
+        """Several images of one camera at once (a frame and its region tiles, edge.regions): all
+        queued before waiting, so the workers run them side by side and batch those of one shape."""
+        detector = self._models[model][0]
+        reqs = []
+        for image in images:
+            blob, lb = detector.preprocess(image)
+            reqs.append(_Request(blob, lb, image.shape[:2], model))
+            self._queue.put(reqs[-1])
+        out = []
+        for req in reqs:
+            req.done.wait()
+            if req.error is not None:
+                raise InferenceError(f"inference failed: {req.error}") from req.error
+            assert req.result is not None
+            out.append(req.result)
+        return out
+
+    def _take_batch(self, first: _Request, limit: int) -> list[_Request]:
         batch = [first]
         held: list[_Request | None] = []
-        while len(batch) < self.max_batch:
+        while len(batch) < limit:
             try:
                 nxt = self._queue.get_nowait()
             except queue.Empty:
@@ -181,7 +256,8 @@ class InferencePool:
             if req is None:
                 return
             detector = self._models[req.model][worker]
-            batch = self._take_batch(req) if self.max_batch > 1 and not req.model else [req]
+            limit = self._batch.get(req.model, 1)
+            batch = self._take_batch(req, limit) if limit > 1 else [req]
             t0 = time.perf_counter()
             try:
                 blob = batch[0].blob if len(batch) == 1 else np.concatenate([r.blob for r in batch])
@@ -198,6 +274,8 @@ class InferencePool:
                 r.done.set()
 
     def close(self) -> None:
+        if self._view:  # the workers are the pool's: its owner closes them
+            return
         for _ in self._threads:
             self._queue.put(None)
         for t in self._threads:

@@ -30,6 +30,7 @@ from edge.geometry import PolygonZone, scale_points
 from edge.inference import InferencePool
 from edge.motion import MotionGate
 from edge.plate_text import object_plate
+from edge.regions import regions_pass_for
 from edge.registration import FrameRegistrar, Registration
 from edge.rules import Observation, Rule, Violation
 from edge.rules.registry import build_rules
@@ -95,6 +96,8 @@ class CameraAnalyzer:
         self.deterministic_ids = deterministic_ids
         self.camera = camera
         self.detector = detector
+        # Small objects: an optional second pass over the zones and lines in tiles (edge.regions).
+        self.detect = regions_pass_for(camera, detector, lambda: self._zones)
         self.motion = motion
         self._last_detections: Detections | None = None
         tc = camera.tracker
@@ -131,7 +134,7 @@ class CameraAnalyzer:
         self._register(frame)
         gate = self.motion
         if gate is None or gate.should_detect(frame.image, frame.pts) or self._last_detections is None:
-            detections = self.detector(frame.image)
+            detections = self.detect(frame.image)
             self._last_detections = detections
         else:
             # Nothing moved since the detector last ran: the same objects are where they were.
