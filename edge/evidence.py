@@ -81,6 +81,7 @@ class EvidenceFile:
 def _label(img: np.ndarray, text: str, org: tuple[int, int], color: tuple[int, int, int], scale: float) -> None:
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
     x, y = org
+    x = max(0, min(x, img.shape[1] - tw - 3))  # a label near the right edge stays whole
     y = max(th + base, y)
     cv2.rectangle(img, (x, y - th - base), (x + tw + 2, y + 1), color, -1)
     cv2.putText(img, text, (x + 1, y - base // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)

@@ -39,6 +39,7 @@ from edge.rules.base import (
 )
 from edge.scene import HoursRange, ZoneId, _Model
 from edge.static_change import FrameHistory, RecentBoxes, Snapshot, StaticChangeDetector, StaticChangeParams
+from edge.stationary import track_since
 
 SIDEWALK_ENCROACHMENT = ViolationKind(
     "sidewalk_encroachment",
@@ -108,11 +109,14 @@ def time_stamp(local: datetime | None) -> str:
 def first_seen_picture(
     snap: Snapshot, marks: tuple[Mark, ...], obs: Observation, clock: Callable[[float], datetime] | None
 ) -> EvidenceImage:
-    """The frame an incident or a drop was first seen in, its object's mark labelled with the
-    frame's local time. Made once and handed out unchanged (the rule's own copy of the frame): every
-    phase's JPEG is then the same bytes, stored once by central (it keys files by sha256)."""
+    """The frame an incident or a drop was first seen in, with the frame's local time on the label
+    of the mark drawn last (no other box is drawn over it). Made once and handed out unchanged (the
+    rule's own copy of the frame): every phase's JPEG is then the same bytes, which central stores
+    once (it keys files by sha256)."""
     stamp = time_stamp(local_time(obs, snap.t, None, clock))
-    marks = tuple(m._replace(label=stamp) if m.role == "object" else m for m in marks)
+    if marks and stamp:
+        last = marks[-1]
+        marks = (*marks[:-1], last._replace(label=f"{last.label}  {stamp}" if last.label else stamp))
     return EvidenceImage("first_seen", snap.image.copy(), marks)
 
 
@@ -250,7 +254,10 @@ class SidewalkEncroachmentRule:
         tr, det = obs.tracks, obs.detections
         for i in range(len(tr)):
             if tr.class_name(i) in cfg.vehicle_classes:
-                found.append(("vehicle", tr.class_name(i), tr.xyxy[i], float(tr.confidence[i]), int(tr.track_id[i]), t))
+                # A parked vehicle confirmed by the stationary memory has been there since its first
+                # sighting (from the first frame, for one parked before the camera started).
+                since = track_since(tr, i, t)
+                found.append(("vehicle", tr.class_name(i), tr.xyxy[i], float(tr.confidence[i]), int(tr.track_id[i]), since))
         if det is not None:
             for i in range(len(det)):
                 if det.class_name(i) in cfg.object_classes:
