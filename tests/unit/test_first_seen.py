@@ -47,6 +47,7 @@ def street() -> tuple[np.ndarray, np.ndarray]:
     if not ok:
         pytest.skip("sample clip missing (set EDGE_DATA_DIR)")
     bus = cv2.imread(str(data_dir() / "images" / "ultralytics_bus.jpg"))
+    assert bus is not None
     return frame, bus[700:760, 300:350].copy()
 
 
@@ -100,7 +101,9 @@ def run_sidewalk(street, script, seconds: float) -> tuple[list[tuple[float, Viol
 
 
 def decoded(data: bytes) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None
+    return img
 
 
 def yellow_top_edge(img: np.ndarray, box) -> bool:
