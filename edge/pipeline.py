@@ -34,6 +34,7 @@ from edge.regions import regions_pass_for
 from edge.registration import FrameRegistrar, Registration
 from edge.rules import Observation, Rule, Violation
 from edge.rules.registry import build_rules
+from edge.stationary import StationaryMemory, StationaryParams
 from edge.tracking import ObjectTracker
 from pipelines.clips import ClipRecorder, ClipTicket
 
@@ -56,6 +57,7 @@ class AnalyzerStats:
     total_seconds: float = 0.0
     gated: int = 0  # frames whose detections were carried over (no motion since the last run)
     registration_seconds: float = 0.0  # camera motion compensation (edge.registration)
+    stationary_seconds: float = 0.0  # stationary confirmation, closer looks included (edge.stationary)
     timings_ms: list[float] = field(default_factory=list)
 
 
@@ -107,6 +109,8 @@ class CameraAnalyzer:
             activation_confidence=tc.activation_confidence,
             high_confidence=tc.high_confidence,
         )
+        # Parked objects the tracker never takes (recurring low-confidence detections at one place).
+        self.stationary = StationaryMemory(StationaryParams.of(tc.stationary), detector) if tc.stationary.enabled else None
         self.model_ref = ModelRef(name=detector.model_name, version=detector.model_version)
         self.tz = ZoneInfo(camera.camera.timezone)
         self.rules: list[Rule] | None = None  # built on the first frame, when its size is known
@@ -142,6 +146,10 @@ class CameraAnalyzer:
             self.stats.gated += 1
         t1 = time.perf_counter()
         tracks = self.tracker.update(detections)
+        if self.stationary is not None:
+            ts = time.perf_counter()
+            tracks = self.stationary.update(detections, tracks, frame.image, frame.pts)
+            self.stats.stationary_seconds += time.perf_counter() - ts
         obs = Observation(
             frame.pts, tracks, frame.image, detections, wall_time=when, tz=self.tz, registration=self.registration
         )
@@ -236,7 +244,14 @@ class CameraAnalyzer:
         cam = self.camera.camera
         snapshot = EvidenceFile.of("snapshot", "image/jpeg", annotated_snapshot(image, v, tracks, cam.id, when, self.tz))
         clean = EvidenceFile.of("snapshot_clean", "image/jpeg", encode_jpeg(image))
-        return (snapshot, clean) + tuple(
+        # Crossing acts: the three moments in one picture, and its clean copy (edge.composite).
+        from edge.composite import composite_jpegs  # Pillow, only for events that have moments
+
+        made = composite_jpegs(v, cam, when, self.tz) if v.moments else None
+        composite = () if made is None else (
+            EvidenceFile.of("composite", "image/jpeg", made[0]), EvidenceFile.of("composite_clean", "image/jpeg", made[1])
+        )
+        return (snapshot, clean, *composite) + tuple(
             EvidenceFile.of(picture.kind, "image/jpeg", evidence_image_jpeg(picture), name=f"{picture.kind}-{i}")
             for i, picture in enumerate(v.images)
         )

@@ -93,6 +93,22 @@ class EvidenceImage(NamedTuple):
     min_height: int = 0  # the evidence stage enlarges a smaller picture to this height (a head crop)
 
 
+class Moment(NamedTuple):
+    """One moment of a crossing act for the composite evidence (before the line, at it, past it):
+    where the offender was, what the signal showed, and the frame (a downscaled copy the rule
+    kept when it happened; None in pure tests without pixels). A moment the rule never saw (the
+    track began past the line) is absent from `Violation.moments`, never made up."""
+
+    label: Literal["before", "at", "past"]
+    t: float  # camera-clock seconds
+    box: tuple[float, float, float, float]  # the offender, in frame pixels
+    image: np.ndarray | None = None  # BGR, the frame scaled by `scale`
+    scale: float = 1.0  # moment-image pixels per frame pixel
+    utc: datetime | None = None  # the frame's wall clock (None without one)
+    signal_state: str | None = None  # "red", "yellow", "green", "unknown"; None: no signal rule
+    red_seconds: float | None = None  # how long it had been red by then
+
+
 @dataclass(frozen=True)
 class Overlay:
     """What the annotated snapshot shows besides the zone and the offenders: lines crossed and the
@@ -146,6 +162,8 @@ class Violation:
     # Extra evidence pictures the rule kept, e.g. a head crop, the plate, the moment of appearance.
     images: tuple[EvidenceImage, ...] = ()
     overlay: Overlay = field(default_factory=Overlay)
+    # Crossing acts: the moments before / at / past the line, for the composite (edge.composite).
+    moments: tuple[Moment, ...] = ()
 
 
 class Rule(Protocol):

@@ -26,6 +26,7 @@ from edge.detections import VEHICLES
 from edge.geometry import DirectedLine, PolygonZone, box_iou, scale_points
 from edge.rules.base import (
     BuildContext,
+    Moment,
     Observation,
     Offender,
     Overlay,
@@ -580,6 +581,10 @@ class LineSides:
     def side(self, vid: int) -> int | None:
         return self.sides.get(vid)
 
+    def depth(self, veh: Vehicle) -> float:
+        """Signed distance (pixels) of the ground point from the line, positive on the +1 side."""
+        return float(self.line.side(veh.point[None, :])[0]) / max(self._len, 1e-6)
+
     def forget(self, live: set[int]) -> None:
         self.sides = {k: v for k, v in self.sides.items() if k in live}
 
@@ -606,10 +611,105 @@ def _signal_overlay(board: SignalBoard, heads: list[str], reading: SignalReading
     )
 
 
-class RedLightRule:
-    """A vehicle's ground point crosses the stop line in the controlled direction while the head is red."""
+# ------------------------------------------------------------------------------ act moments
+# The composite evidence of a crossing (edge.composite) shows three moments: before the line with
+# the signal, at the line, past it. The frames are kept when they happen, as downscaled copies
+# shared by every vehicle and rule that keeps a moment of the same frame (one copy per frame):
+# "before" frames are taken on a fixed MOMENT_STEP grid of the camera clock so that all vehicles
+# approaching the line share them, "at" frames only for a crossing judged an offence.
+# Worst case per camera with the red-light and stop-line rules: the before frames of the last
+# BEFORE_KEEP_SECONDS (<= 7 grid frames) + one "at" frame per pending act (<= MAX_PENDING per rule)
+# + the current frame, each <= MOMENT_LONG_SIDE px wide (800x450x3 = 1.1 MB): about 45 MB if every
+# slot is full, 2-5 MB in ordinary traffic (a few acts at a time).
+MOMENT_LONG_SIDE = 800
+MOMENT_STEP = 0.5  # seconds between "before" frames
+BEFORE_KEPT = 3  # "before" moments per vehicle (the newest)
+BEFORE_KEEP_SECONDS = 2.0  # a vehicle unseen this long forgets its "before" moments
+BEFORE_LEAD = 0.4  # the "before" moment shown is at least this long before the crossing when one is
+PAST_DEPTH = 1.0  # "past the line": the ground point this many box heights beyond it ...
+PAST_SECONDS = 1.0  # ... or this long after the crossing, whichever comes first
+MAX_PENDING = 16  # acts waiting for their "past" moment per rule; beyond that they go out at once
 
-    def __init__(self, config: RedLightConfig, line: DirectedLine, board: SignalBoard, motion: VehicleMotion) -> None:
+
+class MomentFrames:
+    """The downscaled copy of the current frame that moments refer to, made at most once per frame
+    (on the first ask) and shared by the rules of a camera."""
+
+    def __init__(self, long_side: int = MOMENT_LONG_SIDE) -> None:
+        self.long_side = long_side
+        self._last: tuple[float, np.ndarray, float] | None = None
+
+    def get(self, obs: Observation) -> tuple[np.ndarray | None, float]:
+        if obs.image is None:
+            return None, 1.0
+        if self._last is not None and self._last[0] == obs.t:
+            return self._last[1], self._last[2]
+        h, w = obs.image.shape[:2]
+        k = min(1.0, self.long_side / max(h, w))
+        if k < 1.0:
+            import cv2  # only when pixels come in: rule modules stay pure at import
+
+            small = cv2.resize(obs.image, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA)
+        else:
+            small = obs.image.copy()  # the pipeline's frame is not ours to hold
+        self._last = (obs.t, small, k)
+        return small, k
+
+
+def _moment(label, veh: Vehicle, obs: Observation, frames: MomentFrames, reading: SignalReading | None) -> Moment:
+    image, k = frames.get(obs)
+    state = reading.state.value if reading is not None else None
+    red = round(reading.seconds_in_state(obs.t), 2) if reading is not None and reading.state is SignalState.RED else None
+    return Moment(label, obs.t, box_tuple(veh.box), image, k, obs.utc_at(obs.t), state, red)
+
+
+class BeforeMoments:
+    """Per vehicle on the approach side of a line, its newest few "before" moments (grid frames)."""
+
+    def __init__(self, frames: MomentFrames) -> None:
+        self.frames = frames
+        self.kept: dict[int, deque[Moment]] = {}
+
+    def sample(self, veh: Vehicle, obs: Observation, reading: SignalReading | None) -> None:
+        kept = self.kept.setdefault(veh.vid, deque(maxlen=BEFORE_KEPT))
+        if kept and int(kept[-1].t // MOMENT_STEP) == int(obs.t // MOMENT_STEP):
+            return
+        kept.append(_moment("before", veh, obs, self.frames, reading))
+
+    def pick(self, vid: int, t: float, state: str | None) -> Moment | None:
+        """The moment to show: the newest at least BEFORE_LEAD before `t` showing `state` (the signal
+        the act was judged on), else the newest with that lead, else the oldest kept."""
+        kept = list(self.kept.pop(vid, ()))
+        led = [m for m in kept if t - m.t >= BEFORE_LEAD]
+        same = [m for m in led if m.signal_state == state]
+        return same[-1] if same else led[-1] if led else kept[0] if kept else None
+
+    def forget(self, t: float, seen: set[int]) -> None:
+        self.kept = {vid: dq for vid, dq in self.kept.items() if vid in seen or (dq and t - dq[-1].t <= BEFORE_KEEP_SECONDS)}
+
+
+@dataclass
+class _PendingAct:
+    """An act judged at the crossing, waiting for its "past the line" moment."""
+
+    violation: Violation
+    crossed_t: float
+    offender: Offender
+    past: Moment | None = None
+
+
+class RedLightRule:
+    """A vehicle's ground point crosses the stop line in the controlled direction while the head is red.
+
+    The act is judged at the crossing; its event goes out once the vehicle is past the line
+    (PAST_DEPTH box heights beyond it, or PAST_SECONDS later, or lost), with the moments before,
+    at and past the line for the composite evidence. `started_at`/`ended_at` stay the crossing's.
+    """
+
+    def __init__(
+        self, config: RedLightConfig, line: DirectedLine, board: SignalBoard, motion: VehicleMotion,
+        frames: MomentFrames | None = None,
+    ) -> None:
         self.config = config
         self.line = line
         self.board = board
@@ -622,6 +722,9 @@ class RedLightRule:
         self.decided: set[int] = set()  # vehicles whose first crossing was judged (either way)
         self.reported: list[tuple[np.ndarray, float]] = []  # (box, t) of offenders, for stop_line
         self.reported_vids: set[int] = set()
+        self.frames = frames if frames is not None else MomentFrames()
+        self.before = BeforeMoments(self.frames)
+        self.pending: dict[int, _PendingAct] = {}  # vid -> act waiting for its "past" moment
 
     def update(self, obs: Observation) -> list[Violation]:
         vehicles = self.motion.update(obs)
@@ -630,34 +733,62 @@ class RedLightRule:
         out: list[Violation] = []
         for veh in vehicles:
             crossing = self.sides.update(veh)
-            if veh.vid in self.decided or veh.class_name not in self.classes or crossing != self.want:
+            if veh.vid in self.pending:
+                act = self.pending[veh.vid]
+                act.offender = veh.offender()
+                act.past = _moment("past", veh, obs, self.frames, reading)
+                if self.want * self.sides.depth(veh) >= PAST_DEPTH * float(veh.box[3] - veh.box[1]):
+                    out.append(self._release(veh.vid))
+                continue
+            if veh.vid in self.decided or veh.class_name not in self.classes:
+                continue
+            if crossing != self.want:
+                if crossing == 0 and self.sides.side(veh.vid) == -self.want:
+                    self.before.sample(veh, obs, reading)
                 continue
             self.decided.add(veh.vid)
             self.crossed_at[veh.vid] = obs.t
             red = reading.state is SignalState.RED
             if not red or reading.seconds_in_state(obs.t) < self.config.grace_seconds:
+                self.before.kept.pop(veh.vid, None)
                 continue  # crossed on green / yellow / unknown, or within the grace: not an offence
             self.reported.append((veh.box.copy(), obs.t))
             self.reported_vids.add(veh.vid)
             prev_t = veh.previous()[0]  # type: ignore[index]
-            out.append(
-                Violation(
-                    type=RED_LIGHT.id,
-                    started_at=prev_t,
-                    ended_at=obs.t,
-                    confidence=veh.confidence,
-                    offenders=(veh.offender(),),
-                    details={**_signal_details(reading, obs.t, self.board, self.heads), "line": self.line.id},
-                    overlay=_signal_overlay(self.board, self.heads, reading, self.line),
-                )
+            before = self.before.pick(veh.vid, obs.t, reading.state.value)
+            at = _moment("at", veh, obs, self.frames, reading)
+            violation = Violation(
+                type=RED_LIGHT.id,
+                started_at=prev_t,
+                ended_at=obs.t,
+                confidence=veh.confidence,
+                offenders=(veh.offender(),),
+                details={**_signal_details(reading, obs.t, self.board, self.heads), "line": self.line.id},
+                overlay=_signal_overlay(self.board, self.heads, reading, self.line),
+                moments=tuple(m for m in (before, at) if m is not None),
             )
-        self.reported = [(b, t) for b, t in self.reported if obs.t - t < 30.0]
+            if len(self.pending) >= MAX_PENDING:
+                out.append(violation)  # more acts at once than memory allows: this one without "past"
+            else:
+                self.pending[veh.vid] = _PendingAct(violation, obs.t, veh.offender())
         live = set(self.motion.vehicles)
+        for vid in [v for v, act in self.pending.items() if obs.t - act.crossed_t >= PAST_SECONDS or v not in live]:
+            out.append(self._release(vid))
+        self.before.forget(obs.t, {veh.vid for veh in vehicles})
+        self.reported = [(b, t) for b, t in self.reported if obs.t - t < 30.0]
         self.sides.forget(live)
         self.crossed_at = {k: v for k, v in self.crossed_at.items() if k in live}
         self.decided &= live
         self.reported_vids &= self.motion.relevant()
         return out
+
+    def _release(self, vid: int) -> Violation:
+        """The pending act of `vid` as its event: the offender where it was last seen (the frame
+        the event's snapshot shows when it is seen now), with its "past" moment when it had one."""
+        act = self.pending.pop(vid)
+        v = act.violation
+        past = (act.past,) if act.past is not None else ()
+        return dataclasses.replace(v, offenders=(act.offender,), moments=v.moments + past)
 
     def debug_state(self) -> dict:
         """Each vehicle's side of the stop line (+1 = its right, where forward leads) and the
@@ -691,6 +822,7 @@ class StopLineRule:
         board: SignalBoard,
         motion: VehicleMotion,
         red_light: RedLightRule | None = None,
+        frames: MomentFrames | None = None,
     ) -> None:
         self.config = config
         self.line = line
@@ -706,6 +838,11 @@ class StopLineRule:
         self._rest: dict[int, tuple[np.ndarray, float]] = {}  # vid -> (anchor point, at rest since)
         self._reported_vids: set[int] = set()
         self._reported_boxes: list[tuple[np.ndarray, float]] = []
+        # The composite's moments: before the line, and the crossing of the vehicles that came in
+        # (the newest MAX_PENDING); "past" is the moment the stop is established.
+        self.frames = frames if frames is not None else MomentFrames()
+        self.before = BeforeMoments(self.frames)
+        self._at: dict[int, tuple[Moment | None, Moment]] = {}
 
     def update(self, obs: Observation) -> list[Violation]:
         vehicles = self.motion.update(obs)
@@ -715,8 +852,15 @@ class StopLineRule:
         out: list[Violation] = []
         present: set[int] = set()
         for veh in vehicles:
-            if self.sides.update(veh) == self.want:
+            crossing = self.sides.update(veh)
+            if crossing == self.want and veh.class_name in self.classes:
                 self._entered.add(veh.vid)
+                before = self.before.pick(veh.vid, t, SignalState.RED.value)
+                self._at[veh.vid] = (before, _moment("at", veh, obs, self.frames, reading))
+                while len(self._at) > MAX_PENDING:
+                    del self._at[next(iter(self._at))]
+            elif crossing == 0 and self.sides.side(veh.vid) == -self.want and veh.class_name in self.classes:
+                self.before.sample(veh, obs, reading)
             # Cross traffic passing over the zebra never crossed this stop line: not its business.
             if veh.vid not in self._entered or veh.class_name not in self.classes:
                 continue
@@ -740,6 +884,8 @@ class StopLineRule:
             if any(box_iou(b, veh.box) >= SAME_VEHICLE_IOU for b, _ in self._reported_boxes):
                 continue  # a stationary vehicle that changed id
             self._reported_boxes.append((veh.box.copy(), t))
+            before, at = self._at.pop(veh.vid, (None, None))
+            moments = tuple(m for m in (before, at, _moment("past", veh, obs, self.frames, reading)) if m is not None)
             out.append(
                 Violation(
                     type=STOP_LINE.id,
@@ -754,6 +900,7 @@ class StopLineRule:
                         "stopped_seconds": round(t - since, 2),
                     },
                     overlay=_signal_overlay(self.board, self.heads, reading, self.line),
+                    moments=moments,
                 )
             )
         for vid in [v for v in self._rest if v not in present]:
@@ -761,6 +908,8 @@ class StopLineRule:
         live = set(self.motion.vehicles)
         self.sides.forget(live)
         self._entered &= live
+        self._at = {k: v for k, v in self._at.items() if k in live}
+        self.before.forget(t, {veh.vid for veh in vehicles})
         self._reported_vids &= self.motion.relevant()
         self._reported_boxes = [(b, bt) for b, bt in self._reported_boxes if t - bt < 60.0]
         return out
@@ -1132,6 +1281,10 @@ def _board(ctx: BuildContext) -> SignalBoard:
     )
 
 
+def _frames(ctx: BuildContext) -> MomentFrames:
+    return ctx.shared("moment_frames", MomentFrames)
+
+
 def _lanes(ctx: BuildContext) -> list[Lane]:
     return ctx.shared("lanes", lambda: build_lanes(ctx.camera.scene.lanes, ctx.reference_wh, ctx.frame_wh))
 
@@ -1171,7 +1324,7 @@ for _spec in (
         key="red_light",
         config=RedLightConfig,
         kinds=(RED_LIGHT,),
-        build=lambda ctx, cfg: RedLightRule(cfg, ctx.lines()[cfg.line], _board(ctx), vehicle_motion(ctx)),
+        build=lambda ctx, cfg: RedLightRule(cfg, ctx.lines()[cfg.line], _board(ctx), vehicle_motion(ctx), _frames(ctx)),
         description="a vehicle crosses the stop line while its signal is red",
         order=20,
     ),
@@ -1180,7 +1333,8 @@ for _spec in (
         config=StopLineConfig,
         kinds=(STOP_LINE,),
         build=lambda ctx, cfg: StopLineRule(
-            cfg, ctx.lines()[cfg.line], ctx.zones[cfg.zone], _board(ctx), vehicle_motion(ctx), _red_light(ctx)
+            cfg, ctx.lines()[cfg.line], ctx.zones[cfg.zone], _board(ctx), vehicle_motion(ctx), _red_light(ctx),
+            _frames(ctx),
         ),
         description="a vehicle stops past the stop line on red (not reported again if it ran the red)",
         after=("red_light",),

@@ -293,7 +293,7 @@ def test_a_rule_on_several_heads_names_them_and_a_v0_1_single_head_still_loads()
     rule = next(r for r in rules if hasattr(r, "board"))
     rule.board.set_external("left", SignalState.RED, 0.0)  # the right head is not heard: unknown
     events = []
-    for i, y in enumerate([340, 320, 305, 290, 270]):
+    for i, y in enumerate([340, 320, 305, 290, 270, 250]):  # the event goes out once past the line
         box = np.array([[280, y - 40, 320, y]], np.float32)
         objs = TrackedObjects(box, np.full(1, 0.8, np.float32), np.array([3]), np.array([7]), names)
         for r in rules:
