@@ -82,7 +82,7 @@ def entries(s: Session, *, include_inactive: bool = True) -> list[WatchListRow]:
 
 def add(s: Session, plate: str, note: str, *, actor: str, expires_at: datetime | None = None) -> WatchListRow:
     norm = normalize_plate(plate)
-    if len(norm) < MIN_PLATE_CHARS or len(plate.strip()) > 32:
+    if len(norm) < MIN_PLATE_CHARS or len(plate.strip()) > 32 or norm == normalize_plate(UNREADABLE):
         raise WatchListError("biển số không hợp lệ / not a plate: give the full plate, e.g. 29-B1 123.45")
     if not note.strip():
         raise WatchListError("cần ghi lý do / a note (why the plate is watched) is required")
