@@ -59,6 +59,23 @@ def _plate_read(report: ReportRow) -> dict[str, Any] | None:
     }
 
 
+def _first_seen_picture(view: dict[str, Any], report: ReportRow, tz: str) -> dict[str, Any] | None:
+    """"When it started": the frame an incident or a drop was first seen in (every phase of an
+    incident carries the same file) and the report's first time; None when no event has one."""
+    pic = next((e for e in view["evidence"] if e["kind"] == "first_seen" and e["available"]), None)
+    pic = pic or next((e for e in view["evidence"] if e["kind"] == "first_seen"), None)
+    if pic is None:
+        return None
+    at = report.first_seen
+    zone = ZoneInfo(tz)
+    return {
+        "url": pic["url"] if pic["available"] else None,
+        "sha256": pic["sha256"],
+        "available": pic["available"],
+        "at": {"at": at.isoformat(), "vi": format_local(at, zone, "vi"), "en": format_local(at, zone, "en")} if at else None,
+    }
+
+
 def _history(s: Session, report_id: int) -> list[dict[str, Any]]:
     return [
         {
@@ -99,6 +116,7 @@ def build_views(
         view["clock_suspect"] = report.id in suspect  # an event's time is in doubt (the edge's clock)
         clip = next((e for e in view["evidence"] if e["kind"] == "clip" and e["available"]), None)
         view["clip_url"] = clip["url"] if clip else None
+        view["first_seen_picture"] = _first_seen_picture(view, report, tz)
         if history:
             view["history"] = _history(s, report.id)
         views.append(view)
