@@ -13,7 +13,8 @@ to the padded bounding boxes of the zones and lines.
   covered); a tile that would be no sharper than the full-frame pass is not run at all.
 - A box cut by a tile's inner border is dropped: an object smaller than the overlap is whole in
   the neighbouring tile, and a larger one is what the full-frame pass sees well. The pass thus
-  only adds whole objects. Duplicates (tile seams, tile vs full frame) go by class-aware NMS over the smaller box.
+  only adds whole objects. Duplicates (tile seams, tile vs full frame) are matched one to one across passes, by class
+  and overlap of the smaller box.
 
 supervision's InferenceSlicer tiles the whole frame on a fixed grid and returns its own
 `sv.Detections`; here the tiles follow the scene and the result is `edge.detections.Detections`.
@@ -185,41 +186,53 @@ def merge_detections(
     full: Detections, tiles: Sequence[Box], parts: Sequence[Detections], frame_wh: tuple[int, int]
 ) -> Detections:
     """The full-frame detections with each tile's whole boxes (mapped to frame pixels) added;
-    one box per object: class-aware NMS over all (`nms_by_smaller`), the most confident kept."""
+    one box per object (`match_across_sources`), the most confident kept."""
     xyxy, conf, cls = [full.xyxy], [full.confidence], [full.class_id]
-    for tile, det in zip(tiles, parts, strict=True):
+    source = [np.zeros(len(full), np.int32)]
+    for k, (tile, det) in enumerate(zip(tiles, parts, strict=True), start=1):
         if not len(det):
             continue
         keep = ~cut_by_tile(det.xyxy, tile, frame_wh)
         xyxy.append(det.xyxy[keep] + np.array([tile[0], tile[1], tile[0], tile[1]], np.float32))
         conf.append(det.confidence[keep])
         cls.append(det.class_id[keep])
+        source.append(np.full(int(keep.sum()), k, np.int32))
     all_xyxy = np.concatenate(xyxy).astype(np.float32)
     if len(all_xyxy) == len(full):
         return full
     all_conf, all_cls = np.concatenate(conf).astype(np.float32), np.concatenate(cls).astype(np.int32)
-    idx = nms_by_smaller(all_xyxy, all_conf, all_cls, MERGE_IOS)
+    idx = match_across_sources(all_xyxy, all_conf, all_cls, np.concatenate(source), MERGE_IOS)
     return Detections(all_xyxy[idx], all_conf[idx], all_cls[idx], full.names)
 
 
-def nms_by_smaller(xyxy: np.ndarray, confidence: np.ndarray, class_id: np.ndarray, threshold: float) -> np.ndarray:
-    """Class-aware greedy NMS on intersection over the smaller box (SAHI's IOS), most confident
-    first; the indices kept, in their original order. Over the smaller box, not the union: the
-    full-frame pass often boxes rider and motorbike as one 'motorcycle' where a sharper tile boxes
-    the bike alone; by IoU those are two motorbikes (two tracks, two events for one act)."""
+def match_across_sources(
+    xyxy: np.ndarray, confidence: np.ndarray, class_id: np.ndarray, source: np.ndarray, threshold: float
+) -> np.ndarray:
+    """One box per object where several passes saw it: most confident first, a box takes from each
+    other source (the full frame, each tile) at most one box of its class covering `threshold` of
+    the smaller of the two (SAHI's IOS), the one of highest IoU. Boxes of one source were already
+    NMSed by the detector and are never merged here. The indices kept, in their original order.
+
+    Over the smaller box, not the union: the full-frame pass often boxes rider and motorbike as one
+    'motorcycle' where a sharper tile boxes the bike alone (by IoU two motorbikes: two tracks, two
+    events for one act). At most one per source: a full-frame box over driver and pillion passenger
+    takes the tile's driver and leaves its passenger."""
     area = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
     alive = np.ones(len(xyxy), dtype=bool)
+    done = np.zeros(len(xyxy), dtype=bool)
     for i in np.argsort(-confidence, kind="stable"):
         if not alive[i]:
             continue
-        others = alive & (class_id == class_id[i])
-        others[i] = False
-        if not others.any():
-            continue
+        done[i] = True
         iw = np.clip(np.minimum(xyxy[:, 2], xyxy[i, 2]) - np.maximum(xyxy[:, 0], xyxy[i, 0]), 0, None)
         ih = np.clip(np.minimum(xyxy[:, 3], xyxy[i, 3]) - np.maximum(xyxy[:, 1], xyxy[i, 1]), 0, None)
-        ios = iw * ih / np.maximum(np.minimum(area, area[i]), 1e-6)
-        alive &= ~(others & (ios >= threshold))
+        inter = iw * ih
+        ios = inter / np.maximum(np.minimum(area, area[i]), 1e-6)
+        iou = inter / np.maximum(area + area[i] - inter, 1e-6)
+        same = alive & ~done & (class_id == class_id[i]) & (source != source[i]) & (ios >= threshold)
+        for src in np.unique(source[same]):
+            candidates = np.flatnonzero(same & (source == src))
+            alive[candidates[np.argmax(iou[candidates])]] = False
     return np.flatnonzero(alive)
 
 
