@@ -73,6 +73,9 @@ class TypeTemplate(BaseModel):
     subject: _Texts
     lead: _Texts
     names_vehicle: bool = Field(True, description="the subject names the vehicle seen (and its plate)")
+    # The provision an officer would check the act against, as the formal record (PDF) prints it.
+    # A reference only: the officer who verifies the record decides what applies.
+    legal_reference: _Texts | None = Field(None, description="the legal provision for this type (vi/en), printed on the record")
 
 
 class ReportTemplates(BaseModel):

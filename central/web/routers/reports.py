@@ -2,7 +2,7 @@
 
 # No `from __future__ import annotations`: FastAPI must see the real types of the dependencies.
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -112,7 +112,12 @@ def report_json(request: Request, ctx: Ctx, ref: str) -> dict[str, Any]:
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}},
 )
-def report_pdf(request: Request, ctx: Ctx, ref: str) -> Response:
+def report_pdf(
+    request: Request,
+    ctx: Ctx,
+    ref: str,
+    lang: Literal["vi", "en"] = Query("vi", description="the record's language: vi, or en for the English version"),
+) -> Response:
     from central.export import report_pdf as to_pdf
 
     rid, user = resolve_ref(request, ctx, ref)
@@ -125,9 +130,9 @@ def report_pdf(request: Request, ctx: Ctx, ref: str) -> Response:
         return found[1] if found else None
 
     return Response(
-        to_pdf(view, evidence_path=evidence_path),
+        to_pdf(view, evidence_path=evidence_path, lang=lang),
         media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="phan-anh-{rid}.pdf"'},
+        headers={"Content-Disposition": f'inline; filename="{"phan-anh" if lang == "vi" else "report"}-{rid}.pdf"'},
     )
 
 
