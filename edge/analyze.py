@@ -15,7 +15,7 @@ from pathlib import Path
 
 import av
 
-from edge.config import CameraConfig, ClipsConfig, DetectorConfig
+from edge.config import CameraConfig, ClipsConfig, DetectorConfig, camera_detector
 from edge.detector import DetectorError, YoloDetector
 from edge.motion import motion_gate_for
 from edge.pipeline import CameraAnalyzer, EventRecord
@@ -111,7 +111,8 @@ def analyze_video(
     """`detector` (one already made) takes the place of `detector_config`'s. Without `start_time` the
     file's creation_time tag is the time of the first frame; a file without one raises StartTimeError."""
     base = recording_start(video, start_time)  # before any model is loaded: fail fast
-    detector = detector or make_detector(detector_config or DetectorConfig())
+    # The camera's own `detector:` (its model choice) over the node's, as on a node.
+    detector = detector or make_detector(camera_detector(detector_config or DetectorConfig(), camera))
     clips = clips or ClipsConfig()
     recorder = None
     if clips.enabled:

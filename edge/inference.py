@@ -148,11 +148,10 @@ class InferencePool:
     def names(self) -> tuple[str, ...]:
         return self._models[self._key][0].names
 
-    @property
     def sessions(self) -> dict[str, int]:
-        """Model name -> ORT sessions held (one per worker for each model in use)."""
+        """Sessions held per model key ("" the node's detector): one per worker for each model in use."""
         with self._models_lock:
-            return {f"{ms[0].model_name}" if not k else k: len(ms) for k, ms in self._models.items()}
+            return {k: len(ms) for k, ms in self._models.items()}
 
     def for_detector(self, config: DetectorConfig, make: Callable[[], YoloDetector] | None = None) -> InferencePool:
         """The pool as a camera whose detector is `config` sees it: the pool itself when that is the
@@ -216,9 +215,10 @@ class InferencePool:
         assert req.result is not None
         return req.result
 
-    def detect_many(self, images: list[np.ndarray], model: str = "") -> list[Detections]:
+    def detect_many(self, images: list[np.ndarray], model: str | None = None) -> list[Detections]:
         """Several images of one camera at once (a frame and its region tiles, edge.regions): all
         queued before waiting, so the workers run them side by side and batch those of one shape."""
+        model = self._key if model is None else model
         detector = self._models[model][0]
         reqs = []
         for image in images:

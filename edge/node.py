@@ -27,7 +27,7 @@ from contract.mqtt import Will
 from contract.status import CameraHealth, NodeStatus
 from contract.topics import camera_health_topic, event_topic, evidence_topic, node_status_topic
 from edge.analyze import make_detector
-from edge.config import CameraConfig, NodeConfig, mqtt_client_id
+from edge.config import CameraConfig, NodeConfig, camera_detector, mqtt_client_id
 from edge.data import default_node_state_dir, video_path
 from edge.debug_video import MAX_RECORD_SECONDS, DebugTap, record_seconds
 from edge.inference import InferencePool
@@ -194,7 +194,7 @@ class CameraWorker(threading.Thread):
         analyzer = LiveAnalyzer(
             self.node.config.node.id,
             self.camera,
-            self.node.inference,
+            self.node.inference.for_detector(camera_detector(self.node.config.detector, self.camera)),
             clips=recorder,
             event_first=True,
             motion=motion_gate_for(self.camera),
@@ -337,8 +337,13 @@ class EdgeNode:
         self.stopping = threading.Event()
         # One pool of model sessions for all cameras (edge/inference.py), not one per camera.
         self.inference = InferencePool(
-            lambda: make_detector(config.detector), config.inference.workers or None, config.inference.max_batch
+            lambda: make_detector(config.detector), config.inference.workers or None, config.inference.max_batch,
+            config=config.detector,
         )
+        # A camera may choose its own detector model (camera config `detector:`): its sessions are made
+        # now, so a model that cannot load stops the start rather than the camera later.
+        for c in cameras:
+            self.inference.for_detector(camera_detector(config.detector, c))
         # Everything after the decision (JPEGs, clips, evidence files, outbox), off the camera threads.
         self.evidence = EvidenceWorker(
             self.submit, threads=config.evidence.threads, max_queued=config.evidence.max_queued_frames

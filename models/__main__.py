@@ -2,7 +2,7 @@
 
 python -m models build-variants [--out DIR] [--sizes 384x640 256x416] [--register | --check]
 python -m models agreement [NAME ...] [--write] [--json FILE]
-python -m models verify [NAME ...]
+python -m models verify [NAME ...]   (default: every model in registry.yaml, then every variant)
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     bad = 0
     found = models.registered_variants()
-    for name in args.names or sorted(found):
+    for name in args.names or [*sorted(models.registry()), *sorted(found)]:
         try:
             path = models.verify_variant(name) if name in found else models.verify(name)
             kept = found.get(name, {}).get("kept")
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-timing", action="store_true", help="skip the ms/frame measurement")
     p.set_defaults(func=_cmd_agreement)
 
-    p = sub.add_parser("verify", help="check model files against their sha256 (default: every variant)")
+    p = sub.add_parser("verify", help="check model files against their sha256 (default: every registered model and variant)")
     p.add_argument("names", nargs="*")
     p.set_defaults(func=_cmd_verify)
 
