@@ -1,7 +1,8 @@
 """Who may see a report, and which review actions a user may take on it.
 
 Police see only traffic reports of their districts, and only once a report is confirmed (or was
-alerted to them before review); operators and admins see everything.
+alerted to them before review), and the reports of any rule whose watch-listed plate they were
+alerted to; operators and admins see everything.
 """
 
 from __future__ import annotations
@@ -25,20 +26,23 @@ def scope(stmt: Select[Any], user: User) -> Select[Any]:
     """Restrict a SELECT of reports to what `user` may see (the SQL form of `can_see`)."""
     if user.role != "police":
         return stmt
+    # A report of any rule whose watch-listed plate police were alerted to: they must open what they got.
+    watched = ReportRow.watch_alerted_at.is_not(None)
     return stmt.where(
-        ReportRow.category == "traffic",
+        or_(ReportRow.category == "traffic", watched),
         ReportRow.district.in_(user.districts),
-        or_(ReportRow.status.in_(POLICE_VISIBLE), ReportRow.alerted_at.is_not(None)),
+        or_(ReportRow.status.in_(POLICE_VISIBLE), ReportRow.alerted_at.is_not(None), watched),
     )
 
 
 def can_see(user: User, report: ReportRow) -> bool:
     if user.role != "police":
         return True
+    watched = report.watch_alerted_at is not None
     return (
-        report.category == "traffic"
+        (report.category == "traffic" or watched)
         and user.sees_district(report.district)
-        and (report.status in POLICE_VISIBLE or report.alerted_at is not None)
+        and (report.status in POLICE_VISIBLE or report.alerted_at is not None or watched)
     )
 
 

@@ -133,6 +133,8 @@ def test_watch_listed_plate_alerts_police_at_once_with_the_note(
             c = TestClient(create_app(cfg, engine=engine))
             console_login(c, user)
             assert [a["watch_list"]["note"] for a in c.get("/api/alerts").json()["alerts"]] == want, user
+            # ... and may open the (urban-order, unreviewed) report the alert links; the other may not.
+            assert c.get(f"/api/reports/{alert.report_id}").status_code == (200 if want else 404), user
     finally:
         dispatcher.stop()
         ingester.stop()

@@ -40,6 +40,10 @@ def api_alerts(
 @router.get("/police", response_class=HTMLResponse, include_in_schema=False)
 def police_page(request: Request, ctx: Ctx, info: PolicePage) -> Response:
     with ctx.sessions() as s:
-        rows = [r for r in queries.list_reports(s, info.user, queries.ReportFilter(), 50) if r.category == "traffic"]
+        rows = [
+            r
+            for r in queries.list_reports(s, info.user, queries.ReportFilter(), 50)
+            if r.category == "traffic" or r.watch_alerted_at is not None  # a watch-list hit, any rule
+        ]
         views = build_views(s, rows, "", ctx.tz, secret=ctx.share_secret)
     return ctx.render(request, "police.html", reports=views)
