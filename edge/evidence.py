@@ -119,8 +119,40 @@ def annotated_snapshot(
     stamp = f"{camera}  {local:%Y-%m-%d %H:%M:%S} ({utc})  {violation.type.value}"
     if violation.zone is not None:
         stamp += f"  zone={violation.zone.id}"
-    _label(img, stamp, (4, h - 4), (30, 30, 30), scale)
-    return encode_jpeg(img)
+    return encode_jpeg(stamp_band(img, stamp))
+
+
+STAMP_SHARE = 0.035  # stamp text height as a share of the picture's height
+
+
+def stamp_band(img: np.ndarray, text: str) -> np.ndarray:
+    """The picture with `text` in a dark band added below it (no pixel of the scene covered).
+    The text is STAMP_SHARE of the picture's height (at least 11 px, white on near-black), so a
+    copy scaled to half size still shows it 6 px or more high; parts separated by two spaces wrap
+    onto further lines when the width is short."""
+    h, w = img.shape[:2]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    text_h = max(11, round(STAMP_SHARE * h))
+    thick = max(1, round(text_h / 12))
+    scale = cv2.getFontScaleFromHeight(font, text_h, thick)
+    pad = max(3, text_h // 3)
+    room = w - 2 * pad
+    lines: list[str] = []
+    for part in text.split("  "):
+        joined = f"{lines[-1]}  {part}" if lines else part
+        if lines and cv2.getTextSize(joined, font, scale, thick)[0][0] <= room:
+            lines[-1] = joined
+        else:
+            lines.append(part)
+    widest = max(cv2.getTextSize(line, font, scale, thick)[0][0] for line in lines)
+    if widest > room:  # one part wider than the picture: smaller text rather than cut
+        scale *= room / widest
+        text_h = max(1, round(text_h * room / widest))
+    band = np.full((len(lines) * (text_h + pad) + pad, w, 3), 30, np.uint8)
+    for k, line in enumerate(lines):
+        y = pad + k * (text_h + pad) + text_h
+        cv2.putText(band, line, (pad, y), font, scale, (255, 255, 255), thick, cv2.LINE_AA)
+    return np.vstack([img, band])
 
 
 _LAMP = {"red": (40, 40, 230), "yellow": (0, 200, 255), "green": (60, 200, 60), "unknown": (160, 160, 160)}
