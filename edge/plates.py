@@ -2,8 +2,9 @@
 
 `VehicleMotion` keeps, per vehicle, the crop of the frame where its box was largest (nearest the
 camera: the plate is most legible there). `WithPlates` also samples a few more crops of each
-vehicle while it is tracked (the largest of them, at most one per `SAMPLE_SECONDS`), so the plate
-is read on several frames. When a traffic rule reports a vehicle, `PlateCropper` runs
+vehicle while it is tracked (at most one per `SAMPLE_SECONDS`), so the plate is read on several
+frames: of the large ones (at least `LARGE_SHARE` of the largest box) the sharpest, since the
+largest frame is often the one where the vehicle moves fastest across the view (motion blur). When a traffic rule reports a vehicle, `PlateCropper` runs
 `license_plate_yolov8n.onnx` on those crops and on the crop of the moment, reads the text of every
 plate found (`edge.plate_text`, on the node's inference workers when it has a pool) and votes per
 vehicle; the sharpest, most confident plate becomes the ("plate", image) evidence file. Without the
@@ -31,8 +32,34 @@ log = logging.getLogger(__name__)
 
 PLATE_MIN_HEIGHT = 64  # evidence crops are enlarged to at least this height
 SAMPLE_SECONDS = 0.5  # at most one extra crop of a vehicle per this many seconds
-SAMPLES = 3  # extra crops kept per vehicle (the largest boxes)
+SAMPLES = 3  # extra crops read per vehicle: the sharpest of the large ones
+CANDIDATES = 2 * SAMPLES  # the largest crops kept per vehicle to choose them from
+LARGE_SHARE = 0.6  # a crop is "large" with at least this share of the vehicle's largest box area
+SHARPNESS_HEIGHT = 96  # px: crops are compared for sharpness at this height
 VOTES_KEPT = 256  # vehicles whose plate votes are remembered (oldest dropped)
+
+
+def sharpness(image: np.ndarray) -> float:
+    """Variance of the Laplacian of the crop scaled to `SHARPNESS_HEIGHT`: high for crisp
+    edges, low for motion blur or focus blur; comparable across crop sizes."""
+    import cv2
+
+    if image is None or image.size == 0:
+        return 0.0
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    k = SHARPNESS_HEIGHT / max(1, gray.shape[0])
+    gray = cv2.resize(gray, (max(1, round(gray.shape[1] * k)), SHARPNESS_HEIGHT), interpolation=cv2.INTER_AREA)
+    return float(cv2.Laplacian(gray, cv2.CV_64F).var())
+
+
+def sharpest_large(kept: list[tuple[float, float, np.ndarray]], n: int = SAMPLES) -> list[np.ndarray]:
+    """Of (area, sharpness, crop) samples, the `n` sharpest among the large ones (area at least
+    `LARGE_SHARE` of the largest): nearest the camera and least blurred first."""
+    if not kept:
+        return []
+    largest = max(a for a, _, _ in kept)
+    large = [k for k in kept if k[0] >= LARGE_SHARE * largest]
+    return [c for _, _, c in sorted(large, key=lambda k: -k[1])[:n]]
 
 
 def _pool_reader(runners: RunnerFactory | None) -> PlateReader | None:
@@ -46,6 +73,12 @@ def _pool_reader(runners: RunnerFactory | None) -> PlateReader | None:
         make: Any = lambda: TextLineModel(path)  # noqa: E731 - the pool's factory
         return PlateReader(pool.runner(f"plate-text@{path.name}", make))
     return local_reader(path)
+
+
+def _sharpest_plate(found: list[tuple[np.ndarray, float]]) -> np.ndarray:
+    """Of (plate image, detector confidence), the sharpest one whose confidence is >= 0.8 of the best."""
+    best = max(c for _, c in found)
+    return max((p for p in found if p[1] >= 0.8 * best), key=lambda p: sharpness(p[0]))[0]
 
 
 class PlateCropper:
@@ -85,6 +118,8 @@ class PlateCropper:
             result = vote.result()
             if result.readable:  # the evidence shows a plate that reads as the voted text
                 image = max((p for p in reads if p[0].text == result.text), key=lambda p: p[0].confidence)[1]
+            else:  # the sharpest of the plates the detector is nearly as sure of
+                image = _sharpest_plate(found)
             details.update(
                 plate_text=result.text,
                 plate_text_confidence=result.confidence,
@@ -109,8 +144,8 @@ class WithPlates:
         self.plates = plates
         self.motion = motion
         self.board = getattr(rule, "board", None)
-        # vehicle id -> (last sample time, [(area, crop)]) and vehicle id -> its plate votes
-        self._samples: OrderedDict[int, tuple[float, list[tuple[float, np.ndarray]]]] = OrderedDict()
+        # vehicle id -> (last sample time, [(area, sharpness, crop)]) and vehicle id -> its plate votes
+        self._samples: OrderedDict[int, tuple[float, list[tuple[float, float, np.ndarray]]]] = OrderedDict()
         self._votes: OrderedDict[int, PlateVote] = OrderedDict()
 
     def _sample(self, obs: Observation) -> None:
@@ -122,9 +157,10 @@ class WithPlates:
                 continue
             x1, y1, x2, y2 = (float(v) for v in veh.box)
             area = (x2 - x1) * (y2 - y1)
-            if len(kept) >= SAMPLES and area <= min(a for a, _ in kept):
+            if len(kept) >= CANDIDATES and area <= min(a for a, _, _ in kept):
                 continue
-            kept = sorted([*kept, (area, cut(obs.image, veh.box, margin=0.1))], key=lambda p: -p[0])[:SAMPLES]
+            crop = cut(obs.image, veh.box, margin=0.1)
+            kept = sorted([*kept, (area, sharpness(crop), crop)], key=lambda p: -p[0])[:CANDIDATES]
             self._samples[veh.vid] = (obs.t, kept)
             self._samples.move_to_end(veh.vid)
         while len(self._samples) > VOTES_KEPT:
@@ -141,7 +177,7 @@ class WithPlates:
             if veh is not None:
                 if veh.best_crop is not None:
                     crops.append(veh.best_crop)
-                crops += [c for _, c in self._samples.pop(veh.vid, (0.0, []))[1]]
+                crops += sharpest_large(self._samples.pop(veh.vid, (0.0, []))[1])
                 vote = self._votes.setdefault(veh.vid, PlateVote())
                 self._votes.move_to_end(veh.vid)
                 while len(self._votes) > VOTES_KEPT:
