@@ -15,6 +15,7 @@ import socket
 import warnings
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from sqlalchemy.engine import make_url
@@ -303,6 +304,43 @@ class LimitsConfig(_Section):
         return value
 
 
+class MapConfig(_Section):
+    """The console's map (`/map`). With no tile server it still works: markers and ward labels on a
+    plain background (an operations center often has no Internet, or its own tile server)."""
+
+    tile_url: str | None = Field(
+        default=None,
+        description="XYZ tile template, e.g. https://tiles.ioc.example/{z}/{x}/{y}.png; unset: no tiles",
+    )
+    attribution: str = Field(default="", max_length=300, description="shown in the corner (the tiles' licence)")
+    center: tuple[float, float] = Field(default=(16.4637, 107.5909), description="lat, lon at start (Huế)")
+    zoom: int = Field(default=13, ge=1, le=20)
+    max_zoom: int = Field(default=19, ge=1, le=22)
+
+    @field_validator("tile_url")
+    @classmethod
+    def _tile_template(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("expected an http(s) URL template")
+        missing = [k for k in ("{z}", "{x}", "{y}") if k not in value]
+        if missing:
+            raise ValueError(f"the template lacks {', '.join(missing)}")
+        return value
+
+    @property
+    def tile_origin(self) -> str | None:
+        """scheme://host[:port] of the tiles, for the map page's Content-Security-Policy; a `{s}`
+        subdomain placeholder becomes a wildcard (`https://*.tiles.example`)."""
+        if self.tile_url is None:
+            return None
+        parts = urlsplit(self.tile_url)
+        host = parts.netloc.replace("{s}.", "*.")
+        return f"{parts.scheme}://{host}"
+
+
 class MetricsConfig(_Section):
     """`GET /metrics` (Prometheus text format): never open to anyone by default."""
 
@@ -326,6 +364,7 @@ class CentralConfig(_Section):
     public: PublicConfig = Field(default_factory=PublicConfig)
     uploads: UploadsConfig = Field(default_factory=UploadsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    map: MapConfig = Field(default_factory=MapConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     # Days an evidence file is kept after the newest event that refers to it, by event category
     # (`python -m central purge-evidence` applies it). Unlisted categories get the longest.

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from central import queries
 from central.config import CentralConfig
+from central.db import ReportRow
+from central.services.dashboard import rejection_rates
 
 # Dead-letter reasons start with what went wrong; the rest quotes the message (unbounded labels).
 DEAD_LETTER_CLASSES: tuple[tuple[str, str], ...] = (
@@ -112,6 +114,15 @@ class CentralCollector(Collector):
         for status, vtype, n in queries.report_counts(s):
             reports.add_metric([status, vtype], n)
         yield reports
+        # The field measure of false events: of the reports operators decided, the share rejected.
+        for name, label, column in (
+            ("ioc_central_rejection_rate", "type", ReportRow.type),
+            ("ioc_central_rejection_rate_by_camera", "camera", ReportRow.node + "/" + ReportRow.camera),
+        ):
+            rate = GaugeMetricFamily(name, f"Rejected / decided reports per {label} (operators' verdicts)", labels=[label])
+            for r in rejection_rates(s, column):
+                rate.add_metric([str(r["key"])], r["rate"])
+            yield rate
         actions = CounterMetricFamily(
             "ioc_central_review_actions",
             "Review actions in the audit trail (confirm, reject, forward, resolve, reopen, publish, alert_queued)",

@@ -2,10 +2,12 @@
 
 # No `from __future__ import annotations`: FastAPI must see the real types of the dependencies.
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from central import auth
@@ -18,7 +20,7 @@ from central.web.deps import Console, LoginRequired, login_redirect
 from central.web.docs import docs_page
 from central.web.headers import SecurityHeaders, nonce_of
 from central.web.routers import auth as auth_routes
-from central.web.routers import evidence, health, police, public, reports, review, scenes
+from central.web.routers import dashboard, evidence, health, map_view, police, public, reports, review, scenes
 from central.web.routers import metrics as metrics_routes
 from central.web.schemas import Error
 from central.web.throttle import LoginThrottle
@@ -28,6 +30,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": Error, "description": text}
     for code, text in ((401, "log in first"), (403, "forbidden"), (404, "not found"), (409, "not now"))
 }
+
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+
+
+def favicon() -> FileResponse:
+    return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/vnd.microsoft.icon",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 def create_app(config: CentralConfig, *, engine: Engine | None = None, ingester: Any | None = None) -> FastAPI:
@@ -47,7 +57,7 @@ def create_app(config: CentralConfig, *, engine: Engine | None = None, ingester:
         openapi_url="/api/openapi.json",
         responses=ERRORS,
     )
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, map_tile_origin=config.map.tile_origin)
     app.state.engine = engine
     app.state.config = config
     app.state.console = Console(
@@ -69,9 +79,14 @@ def create_app(config: CentralConfig, *, engine: Engine | None = None, ingester:
     )
     app.include_router(upload_router(config, sessions, dialect_name=engine.dialect.name))  # edge evidence upload
     # Order matters where paths overlap: /reports/{ref}.json before /reports/{ref}.
-    for router in (auth_routes, reports, review, police, health, public, evidence, metrics_routes, scenes):
+    for router in (
+        auth_routes, reports, review, police, health, public, evidence, metrics_routes, scenes, dashboard, map_view
+    ):
         app.include_router(router.router)
+    # The console's own scripts and the vendored libraries (map, charts, API docs): no CDN.
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_api_route("/api/docs", docs_page, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
 
     def error(request: Request, status: int, detail: Any, headers: Mapping[str, str] | None = None) -> Response:
         wants_html = "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/api/")

@@ -16,22 +16,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 NONCE_KEY = "csp_nonce"
 
-# The Swagger UI page (central/web/docs.py) loads one pinned script and one pinned style from the
-# CDN (with integrity hashes) and starts with a nonced script: only those two URLs are allowed.
-DOCS_PATHS = ("/api/docs",)
+MAP_PATHS = ("/map",)
 
 
-def content_security_policy(nonce: str, path: str) -> str:
-    if path in DOCS_PATHS:
-        from central.web.docs import SWAGGER_CSS, SWAGGER_JS
-
-        script = f"script-src 'self' {SWAGGER_JS} 'nonce-{nonce}'"
-        style = f"style-src 'self' {SWAGGER_CSS} 'unsafe-inline'"
-        img = "img-src 'self' data:"
-    else:
-        script = f"script-src 'self' 'nonce-{nonce}'"
-        style = "style-src 'self' 'unsafe-inline'"
-        img = "img-src 'self' data:"
+def content_security_policy(nonce: str, path: str, map_tile_origin: str | None = None) -> str:
+    # Every script, the Swagger UI page's and the map's and charts' libraries included, comes from
+    # this origin (central/static/vendor) or carries the response's nonce. Only the map page may
+    # load images from elsewhere: the configured tile server (`map.tile_url`), if any.
+    script = f"script-src 'self' 'nonce-{nonce}'"
+    style = "style-src 'self' 'unsafe-inline'"
+    img = "img-src 'self' data:"
+    if map_tile_origin and path in MAP_PATHS:
+        img += f" {map_tile_origin}"
     return "; ".join(
         (
             "default-src 'self'",
@@ -50,8 +46,9 @@ def content_security_policy(nonce: str, path: str) -> str:
 class SecurityHeaders:
     """Pure ASGI middleware (so streamed files and error responses get the headers too)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, map_tile_origin: str | None = None) -> None:
         self.app = app
+        self.map_tile_origin = map_tile_origin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,7 +61,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = content_security_policy(nonce, path)
+                headers["Content-Security-Policy"] = content_security_policy(nonce, path, self.map_tile_origin)
                 headers["X-Frame-Options"] = "DENY"
                 headers["Referrer-Policy"] = "no-referrer"
                 headers["X-Content-Type-Options"] = "nosniff"

@@ -28,7 +28,6 @@ ReviewerPage = Annotated[auth.SessionInfo, Depends(require(*REVIEWERS, page=True
 Reviewer = Annotated[auth.SessionInfo, Depends(require(*REVIEWERS))]
 AdminPage = Annotated[auth.SessionInfo, Depends(require("admin", page=True))]
 Admin = Annotated[auth.SessionInfo, Depends(require("admin"))]
-STATIC = Path(__file__).resolve().parents[2] / "static"
 ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _basic = HTTPBasic(auto_error=False, realm="ioc-scenes")
 
@@ -299,8 +298,3 @@ def debug_record_form(
         raise HTTPException(422 if "seconds" in str(e) else 502, str(e)) from None
     return RedirectResponse(f"/scenes/{node}/{camera}?debug_requested={seconds:g}", status_code=303)
 
-
-@router.get("/static/scene-editor.js", include_in_schema=False)
-def editor_js() -> FileResponse:
-    return FileResponse(STATIC / "scene-editor.js", media_type="text/javascript",
-                        headers={"Cache-Control": "no-cache"})
