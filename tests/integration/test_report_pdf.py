@@ -323,3 +323,22 @@ def test_unreadable_plate_says_so(center: Center, tmp_path: Path) -> None:
     page, text = _check_page(r.content, snap_img, tmp_path, "noplate")
     assert "không đọc được" in text
     assert _qr_link(page).endswith(f"/reports/{rid}"), "no clip yet: the QR opens the report page"
+
+
+def test_legal_reference_is_configured_per_type_and_old_files_still_load(tmp_path: Path) -> None:
+    from central.reports import default_templates, load_templates
+
+    assert default_templates().for_type("no_helmet").legal_reference is not None
+    old = tmp_path / "old.yaml"  # a deployer's file from before the key existed
+    old.write_text("illegal_stopping:\n  title: {vi: Đỗ xe sai chỗ, en: Bad parking}\n", encoding="utf-8")
+    assert load_templates(old).for_type("illegal_stopping").title.vi == "Đỗ xe sai chỗ"
+    assert load_templates(old).for_type("illegal_stopping").legal_reference is None
+    own = tmp_path / "own.yaml"
+    own.write_text(
+        "littering:\n  legal_reference: {vi: Quyết định 12/2025/QĐ-UBND Điều 5, en: Decision 12/2025 Art. 5}\n",
+        encoding="utf-8",
+    )
+    templates = load_templates(own)
+    ref = templates.for_type("littering").legal_reference
+    assert ref is not None and ref.vi.startswith("Quyết định 12/2025") and ref.en == "Decision 12/2025 Art. 5"
+    assert templates.for_type("littering").title.en == "Littering or illegal dumping"  # the rule's text kept
