@@ -153,6 +153,14 @@ class _Record(FPDF):
             kept = kept[:-1]
         return kept.rstrip() + "…"
 
+    def clipped_head(self, w: float, head: str, tail: str, max_lines: int) -> str:
+        """`head + tail` in at most `max_lines` lines, cutting `head` (with "…"), never `tail`."""
+        if len(self.lines(w, head + tail)) <= max_lines:
+            return head + tail
+        while head and len(self.lines(w, head + "…" + tail)) > max_lines:
+            head = head[:-1]
+        return head.rstrip(" ,") + "…" + tail
+
     def one_line(self, w: float, text: str) -> str:
         if self.get_string_width(text) <= w:
             return text
@@ -173,6 +181,27 @@ def _plate_text(view: dict[str, Any], lang: Lang) -> str:
         return TEXT["unreadable"][lang]
     conf = (view.get("plate_read") or {}).get("confidence")
     return f"{plate} ({TEXT['confidence'][lang].lower()} {conf:.0%})" if isinstance(conf, float) else str(plate)
+
+
+# District-level units were abolished on 1 July 2025 (two-tier local government: province or
+# centrally-run city, then ward/commune): a camera config that still names one keeps it as a label,
+# the record does not print it as part of the address.
+_DISTRICT_LEVEL = ("quận ", "huyện ", "thị xã ")
+
+
+def _place(view: dict[str, Any], lang: Lang) -> tuple[str, str, str]:
+    """The place as the record prints it, (address, ", ward/commune, province (camera)", province):
+    the address is what gets cut when the line is too long, never the ward or the province."""
+    place = view["place"]
+    province = (place.get("district") or "").strip()
+    if province.lower().startswith(_DISTRICT_LEVEL):
+        province = ""
+    address = (place.get("address") or "").strip()
+    units = ", ".join(p.strip() for p in (place.get("ward"), province) if p and p.strip())
+    if not address and not units:
+        address = place["text"][lang]
+    tail = (", " + units if address and units else units) + f" (camera {place['camera']})"
+    return address, tail, province
 
 
 def _picture(view: dict[str, Any]) -> dict[str, Any] | None:
@@ -230,7 +259,7 @@ def report_pdf(
     pdf.line(right_x + right_w / 2 - half, y, right_x + right_w / 2 + half, y)
     pdf.set_xy(right_x, y + 1.5)
     pdf.set_font("body", "", 9)
-    locality = (view["place"].get("district") or "").strip()
+    address, place_tail, locality = _place(view, lang)
     if lang == "vi":
         dated = f"ngày {created:%d} tháng {created:%m} năm {created:%Y}"
         dated = f"{locality}, {dated}" if locality else dated[0].upper() + dated[1:]
@@ -267,11 +296,10 @@ def report_pdf(
         if view.get("overdue"):
             status += f" ({TEXT['overdue'][lang]})"
     legal = tpl.legal_reference
-    place = view["place"]["text"][lang] + f" (camera {view['place']['camera']})"
-    rows = [
+    rows: list[tuple[str, str | tuple[str, str]]] = [
         (TEXT["violation"][lang], f"{title} — {view['category'][lang]}"),
         (TEXT["legal"][lang], getattr(legal, lang) if legal else TEXT["legal_none"][lang]),
-        (TEXT["place"][lang], place),
+        (TEXT["place"][lang], (address, place_tail)),
         (TEXT["time"][lang], when),
         (TEXT["plate"][lang], _plate_text(view, lang) + vehicle),
         (
@@ -289,7 +317,11 @@ def report_pdf(
         pdf.cell(LABEL_W, 4.6, label + ":")
         pdf.set_font("body", "", 9)
         pdf.set_xy(MARGIN_X + LABEL_W, y)
-        pdf.multi_cell(value_w, 4.6, pdf.clipped(value_w, str(value), 2), align="L", new_x="LMARGIN", new_y="NEXT")
+        if isinstance(value, tuple):
+            text = pdf.clipped_head(value_w, value[0], value[1], 2)
+        else:
+            text = pdf.clipped(value_w, value, 2)
+        pdf.multi_cell(value_w, 4.6, text, align="L", new_x="LMARGIN", new_y="NEXT")
     facts_bottom = pdf.get_y() + 2
 
     # ---- budget for what follows the picture, from the bottom up

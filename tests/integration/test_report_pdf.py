@@ -123,7 +123,7 @@ def _snapshot() -> tuple[bytes, np.ndarray]:
     return jpeg, image
 
 
-def _store_report(center: Center, *, composite: bytes | None = None) -> tuple[int, np.ndarray]:
+def _store_report(center: Center, *, composite: bytes | None = None, **event: Any) -> tuple[int, np.ndarray]:
     snap, snap_img = _snapshot()
     clip = (data_dir() / "videos" / CLIP).read_bytes()
     evidence = [
@@ -141,7 +141,7 @@ def _store_report(center: Center, *, composite: bytes | None = None) -> tuple[in
             },
         )
     obj = {"class_name": "motorcycle", "track_id": 5, "box": OFFENDER_BOX, "confidence": 0.88, "plate": PLATE}
-    event = make_event(
+    stored = make_event(
         type="red_light",
         camera="cam-hue-01",
         objects=[obj],
@@ -150,8 +150,9 @@ def _store_report(center: Center, *, composite: bytes | None = None) -> tuple[in
         evidence=evidence,
         started_at=T0,
         ended_at=T0 + timedelta(seconds=4),
+        **event,
     )
-    return center.event(event), snap_img
+    return center.event(stored), snap_img
 
 
 def _render(pdf: bytes) -> np.ndarray:
@@ -275,7 +276,11 @@ def test_the_composite_leads_when_the_report_has_one(center: Center, tmp_path: P
 
 
 def test_english_version_and_a_long_history_still_one_page(center: Center, tmp_path: Path) -> None:
-    rid, snap = _store_report(center)
+    """English on request; a history of 40 entries and a 400-character address still make one page;
+    a camera config that still names an abolished district keeps it out of the address."""
+    address = "Ngõ 12 ngách 34 hẻm 56, " * 16 + "Lý Thường Kiệt"
+    location = {"ward": "Phường Hàng Bài", "district": "Quận Hoàn Kiếm", "address": address}
+    rid, snap = _store_report(center, location=location)
     c = center.client()
     with session_scope(center.sessions) as s:
         report = s.scalars(select(ReportRow).where(ReportRow.id == rid)).one()
@@ -305,6 +310,9 @@ def test_english_version_and_a_long_history_still_one_page(center: Center, tmp_p
     ):
         assert want in flat, (want, flat)
     assert "PHIẾU GHI NHẬN" not in flat and "visit 0 " not in flat
+    place = next(line for line in text.splitlines() if line.startswith("Place:"))
+    assert "Ngõ 12" in place and "Quận Hoàn Kiếm" not in place, place
+    assert "Phường Hàng Bài" in flat and "…" in flat  # the long address cut to its two lines
     assert _qr_link(page).startswith("http://c.test/evidence/")
     assert c.get(f"/reports/{rid}.pdf", params={"lang": "fr"}).status_code == 422
 
