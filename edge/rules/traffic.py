@@ -585,6 +585,12 @@ class LineSides:
         """Signed distance (pixels) of the ground point from the line, positive on the +1 side."""
         return float(self.line.side(veh.point[None, :])[0]) / max(self._len, 1e-6)
 
+    def clear_of(self, veh: Vehicle) -> int:
+        """The side the vehicle is on now beyond the dead band (+1 / -1), 0 while on the line."""
+        d = self.depth(veh)
+        band = max(self.min_margin_px, self.margin * float(veh.box[3] - veh.box[1]))
+        return 0 if abs(d) < band else (1 if d > 0 else -1)
+
     def forget(self, live: set[int]) -> None:
         self.sides = {k: v for k, v in self.sides.items() if k in live}
 
@@ -743,7 +749,7 @@ class RedLightRule:
             if veh.vid in self.decided or veh.class_name not in self.classes:
                 continue
             if crossing != self.want:
-                if crossing == 0 and self.sides.side(veh.vid) == -self.want:
+                if crossing == 0 and self.sides.clear_of(veh) == -self.want:  # not on the line: before it
                     self.before.sample(veh, obs, reading)
                 continue
             self.decided.add(veh.vid)
@@ -859,7 +865,7 @@ class StopLineRule:
                 self._at[veh.vid] = (before, _moment("at", veh, obs, self.frames, reading))
                 while len(self._at) > MAX_PENDING:
                     del self._at[next(iter(self._at))]
-            elif crossing == 0 and self.sides.side(veh.vid) == -self.want and veh.class_name in self.classes:
+            elif crossing == 0 and self.sides.clear_of(veh) == -self.want and veh.class_name in self.classes:
                 self.before.sample(veh, obs, reading)
             # Cross traffic passing over the zebra never crossed this stop line: not its business.
             if veh.vid not in self._entered or veh.class_name not in self.classes:
