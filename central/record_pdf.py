@@ -320,7 +320,7 @@ def report_pdf(
         if isinstance(value, tuple):
             text = pdf.clipped_head(value_w, value[0], value[1], 2)
         else:
-            text = pdf.clipped(value_w, value, 2)
+            text = pdf.clipped(value_w, value, 3 if label == TEXT["legal"][lang] else 2)
         pdf.multi_cell(value_w, 4.6, text, align="L", new_x="LMARGIN", new_y="NEXT")
     facts_bottom = pdf.get_y() + 2
 
