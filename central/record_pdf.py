@@ -145,28 +145,32 @@ class _Record(FPDF):
 
     def clipped(self, w: float, text: str, max_lines: int) -> str:
         """`text` cut (with "…") so it wraps to at most `max_lines` lines of width `w`."""
-        out = self.lines(w, text)
-        if len(out) <= max_lines:
-            return text
-        kept = " ".join(out[:max_lines])
-        while kept and len(self.lines(w, kept + "…")) > max_lines:
-            kept = kept[:-1]
-        return kept.rstrip() + "…"
+        return self.clipped_head(w, text, "", max_lines)
 
     def clipped_head(self, w: float, head: str, tail: str, max_lines: int) -> str:
         """`head + tail` in at most `max_lines` lines, cutting `head` (with "…"), never `tail`."""
         if len(self.lines(w, head + tail)) <= max_lines:
             return head + tail
-        while head and len(self.lines(w, head + "…" + tail)) > max_lines:
-            head = head[:-1]
-        return head.rstrip(" ,") + "…" + tail
+        n = _longest(len(head), lambda k: len(self.lines(w, head[:k] + "…" + tail)) <= max_lines)
+        return head[:n].rstrip(" ,") + "…" + tail
 
     def one_line(self, w: float, text: str) -> str:
         if self.get_string_width(text) <= w:
             return text
-        while text and self.get_string_width(text + "…") > w:
-            text = text[:-1]
-        return text + "…"
+        return text[: _longest(len(text), lambda k: self.get_string_width(text[:k] + "…") <= w)] + "…"
+
+
+def _longest(n: int, fits: Callable[[int], bool]) -> int:
+    """The largest k in 0..n with fits(k), for a `fits` true up to some k and false after: a binary
+    search, so a 500-character address costs a few layout passes, not hundreds."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def _local(iso: str | None, zone: ZoneInfo, lang: Lang) -> str:
