@@ -64,10 +64,26 @@ else:
     RulesConfig = _rules_model()
 
 
+class StationaryConfig(_Model):
+    """Stationary objects confirmed from repeated low-confidence detections at one place (a parked
+    scooter the tracker never takes); see edge/stationary.py."""
+
+    enabled: bool = True
+    min_confidence: float = Field(
+        0.25, gt=0, lt=1, description="lowest detection that counts (the detector's own confidence floor applies first)"
+    )
+    window_s: float = Field(5.0, gt=0, description="seconds over which the hit share is measured")
+    min_hit_share: float = Field(0.3, gt=0, le=1, description="share of the window's analysed frames with a hit there")
+    forget_s: float = Field(5.0, gt=0, description="a place without a hit this long is free again")
+    classes: list[str] = Field(default_factory=lambda: sorted(VEHICLE_CLASSES), min_length=1)
+    closer_look: bool = Field(True, description="confirm on an upscaled crop before promotion (one detector run)")
+
+
 class TrackerConfig(_Model):
     lost_track_seconds: float = Field(2.0, gt=0)
     activation_confidence: float = Field(0.35, ge=0, le=1)
     high_confidence: float = Field(0.5, ge=0, le=1)
+    stationary: StationaryConfig = Field(default_factory=StationaryConfig)
 
 
 class CameraInfo(_Model):

@@ -33,6 +33,7 @@ from edge.rules.base import (
 
 __all__ = ["IllegalStoppingConfig", "IllegalStoppingRule", "StoppingZoneRule", "within_hours"]
 from edge.scene import VEHICLE_CLASSES, HoursRange, ZoneId, _Model
+from edge.stationary import track_since
 
 ILLEGAL_STOPPING = ViolationKind(
     "illegal_stopping",
@@ -143,7 +144,8 @@ class IllegalStoppingRule:
             seen.add(tid)
             visit = self._visits.get(tid)
             if visit is None or visit.zone.id != zone.id:
-                visit = _Visit(zone, class_name, ground[i].copy(), box.copy(), t, t)
+                # A vehicle the stationary memory confirmed has stood here since its first sighting.
+                visit = _Visit(zone, class_name, ground[i].copy(), box.copy(), track_since(tracks, i, t), t)
                 self._visits[tid] = visit
             else:
                 self._follow(visit, ground[i], box, t)
