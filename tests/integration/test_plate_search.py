@@ -110,6 +110,8 @@ def test_plates_are_stored_searched_exported_and_kept_off_public_pages(
         assert page.status_code == 200
         assert "29-B1 123.45" in page.text and "97%" in page.text and "30A-123.45" not in page.text
         assert 'value="29b1 12345"' in page.text  # the filter keeps what was typed
+        queue = client.get("/queue").text  # the review queue's items carry the read too
+        assert "29-B1 123.45</strong> <span class=\"en\">(97%)" in queue and "plate unreadable" in queue
         detail = client.get(f"/reports/{by_camera['cam-4']['id']}")
         assert "không đọc được" in detail.text and "unreadable" in detail.text
         detail = client.get(f"/reports/{by_camera['cam-3']['id']}")
