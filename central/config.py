@@ -304,6 +304,15 @@ class LimitsConfig(_Section):
         return value
 
 
+class HealthConfig(_Section):
+    """When the console calls a node or camera gone (the health page turns red, a notice shows on
+    every operator page). A node reports every 10 s and a camera on every state change and with
+    its node's status: a minute of silence is a camera that needs a look."""
+
+    node_offline_after_s: float = Field(default=120, ge=10, le=86_400, description="no status from the node this long: offline")
+    camera_stale_after_s: float = Field(default=60, ge=10, le=86_400, description="no health from the camera this long: stale")
+
+
 class MapConfig(_Section):
     """The console's map (`/map`). With no tile server it still works: markers and ward labels on a
     plain background (an operations center often has no Internet, or its own tile server)."""
@@ -365,6 +374,7 @@ class CentralConfig(_Section):
     uploads: UploadsConfig = Field(default_factory=UploadsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     map: MapConfig = Field(default_factory=MapConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     # Days an evidence file is kept after the newest event that refers to it, by event category
     # (`python -m central purge-evidence` applies it). Unlisted categories get the longest.

@@ -383,7 +383,40 @@ def jinja_env() -> jinja2.Environment:
     )
     env.filters["pct"] = lambda v: f"{v:.0%}"
     env.filters["human_size"] = human_size
+    env.filters["local_time"] = local_time_text
+    env.filters["duration"] = duration_text
     return env
+
+
+def local_time_text(value: str | datetime | None, tz: str, lang: str = "vi") -> str:
+    """An ISO time (as the JSON views carry it) as a person reads it in the console's zone; "—"
+    when there is none or it cannot be read."""
+    if value is None or value == "":
+        return "—"
+    try:
+        ts = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    except ValueError:
+        return str(value)
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return format_local(ts, ZoneInfo(tz), lang)
+
+
+def duration_text(seconds: float | None) -> str:
+    """3725 -> "1 h 2 min"; 42 -> "42 s"; None -> "—" (units on every number)."""
+    if seconds is None:
+        return "—"
+    s = int(round(seconds))
+    if s < 120:
+        return f"{s} s"
+    d, rem = divmod(s, 86_400)
+    h, rem = divmod(rem, 3600)
+    m = rem // 60
+    parts = [f"{d} ngày/d"] if d else []
+    if h or d:
+        parts.append(f"{h} h")
+    parts.append(f"{m} min")
+    return " ".join(parts)
 
 
 def human_size(n: int) -> str:

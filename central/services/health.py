@@ -18,13 +18,25 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from central import queries
+from central.config import CentralConfig
 from central.db import utcnow
 from central.logs import kv
 from contract.status import CAMERA_HEALTH_SCHEMA_ID, NODE_STATUS_SCHEMA_ID, CameraHealth, NodeStatus
 
 log = logging.getLogger(__name__)
 
-ONLINE_WITHIN_S = 120  # a node reports every 10 s; 2 min of silence = gone
+ONLINE_WITHIN_S = 120  # a node reports every 10 s; 2 min of silence = gone (health.node_offline_after_s)
+STALE_AFTER_S = 60  # health.camera_stale_after_s
+
+# What is wrong with a camera, worst first, in the words an operator reads (vi, en).
+ALARMS: dict[str, tuple[str, str]] = {
+    "offline": ("Mất kết nối với nút biên", "its edge node is offline"),
+    "stale": ("Không nhận được trạng thái", "no health report lately"),
+    "down": ("Mất hình ảnh", "no picture (stream stalled, reconnecting or failed)"),
+    "camera_moved": ("Camera bị lệch khỏi góc đặt", "the camera has moved off its commissioned view"),
+    "overloaded": ("Quá tải phân tích", "analysis overloaded (frames skipped)"),
+}
+DOWN_STATES = frozenset({"stalled", "reconnecting", "failed", "ended"})
 
 StatusKind = Literal["status", "health"]
 _MODELS: dict[str, tuple[type[NodeStatus] | type[CameraHealth], str]] = {
@@ -147,9 +159,37 @@ def _camera(
     }
 
 
-def health_data(s: Session) -> dict[str, Any]:
-    """Every node (online = says so and was heard within 2 min) and every camera (from its health
-    messages, its node's status and its last stored event)."""
+def camera_alarm(camera: dict[str, Any], node_online: bool | None, stale_after_s: float) -> str | None:
+    """The worst of ALARMS that holds for `camera` (None: healthy, or nothing known yet)."""
+    if node_online is False:
+        return "offline"
+    updated = _time(camera.get("updated_at"))
+    if updated is not None and (utcnow() - updated).total_seconds() > stale_after_s:
+        return "stale"
+    if camera.get("state") in DOWN_STATES:
+        return "down"
+    if camera.get("camera_moved"):
+        return "camera_moved"
+    if camera.get("overloaded"):
+        return "overloaded"
+    return None
+
+
+def health_notices(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """One operator notice per camera with an alarm, worst first (the banner on console pages)."""
+    order = list(ALARMS)
+    out = [
+        {"node": c["node"], "camera": c["camera"], "alarm": c["alarm"], "vi": ALARMS[c["alarm"]][0], "en": ALARMS[c["alarm"]][1]}
+        for c in data["cameras"]
+        if c.get("alarm")
+    ]
+    return sorted(out, key=lambda n: (order.index(n["alarm"]), n["node"], n["camera"]))
+
+
+def health_data(s: Session, *, node_offline_after_s: float = ONLINE_WITHIN_S, camera_stale_after_s: float = STALE_AFTER_S) -> dict[str, Any]:
+    """Every node (online = says so and was heard within `node_offline_after_s`) and every camera
+    (from its health messages, its node's status and its last stored event), each camera with its
+    alarm (camera_alarm)."""
     now = utcnow()
     last_event = queries.last_event_per_camera(s)
     nodes = []
@@ -162,7 +202,7 @@ def health_data(s: Session) -> dict[str, Any]:
             {
                 "node": row.node,
                 "state": state,
-                "online": state == "online" and age < ONLINE_WITHIN_S,
+                "online": state == "online" and age < node_offline_after_s,
                 "updated_at": row.updated_at.isoformat(),
                 "age_s": round(age),
                 "outbox_backlog": p.get("outbox_backlog"),
@@ -188,4 +228,16 @@ def health_data(s: Session) -> dict[str, Any]:
     for (n, c), t in sorted(last_event.items()):
         if (n, c) not in said:
             cameras.append(_camera(n, c, [], t, now))
+    online = {n["node"]: n["online"] for n in nodes}
+    for cam in cameras:
+        # Known only from its events (no health message ever): nothing to judge it by.
+        heard = cam["updated_at"] is not None
+        cam["alarm"] = camera_alarm(cam, online.get(cam["node"]), camera_stale_after_s) if heard else None
+        cam["updated_age_s"] = _age_s(now, cam["updated_at"])
     return {"nodes": nodes, "cameras": cameras, "at": now.isoformat()}
+
+
+def configured_health(s: Session, config: CentralConfig) -> dict[str, Any]:
+    """health_data with the deployer's `health:` times."""
+    h = config.health
+    return health_data(s, node_offline_after_s=h.node_offline_after_s, camera_stale_after_s=h.camera_stale_after_s)

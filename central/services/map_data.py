@@ -15,9 +15,10 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from central.config import CentralConfig
 from central.db import ReportRow, utcnow
 from central.services.dashboard import CLOSED
-from central.services.health import health_data
+from central.services.health import configured_health
 from central.services.scenes import SceneVersionRow
 
 MAX_REPORTS = 2000  # newest open reports on the map; the list page has the rest
@@ -73,9 +74,9 @@ def _reported_places(s: Session) -> dict[tuple[str, str], dict[str, Any]]:
     return {(n, c): {"name": None, "lat": lat, "lon": lon, "ward": w, "address": a} for n, c, lat, lon, w, a in rows}
 
 
-def map_data(s: Session) -> dict[str, Any]:
+def map_data(s: Session, config: CentralConfig) -> dict[str, Any]:
     places = _reported_places(s) | _configured_places(s)
-    health = {(c["node"], c["camera"]): c for c in health_data(s)["cameras"]}
+    health = {(c["node"], c["camera"]): c for c in configured_health(s, config)["cameras"]}
     cameras = []
     for key in sorted(set(places) | set(health)):
         place = places.get(key)
@@ -88,7 +89,7 @@ def map_data(s: Session) -> dict[str, Any]:
                 "camera": key[1],
                 **place,
                 "state": h.get("state", "unknown"),
-                "healthy": h.get("state") == "streaming" and not h.get("camera_moved") and not h.get("overloaded"),
+                "healthy": h.get("state") == "streaming" and not h.get("alarm"),
                 "camera_moved": bool(h.get("camera_moved")),
                 "url": f"/scenes/{key[0]}/{key[1]}",
             }

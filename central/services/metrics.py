@@ -81,9 +81,9 @@ class CentralCollector(Collector):
             yield from self._ingest()
         with self.sessions() as s:
             yield from self._database(s)
-            from central.services.health import health_data
+            from central.services.health import configured_health
 
-            yield from self._health(health_data(s))
+            yield from self._health(configured_health(s, self.config))
 
     def _ingest(self) -> Iterator[Metric]:
         counters = self.ingester.counters  # type: ignore[union-attr]

@@ -1,6 +1,7 @@
 """What the routers share: the console's state, the session, the one role check, CSRF, pages."""
 
 # No `from __future__ import annotations`: FastAPI must see the real types of the dependencies.
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -17,11 +18,12 @@ from central import auth
 from central.config import CentralConfig
 from central.db import session_scope
 from central.queries import ReportFilter
-from central.services.access import FORBIDDEN
+from central.services.access import FORBIDDEN, REVIEWERS
 from central.web.headers import nonce_of
 from central.web.throttle import LoginThrottle
 
 LOGIN_FIRST = "đăng nhập trước / log in first"
+NOTICES_TTL_S = 10.0
 
 
 @dataclass
@@ -36,6 +38,19 @@ class Console:
     metrics: CollectorRegistry
     throttle: LoginThrottle
     ingester: Any | None = None
+    # (monotonic time, notices): the health banner on operator pages, recomputed at most every
+    # NOTICES_TTL_S so a busy console does not read the health tables on every page.
+    _notices: tuple[float, list[dict[str, Any]]] = (float("-inf"), [])
+
+    def health_notices(self) -> list[dict[str, Any]]:
+        from central.services.health import configured_health, health_notices
+
+        at, notices = self._notices
+        if time.monotonic() - at > NOTICES_TTL_S:
+            with self.sessions() as s:
+                notices = health_notices(configured_health(s, self.config))
+            self._notices = (time.monotonic(), notices)
+        return notices
 
     @property
     def tz(self) -> str:
@@ -47,7 +62,9 @@ class Console:
 
     def render(self, request: Request, name: str, **ctx: Any) -> HTMLResponse:
         info = current(request)
+        reviewer = info is not None and info.user.role in REVIEWERS
         html = self.env.get_template(name).render(
+            health_banner=self.health_notices() if reviewer else [],
             user=info.user if info else None,
             csrf=info.csrf if info else "",
             request_path=request.url.path,

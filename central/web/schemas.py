@@ -298,6 +298,10 @@ class CameraHealthView(_Open):
     frames_gated: int | None = None
     events: int | None = None
     last_error: str | None = None
+    alarm: str | None = Field(
+        None, description="worst problem: offline | stale | down | camera_moved | overloaded (null: healthy or unknown)"
+    )
+    updated_age_s: Number | None = Field(None, description="s since the last health of this camera arrived")
 
 
 class Health(_Open):

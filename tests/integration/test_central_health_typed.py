@@ -103,13 +103,15 @@ def test_health_shows_the_typed_live_values(center: Any, central_users: Any, con
     assert two["state"] == "reconnecting" and two["analysis_fps"] is None and two["last_error"] == "rtsp: connection refused"
 
     page = client.get("/health").text
-    row = re.search(r'<tr data-camera="node-t/cam-1">.*?</tr>', page, re.S).group(0)
+    row = re.search(r'<tr data-camera="node-t/cam-1"[^>]*>.*?</tr>', page, re.S).group(0)
     assert "4.8 fps / 5.0 fps" in row and "95 ms, max 980 ms" in row
     assert "camera moved" in row and "overloaded" not in row
-    assert re.search(r"<td>2 <span class=\"en\">\(restarts 1\)</span></td>", row)
-    row2 = re.search(r'<tr data-camera="node-t/cam-2">.*?</tr>', page, re.S).group(0)
+    assert re.search(r"<td>2 <span class=\"en\">\(khởi động lại / restarts 1\)</span></td>", row)
+    row2 = re.search(r'<tr data-camera="node-t/cam-2"[^>]*>.*?</tr>', page, re.S).group(0)
     assert "reconnecting" in row2 and "rtsp: connection refused" in row2 and "— / 5.0 fps" in row2
-    assert '<td class="uptime">3600 s</td>' in page and "(oldest 2.5 s)" in page
+    assert '<td class="uptime">1 h 0 min</td>' in page and "(cũ nhất / oldest 2 s)" in page
+    # Times in the console's zone (Asia/Ho_Chi_Minh), not UTC ISO.
+    assert "(UTC+07:00)" in row and "+00:00" not in row
 
 
 def test_overload_from_the_camera_health_topic(center: Any, central_users: Any, console_login: Any) -> None:
@@ -123,7 +125,7 @@ def test_overload_from_the_camera_health_topic(center: Any, central_users: Any, 
     console_login(client, "admin")
     (cam,) = client.get("/api/health").json()["cameras"]
     assert cam["overloaded"] is True and cam["analysis_fps"] == 3.7  # the newer message wins
-    row = re.search(r'<tr data-camera="node-o/cam-9">.*?</tr>', client.get("/health").text, re.S).group(0)
+    row = re.search(r'<tr data-camera="node-o/cam-9"[^>]*>.*?</tr>', client.get("/health").text, re.S).group(0)
     assert "quá tải / overloaded" in row and "3.7 fps / 5.0 fps" in row
     # The camera drops: its newest health has no rate and no lag any more, and the page says so.
     down = camera_health("node-o", "cam-9", now, state="reconnecting", analysis_fps=None, lag_ms_p50=None,
@@ -196,10 +198,63 @@ def test_health_of_a_real_edge_node(
         (status,) = [n for n in client.get("/api/health").json()["nodes"] if n["node"] == "health-node"]
         assert status["typed"] and status["online"] and status["uptime_s"] > 0 and status["cameras"] == 1
         assert ingester.counters.status_invalid == 0
-        row = re.search(r'<tr data-camera="health-node/cam-live">.*?</tr>', client.get("/health").text, re.S).group(0)
+        row = re.search(r'<tr data-camera="health-node/cam-live"[^>]*>.*?</tr>', client.get("/health").text, re.S).group(0)
         assert re.search(r"\d+\.\d fps / 5\.0 fps", row), row
     finally:
         node.stop()
         runner.join(15)
         ingester.stop()
+        engine.dispose()
+
+
+def test_stale_and_offline_turn_red_with_an_operator_notice(
+    central_database_url: str, central_users: Any, console_login: Any, tmp_path: Path
+) -> None:
+    """A camera not heard for `health.camera_stale_after_s` is stale, one whose node went silent
+    for `health.node_offline_after_s` is offline: red on the health page, named in the banner on
+    every operator page (queue included), worst first; a healthy camera raises nothing."""
+    from sqlalchemy import update
+
+    from central.db import CameraHealthRow, NodeStatusRow, make_session_factory, session_scope
+
+    cfg = CentralConfig.model_validate(
+        {
+            "database_url": central_database_url,
+            "evidence_dir": str(tmp_path / "ev"),
+            "health": {"camera_stale_after_s": 30, "node_offline_after_s": 90},
+        }
+    )
+    engine = make_engine(cfg.database_url)
+    try:
+        processor = ingest_processor(cfg, engine)
+        now = datetime.now(UTC)
+        ok = camera_health("node-h", "cam-ok", now, overloaded=False, camera_moved=False)
+        quiet = camera_health("node-h", "cam-quiet", now, overloaded=False, camera_moved=False)
+        gone = camera_health("node-g", "cam-gone", now, overloaded=False, camera_moved=False)
+        for node, cams in (("node-h", {"cam-ok": ok}), ("node-g", {"cam-gone": gone})):
+            processor.process(node_status_topic("ioc", node), node_status(node, now, cams).to_json().encode())
+        processor.process(camera_health_topic("ioc", "node-h", "cam-quiet"), quiet.to_json().encode())
+        with session_scope(make_session_factory(engine)) as s:
+            # cam-quiet last heard 45 s ago (> 30 s); node-g last heard 100 s ago (> 90 s).
+            s.execute(update(CameraHealthRow).where(CameraHealthRow.camera == "cam-quiet")
+                      .values(updated_at=now - timedelta(seconds=45)))
+            s.execute(update(NodeStatusRow).where(NodeStatusRow.node == "node-g")
+                      .values(updated_at=now - timedelta(seconds=100)))
+        client = TestClient(create_app(cfg, engine=engine))
+        console_login(client, "op")
+        cams = {c["camera"]: c for c in client.get("/api/health").json()["cameras"]}
+        assert cams["cam-ok"]["alarm"] is None
+        assert cams["cam-quiet"]["alarm"] == "stale" and cams["cam-quiet"]["updated_age_s"] >= 45
+        assert cams["cam-gone"]["alarm"] == "offline"
+        page = client.get("/health").text
+        assert 'data-camera="node-h/cam-ok" data-alarm="" class=""' in page
+        assert 'data-camera="node-h/cam-quiet" data-alarm="stale" class="alarm"' in page
+        assert 'data-camera="node-g/cam-gone" data-alarm="offline" class="alarm"' in page
+        notices = re.search(r'<div class="card notices" id="notices">.*?</div>', page, re.S).group(0)
+        assert notices.index("node-g / cam-gone") < notices.index("node-h / cam-quiet")  # offline first
+        assert "cam-ok" not in notices
+        queue = client.get("/queue").text
+        banner = re.search(r'<div class="card" id="health-banner".*?</div>', queue, re.S).group(0)
+        assert "2 camera cần kiểm tra" in banner and "node-g/cam-gone — Mất kết nối với nút biên" in banner
+    finally:
         engine.dispose()

@@ -12,7 +12,7 @@ from central import auth
 from central.db import check_connection
 from central.logs import kv
 from central.services.access import REVIEWERS
-from central.services.health import health_data
+from central.services.health import configured_health, health_notices
 from central.web.deps import Ctx, Reviewer, current, require
 from central.web.routers.metrics import loopback
 from central.web.schemas import Health, Liveness
@@ -30,14 +30,14 @@ ReviewerPage = Annotated[auth.SessionInfo, Depends(require(*REVIEWERS, page=True
 )
 def api_health(ctx: Ctx, _info: Reviewer) -> dict[str, Any]:
     with ctx.sessions() as s:
-        return health_data(s)
+        return configured_health(s, ctx.config)
 
 
 @router.get("/health", response_class=HTMLResponse, include_in_schema=False)
 def health_page(request: Request, ctx: Ctx, _info: ReviewerPage) -> Response:
     with ctx.sessions() as s:
-        data = health_data(s)
-    return ctx.render(request, "health.html", **data)
+        data = configured_health(s, ctx.config)
+    return ctx.render(request, "health.html", **data, notices=health_notices(data), tz=ctx.tz)
 
 
 @router.get(

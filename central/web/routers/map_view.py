@@ -70,7 +70,7 @@ class MapData(BaseModel):
 
 def _data(ctx: Ctx) -> dict[str, Any]:
     with ctx.sessions() as s:
-        data = map_data(s)
+        data = map_data(s, ctx.config)
     m = ctx.config.map
     data["settings"] = {
         "tile_url": m.tile_url, "attribution": m.attribution, "center": m.center, "zoom": m.zoom, "max_zoom": m.max_zoom,
