@@ -104,7 +104,7 @@ def center(tmp_path: Path) -> Any:
 OFFENDER_BOX = (600.0, 380.0, 720.0, 560.0)
 
 
-def _snapshot() -> tuple[bytes, np.ndarray]:
+def _snapshot(camera: str = "cam-hue-01") -> tuple[bytes, np.ndarray]:
     """The edge's annotated snapshot of a real red-light frame: offender boxed, stamp burnt in."""
     frame = cv2.imread(str(data_dir() / "images" / FRAME))
     assert frame is not None
@@ -118,7 +118,7 @@ def _snapshot() -> tuple[bytes, np.ndarray]:
         offenders=(Offender(track_id=5, class_name="motorcycle", box=box, confidence=0.88),),
     )
     empty = TrackedObjects(np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=int), np.zeros(0, dtype=int))
-    jpeg = annotated_snapshot(frame, violation, empty, "cam-hue-01", T0)
+    jpeg = annotated_snapshot(frame, violation, empty, camera, T0)
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     return jpeg, image
 
@@ -318,7 +318,7 @@ def test_english_version_and_a_long_history_still_one_page(center: Center, tmp_p
 
 
 def test_unreadable_plate_says_so(center: Center, tmp_path: Path) -> None:
-    snap, snap_img = _snapshot()
+    snap, snap_img = _snapshot("cam-le-loi-01")  # make_event's camera
     sha = center.evidence(snap)
     event = make_event(
         type="red_light",
