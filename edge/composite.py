@@ -200,7 +200,7 @@ def _plate_cell(v: Violation, pw: int, ph: int) -> tuple[np.ndarray, tuple[int, 
     if plate is None or plate.size == 0:
         return cell, (0, 0, 0, 0), False
     h, w = plate.shape[:2]
-    k = min(0.8 * pw / w, (0.5 if is_plate else 0.6) * ph / h)
+    k = min(0.8 * pw / w, 0.5 * ph / h)
     nw, nh = max(1, round(w * k)), max(1, round(h * k))
     big = cv2.resize(plate, (nw, nh), interpolation=cv2.INTER_CUBIC if k > 1 else cv2.INTER_AREA)
     x, y = (pw - nw) // 2, round(0.06 * ph)
@@ -312,19 +312,19 @@ def render_composite(
                           font=font, fill="white")
     # The plate cell's text and the act.
     pvi, pen = plate_text(v)
-    lines = [(f"{pvi} / {pen}", True)]
-    if plate_box[2] and not is_plate:
-        lines.append(("(ảnh trên: phương tiện phóng to / above: the vehicle, zoomed)", False))
+    # In order of weight: what does not fit the cell is left off from the end.
+    lines = [(f"{pvi} / {pen}", True), (f"Vi phạm / violation: {title_vi} / {title_en}", False)]
+    at = moments.get("at")
+    if at is not None and signal_text(at):
+        lines.append((f"Lúc qua vạch / crossing: {signal_text(at)}", False))
     offender = v.offenders[0] if v.offenders else None
-    lines.append((f"Vi phạm / violation: {title_vi} / {title_en}", False))
     if offender is not None:
         lines.append((f"Phương tiện / vehicle: {offender.class_name} #{offender.track_id}", False))
     line_id = v.details.get("line")
     if line_id:
         lines.append((f"Vạch / line: {line_id}", False))
-    at = moments.get("at")
-    if at is not None and signal_text(at):
-        lines.append((f"Lúc qua vạch / crossing: {signal_text(at)}", False))
+    if plate_box[2] and not is_plate:
+        lines.append(("(ảnh trên: phương tiện phóng to / above: the vehicle, zoomed)", False))
     y = py + (plate_box[3] - py + round(fs * 0.6) if plate_box[2] else round(fs * 1.0))
     for text, bold in lines:
         if y + fs > py + cell_h:
