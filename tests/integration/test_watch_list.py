@@ -172,6 +172,18 @@ def test_expired_entry_alerts_nobody_and_the_page_is_admin_only(
     console_login(admin, "admin")
     page = admin.get("/watch-list")
     assert page.status_code == 200 and "51F-222.22" in page.text and "hết hạn / expired" in page.text
+    # The page's form: a local expiry time (Asia/Ho_Chi_Minh, UTC+7), and a refusal shown on the page.
+    import re
+
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    r = admin.post("/watch-list", data={"csrf_token": token, "plate": "29", "note": "typo"})
+    assert r.status_code == 422 and "not a plate" in r.text and 'value="29"' in r.text
+    r = admin.post("/watch-list", data={"csrf_token": token, "plate": "75A-678.90", "note": "n",
+                                        "expires_at": "2099-01-02T07:30"}, follow_redirects=False)
+    assert r.status_code == 303
+    (entry,) = [e for e in admin.get("/api/watch-list").json()["entries"] if e["plate"] == "75A-678.90"]
+    assert entry["expires_at"] == "2099-01-02T00:30:00+00:00" and entry["active"]
+    assert admin.post("/watch-list", data={"plate": "75A-678.91", "note": "n"}).status_code == 403  # no token
     police = TestClient(create_app(cfg, engine=engine))
     console_login(police, "police-hue")
     assert police.get("/watch-list").status_code == 403
