@@ -142,6 +142,8 @@ def test_plate_search_and_watch_list_in_the_console(
     _wait(browser, lambda d: d.current_url.endswith(f"/reports/{seen}"))
     assert "51G-888.88" in browser.find_element(By.ID, "plate").text
     assert browser.find_elements(By.ID, "watch-listed")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", browser.find_element(By.ID, "plate"))
+    browser.save_screenshot(str(tmp_path / "report_plate.png"))
     # The police may not open the watch list itself.
     browser.get(f"{base}/watch-list")
     assert "51G" not in browser.page_source
