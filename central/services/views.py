@@ -76,6 +76,27 @@ def _first_seen_picture(view: dict[str, Any], report: ReportRow, tz: str) -> dic
     }
 
 
+LEADING_EVIDENCE = ("composite", "composite_clean")  # a crossing act's three moments lead the report
+
+
+def _composite_picture(view: dict[str, Any]) -> dict[str, Any] | None:
+    """The crossing act in three moments (edge/composite.py), the report page's first picture,
+    with its clean copy; None when no event has one (not a crossing act)."""
+    found = {}
+    for kind in LEADING_EVIDENCE:
+        pics = [e for e in view["evidence"] if e["kind"] == kind]
+        found[kind] = next((e for e in pics if e["available"]), pics[0] if pics else None)
+    pic, clean = found["composite"], found["composite_clean"]
+    if pic is None:
+        return None
+    return {
+        "url": pic["url"] if pic["available"] else None,
+        "sha256": pic["sha256"],
+        "available": pic["available"],
+        "clean_url": clean["url"] if clean is not None and clean["available"] else None,
+    }
+
+
 def _history(s: Session, report_id: int) -> list[dict[str, Any]]:
     return [
         {
@@ -117,6 +138,8 @@ def build_views(
         clip = next((e for e in view["evidence"] if e["kind"] == "clip" and e["available"]), None)
         view["clip_url"] = clip["url"] if clip else None
         view["first_seen_picture"] = _first_seen_picture(view, report, tz)
+        view["evidence"].sort(key=lambda e: e["kind"] not in LEADING_EVIDENCE)  # stable: the rest keep their order
+        view["composite_picture"] = _composite_picture(view)
         if history:
             view["history"] = _history(s, report.id)
         views.append(view)

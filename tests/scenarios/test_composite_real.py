@@ -96,3 +96,47 @@ def test_composite_render_cost(run):
     ms = (time.perf_counter() - t0) * 1000 / max(1, len(acts))
     print(f"composite render: {ms:.0f} ms per act ({len(acts)} acts)")
     assert ms < 2000  # on the evidence worker, not the camera thread; a generous bound for a shared CPU
+
+
+@pytest.mark.integration
+def test_the_report_page_leads_with_the_composite(run, central_database_url, tmp_path, central_users, console_login):
+    """A red-light event of the clip, with its files, through central's real ingester: the report's
+    evidence starts with the composite and its clean copy, and the page shows the composite first."""
+    import hashlib
+
+    from fastapi.testclient import TestClient
+
+    from central.config import CentralConfig
+    from central.db import make_engine, make_session_factory
+    from central.ingester import MessageProcessor
+    from central.web import create_app
+    from contract.events import ViolationEvent
+    from contract.topics import event_topic, evidence_topic
+
+    _, out, events, _ = run
+    e = ViolationEvent.model_validate(next(x for x in events if x["type"] == "red_light"))
+    files = {hashlib.sha256(p.read_bytes()).hexdigest(): p.read_bytes()
+             for p in (out / "evidence" / e.id).glob("*.jpg")}
+    cfg = CentralConfig.model_validate({"database_url": central_database_url, "evidence_dir": str(tmp_path / "ev")})
+    engine = make_engine(cfg.database_url)
+    processor = MessageProcessor(make_session_factory(engine), dialect_name=engine.dialect.name,
+                                 evidence_dir=cfg.evidence_dir, topic_prefix="ioc", config=cfg)
+    for ref in e.evidence:
+        if ref.sha256 in files:  # the JPEGs; the clip goes over HTTP, not MQTT
+            processor.process(evidence_topic("ioc", e.node, e.camera, ref.sha256), files[ref.sha256])
+    stored = processor.process(event_topic("ioc", e.node, e.camera, e.type.value), e.to_json().encode())
+    assert stored.kind == "stored", stored
+    client = TestClient(create_app(cfg, engine=engine))
+    console_login(client, "op")
+    body = client.get(f"/reports/{stored.report_id}.json").json()
+    assert [x["kind"] for x in body["evidence"][:2]] == ["composite", "composite_clean"]
+    pic = body["composite_picture"]
+    composite = next(r for r in e.evidence if r.kind == "composite")
+    assert pic["available"] and pic["sha256"] == composite.sha256 and pic["clean_url"]
+    served = client.get(pic["url"])
+    assert served.status_code == 200 and hashlib.sha256(served.content).hexdigest() == composite.sha256
+    page = client.get(f"/reports/{stored.report_id}").text
+    snapshot = next(r for r in e.evidence if r.kind == "snapshot")
+    assert page.index(f'src="/evidence/{composite.sha256}') < page.index(f'src="/evidence/{snapshot.sha256}')
+    assert "Diễn biến vi phạm" in page
+    engine.dispose()
