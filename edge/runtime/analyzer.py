@@ -10,6 +10,7 @@ the same events and evidence as `edge analyze`, only not on the camera thread.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from edge.frames import Frame
@@ -38,9 +39,12 @@ class PendingEvent:
         return self.frame is not None
 
     def drop_images(self) -> None:
-        """Give up the snapshots (the queue is full): the event is still made, without them."""
+        """Give up the snapshots (the queue is full): the event is still made, without them (and
+        without the composite: its moments' frames go too)."""
         self.frame = None
         self.tracks = None
+        if self.violation.moments:
+            self.violation = dataclasses.replace(self.violation, moments=())
 
     def build(self) -> EventRecord:
         """The event with its snapshots and crops (the JPEG encoding happens here)."""
