@@ -240,8 +240,11 @@ class AlertsConfig(_Section):
 
 
 class PublicConfig(_Section):
+    """The public version's blurring (central/public.py): heads, people and plates."""
+
     head_model: str = "helmet_yolo12m.onnx"
     plate_model: str = "license_plate_yolov8n.onnx"
+    person_model: str = Field(default="yolo11n.onnx", description="COCO detector: people, riders' bikes, vehicles")
     confidence: float = Field(default=0.25, gt=0, lt=1)
 
 

@@ -144,6 +144,20 @@ def publish(
     return {"id": report_id, "published": True, "evidence": public}
 
 
+def unpublish(sessions: sessionmaker[Session], report_id: int, user: User) -> dict[str, Any]:
+    """Take a report off the public pages (its blurred images stay stored, unlinked); audited."""
+    if user.role not in REVIEWERS:
+        raise WorkflowError(403, FORBIDDEN)
+    with session_scope(sessions) as s:
+        report = load_visible(s, report_id, user)
+        if report.published_at is None:
+            raise WorkflowError(409, "the report is not published")
+        report.published_at = None
+        report.public_evidence = None
+        record(s, report, actor=user.username, action="unpublish")
+    return {"id": report_id, "published": False, "evidence": []}
+
+
 def _blurred(sessions: sessionmaker[Session], config: CentralConfig, image: dict[str, Any]) -> dict[str, Any] | None:
     """Blur one stored image (model inference, outside any transaction) and store the result."""
     from central.public import PublicBlurrer  # loads two ONNX models: only when publishing

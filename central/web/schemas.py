@@ -185,7 +185,8 @@ class PublishedImage(_Open):
     sha256: str = Field(description="sha256 of the blurred copy")
     size: int
     heads_blurred: int | None = None
-    plates_blurred: int | None = None
+    persons_blurred: int | None = Field(None, description="people and riders (upper part) blurred")
+    plates_blurred: int | None = Field(None, description="plates found, and vehicles' plate areas where none was found")
 
 
 class PublishResult(_Closed):

@@ -456,6 +456,38 @@ def test_public_version_blurs_heads_and_plates(center: Center) -> None:
     assert anon.get(f"/public/reports/{other}.json").status_code == 404  # not published
 
 
+def test_unpublish_takes_a_report_off_the_public_pages_and_the_list_is_compact(center: Center) -> None:
+    from edge.data import data_dir
+
+    jpg = (data_dir() / "images" / "vn_intersection_day_2039.jpg").read_bytes()
+    sha = center.evidence(jpg)
+    rid = center.event(
+        make_event(evidence=[{"kind": "snapshot", "media_type": "image/jpeg", "sha256": sha, "size": len(jpg)}])
+    )
+    c = center.client()
+    h = {"X-CSRF-Token": _login(c, "op")}
+    c.post(f"/api/reports/{rid}/confirm", headers=h)
+    assert c.post(f"/api/reports/{rid}/unpublish", headers=h).status_code == 409  # not published yet
+    (img,) = c.post(f"/api/reports/{rid}/publish", headers=h).json()["evidence"]
+    # A real camera snapshot: its three riders and the parked car's plate are counted as blurred.
+    assert img["persons_blurred"] >= 3 and img["plates_blurred"] >= 1, img
+    page = c.get(f"/reports/{rid}").text
+    assert 'id="action-unpublish"' in page and 'id="action-publish"' not in page  # the button follows the state
+    anon = center.client()
+    listing = anon.get("/public/reports/").text
+    # The list is compact: one fitted thumbnail per report, the full image only on its own page.
+    assert f'id="public-{rid}"' in listing and listing.count('class="thumb"') == 1 and 'class="snapshot"' not in listing
+    assert 'class="snapshot"' in anon.get(f"/public/reports/{rid}").text
+
+    r = c.post(f"/api/reports/{rid}/unpublish", headers=h)
+    assert r.status_code == 200 and r.json()["published"] is False
+    assert anon.get(f"/public/reports/{rid}.json").status_code == 404
+    assert f'id="public-{rid}"' not in anon.get("/public/reports/").text
+    assert 'id="action-publish"' in c.get(f"/reports/{rid}").text
+    actions = [a["action"] for a in c.get(f"/reports/{rid}.json").json()["history"]]
+    assert actions[-2:] == ["publish", "unpublish"], actions
+
+
 def test_skip_review_for_high_confidence_classes_queues_an_alert(
     central_database_url: str, central_users: Any, tmp_path: Path
 ) -> None:

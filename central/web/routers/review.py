@@ -63,7 +63,7 @@ def report_action_form(
 @router.post(
     "/api/reports/{report_id}/{action}",
     tags=["review"],
-    summary="confirm | reject | forward | resolve | reopen | publish (reason needed to reject and reopen)",
+    summary="confirm | reject | forward | resolve | reopen | publish | unpublish (reason needed to reject and reopen)",
     response_model=ActionResult | PublishResult,
 )
 def api_action(
@@ -71,6 +71,8 @@ def api_action(
 ) -> ActionResult | PublishResult | dict[str, Any]:
     if action == "publish":
         return review.publish(ctx.sessions, ctx.config, report_id, info.user, secret=ctx.share_secret)
+    if action == "unpublish":
+        return review.unpublish(ctx.sessions, report_id, info.user)
     report = review.act(ctx.sessions, ctx.config, report_id, action, info.user, body.reason if body else None)
     return ActionResult(id=report.id, status=report.status)
 
@@ -78,6 +80,12 @@ def api_action(
 @router.post("/reports/{report_id}/publish", include_in_schema=False)
 def publish_form(ctx: Ctx, report_id: RowId, info: Csrf) -> RedirectResponse:
     review.publish(ctx.sessions, ctx.config, report_id, info.user, secret=ctx.share_secret)
+    return RedirectResponse(f"/reports/{report_id}", status_code=303)
+
+
+@router.post("/reports/{report_id}/unpublish", include_in_schema=False)
+def unpublish_form(ctx: Ctx, report_id: RowId, info: Csrf) -> RedirectResponse:
+    review.unpublish(ctx.sessions, report_id, info.user)
     return RedirectResponse(f"/reports/{report_id}", status_code=303)
 
 
