@@ -38,7 +38,9 @@ from edge.plate_text import (  # noqa: E402
     PlateRead,
     PlateReader,
     PlateVote,
+    TextLineFinder,
     TextLineModel,
+    default_line_model,
     default_model,
     plate_chars,
 )
@@ -226,6 +228,7 @@ def main() -> None:
     ap.add_argument(
         "--views", default=",".join(DEFAULT_VIEWS), help="the views that must agree (edge.plate_text.VIEWS)"
     )
+    ap.add_argument("--rows-only", action="store_true", help="no text detector: lines cut at the faintest row")
     ap.add_argument("--limit", type=int, help="only the first N real plates")
     ap.add_argument("--synthetic-per-cell", type=int, default=10, help="synthetic plates per layout x degradation")
     ap.add_argument("--conditions", default="real,blur,lowres,tilt,night,synthetic,footage,video")
@@ -234,7 +237,13 @@ def main() -> None:
     path = args.model or default_model()
     if path is None:
         raise SystemExit("no recogniser: pip install rapidocr (requirements.txt)")
-    reader = PlateReader(TextLineModel(path), args.min_confidence, views=tuple(args.views.split(",")))
+    lines = None if args.rows_only else default_line_model()
+    reader = PlateReader(
+        TextLineModel(path),
+        args.min_confidence,
+        views=tuple(args.views.split(",")),
+        line_finder=TextLineFinder(lines) if lines else None,
+    )
     rng = random.Random(16)
     real = real_plates(args.limit)
     conds = args.conditions.split(",")
@@ -242,6 +251,7 @@ def main() -> None:
         "model": Path(path).name,
         "min_confidence": reader.min_confidence,
         "views": list(reader.views),
+        "line_finder": Path(lines).name if lines else None,
     }
     for c in conds:
         if c == "real":

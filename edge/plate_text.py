@@ -3,11 +3,11 @@ text-line recogniser that ships inside the `rapidocr` 3.10 wheel (no download at
 over rapidocr-onnxruntime's PP-OCRv4: its confidences separate right from wrong reads far better,
 docs/benchmarks.md "Plate reading").
 
-Why recognition only (no text detector): on tight plate crops PP-OCR's detector breaks a plate line
-into fragments ("51", "F", "598.8", ...) and costs ~2.4 s a plate on this CPU (benchmarks/
-plates_accuracy.py, docs/benchmarks.md "Plate reading"). The plate detector already gives the box,
-and a plate has one or two lines: a wide crop is one line, a square one is cut into its two lines at
-the faintest row between them; each line goes to the recogniser.
+Lines: PP-OCR's text detector from the same wheel (`TextLineFinder`) finds the plate's one or two
+text lines and each is cut to its own extent (not PP-OCR's whole pipeline: on a tight plate crop it
+breaks a line into fragments, which are joined here by rows). When it finds no such lines, or no
+layout fits what is read from them, a wide crop is one line and a square one is cut at the
+faintest row between its two lines; each line goes to the recogniser.
 
 A wrong plate accuses an innocent owner, so the reader prefers "unreadable" to a guess:
 - the recogniser's CTC output is restricted to [0-9A-Z.-] and each character keeps the model's own
@@ -16,7 +16,11 @@ A wrong plate accuses an innocent owner, so the reader prefers "unreadable" to a
   and a digit on a two-line plate's top row), 4 or 5 digits;
 - the usual confusions (O/0, I/1, B/8, D/0, S/5, Z/2, G/6) are fixed only where the layout decides
   (a digit position or a letter position); a place the layout leaves open is never changed;
-- the plate's confidence is its least sure character; below `min_confidence` it is unreadable;
+- a character's confidence is the probability of everything the layout turns into it (a "D" and
+  a "0" at a digit position); punctuation is not counted;
+- several views of the crop (as cut, padded, contrast-equalised) must read the same plate; the
+  plate's confidence is the mean over the views of each one's least sure character, and below
+  `min_confidence` it is unreadable;
 - across a track's frames (`PlateVote`) the reads must agree; a split vote is unreadable.
 """
 
@@ -40,6 +44,7 @@ SERIES_LETTERS = set("ABCDEFGHKLMNPRSTUVXYZ")
 TO_DIGIT = {"O": "0", "D": "0", "Q": "0", "I": "1", "B": "8", "S": "5", "Z": "2", "G": "6"}
 TO_LETTER = {"0": "D", "8": "B", "5": "S", "2": "Z", "6": "G"}
 MODEL_FILE = "PP-OCRv6_rec_small.onnx"
+LINE_MODEL_FILE = "PP-OCRv6_det_small.onnx"  # the text detector beside it: finds the plate's lines
 MIN_CONFIDENCE = 0.80  # mean over the views; docs/benchmarks.md "Plate reading" (chosen on the tuning half)
 MAX_FIXES = 2  # more position-decided fixes than this: the read is too far from a plate
 REC_HEIGHT = 48
@@ -54,6 +59,13 @@ def default_model() -> Path | None:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / "models" / MODEL_FILE
     return path if path.is_file() else None
+
+
+def default_line_model() -> Path | None:
+    """The text detector beside the recogniser in the rapidocr wheel; None when absent."""
+    rec = default_model()
+    path = rec.parent / LINE_MODEL_FILE if rec is not None else None
+    return path if path is not None and path.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -130,6 +142,93 @@ class TextLineModel:
     def __call__(self, line: np.ndarray) -> LineRead:
         blob, _ = self.preprocess(line)
         return self.decode(self.infer(blob)[0])
+
+
+LINE_SIDE = 256  # px: the longer side of a plate crop as the text detector sees it
+LINE_THRESHOLD = 0.3  # DB text probability of a text pixel (PP-OCR's default)
+LINE_UNCLIP = 1.5  # DB regions are shrunk text: grown back by area * this / perimeter (PP-OCR's)
+
+
+class TextLineFinder:
+    """PP-OCRv6's text detector (the same rapidocr wheel) as a plate's line finder: where the
+    text lines are, so each is cut to its own extent, not at a fixed row or with the bumper and
+    the frame around it (a car plate seen small in a wide junction view). Pool interface like
+    `TextLineModel`; `__call__` runs it here and gives line boxes (x1, y1, x2, y2), top first."""
+
+    max_batch: int | None = 1
+    names = ("text_line",)
+
+    def __init__(self, path: str | Path, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        self.model_name = Path(path).name
+        self.model_version = Path(path).stem
+        self.provider = "CPUExecutionProvider"
+
+    def preprocess(self, crop: np.ndarray) -> tuple[np.ndarray, None]:
+        import cv2
+
+        h, w = crop.shape[:2]
+        k = LINE_SIDE / max(h, w)
+        size = (max(32, round(w * k / 32) * 32), max(32, round(h * k / 32) * 32))
+        img = cv2.resize(crop, size, interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
+        img = (img - np.array([0.485, 0.456, 0.406], np.float32)) / np.array([0.229, 0.224, 0.225], np.float32)
+        return img.transpose(2, 0, 1)[None].astype(np.float32), None
+
+    def infer(self, blob: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input: blob})[0]
+
+    def decode(
+        self, out: np.ndarray, _lb: object = None, hw: tuple[int, int] | None = None
+    ) -> list[tuple[int, int, int, int]]:
+        import cv2
+
+        prob = out[0] if out.ndim == 3 else out[0, 0]
+        ph, pw = prob.shape
+        h, w = hw if hw is not None else (ph, pw)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats((prob > LINE_THRESHOLD).astype(np.uint8), connectivity=4)
+        boxes = []
+        for i in range(1, n):
+            x, y, bw, bh, area = (int(v) for v in stats[i])
+            if area < 0.002 * ph * pw or bh < 3 or float(prob[labels == i].mean()) < 0.5:
+                continue  # specks, or a blur the detector is unsure of
+            d = area * LINE_UNCLIP / (2 * (bw + bh))
+            boxes.append([x - d, y - d, x + bw + d, y + bh + d])
+        # Fragments of one line (a detector breaks "51F" and "598.81" apart) are joined by rows.
+        lines: list[list[float]] = []
+        for b in sorted(boxes, key=lambda b: (b[1] + b[3]) / 2):
+            last = lines[-1] if lines else None
+            if last is not None:
+                overlap = min(last[3], b[3]) - max(last[1], b[1])
+                if overlap > 0.5 * min(last[3] - last[1], b[3] - b[1]):
+                    lines[-1] = [min(last[0], b[0]), min(last[1], b[1]), max(last[2], b[2]), max(last[3], b[3])]
+                    continue
+            lines.append(b)
+        sx, sy = w / pw, h / ph
+        return [
+            (max(0, int(x1 * sx)), max(0, int(y1 * sy)), min(w, int(np.ceil(x2 * sx))), min(h, int(np.ceil(y2 * sy))))
+            for x1, y1, x2, y2 in lines
+        ]
+
+    def __call__(self, crop: np.ndarray) -> list[tuple[int, int, int, int]]:
+        blob, _ = self.preprocess(crop)
+        return self.decode(self.infer(blob), None, crop.shape[:2])
+
+
+def found_lines(crop: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> list[np.ndarray] | None:
+    """The line finder's boxes as line crops, when they look like a plate's one or two lines
+    (each at least 1/8 of the crop's width and 4 px high: specks and screws left out); None
+    otherwise."""
+    h, w = crop.shape[:2]
+    ok = [b for b in boxes if b[2] - b[0] >= w / 8 and b[3] - b[1] >= 4]
+    if len(ok) not in (1, 2):
+        return None
+    return [crop[y1:y2, x1:x2] for x1, y1, x2, y2 in ok]
 
 
 def split_lines(crop: np.ndarray, force_two: bool = False) -> list[np.ndarray]:
@@ -303,8 +402,10 @@ class PlateReader:
         min_confidence: float = MIN_CONFIDENCE,
         views_agree: bool = True,
         views: tuple[str, ...] = DEFAULT_VIEWS,
+        line_finder=None,
     ) -> None:
         self.model = model
+        self.line_finder = line_finder  # a TextLineFinder (or its pool runner); None: rows only
         self.min_confidence = min_confidence
         self.views_agree = views_agree
         self.views = views
@@ -342,10 +443,27 @@ class PlateReader:
         return PlateRead(first.text, conf, first.lines, first.raw)
 
     def _read_view(self, crop: np.ndarray, gate: bool = True) -> PlateRead:
-        parts = split_lines(crop)
-        reads = [self.model(p) for p in parts]
-        parsed = layout([r.text for r in reads])
-        if parsed is None:  # a crop cut loosely can mislead the shape: try the other line count
+        # The lines where the text detector finds them; else (or when no layout fits) cut at
+        # the faintest row; else the other line count (a loose crop can mislead the shape).
+        cuts = []
+        if self.line_finder is not None:
+            cuts.append(lambda: found_lines(crop, self.line_finder(crop)))
+        cuts.append(lambda: split_lines(crop))
+        parts: list[np.ndarray] = [crop]
+        reads: list[LineRead] = []
+        parsed: tuple[str, int, str] | None = None
+        for make in cuts:
+            lines = make()
+            if lines is None:
+                continue
+            got = [self.model(p) for p in lines]
+            if not reads:
+                parts, reads = lines, got
+            parsed = layout([r.text for r in got])
+            if parsed is not None:
+                parts, reads = lines, got
+                break
+        if parsed is None:
             other = [crop] if len(parts) == 2 else split_lines(crop, force_two=True)
             other_reads = [self.model(p) for p in other]
             other_parsed = layout([r.text for r in other_reads])
@@ -396,7 +514,7 @@ class PlateVote:
         return PlateRead(text, conf, mine[0].lines, mine[0].raw)
 
 
-_local: dict[str, TextLineModel] = {}
+_local: dict[str, TextLineModel | TextLineFinder] = {}
 _local_lock = threading.Lock()
 
 
@@ -409,23 +527,27 @@ def local_reader(path: str | Path | None = None, min_confidence: float = MIN_CON
             "plate text: rapidocr is not installed (pip install 'ioc-edge[plates]'): plates are cropped, not read"
         )
         return None
+    lines = default_line_model()
     with _local_lock:
         if str(p) not in _local:
             _local[str(p)] = TextLineModel(p)
-    return PlateReader(_SerialModel(_local[str(p)]), min_confidence)
+        if lines is not None and str(lines) not in _local:
+            _local[str(lines)] = TextLineFinder(lines)
+    finder = _SerialModel(_local[str(lines)]) if lines is not None else None
+    return PlateReader(_SerialModel(_local[str(p)]), min_confidence, line_finder=finder)
 
 
 class _SerialModel:
     """One session shared by threads: one run at a time (ORT sessions are thread-safe, but one
     intra-op thread per run is what this box affords; platform notes)."""
 
-    def __init__(self, model: TextLineModel) -> None:
+    def __init__(self, model) -> None:
         self.model = model
         self.lock = threading.Lock()
 
-    def __call__(self, line: np.ndarray) -> LineRead:
+    def __call__(self, image: np.ndarray):
         with self.lock:
-            return self.model(line)
+            return self.model(image)
 
 
 def object_plate(details: dict, track_id: int, plate_sha256: str | None) -> dict:

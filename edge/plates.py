@@ -22,7 +22,16 @@ import numpy as np
 
 from edge.config import PlateConfig
 from edge.crops import cut
-from edge.plate_text import PlateRead, PlateReader, PlateVote, TextLineModel, default_model, local_reader
+from edge.plate_text import (
+    PlateRead,
+    PlateReader,
+    PlateVote,
+    TextLineFinder,
+    TextLineModel,
+    default_line_model,
+    default_model,
+    local_reader,
+)
 from edge.rules import Observation, Rule, Violation
 from edge.rules.base import EvidenceImage
 from edge.rules.traffic import VehicleMotion
@@ -71,8 +80,13 @@ def _pool_reader(runners: RunnerFactory | None) -> PlateReader | None:
     path = default_model()
     if isinstance(pool, InferencePool) and path is not None:
         make: Any = lambda: TextLineModel(path)  # noqa: E731 - the pool's factory
-        return PlateReader(pool.runner(f"plate-text@{path.name}", make))
-    return local_reader(path)
+        lines = default_line_model()
+        finder = None
+        if lines is not None:
+            make_finder: Any = lambda: TextLineFinder(lines)  # noqa: E731
+            finder = pool.runner(f"plate-lines@{lines.name}", make_finder)
+        return PlateReader(pool.runner(f"plate-text@{path.name}", make), line_finder=finder)
+    return local_reader()
 
 
 def _sharpest_plate(found: list[tuple[np.ndarray, float]]) -> np.ndarray:
