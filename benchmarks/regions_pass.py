@@ -95,12 +95,14 @@ def cost(seconds: float) -> None:
               f"{counts['off'][1]} → {counts['on'][1]} |", flush=True)
 
 
-def rules() -> None:
+def rules(only: str | None = None) -> None:
     from tests.scenarios.traffic_labels import load_labels, read_events, score_events, video_start
 
     print("| clip | rule | pass off: P / R / events | pass on: P / R / events |")
     print("|---|---|---|---|")
     for label_name, config, scale in RULES:
+        if only and only not in label_name:
+            continue
         labels = load_labels(label_name)
         cam = load_camera_config(REPO_ROOT / "configs" / "cameras" / f"{config}.yaml")
         video = video_path(labels["video"])
@@ -126,11 +128,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--only", choices=["cost", "rules"])
     ap.add_argument("--seconds", type=float, default=30.0, help="of each clip, for the cost table")
+    ap.add_argument("--clip", help="rules: only the labelled clips whose name has this in it")
     args = ap.parse_args()
     if args.only in (None, "cost"):
         cost(args.seconds)
     if args.only in (None, "rules"):
-        rules()
+        rules(args.clip)
 
 
 if __name__ == "__main__":
