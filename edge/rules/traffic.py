@@ -623,10 +623,10 @@ def _signal_overlay(board: SignalBoard, heads: list[str], reading: SignalReading
 # shared by every vehicle and rule that keeps a moment of the same frame (one copy per frame):
 # "before" frames are taken on a fixed MOMENT_STEP grid of the camera clock so that all vehicles
 # approaching the line share them, "at" frames only for a crossing judged an offence.
-# Worst case per camera with the red-light and stop-line rules: the before frames of the last
-# BEFORE_KEEP_SECONDS (<= 7 grid frames) + one "at" frame per pending act (<= MAX_PENDING per rule)
-# + the current frame, each <= MOMENT_LONG_SIDE px wide (800x450x3 = 1.1 MB): about 45 MB if every
-# slot is full, 2-5 MB in ordinary traffic (a few acts at a time).
+# Worst case per camera with the red-light and stop-line rules: <= MAX_BEFORE_FRAMES "before"
+# frames (the rules share them: same grid, same copy) + one "at" frame per pending act (<=
+# MAX_PENDING per rule) + the current frame, each <= MOMENT_LONG_SIDE px wide (800x450x3 = 1.1 MB):
+# about 55 MB if every slot is full at once, 3-6 MB in ordinary traffic (a few acts at a time).
 MOMENT_LONG_SIDE = 800
 MOMENT_STEP = 0.5  # seconds between "before" frames
 BEFORE_KEPT = 3  # "before" moments per vehicle (the newest)
@@ -635,6 +635,7 @@ BEFORE_LEAD = 0.4  # the "before" moment shown is at least this long before the 
 PAST_DEPTH = 1.0  # "past the line": the ground point this many box heights beyond it ...
 PAST_SECONDS = 1.0  # ... or this long after the crossing, whichever comes first
 MAX_PENDING = 16  # acts waiting for their "past" moment per rule; beyond that they go out at once
+MAX_BEFORE_FRAMES = 16  # distinct "before" frames per rule (a queue waiting on the line holds one each)
 
 
 class MomentFrames:
@@ -691,7 +692,23 @@ class BeforeMoments:
         return same[-1] if same else led[-1] if led else kept[0] if kept else None
 
     def forget(self, t: float, seen: set[int]) -> None:
-        self.kept = {vid: dq for vid, dq in self.kept.items() if vid in seen or (dq and t - dq[-1].t <= BEFORE_KEEP_SECONDS)}
+        """Once per frame: vehicles unseen for BEFORE_KEEP_SECONDS go; one no longer sampled (it
+        waits on the line) keeps only its newest moment, the last frame it was clear of the line;
+        past MAX_BEFORE_FRAMES distinct frames, the oldest frame goes for everyone."""
+        kept = {}
+        for vid, dq in self.kept.items():
+            if not dq or (vid not in seen and t - dq[-1].t > BEFORE_KEEP_SECONDS):
+                continue
+            if len(dq) > 1 and t - dq[-1].t > MOMENT_STEP * 2:
+                dq = deque([dq[-1]], maxlen=BEFORE_KEPT)
+            kept[vid] = dq
+        frames = {id(m.image): m.t for dq in kept.values() for m in dq if m.image is not None}
+        while len(frames) > MAX_BEFORE_FRAMES:
+            oldest = min(frames, key=frames.__getitem__)
+            del frames[oldest]
+            kept = {vid: d for vid, d in ((v, deque((m for m in dq if id(m.image) != oldest), maxlen=BEFORE_KEPT))
+                                          for v, dq in kept.items()) if d}
+        self.kept = kept
 
 
 @dataclass

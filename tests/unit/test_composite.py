@@ -17,7 +17,7 @@ from edge.pipeline import build_rules, build_zones
 from edge.rules import Observation
 from edge.rules.base import EvidenceImage
 from edge.rules.signals import SignalState
-from edge.rules.traffic import MAX_PENDING, MOMENT_LONG_SIDE, RedLightRule
+from edge.rules.traffic import MAX_BEFORE_FRAMES, MAX_PENDING, MOMENT_LONG_SIDE, RedLightRule, StopLineRule
 
 NAMES = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
 W, H = 1280, 720  # frames; the scene is drawn on 640x480 (the line at y=300 -> 450 here)
@@ -123,6 +123,43 @@ def test_green_crossings_keep_nothing_and_memory_is_bounded() -> None:
         scene.step(t, [])
         t += 0.2
     assert len(scene.events) == 40 and not scene.red.pending and not scene.red.before.kept
+
+
+def test_a_queue_waiting_on_the_line_keeps_one_frame_each_within_the_cap() -> None:
+    """Thirty bikes arrive one after another and wait with their wheels on the line (the dead
+    band): each keeps only the last frame it was clear of the line, and the rule never holds more
+    than MAX_BEFORE_FRAMES distinct frames however long the queue."""
+    scene = Scene()
+    scene.signal("red", 0.0)
+    t, waiting = 1.0, []
+    for k in range(30):
+        for y in (520, 500, 449):  # approaches, then sits on the line
+            scene.step(t, [*waiting, (k + 1, 220 + 19 * k, y)])
+            t += 0.4
+        waiting.append((k + 1, 220 + 19 * k, 449))
+    frames = {id(m.image) for dq in scene.red.before.kept.values() for m in dq}
+    assert len(frames) <= MAX_BEFORE_FRAMES
+    assert all(len(dq) == 1 for vid, dq in scene.red.before.kept.items() if vid != max(scene.red.before.kept))
+    assert len(scene.red.before.kept) >= MAX_BEFORE_FRAMES - 1  # the newest arrivals still have theirs
+    assert scene.events == []
+
+
+def test_stop_line_act_has_its_crossing_and_the_wait_past_the_line() -> None:
+    rules = {"red_light": {"line": "stop", "signal": "head"},
+             "stop_line": {"line": "stop", "signal": "head", "zone": "beyond", "still_seconds": 1.0}}
+    scene = Scene(rules)
+    scene.signal("yellow", 0.0)
+    run_over_the_line(scene, [640, 600, 560, 520, 480, 430, 410])  # over the line on yellow
+    scene.signal("red", 2.4)
+    for k in range(8):
+        scene.step(2.6 + 0.2 * k, [(1, 600.0, 410.0)])  # waits past it on red
+    assert [v.type.value for v in scene.events] == ["stop_line"]
+    m = {x.label: x for x in scene.events[0].moments}
+    assert list(m) == ["before", "at", "past"]
+    assert m["before"].box[3] > LINE_Y and m["before"].signal_state == "yellow"
+    assert m["at"].signal_state == "yellow" and m["past"].signal_state == "red" and m["past"].box[3] < LINE_Y
+    stop = next(r for r in scene.rules if isinstance(r, StopLineRule))
+    assert stop.frames is scene.red.frames  # one copy of a frame for both rules
 
 
 def test_lost_after_the_crossing_goes_out_without_past_and_says_so() -> None:
