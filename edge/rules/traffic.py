@@ -656,7 +656,8 @@ class MomentFrames:
         if k < 1.0:
             import cv2  # only when pixels come in: rule modules stay pure at import
 
-            small = cv2.resize(obs.image, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA)
+            # Bilinear: on the camera thread, ~6x cheaper than INTER_AREA for 1080p -> 800 px.
+            small = cv2.resize(obs.image, (round(w * k), round(h * k)), interpolation=cv2.INTER_LINEAR)
         else:
             small = obs.image.copy()  # the pipeline's frame is not ours to hold
         self._last = (obs.t, small, k)
