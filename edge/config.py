@@ -90,6 +90,11 @@ class CameraInfo(_Model):
     id: Identifier
     name: str | None = None
     source: str | None = Field(None, description="rtsp:// URL or a video file (name under EDGE_DATA_DIR/videos)")
+    # Two streams (Frigate's detect / record roles): `source` is then the camera's sub-stream, decoded
+    # and analysed; the main stream is only parsed, for clips and the events' snapshots (edge/streams.py).
+    record_source: str | None = Field(
+        None, description="rtsp:// URL of the main stream for clips and snapshots; default: source (one stream)"
+    )
     analysis_fps: float = Field(5.0, gt=0, le=60)
     location: Location = Field(default_factory=Location)
     timezone: str = Field("Asia/Ho_Chi_Minh", description="the camera's local time zone (rules' local hours, stamps)")
@@ -102,6 +107,28 @@ class CameraInfo(_Model):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
+
+    @field_validator("record_source")
+    @classmethod
+    def _record_stream(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # The record stream is a camera's main stream: only live cameras have two streams (a file
+        # has no second rendition timed with the first).
+        if value is not None and not value.lower().startswith(("rtsp://", "rtsps://")):
+            raise ValueError(f"must be an rtsp:// or rtsps:// URL (the camera's main stream), got {value!r}")
+        source = info.data.get("source")
+        if value is not None and source and not source.lower().startswith(("rtsp://", "rtsps://")):
+            raise ValueError("needs source to be the camera's rtsp:// sub-stream, not a file")
+        return value
+
+    @property
+    def detect_source(self) -> str | None:
+        """The stream analysed (the sub-stream of a two-stream camera)."""
+        return self.source
+
+    @property
+    def recorded_source(self) -> str | None:
+        """The stream clips and snapshots come from (the main stream; `source` for a one-stream camera)."""
+        return self.record_source or self.source
 
     @field_validator("location")
     @classmethod
@@ -400,7 +427,9 @@ def load_node_config(path: Path | str) -> tuple[NodeConfig, list[CameraConfig]]:
             cam = load_camera_config(cam_path)
         except ConfigError as e:
             raise ConfigError(f"{path}: cameras[{i}].config: {cam_path} is not usable:\n{e}") from None
-        overrides = {k: v for k, v in (("source", entry.source), ("id", entry.id)) if v}
+        overrides: dict[str, Any] = {k: v for k, v in (("source", entry.source), ("id", entry.id)) if v}
+        if entry.source:
+            overrides["record_source"] = None  # the node's source is both streams: never another camera's main
         if overrides:
             cam = cam.model_copy(update={"camera": cam.camera.model_copy(update=overrides)})
         if not cam.camera.source:
@@ -468,6 +497,10 @@ def camera_run_problems(path: Path | str, camera: CameraConfig, *, source_key: s
         why = source_problem(camera.camera.source)
         if why:
             problems.append(f"{path}: camera.source: {why}")
+    if camera.camera.record_source and source_key is None:
+        why = source_problem(camera.camera.record_source)
+        if why:
+            problems.append(f"{path}: camera.record_source: {why}")
     if camera.detector is not None:
         why = _model_problem(camera.detector.model)
         if why:

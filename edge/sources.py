@@ -452,6 +452,9 @@ class RtspSource(_HealthMixin):
         self._session_offset: float | None = None
         self._last_pts: float | None = None
         self._last_wall = 0.0
+        # pts - this value = the frame's time on the GStreamer system clock (monotonic, as
+        # time.monotonic()): what lines a second stream of the camera up with this one (edge/streams.py).
+        self.clock_offset: float | None = None
         self._name = redact_url(url)
         self._stop = threading.Event()
         self._init_health(on_health)
@@ -514,6 +517,7 @@ class RtspSource(_HealthMixin):
                             keep = selector.keep(pts)
                             self._count_frame(wall, keep, selector.missed)
                             if session_frames == 1:
+                                self.clock_offset = pts_offset - pipeline.get_base_time() / Gst.SECOND
                                 self._update(state="streaming")
                             if keep:
                                 image = self._to_bgr(Gst, sample, buf)
