@@ -42,8 +42,9 @@ from edge.runtime.supervisor import RestartPolicy, Supervisor, SupervisorState
 from edge.scene_sync import SceneSync, apply_saved
 from edge.signal_feed import SignalFeed
 from edge.sources import SourceHealth, open_source
+from edge.streams import MainStreamFrames, RecordStream, TwoStreamAnalyzer
 from edge.uploader import EvidenceUploader
-from pipelines.clips import ClipRecorder
+from pipelines.clips import ClipRecorder, PacketRing
 
 log = logging.getLogger("edge.node")
 
@@ -191,7 +192,10 @@ class CameraWorker(threading.Thread):
                 max_bytes=int(clips.max_buffer_mb * 1024 * 1024),
                 name=cam.id,
             )
-        analyzer = LiveAnalyzer(
+        # A two-stream camera (camera.record_source): analysed on its sub-stream, clips and
+        # snapshots from the main stream, which is parsed only (edge/streams.py).
+        two_streams = bool(cam.record_source)
+        analyzer = (TwoStreamAnalyzer if two_streams else LiveAnalyzer)(
             self.node.config.node.id,
             self.camera,
             self.node.inference.for_detector(camera_detector(self.node.config.detector, self.camera)),
@@ -211,12 +215,22 @@ class CameraWorker(threading.Thread):
             self.recorder, self.analyzer = recorder, analyzer
         evidence = self.node.evidence
         crashed = False
+        record: RecordStream | None = None
         try:
             source = open_source(
-                uri, cam.analysis_fps, on_health=self._on_health, on_packet=recorder.add if recorder else None, **live
+                uri, cam.analysis_fps, on_health=self._on_health,
+                on_packet=recorder.add if recorder and not two_streams else None, **live,
             )
             with self._lock:
                 self.source = source
+            if two_streams and isinstance(analyzer, TwoStreamAnalyzer):
+                # Snapshots need the main stream's packets even with clips off: a few seconds of its own.
+                ring = recorder.ring if recorder is not None else PacketRing(3.0, 32 * 1024 * 1024)
+                analyzer.main_frames = MainStreamFrames(ring)
+                record = RecordStream(
+                    cam.record_source or "", ring.add, lambda: getattr(source, "clock_offset", None),
+                    on_reset=ring.clear,
+                ).start()
             if recorder is not None:
                 recorder.rotation = getattr(source, "rotation", 0.0)  # files only; cameras send upright
             for frame in source.frames():
@@ -244,6 +258,8 @@ class CameraWorker(threading.Thread):
         finally:
             # Stopping or crashed: events still waiting for post-event footage go out with what there is.
             evidence.put(cam.id, analyzer.finish())
+            if record is not None:
+                record.stop()
             self._finish_debug(self.debug.close)
             if crashed:
                 self._fold_counters()

@@ -17,6 +17,11 @@ How it behaves like a camera rather than a file player:
   keyframe it passed, so the stream (and the SDP, which needs SPS/PPS) starts at once instead of
   after up to one GOP, as cameras with a GOP cache do.
 
+Two streams per camera (`--sub-streams`, or `--sub NAME=FILE`): each mount also serves a
+sub-stream at /NAME/sub, a 640x360 rendition of the same footage made once with ffmpeg (same
+frames, keyframes on the same frames), paced by the main stream's feed: unit i of both goes out at
+the same moment, as a camera encodes both streams from one sensor frame.
+
 `RtspTestServer` runs the CLI as a subprocess for tests and demos, with freeze (SIGSTOP), thaw,
 kill and restart on the same port to rehearse camera failures.
 """
@@ -233,13 +238,20 @@ class LoopingFeed:
     # time instead of bursting the backlog, as a camera would.
     RESYNC_S = 0.5
 
-    def __init__(self, name: str, clip: ClipInfo) -> None:
+    def __init__(self, name: str, clip: ClipInfo, sub: ClipInfo | None = None) -> None:
         self.name = name
         self.clip = clip
         self._units = clip.units
         self._keys = [i for i, u in enumerate(self._units) if u.key]
+        # The sub-stream's units, one per main unit (same frames): sent with them, on their clock.
+        if sub is not None and len(sub.units) != len(clip.units):
+            raise ValueError(
+                f"{name}: the sub-stream has {len(sub.units)} frames, the main stream {len(clip.units)}"
+            )
+        self.sub = sub
         self._lock = threading.Lock()
         self._sinks: list[_Sink] = []
+        self._sub_sinks: list[_Sink] = []
         self._idx = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"feed-{name}", daemon=True)
@@ -254,21 +266,24 @@ class LoopingFeed:
         with self._lock:
             self._sinks.clear()
 
-    def attach(self, appsrc: Any) -> None:
+    def attach(self, appsrc: Any, sub: bool = False) -> None:
         with self._lock:
-            if any(s.appsrc is appsrc for s in self._sinks):
+            sinks = self._sub_sinks if sub else self._sinks
+            if any(s.appsrc is appsrc for s in sinks):
                 return
-            if not self._sinks:
-                # Nobody is watching: restart at the last keyframe passed so the new media starts now.
+            if not self._sinks and not self._sub_sinks:
+                # Nobody is watching: restart at the last keyframe passed so the new media starts now
+                # (both streams have their keyframes on the same frames).
                 self._idx = self._keys[bisect.bisect_right(self._keys, self._idx) - 1]
-                self._sinks.append(_Sink(appsrc, wait_key=False))
+                sinks.append(_Sink(appsrc, wait_key=False))
             else:
-                self._sinks.append(_Sink(appsrc, wait_key=True))
-        log.info("%s: media attached (%d)", self.name, len(self._sinks))
+                sinks.append(_Sink(appsrc, wait_key=True))
+        log.info("%s: %s media attached (%d)", self.name, "sub" if sub else "main", len(sinks))
 
     def detach(self, appsrc: Any) -> None:
         with self._lock:
             self._sinks = [s for s in self._sinks if s.appsrc is not appsrc]
+            self._sub_sinks = [s for s in self._sub_sinks if s.appsrc is not appsrc]
 
     def _run(self) -> None:
         from pipelines.gst import gst_init
@@ -285,12 +300,16 @@ class LoopingFeed:
                 stream_ns += round(-delay * _NS)
             with self._lock:
                 unit = self._units[self._idx]
+                sub_unit = self.sub.units[self._idx] if self.sub is not None else None
                 self._idx += 1
                 if self._idx == len(self._units):
                     self._idx = 0
                     self.loops += 1
                 sinks = list(self._sinks)
+                sub_sinks = list(self._sub_sinks) if sub_unit is not None else []
             dead = [s for s in sinks if not self._push(Gst, s, unit, stream_ns)]
+            if sub_unit is not None:
+                dead += [s for s in sub_sinks if not self._push(Gst, s, sub_unit, stream_ns)]
             for s in dead:
                 self.detach(s.appsrc)
             stream_ns += unit.duration_ns
@@ -326,8 +345,38 @@ def parse_mount(spec: str) -> tuple[str, str]:
     return name, file
 
 
+SUB_STREAM_SIZE = (640, 360)
+
+
+def sub_rendition(path: str | os.PathLike[str], size: tuple[int, int] = SUB_STREAM_SIZE) -> Path:
+    """A camera's sub-stream made from its main-stream file: `size`, H.264 without B-frames, the same
+    frames (no rate change) with keyframes where the main stream has them. Made once with ffmpeg
+    and cached (EDGE_BENCH_CACHE or ~/.cache/ioc-edge/bench)."""
+    import shutil
+
+    path = Path(path)
+    cache = Path(os.environ.get("EDGE_BENCH_CACHE") or Path.home() / ".cache" / "ioc-edge" / "bench")
+    w, h = size
+    out = cache / f"{path.stem}_sub{w}x{h}.mp4"
+    if out.is_file() and out.stat().st_mtime >= path.stat().st_mtime:
+        return out
+    if shutil.which("ffmpeg") is None:
+        raise OSError("ffmpeg is needed to make the sub-streams")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.mp4")
+    cmd = [
+        "ffmpeg", "-v", "error", "-y", "-i", str(path), "-vf", f"scale={w}:{h}", "-fps_mode", "passthrough",
+        "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main", "-bf", "0", "-b:v", "600k",
+        "-force_key_frames", "source", "-sc_threshold", "0", "-g", "100000", "-an", str(tmp),
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True)
+    tmp.replace(out)
+    return out
+
+
 def serve(
-    host: str, port: int, mounts: Sequence[tuple[str, str]], transcode: bool = False, keyframe_interval_s: float = 1.0
+    host: str, port: int, mounts: Sequence[tuple[str, str]], transcode: bool = False, keyframe_interval_s: float = 1.0,
+    subs: Mapping[str, str] | None = None, sub_streams: bool = False,
 ) -> int:
     """Load the clips, serve them, print the URLs and READY, and run until SIGINT/SIGTERM."""
     import gi
@@ -354,7 +403,13 @@ def serve(
             clip.loop_duration_s,
             " (transcoded to H.264)" if clip.transcoded else "",
         )
-        feeds[name] = LoopingFeed(name, clip)
+        sub_file = (subs or {}).get(name)
+        sub = None
+        if sub_file is not None or sub_streams:
+            sub_path = video_path(sub_file) if sub_file is not None else sub_rendition(clip.path)
+            sub = load_clip(sub_path)
+            log.info("%s/sub: %s %dx%d", name, sub.path.name, sub.width, sub.height)
+        feeds[name] = LoopingFeed(name, clip, sub)
 
     server = GstRtspServer.RTSPServer()
     server.set_address(host)
@@ -366,14 +421,22 @@ def serve(
         factory.set_shared(True)  # one pipeline per mount: every client sees the same live stream
         factory.connect("media-configure", _on_media_configure, feed)
         mount_points.add_factory(f"/{name}", factory)
+        if feed.sub is not None:
+            sub_factory = GstRtspServer.RTSPMediaFactory()
+            sub_factory.set_launch(_LAUNCH)
+            sub_factory.set_shared(True)
+            sub_factory.connect("media-configure", _on_media_configure, feed, True)
+            mount_points.add_factory(f"/{name}/sub", sub_factory)
     if server.attach(None) == 0:
         print(f"rtsp_server: cannot listen on {host}:{port} (port in use?)", file=sys.stderr, flush=True)
         return 2
     bound = server.get_bound_port()
     for feed in feeds.values():
         feed.start()
-    for name in feeds:
+    for name, feed in feeds.items():
         print(f"rtsp://{host}:{bound}/{name}", flush=True)
+        if feed.sub is not None:
+            print(f"rtsp://{host}:{bound}/{name}/sub", flush=True)
     print("READY", flush=True)
 
     loop = GLib.MainLoop()
@@ -392,7 +455,7 @@ def serve(
     return 0
 
 
-def _on_media_configure(_factory: Any, media: Any, feed: LoopingFeed) -> None:
+def _on_media_configure(_factory: Any, media: Any, feed: LoopingFeed, sub: bool = False) -> None:
     appsrc = media.get_element().get_by_name_recurse_up("src")
     handler: list[int] = []
 
@@ -401,7 +464,7 @@ def _on_media_configure(_factory: Any, media: Any, feed: LoopingFeed) -> None:
         # buffer can be stamped with the pipeline's running time and nothing queues up before.
         if handler:
             src.disconnect(handler.pop())
-        feed.attach(src)
+        feed.attach(src, sub)
 
     handler.append(appsrc.connect("need-data", on_need_data))
     media.connect("unprepared", lambda _m: feed.detach(appsrc))
@@ -429,6 +492,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="S",
         help="keyframe interval of transcoded streams in seconds (default 1)",
     )
+    ap.add_argument(
+        "--sub", action="append", type=parse_mount, default=[], metavar="NAME=FILE",
+        help="serve FILE as mount NAME's sub-stream at /NAME/sub (same frame count, paced with it); repeatable",
+    )
+    ap.add_argument(
+        "--sub-streams", action="store_true",
+        help="serve a 640x360 sub-stream of every mount at /NAME/sub (made with ffmpeg, cached)",
+    )
     ap.add_argument("--log-level", default="INFO")
     args = ap.parse_args(argv)
     logging.basicConfig(
@@ -438,8 +509,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(set(names)) != len(names):
         ap.error("mount names must be unique")
     try:
-        return serve(args.host, args.port, args.mount, args.transcode, args.keyframe_interval)
-    except (OSError, ValueError) as exc:
+        return serve(
+            args.host, args.port, args.mount, args.transcode, args.keyframe_interval, dict(args.sub), args.sub_streams
+        )
+    except (OSError, ValueError, subprocess.CalledProcessError) as exc:
         print(f"rtsp_server: {exc}", file=sys.stderr, flush=True)
         return 2
 
@@ -587,10 +660,12 @@ class RtspTestServer:
     def pid(self) -> int:
         return self._require().pid
 
-    def url(self, mount: str) -> str:
+    def url(self, mount: str, sub: bool = False) -> str:
+        """The mount's URL; sub=True: its sub-stream (served with `--sub-streams` or `--sub`)."""
         if mount not in self.mounts:
             raise KeyError(f"no mount {mount!r}; mounts: {', '.join(self.mounts)}")
-        return self._urls.get(mount) or f"rtsp://{self.host}:{self.port}/{mount}"
+        name = f"{mount}/sub" if sub else mount
+        return self._urls.get(name) or f"rtsp://{self.host}:{self.port}/{name}"
 
     def stderr_text(self) -> str:
         """The child's recent stderr (its log), across restarts."""
