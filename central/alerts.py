@@ -174,8 +174,13 @@ class AlertDispatcher:
         self._mqtt.stop()
 
     def _run(self) -> None:
+        from central.services.review import release_due  # the review service queues alerts: imported late
+
         while not self._stop.wait(self.config.alerts.poll_interval_s):
             try:
+                # Confirmations whose undo window is over are forwarded and alerted first, from
+                # the database (`reports.forward_after`), so a restart of either process loses none.
+                release_due(self.sessions, self.config)
                 self.dispatch_once()
             except Exception:  # a broken row or a database hiccup must not end the thread
                 log.exception(kv("alert_dispatch_failed"))

@@ -175,6 +175,12 @@ class ReviewConfig(_Section):
     # Classes the detector gets right often enough: confirmed by "system" without an operator.
     skip_review: list[SkipReview] = Field(default_factory=list)
     forward_on_confirm: bool = Field(default=True, description="a confirmed report goes to its agency at once")
+    undo_seconds: float = Field(
+        default=10,
+        ge=0,
+        le=600,
+        description="a person's confirmation forwards and alerts this long after it (undo until then); 0: at once",
+    )
 
 
 class AuthConfig(_Section):

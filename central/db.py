@@ -190,6 +190,10 @@ class ReportRow(Base):
     deadline_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     alerted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # 0007: a person's confirmation forwards and alerts from this time (the undo window); the reason
+    # of the standing rejection (lists show it; the audit trail keeps every one).
+    forward_after: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    reject_reason: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     public_evidence: Mapped[Any] = mapped_column(JsonType, nullable=True)
 
@@ -260,6 +264,9 @@ class AlertRow(Base):
     webhooks_done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
+    # 0007: the police officer who took the alert, and when.
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class SettingRow(Base):

@@ -10,10 +10,11 @@ the outbox commit together or not at all.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from central import evidence as evidence_files
@@ -44,18 +45,49 @@ def after_confirm(s: Session, report: ReportRow, config: CentralConfig, *, actor
     queue_alert(s, report, config, actor=actor)
 
 
+def undo_window(config: CentralConfig) -> float:
+    """Seconds a person's confirmation waits before it forwards and alerts (0: at once). The alert
+    dispatcher releases due reports, so where it does not run (alerts off) there is no window."""
+    return config.review.undo_seconds if config.alerts.enabled else 0.0
+
+
 def confirm(s: Session, report: ReportRow, config: CentralConfig, *, user: User, reason: str | None = None) -> None:
+    """Recorded at once; forwarding and the police alert wait `review.undo_seconds` (`undo` until
+    then), stored as `forward_after` so whichever process releases it, after a restart too, does
+    it once (`release_due`)."""
     apply_action(s, report, "confirm", actor=user.username, role=user.role, reason=reason)
-    after_confirm(s, report, config, actor=user.username)
+    window = undo_window(config)
+    if window > 0:
+        report.forward_after = utcnow() + timedelta(seconds=window)
+    else:
+        after_confirm(s, report, config, actor=user.username)
+
+
+def undo(s: Session, report: ReportRow, config: CentralConfig, *, user: User, reason: str | None = None) -> None:
+    """Take back a confirmation inside its undo window: the report is new again, nothing was sent."""
+    if user.role not in REVIEWERS:
+        raise WorkflowError(403, FORBIDDEN)
+    if report.status != "confirmed" or report.forward_after is None:
+        raise WorkflowError(409, "nothing to undo: the report is not waiting to be forwarded")
+    if utcnow() >= report.forward_after:
+        raise WorkflowError(409, "the undo window is over: the report is being forwarded")
+    report.forward_after = None
+    record(s, report, actor=user.username, action="undo_confirm", to_status="new", note=(reason or "").strip() or None)
 
 
 def reject(s: Session, report: ReportRow, config: CentralConfig, *, user: User, reason: str | None = None) -> None:
-    """Needs a reason (422 without one)."""
-    apply_action(s, report, "reject", actor=user.username, role=user.role, reason=reason)
+    """Needs a reason (422 without one); a confirmation still in its undo window is not sent."""
+    row = apply_action(s, report, "reject", actor=user.username, role=user.role, reason=reason)
+    report.forward_after = None
+    report.reject_reason = row.note
 
 
 def forward(s: Session, report: ReportRow, config: CentralConfig, *, user: User, reason: str | None = None) -> None:
+    """Forwarding by hand inside the undo window ends the window: the alert goes with it."""
     apply_action(s, report, "forward", actor=user.username, role=user.role, reason=reason)
+    if report.forward_after is not None:
+        report.forward_after = None
+        queue_alert(s, report, config, actor=user.username)
 
 
 def resolve(s: Session, report: ReportRow, config: CentralConfig, *, user: User, reason: str | None = None) -> None:
@@ -65,10 +97,12 @@ def resolve(s: Session, report: ReportRow, config: CentralConfig, *, user: User,
 def reopen(s: Session, report: ReportRow, config: CentralConfig, *, user: User, reason: str | None = None) -> None:
     """Admin only; needs a reason."""
     apply_action(s, report, "reopen", actor=user.username, role=user.role, reason=reason)
+    report.reject_reason = None
 
 
 ACTIONS: dict[str, Callable[..., None]] = {
     "confirm": confirm,
+    "undo": undo,
     "reject": reject,
     "forward": forward,
     "resolve": resolve,
@@ -104,6 +138,59 @@ def lock_for_update(s: Session, report: ReportRow) -> None:
         .execution_options(synchronize_session=False)
     )
     s.refresh(report)
+
+
+def release_due(sessions: sessionmaker[Session], config: CentralConfig, now: datetime | None = None) -> int:
+    """Forward and alert every confirmation whose undo window is over; returns how many.
+
+    Each report is claimed by clearing its `forward_after` with a conditional UPDATE in the same
+    transaction as the forward and the alert: of two processes (or a release racing an undo, which
+    takes the same row lock) exactly one does it, and a crash before the commit leaves it due."""
+    now = now or utcnow()
+    with sessions() as s:
+        due: Sequence[int] = s.scalars(
+            select(ReportRow.id).where(ReportRow.forward_after <= now).order_by(ReportRow.forward_after).limit(200)
+        ).all()
+    released = 0
+    for report_id in due:
+        with session_scope(sessions) as s:
+            claimed = s.execute(
+                update(ReportRow)
+                .where(ReportRow.id == report_id, ReportRow.forward_after <= now)
+                .values(forward_after=None)
+                .execution_options(synchronize_session=False)
+            ).rowcount  # type: ignore[attr-defined]  # a CursorResult for an UPDATE
+            report = s.get(ReportRow, report_id) if claimed else None
+            if report is None or report.status != "confirmed":
+                continue  # undone, rejected or forwarded by hand meanwhile
+            after_confirm(s, report, config, actor=SYSTEM)
+            released += 1
+            log.info(kv("report_released", report=report_id, status=report.status))
+    return released
+
+
+def bulk_act(
+    sessions: sessionmaker[Session],
+    config: CentralConfig,
+    report_ids: Sequence[int],
+    action: str,
+    user: User,
+    reason: str | None,
+) -> list[dict[str, Any]]:
+    """One action with one reason on several reports: each in its own transaction with its own
+    permission check and audit row, so one refused report does not stop the others."""
+    if action not in ("confirm", "reject"):
+        raise WorkflowError(422, "bulk actions: confirm or reject")
+    if action == "reject" and not (reason or "").strip():
+        raise WorkflowError(422, "reject needs a reason")
+    results: list[dict[str, Any]] = []
+    for report_id in dict.fromkeys(report_ids):  # each once, in the order given
+        try:
+            report = act(sessions, config, report_id, action, user, reason)
+            results.append({"id": report_id, "ok": True, "status": report.status, "error": None})
+        except WorkflowError as e:
+            results.append({"id": report_id, "ok": False, "status": None, "error": str(e)})
+    return results
 
 
 def auto_review(s: Session, report: ReportRow, config: CentralConfig) -> None:

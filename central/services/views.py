@@ -41,6 +41,9 @@ def _ops(report: ReportRow, tz: str) -> dict[str, Any]:
         "incident": report.incident,
         "published": report.published_at is not None,
         "alerted": report.alerted_at is not None,
+        # Issue 17 item 7: why it was rejected (lists show it), and until when a confirmation can be undone.
+        "reject_reason": report.reject_reason if report.status == "rejected" else None,
+        "undo_until": ts(report.forward_after) if report.status == "confirmed" else None,
         "allowed_actions": [],
     }
 

@@ -158,6 +158,8 @@ class ReportView(_Open):
     incident: str | None
     published: bool
     alerted: bool
+    reject_reason: str | None = Field(None, description="rejected: the reason given")
+    undo_until: LocalTime | None = Field(None, description="confirmed: forwarded and alerted then, unless undone")
     allowed_actions: list[str] = Field(description="what the caller may do now (empty in lists)")
     clip_url: str | None
 
@@ -174,9 +176,27 @@ class ActionBody(BaseModel):
     reason: str | None = Field(None, max_length=2000, description="required to reject or reopen")
 
 
+class BulkBody(BaseModel):
+    ids: list[int] = Field(min_length=1, max_length=200)
+    action: str = Field(description="confirm | reject")
+    reason: str | None = Field(None, max_length=2000, description="one reason for all; required to reject")
+
+
+class BulkItem(_Closed):
+    id: int
+    ok: bool
+    status: str | None
+    error: str | None
+
+
+class BulkResult(_Closed):
+    results: list[BulkItem]
+
+
 class ActionResult(_Closed):
     id: int
     status: str = Field(description="the report's status after the action")
+    undo_until: str | None = Field(None, description="confirmed: forwarded and alerted at this time unless undone")
 
 
 class PublishedImage(_Open):
@@ -228,6 +248,7 @@ class Alert(_Open):
     snapshot_url: str | None = None
     watch_list: WatchListHit | None = Field(None, description="set when the alert is for a watch-listed plate")
     report_url: str | None = None
+    acknowledged: dict[str, str] | None = Field(None, description="by (username), at (UTC ISO), vi, en (local time)")
 
 
 class WatchListEntry(_Closed):

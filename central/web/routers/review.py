@@ -4,7 +4,7 @@
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
@@ -15,8 +15,8 @@ from central.services import review
 from central.services.access import FORBIDDEN, NOT_FOUND, REVIEWERS
 from central.services.views import build_views
 from central.web.deps import Csrf, Ctx, Filter, Reviewer, require, safe_next
-from central.web.routers import RowId
-from central.web.schemas import ActionBody, ActionResult, PublishResult, ReportList
+from central.web.routers import MAX_ID, RowId
+from central.web.schemas import ActionBody, ActionResult, BulkBody, BulkResult, PublishResult, ReportList
 from central.workflow import record
 
 router = APIRouter()
@@ -33,10 +33,26 @@ ReviewerPage = Annotated[auth.SessionInfo, Depends(require(*REVIEWERS, page=True
 
 
 @router.get("/queue", response_class=HTMLResponse, include_in_schema=False)
-def queue_page(request: Request, ctx: Ctx, f: Filter, _info: ReviewerPage) -> Response:
+def queue_page(
+    request: Request,
+    ctx: Ctx,
+    f: Filter,
+    _info: ReviewerPage,
+    undo: int | None = Query(None, ge=1, le=MAX_ID),
+    done: int | None = Query(None, ge=0, le=1000),
+) -> Response:
     with ctx.sessions() as s:
         views = build_views(s, queries.review_queue(s, f), "", ctx.tz, secret=ctx.share_secret)
-    return ctx.render(request, "queue.html", reports=views, f=f)
+        # The confirmation just made, while it can still be undone ("Confirmed — Undo (10 s)").
+        just = s.get(ReportRow, undo) if undo is not None else None
+        pending = build_views(s, [just], "", ctx.tz, secret=ctx.share_secret)[0] if just is not None else None
+    if pending is not None and not pending["undo_until"]:
+        pending = None
+    return ctx.render(request, "queue.html", reports=views, f=f, undo=pending, bulk_done=done)
+
+
+def _with_query(target: str, key: str, value: int) -> str:
+    return f"{target}{'&' if '?' in target else '?'}{key}={value}"
 
 
 @router.get(
@@ -56,8 +72,35 @@ def report_action_form(
     reason: Annotated[str | None, Form(max_length=2000)] = None,
     next: Annotated[str | None, Form(max_length=2000)] = None,  # noqa: A002
 ) -> RedirectResponse:
-    review.act(ctx.sessions, ctx.config, report_id, action, info.user, reason)
-    return RedirectResponse(safe_next(next or f"/reports/{report_id}"), status_code=303)
+    report = review.act(ctx.sessions, ctx.config, report_id, action, info.user, reason)
+    target = safe_next(next or f"/reports/{report_id}")
+    if report.forward_after is not None:
+        target = _with_query(target, "undo", report_id)  # the page says "Confirmed — Undo"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/reports/bulk", include_in_schema=False)
+def bulk_form(
+    ctx: Ctx,
+    info: Csrf,
+    action: Annotated[str, Form(max_length=16)],
+    ids: Annotated[list[int], Form()],
+    reason: Annotated[str | None, Form(max_length=2000)] = None,
+    next: Annotated[str | None, Form(max_length=2000)] = None,  # noqa: A002
+) -> RedirectResponse:
+    results = review.bulk_act(ctx.sessions, ctx.config, ids[:200], action, info.user, reason)
+    done = sum(1 for r in results if r["ok"])
+    return RedirectResponse(_with_query(safe_next(next or "/queue"), "done", done), status_code=303)
+
+
+@router.post(
+    "/api/reports/bulk",
+    tags=["review"],
+    summary="Confirm or reject several reports with one reason (each checked and audited on its own)",
+    response_model=BulkResult,
+)
+def api_bulk(ctx: Ctx, info: Csrf, body: BulkBody) -> dict[str, Any]:
+    return {"results": review.bulk_act(ctx.sessions, ctx.config, body.ids, body.action, info.user, body.reason)}
 
 
 @router.post(
@@ -74,7 +117,8 @@ def api_action(
     if action == "unpublish":
         return review.unpublish(ctx.sessions, report_id, info.user)
     report = review.act(ctx.sessions, ctx.config, report_id, action, info.user, body.reason if body else None)
-    return ActionResult(id=report.id, status=report.status)
+    until = report.forward_after.isoformat() if report.forward_after is not None else None
+    return ActionResult(id=report.id, status=report.status, undo_until=until)
 
 
 @router.post("/reports/{report_id}/publish", include_in_schema=False)
