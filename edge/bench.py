@@ -9,6 +9,7 @@ and what reaches the broker (events).
     python -m edge bench --cameras 4 --duration 60 --json
     python -m edge bench --max --duration 30 --json          # + max_realtime_cameras, decode_limit_cameras
     python -m edge bench --max --baseline --duration 30      # + the naive Ultralytics pipeline, ratio
+    python -m edge bench --cameras 3 --sub-stream --duration 30  # detect on a 640x360 sub-stream, record the main
 
 Real time means: every camera analysed within 5% of its target rate over the measuring window and
 its analysis did not fall behind (lag under 1 s at the end). Latency is frame capture -> the event
@@ -172,6 +173,9 @@ class RunSettings:
     mqtt_url: str | None = None
     motion_gating: bool = True
     clip_post_s: float = 3.0
+    # Two streams per camera: detect on the server's 640x360 sub-stream (<url>/sub), clips and
+    # snapshots from the main stream (camera.record_source), as edge/streams.py runs them.
+    sub_stream: bool = False
 
 
 def _node_yaml(s: RunSettings, work: Path, mqtt_url: str, urls: list[str]) -> Path:
@@ -192,6 +196,14 @@ def _node_yaml(s: RunSettings, work: Path, mqtt_url: str, urls: list[str]) -> Pa
         "clips": {"enabled": True, "pre_seconds": 2, "post_seconds": s.clip_post_s},
         "cameras": [{"config": str(cam_path), "source": u, "id": f"cam-{i:02d}"} for i, u in enumerate(urls)],
     }
+    if s.sub_stream:  # a camera config each: a node's `source` override would mean one stream
+        node["cameras"] = []
+        for i, u in enumerate(urls):
+            one = {**cam_cfg, "camera": {**cam_cfg["camera"], "id": f"cam-{i:02d}", "source": f"{u}/sub",
+                                         "record_source": u}}
+            path_i = work / f"camera-{i:02d}.yaml"
+            path_i.write_text(yaml.safe_dump(one, allow_unicode=True), encoding="utf-8")
+            node["cameras"].append({"config": str(path_i)})
     path = work / "node.yaml"
     path.write_text(yaml.safe_dump(node), encoding="utf-8")
     return path
@@ -282,6 +294,7 @@ def run_edge(s: RunSettings, rtsp_urls: list[str], mqtt_url: str) -> dict[str, A
     return {
         "cameras": s.cameras,
         "resolution": s.resolution,
+        "streams": "detect=sub 640x360, record=main" if s.sub_stream else "main",
         "analysis_fps_target": s.analysis_fps,
         "analysis_fps": round(statistics.mean(fps), 2) if fps else 0.0,
         "analysis_fps_min": min(fps) if fps else 0.0,
@@ -321,15 +334,27 @@ def _pct(values: list[float], p: float) -> float | None:
 # ---------------------------------------------------------------------------- decode only
 
 
-def decode_only(urls: list[str], duration_s: float, warmup_s: float = 5.0) -> dict[str, Any]:
-    """Decode every frame of every camera and do nothing else (the box's physical bound)."""
+def decode_only(urls: list[str], duration_s: float, warmup_s: float = 5.0, sub: bool = False) -> dict[str, Any]:
+    """Decode every frame of every camera and do nothing else (the box's physical bound).
+    sub=True: what a two-stream camera costs instead, its sub-stream decoded and its main stream
+    parsed (edge/streams.py's record pipeline: no decoder)."""
+    from edge.streams import record_pipeline
     from pipelines.gst import gst_init, rtsp_decode_pipeline
 
     Gst, _ = gst_init()
     counts = [0] * len(urls)
     pipelines = []
+    for url in urls if sub else ():
+        pipe = Gst.parse_launch(record_pipeline(url).replace("emit-signals=true", "emit-signals=false"))
+        # Pulled by nobody: appsink keeps the newest few only, as the ring does the rest.
+        pipe.get_by_name("packets").set_property("max-buffers", 1)
+        pipe.get_by_name("packets").set_property("drop", True)
+        pipe.set_state(Gst.State.PLAYING)
+        pipelines.append(pipe)
     for i, url in enumerate(urls):
-        pipe = Gst.parse_launch(rtsp_decode_pipeline(url, "cpu", decoder_threads=1).replace("drop=true", "drop=false"))
+        pipe = Gst.parse_launch(
+            rtsp_decode_pipeline(f"{url}/sub" if sub else url, "cpu", decoder_threads=1).replace("drop=true", "drop=false")
+        )
         sink = pipe.get_by_name("sink")
         sink.set_property("emit-signals", True)
 
@@ -359,10 +384,11 @@ def decode_only(urls: list[str], duration_s: float, warmup_s: float = 5.0) -> di
     }
 
 
-def run_decode(urls: list[str], duration_s: float) -> dict[str, Any]:
+def run_decode(urls: list[str], duration_s: float, sub: bool = False) -> dict[str, Any]:
     """decode_only() in a process of its own (as the node would be), on these cameras."""
     out = subprocess.run(
-        [sys.executable, "-m", "edge.bench", "--duration", str(duration_s), "--decode-only", *urls],
+        [sys.executable, "-m", "edge.bench", "--duration", str(duration_s), *(["--sub-stream"] if sub else []),
+         "--decode-only", *urls],
         capture_output=True,
         text=True,
         check=True,
@@ -411,10 +437,11 @@ def with_cameras(s: RunSettings, n: int) -> RunSettings:
     return replace(s, cameras=n)
 
 
-def serve_and(n: int, footage: Path, fn: Any) -> dict[str, Any]:
+def serve_and(n: int, footage: Path, fn: Any, sub: bool = False) -> dict[str, Any]:
     from pipelines.rtsp_server import RtspTestServer
 
-    with RtspTestServer({f"cam{i:02d}": footage for i in range(n)}) as server:
+    extra = ["--sub-streams"] if sub else []  # /camNN/sub too: the 640x360 rendition, same timing
+    with RtspTestServer({f"cam{i:02d}": footage for i in range(n)}, extra_args=extra) as server:
         urls = [server.url(f"cam{i:02d}") for i in range(n)]
         pid = server.pid
         c0, t0 = proc_cpu_s(pid), time.time()
@@ -474,14 +501,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mqtt-url", default=None, help="use this broker (default: a private Mosquitto)")
     p.add_argument("--warmup", type=float, default=15.0)
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--sub-stream", action="store_true",
+        help="two streams per camera: detect on a 640x360 sub-stream, record the main; also runs the same "
+        "cameras on the main stream alone and reports decode_limit_cameras for both",
+    )
     p.add_argument("--decode-only", nargs="*", metavar="URL", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
     if args.decode_only is not None:  # child mode of --max: decode these URLs, print JSON
-        print(json.dumps(decode_only(args.decode_only, args.duration)))
+        print(json.dumps(decode_only(args.decode_only, args.duration, sub=args.sub_stream)))
         return 0
 
     footage = prepare_footage(args.video, args.resolution)
+    if args.sub_stream:
+        from pipelines.rtsp_server import sub_rendition
+
+        sub_rendition(footage)  # made once here, not inside the server's start-up time
     settings = RunSettings(
         cameras=args.cameras,
         duration_s=args.duration,
@@ -494,6 +530,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         warmup_s=args.warmup,
         motion_gating=not args.no_motion_gating,
+        sub_stream=args.sub_stream,
     )
 
     def say(what: str, n: int, r: dict) -> None:
@@ -504,10 +541,25 @@ def main(argv: list[str] | None = None) -> int:
         settings.mqtt_url = mqtt_url
 
         def ours(n: int) -> dict:
-            return serve_and(n, footage, lambda urls: run_edge(with_cameras(settings, n), urls, mqtt_url))
+            return serve_and(
+                n, footage, lambda urls: run_edge(with_cameras(settings, n), urls, mqtt_url), sub=settings.sub_stream
+            )
 
         result = ours(args.cameras)
         say("edge", args.cameras, result)
+        if settings.sub_stream:
+            # The same cameras on the main stream alone, in the same run: the sub-stream's gain as a ratio.
+            one = serve_and(args.cameras, footage,
+                            lambda urls: run_edge(replace(with_cameras(settings, args.cameras), sub_stream=False),
+                                                  urls, mqtt_url))
+            say("edge (main stream only)", args.cameras, one)
+            result["main_stream_only"] = {k: one.get(k) for k in (
+                "realtime", "analysis_fps_min", "cpu_cores_used", "rss_mb", "events", "latency_ms_p95")}
+            n = args.cameras
+            result["cpu_cores_per_camera"] = round(result["cpu_cores_used"] / n, 3)
+            result["main_stream_only_cpu_cores_per_camera"] = round(one["cpu_cores_used"] / n, 3)
+            if result["cpu_cores_used"]:
+                result["cpu_ratio_main_over_sub"] = round(one["cpu_cores_used"] / result["cpu_cores_used"], 2)
         if args.max:
             best, runs = largest_realtime(
                 ours, args.cameras, args.max_limit, lambda n, r: say("edge", n, r), known={args.cameras: result}
@@ -522,6 +574,15 @@ def main(argv: list[str] | None = None) -> int:
             )
             result["decode_limit_cameras"] = limit
             result["share_of_decode_limit"] = round(best / limit, 2) if limit else None
+            if settings.sub_stream:  # sub decoded + main parsed, per camera
+                limit2, _ = largest_realtime(
+                    lambda n: serve_and(n, footage, lambda urls: run_decode(urls, min(args.duration, 20.0), True), True),
+                    max(limit, 1),
+                    4 * args.max_limit,
+                    lambda n, r: say("decode main+sub", n, r),
+                )
+                result["decode_limit_cameras_main_sub"] = limit2
+                result["share_of_decode_limit"] = round(best / limit2, 2) if limit2 else None
             if best > 1:  # RSS per added camera: one camera vs. the most that kept up
                 one = runs[1] if 1 in runs else ours(1)
                 result["rss_mb_per_added_camera"] = round((runs[best]["rss_mb"] - one["rss_mb"]) / (best - 1), 1)
