@@ -183,6 +183,8 @@ class ReportRow(Base):
     plate_tried: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     plate_norm: Mapped[str | None] = mapped_column(String(32), index=True)
     watch_alerted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # 0008: address, ward, camera and zone (ids and names), plate, unaccented lower case (central.search).
+    search_text: Mapped[str | None] = mapped_column(Text)
     priority: Mapped[str] = mapped_column(String(16), default="normal", server_default="normal")
     agency_code: Mapped[str | None] = mapped_column(String(64))
     agency_name_vi: Mapped[str | None] = mapped_column(Text)

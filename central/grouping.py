@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from central import search
 from central.config import CentralConfig
 from central.db import EventRow, ReportRow, insert_report_events, normalize_plate, utcnow
 from central.reports import ReportTemplates, build_report_texts, format_local
@@ -283,6 +284,8 @@ def attach_events(
     for grown in touched.values():
         _count_lines(grown.report, tz)
     created = [r for r, new in results if new]
+    # Before the flush: the new rows are inserted with their search text (one INSERT, no UPDATE).
+    search.fill(session, [*created, *(o.report for o in touched.values())])
     session.add_all(created)
     session.flush()  # the new reports' ids, in one multi-row INSERT
     for report in created:

@@ -18,6 +18,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from central import evidence as evidence_files
+from central import search
 from central.auth import User
 from central.db import (
     AlertRow,
@@ -50,6 +51,10 @@ class ReportFilter(BaseModel):
     plate: str | None = Field(
         default=None, description="full or partial plate; case, spaces, dashes and dots ignored ('29b1 12345')"
     )
+    q: str | None = Field(
+        default=None,
+        description="free text over address, ward, camera, zone and plate; accents and case ignored, every word must match",
+    )
 
     def query_string(self) -> str:
         return urlencode({k: v for k, v in self.model_dump(mode="json").items() if v not in (None, "", False)})
@@ -76,6 +81,8 @@ def apply_filter(stmt: Select[Any], f: ReportFilter) -> Select[Any]:
         # A substring of the normalised plate (letters and digits only: no LIKE wildcard can be in
         # it, and no ESCAPE clause keeps the pattern plain for the trigram index on PostgreSQL, 0006).
         stmt = stmt.where(ReportRow.plate_norm.like(f"%{plate}%"))
+    if f.q and (words := search.matches(f.q)) is not None:
+        stmt = stmt.where(words)
     return stmt
 
 
@@ -85,6 +92,15 @@ def list_reports(s: Session, user: User, f: ReportFilter, limit: int, before: in
     if before is not None:
         stmt = stmt.where(ReportRow.id < before)
     return list(s.scalars(stmt))
+
+
+COUNT_CAP = 10_000  # past this the list says "10,000+": an exact count of a broad search costs a scan
+
+
+def count_reports(s: Session, user: User, f: ReportFilter, cap: int = COUNT_CAP) -> int:
+    """How many reports `user` may see match the filter, counted up to `cap` + 1 (more means "over cap")."""
+    matching = scope(apply_filter(select(ReportRow.id), f), user).limit(cap + 1).subquery()
+    return int(s.scalar(select(func.count()).select_from(matching)) or 0)
 
 
 def review_queue(s: Session, f: ReportFilter, limit: int = 100) -> list[ReportRow]:

@@ -158,6 +158,7 @@ def report_filter(
     until: str | None = Query(None, description="ISO 8601"),
     overdue: bool = Query(False),
     plate: str | None = Query(None, max_length=32, description="full or partial plate, e.g. 29b1 12345"),
+    q: str | None = Query(None, max_length=200, description="free text, accents and case ignored, e.g. cau giay"),
 ) -> ReportFilter:
     def when(value: str | None, name: str) -> datetime | None:
         if not value:
@@ -178,6 +179,7 @@ def report_filter(
         until=when(until, "until"),
         overdue=overdue,
         plate=plate or None,
+        q=q or None,
     )
 
 

@@ -68,10 +68,25 @@ def reports_page(
     before: int | None = Query(None, ge=1, le=MAX_ID),
 ) -> Response:
     with ctx.sessions() as s:
-        rows = queries.list_reports(s, info.user, f, limit, before)
+        # One more than the page: a "next" link only when there is a next page.
+        rows = queries.list_reports(s, info.user, f, limit + 1, before)
+        has_more, rows = len(rows) > limit, rows[:limit]
+        total = queries.count_reports(s, info.user, f)
         views = build_views(s, rows, "", ctx.tz, secret=ctx.share_secret)  # relative links: any host name
-    more = f"/reports?{f.query_string()}&limit={limit}&before={views[-1]['id']}" if len(views) == limit else None
-    return ctx.render(request, "reports.html", reports=views, more_url=more, f=f, qs=f.query_string())
+    qs = f.query_string()
+    more = f"/reports?{qs + '&' if qs else ''}limit={limit}&before={views[-1]['id']}" if has_more else None
+    return ctx.render(
+        request,
+        "reports.html",
+        reports=views,
+        more_url=more,
+        first_url=f"/reports?{qs}" if before is not None else None,
+        total=total,
+        total_capped=total > queries.COUNT_CAP,
+        filtered=bool(qs),
+        f=f,
+        qs=qs,
+    )
 
 
 # Declared before /reports/{ref} so "12.json" is not taken for a ref.
