@@ -19,7 +19,7 @@ proportion and legible at half size):
 The offender is boxed red in each moment, the line drawn, the signal head boxed in the colour it
 showed then. A moment the rule did not see (the track began past the line, was lost before it was
 past) is a grey panel saying so: never a frame standing in for another. The clean copy is the
-three frames side by side as kept, nothing drawn.
+three frames side by side as kept (their own pixels), nothing drawn.
 
 Text is drawn with Pillow and a TTF font with Vietnamese letters (DejaVu Sans, as the PDF export):
 OpenCV's Hershey fonts have no diacritics.
@@ -337,8 +337,15 @@ def render_composite(
     draw.line((0, head_h + cell_h, width, head_h + cell_h), fill=(255, 255, 255), width=max(2, fs // 8))
     annotated = cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR)
 
-    clean_parts = [_panel(moments.get(label), label, pw, ph, v, annotate=False)[0] for label in ("before", "at", "past")]
-    clean = np.hstack(clean_parts)
+    # The clean copy: the kept frames side by side, their pixels untouched (no resampling); a
+    # moment not seen is black.
+    kept = [m.image for m in v.moments if m.image is not None]
+    shape = kept[0].shape if kept else (ph, pw, 3)
+    clean = np.hstack([
+        m.image if m is not None and m.image is not None and m.image.shape == shape
+        else _panel(m, label, shape[1], shape[0], v, annotate=False)[0]
+        for label in ("before", "at", "past") for m in (moments.get(label),)
+    ])
     layout = CompositeLayout(
         width, height, (0, 0, width, head_h), (0, height - foot_h, width, height), panels, boxes, plate_box, fs
     )

@@ -220,7 +220,8 @@ def test_composite_has_three_panels_with_the_offender_boxed_where_it_is() -> Non
         ys.append((y2 - py1) / (py2 - py1))
     assert ys[0] > ys[1] > ys[2]  # it moves up the picture: before, at, past
     # The clean copy: the three frames, nothing drawn (no red anywhere).
-    assert clean.shape[1] == 3 * (layout.width // 2)
+    assert clean.shape == (450, 3 * 800, 3)  # the kept frames (800 px wide copies), side by side, not resampled
+    assert np.array_equal(clean[:, 800:1600], {m.label: m for m in v.moments}["at"].image)
     b, g, r = (clean[..., k].astype(int) for k in range(3))
     assert not np.any((r > 180) & (g < 90) & (b < 90))
 
