@@ -50,6 +50,7 @@ def running_yaml(camera: CameraConfig) -> str:
     """The config as central gets it: what the file set, without the source."""
     data = camera.model_dump(mode="json", exclude_unset=True)
     data.get("camera", {}).pop("source", None)
+    data.get("camera", {}).pop("record_source", None)  # the main stream's URL carries the password too
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None, width=120)
 
 
@@ -65,6 +66,7 @@ def validate(text: str, running: CameraConfig, name: str) -> CameraConfig:
     if data["camera"].get("id") != running.camera.id:
         raise ConfigError(f"{name}: camera.id: {data['camera'].get('id')!r} is not this camera ({running.camera.id!r})")
     data["camera"]["source"] = running.camera.source
+    data["camera"]["record_source"] = running.camera.record_source
     with tempfile.TemporaryDirectory(prefix="scene-") as tmp:
         path = Path(tmp) / "camera.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")

@@ -362,3 +362,65 @@ __all__ = [
     "scale_tracks",
     "scale_violation",
 ]
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring the two ways to a main-stream snapshot: `python -m edge.streams FILE`
+
+
+def measure_snapshot_options(path: str, events: int = 40, seed: int = 1) -> dict[str, Any]:
+    """On-demand decode of the keyframe-aligned packets at an event's pts (what the node does) vs.
+    keeping a decoded window (decoding the main stream all the time), on one H.264 file, one thread."""
+    import random
+
+    import av
+
+    from edge.sources import VideoFileSource
+
+    packets: list[Packet] = []
+    src = VideoFileSource(path, on_packet=packets.append)
+    for _ in src.frames():
+        pass
+    # The decoded window's cost: every frame decoded (not even converted), one thread.
+    ctx = av.CodecContext.create("h264", "r")
+    ctx.thread_count = 1
+    t0 = time.process_time()
+    n_frames = 0
+    for p in packets:
+        n_frames += len(_decode(ctx, av.Packet(p.data)))
+    window_cpu = time.process_time() - t0
+    last = packets[-1].pts if packets else 0.0
+    duration = last - packets[0].pts if packets else 0.0
+    ring = PacketRing(duration + 10, 1 << 31)
+    for p in packets:
+        ring.add(p)
+    rng = random.Random(seed)
+    keys = [p.pts for p in packets if p.keyframe]
+    times = []
+    for _ in range(events):
+        t = rng.uniform(keys[0], last)
+        c0 = time.process_time()
+        got = frame_at(ring.window(t, t + 0.1), t)
+        times.append(time.process_time() - c0)
+        assert got is not None
+    times.sort()
+    per_s = window_cpu / duration if duration else 0.0
+    per_event = sum(times) / len(times)
+    return {
+        "file": str(path),
+        "frames": n_frames,
+        "seconds": round(duration, 1),
+        "gop_s": round((keys[-1] - keys[0]) / max(1, len(keys) - 1), 2),
+        "decoded_window_cpu_s_per_s": round(per_s, 3),  # = cores, all the time
+        "on_demand_ms_per_event_mean": round(1000 * per_event, 1),
+        "on_demand_ms_per_event_p95": round(1000 * times[int(0.95 * (len(times) - 1))], 1),
+        # Events per minute at which decoding on demand would cost as much as the window.
+        "break_even_events_per_min": round(60 * per_s / per_event, 1) if per_event else None,
+    }
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(measure_snapshot_options(sys.argv[1])))

@@ -357,7 +357,10 @@ def sub_rendition(path: str | os.PathLike[str], size: tuple[int, int] = SUB_STRE
     path = Path(path)
     cache = Path(os.environ.get("EDGE_BENCH_CACHE") or Path.home() / ".cache" / "ioc-edge" / "bench")
     w, h = size
-    out = cache / f"{path.stem}_sub{w}x{h}.mp4"
+    import hashlib
+
+    where = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]  # two files of one name stay apart
+    out = cache / f"{path.stem}_{where}_sub{w}x{h}.mp4"
     if out.is_file() and out.stat().st_mtime >= path.stat().st_mtime:
         return out
     if shutil.which("ffmpeg") is None:

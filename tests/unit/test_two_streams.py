@@ -247,3 +247,12 @@ def test_without_the_main_streams_packets_the_snapshot_is_the_sub_streams(footag
     (_, v, image, _), _ = a.calls
     assert image is sub and v.offenders[0].box == (100.0, 50.0, 140.0, 110.0)
     assert a.main_frames.missed == 1
+
+
+def test_the_main_streams_url_never_goes_to_central(tmp_path):
+    # The console gets each camera's running config (edge/scene_sync.py) without its URLs: both
+    # carry the camera's password.
+    from edge.scene_sync import running_yaml
+
+    text = running_yaml(load_camera_config(camera_file(tmp_path, SUB, MAIN)))
+    assert "secret" not in text and "rtsp://" not in text and "record_source" not in text
