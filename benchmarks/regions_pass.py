@@ -45,8 +45,12 @@ RULES = [
 CLASSES = ["person", "motorcycle", "bicycle"]
 
 
+EVERY = 1  # regions_pass.every_n_frames (--every)
+
+
 def with_pass(cam: CameraConfig, scale: float) -> CameraConfig:
-    return cam.model_copy(update={"regions_pass": cam.regions_pass.model_copy(update={"enabled": True, "scale": scale})})
+    over = {"enabled": True, "scale": scale, "every_n_frames": EVERY}
+    return cam.model_copy(update={"regions_pass": cam.regions_pass.model_copy(update=over)})
 
 
 def in_zones(analyzer: CameraAnalyzer, det: Detections, frame_h: int) -> tuple[int, int]:
@@ -108,7 +112,7 @@ def rules(only: str | None = None) -> None:
         video = video_path(labels["video"])
         scores = {}
         for key, camera in (("off", cam), ("on", with_pass(cam, scale))):
-            folder = OUT / label_name / key
+            folder = OUT / label_name / (key if key == "off" or EVERY == 1 else f"on-every{EVERY}")
             analyze_video(video, camera, folder, detector_config=DetectorConfig(), start_time=video_start(video))
             scores[key] = score_events(read_events(folder), labels)
         for ty in sorted(set(scores["off"]) | set(scores["on"])):
@@ -129,7 +133,10 @@ def main() -> None:
     ap.add_argument("--only", choices=["cost", "rules"])
     ap.add_argument("--seconds", type=float, default=30.0, help="of each clip, for the cost table")
     ap.add_argument("--clip", help="rules: only the labelled clips whose name has this in it")
+    ap.add_argument("--every", type=int, default=1, help="regions_pass.every_n_frames")
     args = ap.parse_args()
+    global EVERY
+    EVERY = args.every
     if args.only in (None, "cost"):
         cost(args.seconds)
     if args.only in (None, "rules"):
