@@ -276,3 +276,20 @@ def test_config_errors_name_the_key(tmp_path: Path, regions_pass: dict, key: str
     assert key in str(e.value)
     if "regions" in regions_pass:
         assert "'nowhere' is no zone or line of the scene" in str(e.value)
+
+
+def test_tiles_follow_the_zones_when_the_camera_moves() -> None:
+    """The analysis maps the zones into the frame as the camera drifts (edge.registration); the
+    tiles are laid over the zones as they are now, not as drawn."""
+    cam = camera(zones=[{"id": "z", "kind": "sidewalk", "polygon": [[900, 500], [1000, 500], [1000, 600], [900, 600]]}])
+    from edge.geometry import PolygonZone
+
+    now = [PolygonZone("z", "sidewalk", np.array([[900, 500], [1000, 500], [1000, 600], [900, 600]], np.float32))]
+    rp = RegionsPass(BlobDetector(), cam.regions_pass.model_copy(update={"enabled": True, "scale": 2.0}),
+                     cam.scene, lambda: now)
+    before, _ = rp.plan((720, 1280))
+    now[0].polygon[:] -= np.array([300, 200], np.float32)  # the view drifted
+    after, _ = rp.plan((720, 1280))
+    assert before != after
+    for tiles, zone in ((before, (900, 500, 1000, 600)), (after, (600, 300, 700, 400))):
+        assert any(t[0] <= zone[0] and t[1] <= zone[1] and t[2] >= zone[2] and t[3] >= zone[3] for t in tiles)
