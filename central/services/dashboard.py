@@ -20,7 +20,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from central.db import ReportRow, utcnow
-from central.reports import CATEGORY_TEXT, STATUS_TEXT
+from central.reports import CATEGORY_TEXT, STATUS_TEXT, rule_templates
 
 DECIDED = ("confirmed", "forwarded", "resolved", "rejected")
 CLOSED = ("rejected", "resolved")
@@ -28,9 +28,8 @@ UNKNOWN = {"vi": "(chưa rõ)", "en": "(unknown)"}
 
 
 def _type_text() -> dict[str, dict[str, str]]:
-    from edge.rules.registry import violation_kinds
-
-    return {k.type: {"vi": k.title.vi, "en": k.title.en} for k in violation_kinds().values()}
+    # The rules' own titles, as the report texts use them (central.reports reads the rule registry).
+    return {vtype: {"vi": t.title.vi, "en": t.title.en} for vtype, t in rule_templates().items()}
 
 
 def _counts(s: Session, column: Any, since: datetime | None = None) -> list[tuple[Any, int]]:
