@@ -19,8 +19,9 @@ hit at the place, so a dwell clock counts from when it was first seen, not from 
 an object there from the first frame has dwelled since the first frame.
 
 Cost: the memory is a few boxes per place; the closer looks are one detector run each, bounded
-to one per frame, once per candidate (cached while it stays put; a rejected candidate is looked
-at again only after `closer_look_retry_s`).
+to one per frame, two per candidate (one look can be lucky: a road marking seen up close at some
+crop sizes is a car in ~10% of the frames; two must agree, a second apart), cached while it stays
+put (a rejected candidate is looked at again only after `closer_look_retry_s`).
 """
 
 from __future__ import annotations
@@ -80,8 +81,12 @@ class StationaryParams:
     forget_s: float = 5.0  # a place without a hit this long is free again (a confirmed object demoted)
     classes: frozenset[str] = VEHICLES
     closer_look: bool = True
-    closer_look_context: float = 5.0  # the crop's side, in box sizes (the detector then upscales it)
+    closer_look_context: float = 8.0  # the crop's side, in box sizes (the detector then upscales it)
     closer_look_iou: float = 0.3  # the closer look's box must overlap the place this much
+    # One look can be lucky (a road marking up close is a car now and then): this many must agree,
+    # on frames at least closer_look_gap_s apart; one that finds nothing rejects the candidate.
+    closer_looks: int = 2
+    closer_look_gap_s: float = 1.0
     closer_look_retry_s: float = 30.0  # a rejected candidate that stays put is looked at again after this
     max_looks_per_frame: int = 1
 
@@ -115,6 +120,8 @@ class _Place:
     track_id: int | None = None  # set once confirmed
     rejected_at: float | None = None  # the last closer look found nothing there
     looks: int = 0
+    passed: int = 0  # closer looks in a row that found it
+    looked_at: float | None = None
 
     def class_vote(self) -> int:
         return Counter(h.class_id for h in self.hits).most_common(1)[0][0]
@@ -152,11 +159,17 @@ class StationaryMemory:
             if self.detector is not None:
                 if place.rejected_at is not None and t - place.rejected_at < p.closer_look_retry_s:
                     continue
+                if place.looked_at is not None and t - place.looked_at < p.closer_look_gap_s:
+                    continue
                 if image is None or looks >= p.max_looks_per_frame:
                     continue
                 looks += 1
+                place.looked_at = t
                 if not self._closer_look(place, detections.names, image):
-                    place.rejected_at = t
+                    place.rejected_at, place.passed = t, 0
+                    continue
+                place.passed += 1
+                if place.passed < p.closer_looks:
                     continue
             place.track_id = STATIONARY_ID_BASE + self._next_id
             self._next_id += 1
