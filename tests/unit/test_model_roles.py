@@ -126,6 +126,40 @@ def test_node_makes_sessions_only_for_the_models_its_cameras_use(tmp_path):
         node.inference.close()
 
 
+def test_running_node_analyses_each_camera_with_its_chosen_model(tmp_path, mqtt_broker):
+    """The camera workers of a running node (file cameras on the test broker) run their own model."""
+    import threading
+
+    from edge.node import EdgeNode
+    from tests.services import wait_until
+
+    default = load_camera_config(_camera_file(tmp_path, None))
+    chosen = load_camera_config(_camera_file(tmp_path, {"model": "yolov8n"}))
+    chosen = chosen.model_copy(update={"camera": chosen.camera.model_copy(update={"id": "cam-v8"})})
+    cfg = NodeConfig.model_validate({
+        "node": {"id": "roles", "state_dir": str(tmp_path / "state")},
+        "mqtt": {"url": f"mqtt://127.0.0.1:{mqtt_broker.port}", "topic_prefix": "roles"},
+        "cameras": [{"config": "unused.yaml"}],
+        "inference": {"workers": 1},
+        "clips": {"enabled": False},
+    })
+    node = EdgeNode(cfg, [default, chosen])
+    runner = threading.Thread(target=node.run, daemon=True)
+    runner.start()
+    try:
+        def analysing() -> bool:
+            return all(w.analyzer is not None and w.analyzer.stats.frames >= 2 for w in node.workers)
+
+        wait_until(analysing, timeout=90, what="both cameras analysing")
+        used = {w.camera.camera.id: w.analyzer.model_ref.name for w in node.workers if w.analyzer is not None}
+        assert used == {default.camera.id: "yolo11n", "cam-v8": "yolov8n"}
+        detectors = [k for k in node.inference.sessions() if k == "" or k.startswith("detector:")]
+        assert len(detectors) == 2  # the node's model and the one camera's choice, nothing per camera
+    finally:
+        node.stop()
+        runner.join(15)
+
+
 def test_yolov8n_real_weights_load_and_detect():
     det = make_detector(DetectorConfig(model="yolov8n"))
     assert det.static_size == (640, 640) and det.names[3] == "motorcycle"
