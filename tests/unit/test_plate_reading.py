@@ -129,6 +129,7 @@ def test_cli_reads_the_full_scenes():
         assert set(p) >= {"text", "confidence", "box", "lines"} and p["lines"] == 1
         assert p["text"] in (truth[r["image"].rsplit("/", 1)[1]], UNREADABLE)  # never another plate
     assert rows[0]["plates"][0]["text"] == "51G-688.82"  # 20.jpg: a large, sharp plate
+    assert rows[1]["plates"][0]["text"] == "60A-556.55"  # 9.2.jpg: its lines found by the text detector
 
 
 def test_cli_bad_image_is_a_clear_error(tmp_path):
