@@ -1,7 +1,7 @@
 """`python -m central [--config configs/central.yaml] [run|ingest|web|migrate|user-add]`.
 
 run (default): migrate, then the ingester (thread), the police-alert dispatcher (thread) and the
-web console (uvicorn) in one process until SIGINT/SIGTERM. `user-add NAME --role R [--district D]`
+web console (uvicorn) in one process until SIGINT/SIGTERM. `user-add NAME --role R [--ward W] [--area A]`
 adds a console user (password from env CENTRAL_USER_PASSWORD, else asked on the terminal).
 Exit codes: 0 clean stop, 1 a dependency is unreachable, 2 a bad config or bad arguments.
 """
@@ -48,8 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("username", nargs="?", help="user-add: the user name")
     p.add_argument("--role", choices=["operator", "police", "admin"], help="user-add: the role")
+    p.add_argument("--ward", action="append", default=[], help="user-add: a ward/commune a police user sees (repeatable)")
     p.add_argument(
-        "--district", action="append", default=[], help="user-add: a district a police user sees (repeatable)"
+        "--area", action="append", default=[], help="user-add: a routing area (code) a police user sees (repeatable)"
+    )
+    p.add_argument(
+        "--district", action="append", default=[], help="user-add: legacy: a district label a police user sees"
     )
     return p
 
@@ -70,7 +74,7 @@ def _user_add(cfg: CentralConfig, args: argparse.Namespace) -> int:
     engine = make_engine(cfg.database_url)
     try:
         with session_scope(make_session_factory(engine)) as s:
-            create_user(s, args.username, password, args.role, args.district)
+            create_user(s, args.username, password, args.role, args.district, wards=args.ward, areas=args.area)
     except ValueError as e:
         print(f"central: {e}", file=sys.stderr)
         return 2

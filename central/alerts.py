@@ -1,5 +1,6 @@
 """Police alerts: an outbox table written in the same transaction as the status change, and a
-dispatcher that sends each alert to MQTT (`<prefix>/alerts/<district>/<type>`, QoS 1) and to the
+dispatcher that sends each alert to MQTT (`<prefix>/alerts/<area, legacy district or ward>/<type>`,
+QoS 1; central.workflow.alert_scope) and to the
 configured webhooks (HMAC-SHA256 signed). The console's police view reads the same table live.
 
 Why an outbox: the confirmation (web process) and the MQTT connection (ingester process) may live
@@ -28,7 +29,7 @@ from central.config import CentralConfig, Webhook
 from central.db import AlertRow, EventRow, ReportRow, make_session_factory, session_scope, utcnow
 from central.logs import kv
 from central.reports import evidence_url
-from central.workflow import district_slug, record
+from central.workflow import alert_scope, record
 from contract.events import ViolationEvent
 from contract.mqtt import MqttClient
 from contract.topics import police_alert_topic
@@ -74,7 +75,9 @@ def alert_payload(
         "plate_unreadable": report.plate is None and bool(report.plate_tried),
         "place": {
             "camera": report.camera,
+            "province": report.province,
             "ward": report.ward,
+            "area": report.area,
             "district": report.district,
             "address": report.address,
             "lat": report.lat,
@@ -102,7 +105,9 @@ def queue_alert(session: Session, report: ReportRow, config: CentralConfig, *, a
         AlertRow(
             report_id=report.id,
             district=report.district,
-            topic_district=district_slug(report.district),
+            ward=report.ward,
+            area=report.area,
+            topic_district=alert_scope(report.area, report.ward, report.district),
             type=report.type,
             payload=alert_payload(
                 report, best, config.web.base_url, share_secret(session, config.auth.share_link_secret)
@@ -111,7 +116,7 @@ def queue_alert(session: Session, report: ReportRow, config: CentralConfig, *, a
         )
     )
     report.alerted_at = now
-    record(session, report, actor=actor, action="alert_queued", note=report.district, at=now)
+    record(session, report, actor=actor, action="alert_queued", note=report.area or report.ward or report.district, at=now)
     return True
 
 

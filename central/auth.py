@@ -41,10 +41,23 @@ class User:
     id: int
     username: str
     role: str
-    districts: tuple[str, ...]
+    districts: tuple[str, ...]  # legacy: police scoped by district labels (before 2025's two tiers)
+    wards: tuple[str, ...] = ()  # police: the communes/wards they see
+    areas: tuple[str, ...] = ()  # police: the routing areas (codes; each a set of wards) they see
 
     def sees_district(self, district: str | None) -> bool:
         return self.role != "police" or (district is not None and district in self.districts)
+
+    def sees_place(self, ward: str | None, area: str | None, district: str | None) -> bool:
+        """Police see a place that is one of their wards, in one of their areas, or (legacy) in one
+        of their districts; everyone else sees every place."""
+        if self.role != "police":
+            return True
+        return (
+            (ward is not None and ward in self.wards)
+            or (area is not None and area in self.areas)
+            or (district is not None and district in self.districts)
+        )
 
 
 @dataclass(frozen=True)
@@ -58,21 +71,36 @@ def _token_hash(token: str) -> str:
 
 
 def _user(row: UserRow) -> User:
-    return User(row.id, row.username, row.role, tuple(row.districts or ()))
+    scope = row.scope if isinstance(row.scope, dict) else {}
+    districts = scope.get("districts", row.districts) or ()
+    return User(
+        row.id, row.username, row.role, tuple(districts), tuple(scope.get("wards") or ()), tuple(scope.get("areas") or ())
+    )
 
 
-def create_user(session: Session, username: str, password: str, role: str, districts: list[str] | None = None) -> User:
+def create_user(
+    session: Session,
+    username: str,
+    password: str,
+    role: str,
+    districts: list[str] | None = None,
+    *,
+    wards: list[str] | None = None,
+    areas: list[str] | None = None,
+) -> User:
+    """`districts` is the legacy scope; police are scoped by `wards` and/or `areas` (routing area codes)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)} (got {role!r})")
     if len(password) < 8:
         raise ValueError("password must have at least 8 characters")
-    if role == "police" and not districts:
-        raise ValueError("a police user needs at least one district")
+    if role == "police" and not (districts or wards or areas):
+        raise ValueError("a police user needs at least one ward or area (or a legacy district)")
     row = UserRow(
         username=username,
         password_hash=_hasher.hash(password),
         role=role,
         districts=list(districts or []),
+        scope={"wards": list(wards or []), "areas": list(areas or []), "districts": list(districts or [])},
         active=True,
         created_at=utcnow(),
     )

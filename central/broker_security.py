@@ -12,8 +12,10 @@ credential cannot take over central's or another account's session, and it check
   (`<prefix>/<node id>/+/debug/record`); it cannot read other nodes' topics.
 - Central logs in as `central`: it reads everything under `<prefix>/` and publishes police alerts
   (`<prefix>/alerts/#`) and debug-recording requests (`<prefix>/+/+/debug/record`), nothing else.
-- A police client (`--police NAME[:DISTRICT]`) may only read alerts: one district's
-  (`<prefix>/alerts/<district slug>/#`) or, without a district, all of them.
+- A police client (`--police NAME[:PLACE]`) may only read alerts: one place's
+  (`<prefix>/alerts/<place slug>/#`; the place is a routing area code or a ward, as
+  central.workflow.alert_scope names an alert's topic; a legacy district label still works) or,
+  without a place, all of them.
 - A signal controller (`--controller NAME:NODE`) may only publish its node's signal heads
   (`<prefix>/<node>/+/signal/+`).
 - Names are reserved: `central`, `alerts` (a node named `alerts` would publish police alerts),
@@ -410,8 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m central.broker_security", description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, type=Path, help="folder for the broker's files and the secrets")
     p.add_argument("--node", action="append", default=[], help="an edge node id (repeat)")
-    p.add_argument("--police", action="append", default=[], metavar="NAME[:DISTRICT]",
-                   help="a police client that may only read alerts: one district's (its name or slug), else all")
+    p.add_argument("--police", action="append", default=[], metavar="NAME[:PLACE]",
+                   help="a police client that may only read alerts: one area's or ward's (code, name or slug; "
+                        "a legacy district too), else all")
     p.add_argument("--controller", action="append", default=[], metavar="NAME:NODE",
                    help="a signal controller that may only publish NODE's signal heads")
     p.add_argument("--prefix", default=DEFAULT_PREFIX)

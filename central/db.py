@@ -164,8 +164,11 @@ class ReportRow(Base):
     group_key: Mapped[str | None] = mapped_column(String(200), index=True)
     incident: Mapped[str | None] = mapped_column(String(36), index=True)
     zone_id: Mapped[str | None] = mapped_column(String(64))
-    ward: Mapped[str | None] = mapped_column(Text)
-    district: Mapped[str | None] = mapped_column(Text, index=True)
+    ward: Mapped[str | None] = mapped_column(Text, index=True)
+    district: Mapped[str | None] = mapped_column(Text, index=True)  # a legacy label (no districts since 2025-07)
+    # 0008: two tiers (province -> ward); `area` is the routing table's area (a set of wards) of the ward.
+    province: Mapped[str | None] = mapped_column(Text)
+    area: Mapped[str | None] = mapped_column(String(64), index=True)
     address: Mapped[str | None] = mapped_column(Text)
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
@@ -235,7 +238,9 @@ class UserRow(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(Text, comment="argon2id (PHC string)")
     role: Mapped[str] = mapped_column(String(16), comment="operator | police | admin")
-    districts: Mapped[Any] = mapped_column(JsonType, comment="police: the districts they see")
+    districts: Mapped[Any] = mapped_column(JsonType, comment="legacy: police districts (0008 copied them to scope)")
+    # 0008: police: {"wards": [...], "areas": [...], "districts": [...legacy]}: what they see.
+    scope: Mapped[Any] = mapped_column(JsonType, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -258,7 +263,10 @@ class AlertRow(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
     district: Mapped[str | None] = mapped_column(Text)
-    topic_district: Mapped[str] = mapped_column(String(64))
+    topic_district: Mapped[str] = mapped_column(String(64), comment="the topic's place: area, legacy district or ward")
+    # 0008: the report's ward and area, for police scoped by them.
+    ward: Mapped[str | None] = mapped_column(Text)
+    area: Mapped[str | None] = mapped_column(String(64))
     type: Mapped[str] = mapped_column(String(64))
     payload: Mapped[Any] = mapped_column(JsonType)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)

@@ -206,7 +206,8 @@ def _texts(report: ReportRow, best: ViolationEvent, templates: ReportTemplates, 
 
 def _new_report(event: ViolationEvent, routing: RoutingTable, now: Any) -> ReportRow:
     loc = event.location
-    agency = routing.route(event.category, loc.ward, loc.district)
+    area = routing.area_of(loc.ward)
+    agency = routing.route(event.category, loc.ward, loc.district, area)
     priority = routing.priority(event.type)
     return ReportRow(
         event_id=event.id,
@@ -220,7 +221,9 @@ def _new_report(event: ViolationEvent, routing: RoutingTable, now: Any) -> Repor
         group_key=group_key(event),
         incident=event.incident,
         zone_id=event.zone.id if event.zone else None,
+        province=loc.province,
         ward=loc.ward,
+        area=area,
         district=loc.district,
         address=loc.address,
         lat=loc.lat,

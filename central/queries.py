@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from central import evidence as evidence_files
@@ -195,11 +195,20 @@ def add_evidence_row(s: Session, sha256: str, media_type: str, size: int, path: 
 # -------------------------------------------------------------------------------------- alerts
 
 
-def alerts_after(s: Session, after: int, limit: int, districts: Sequence[str] | None = None) -> list[AlertRow]:
-    """Alerts with an id above `after`, oldest first; only these districts' when given."""
+def alert_place(police: User | Sequence[str]) -> ColumnElement[bool]:
+    """Alerts of a police user's wards, areas and (legacy) districts; a plain list: legacy districts."""
+    if isinstance(police, User):
+        return or_(
+            AlertRow.ward.in_(police.wards), AlertRow.area.in_(police.areas), AlertRow.district.in_(police.districts)
+        )
+    return AlertRow.district.in_(police)
+
+
+def alerts_after(s: Session, after: int, limit: int, police: User | Sequence[str] | None = None) -> list[AlertRow]:
+    """Alerts with an id above `after`, oldest first; only the places of `police` when given."""
     stmt = select(AlertRow).where(AlertRow.id > after).order_by(AlertRow.id).limit(limit)
-    if districts is not None:
-        stmt = stmt.where(AlertRow.district.in_(districts))
+    if police is not None:
+        stmt = stmt.where(alert_place(police))
     return list(s.scalars(stmt))
 
 

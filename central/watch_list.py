@@ -22,7 +22,7 @@ from central.auth import share_secret
 from central.config import CentralConfig
 from central.db import AlertRow, Base, ReportRow, UtcDateTime, normalize_plate, utcnow
 from central.logs import kv
-from central.workflow import district_slug, record
+from central.workflow import alert_scope, record
 from contract.events import ViolationEvent
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,9 @@ def alert_sightings(
             AlertRow(
                 report_id=report.id,
                 district=report.district,
-                topic_district=district_slug(report.district),
+                ward=report.ward,
+                area=report.area,
+                topic_district=alert_scope(report.area, report.ward, report.district),
                 type=report.type,
                 payload=payload,
                 created_at=now,

@@ -1,6 +1,9 @@
 """Routing, priorities, deadlines and the review workflow of field reports.
 
-Routing is data (configs/routing.yaml): ward x category -> agency, traffic -> the district's police.
+Routing is data (configs/routing.yaml): category x ward (x optional area) -> agency; traffic -> the
+police of the ward or of the named area (a set of wards) that covers it. Since 1 July 2025 Vietnam
+has two tiers (province -> commune/ward/special zone); districts survive only as a legacy label,
+still routed (`district_police`, deprecated) so an old table keeps working (docs/administration.md).
 The workflow is a small state machine; every change writes a `report_history` row (who, when, why).
 """
 
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,7 +28,10 @@ from contract.paths import packaged_config
 DEFAULT_ROUTING_FILE = packaged_config("routing.yaml")
 
 Priority = Literal["urgent", "normal"]
-DISTRICT_POLICE = "district_police"
+WARD_POLICE = "ward_police"  # the police agency serving the report's ward
+AREA_POLICE = "area_police"  # the police agency serving the area its ward belongs to
+DISTRICT_POLICE = "district_police"  # legacy: the police agency serving the report's district label
+POLICE_ROUTES = (WARD_POLICE, AREA_POLICE, DISTRICT_POLICE)
 ANY = "*"
 
 # ------------------------------------------------------------------------------------- routing
@@ -42,13 +49,23 @@ class _Names(_Strict):
 class Agency(_Strict):
     name: _Names
     kind: Literal["police", "ward_committee", "district_committee", "sanitation", "ioc", "other"]
-    districts: list[str] = Field(default_factory=list, description="police: the districts it serves")
+    wards: list[str] = Field(default_factory=list, description="police: the wards/communes it serves")
+    areas: list[str] = Field(default_factory=list, description="police: the areas (codes in `areas`) it serves")
+    districts: list[str] = Field(default_factory=list, description="legacy: the districts it served")
+
+
+class Area(_Strict):
+    """A named set of wards (a traffic-police team's beat): routing, police scope and alert topics."""
+
+    name: str = Field(min_length=1)
+    wards: list[str] = Field(min_length=1)
 
 
 class Route(_Strict):
     category: Category | Literal["*"] = ANY
     ward: str = ANY
-    district: str = ANY
+    area: str = ANY
+    district: str = ANY  # legacy label
     agency: str
 
 
@@ -64,6 +81,7 @@ class _Deadlines(_Strict):
 
 
 class RoutingTable(_Strict):
+    areas: dict[str, Area] = Field(default_factory=dict)
     agencies: dict[str, Agency] = Field(min_length=1)
     routes: list[Route] = Field(min_length=1)
     priorities: dict[ViolationType, Priority] = Field(default_factory=dict)
@@ -72,34 +90,70 @@ class RoutingTable(_Strict):
     @model_validator(mode="after")
     def _check(self) -> RoutingTable:
         for i, r in enumerate(self.routes):
-            if r.agency != DISTRICT_POLICE and r.agency not in self.agencies:
+            if r.agency not in POLICE_ROUTES and r.agency not in self.agencies:
                 raise ValueError(f"routes[{i}].agency: unknown agency {r.agency!r} (have: {sorted(self.agencies)})")
+            if r.area != ANY and r.area not in self.areas:
+                raise ValueError(f"routes[{i}].area: unknown area {r.area!r} (have: {sorted(self.areas)})")
+            migrated = any(a.wards or a.areas for a in self.agencies.values())
+            if (r.agency == DISTRICT_POLICE or r.district != ANY) and not migrated:
+                # A table still routed by district only; a migrated one may keep a district route as
+                # the fallback for cameras whose configs are not updated yet.
+                warnings.warn(
+                    f"routes[{i}]: districts no longer exist (two-tier government since 2025-07-01); route by "
+                    "ward or area (ward_police / area_police), see docs/administration.md",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+        for code, agency in self.agencies.items():
+            unknown = [a for a in agency.areas if a not in self.areas]
+            if unknown:
+                raise ValueError(f"agencies.{code}.areas: unknown area(s) {unknown} (have: {sorted(self.areas)})")
         missing = [c.value for c in Category if c not in self.deadlines_minutes]
         if missing:
             raise ValueError(f"deadlines_minutes: no deadlines for {', '.join(missing)}")
         return self
 
-    def police_for(self, district: str | None) -> tuple[str, Agency] | None:
-        if not district:
+    def area_of(self, ward: str | None) -> str | None:
+        """The code of the (first) area that lists `ward`; None when no area does."""
+        if not ward:
+            return None
+        return next((code for code, area in self.areas.items() if ward in area.wards), None)
+
+    def _police(self, field: str, value: str | None) -> tuple[str, Agency] | None:
+        if not value:
             return None
         for code, agency in self.agencies.items():
-            if agency.kind == "police" and district in agency.districts:
+            if agency.kind == "police" and value in getattr(agency, field):
                 return code, agency
         return None
 
-    def route(self, category: Category, ward: str | None, district: str | None) -> tuple[str, Agency] | None:
-        """First matching route's agency; None only if the table has no catch-all."""
+    def police_for(self, district: str | None) -> tuple[str, Agency] | None:
+        """Legacy: the police agency serving a district label."""
+        return self._police("districts", district)
+
+    def route(
+        self, category: Category, ward: str | None, district: str | None = None, area: str | None = None
+    ) -> tuple[str, Agency] | None:
+        """First matching route's agency; None only if the table has no catch-all. `area` defaults
+        to the area that lists the ward."""
+        area = area or self.area_of(ward)
         for r in self.routes:
             if r.category != ANY and r.category != category:
                 continue
             if r.ward != ANY and r.ward != (ward or ""):
                 continue
+            if r.area != ANY and r.area != (area or ""):
+                continue
             if r.district != ANY and r.district != (district or ""):
                 continue
-            if r.agency == DISTRICT_POLICE:
-                found = self.police_for(district)
+            if r.agency in POLICE_ROUTES:
+                found = {
+                    WARD_POLICE: lambda: self._police("wards", ward),
+                    AREA_POLICE: lambda: self._police("areas", area),
+                    DISTRICT_POLICE: lambda: self.police_for(district),
+                }[r.agency]()
                 if found is None:
-                    continue  # no police agency for this district: let a later route take it
+                    continue  # no police agency for this place: let a later route take it
                 return found
             return r.agency, self.agencies[r.agency]
         return None
@@ -121,8 +175,16 @@ def load_routing(path: Path | str = DEFAULT_ROUTING_FILE) -> RoutingTable:
         raise ConfigError(format_validation_error(path, e)) from None
 
 
+def alert_scope(area: str | None, ward: str | None, district: str | None) -> str:
+    """The topic-safe place of a report's police alerts, `<prefix>/alerts/<this>/<type>`: its area
+    (code) when its ward is in one; else its legacy district label where the camera still carries one
+    (the topic police accounts were granted before 2025: an upgrade must not silence them); else its ward."""
+    return district_slug(area or district or ward)
+
+
 def district_slug(district: str | None) -> str:
-    """'Quận Hoàn Kiếm' -> 'quan-hoan-kiem': a topic-safe name for MQTT alert topics."""
+    """'Phường Cầu Giấy' -> 'phuong-cau-giay' (any place name or area code): a topic-safe name for
+    MQTT alert topics."""
     text = (district or "").replace("đ", "d").replace("Đ", "D")
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:64]

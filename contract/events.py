@@ -185,10 +185,13 @@ class ZoneRef(_Strict):
 
 
 class Location(_Strict):
-    """Where the camera is, from its config: what routing and the report need."""
+    """Where the camera is, from its config: what routing and the report need. Two tiers since
+    2025-07-01: province (or centrally-run city) and commune/ward/special zone; `district` is an
+    optional legacy label (no such level of government any more)."""
 
-    ward: str | None = Field(default=None, max_length=200)
-    district: str | None = Field(default=None, max_length=200)
+    province: str | None = Field(default=None, max_length=200)
+    ward: str | None = Field(default=None, max_length=200, description="commune, ward or special zone")
+    district: str | None = Field(default=None, max_length=200, description="legacy label")
     address: str | None = Field(default=None, max_length=500)
     lat: float | None = Field(default=None, strict=True, ge=-90, le=90)
     lon: float | None = Field(default=None, strict=True, ge=-180, le=180)

@@ -29,8 +29,9 @@ def camera_health_topic(prefix: str, node: str, camera: str) -> str:
 
 
 def police_alert_topic(prefix: str, district: str, violation_type: str) -> str:
-    """QoS 1, not retained: a police alert for one district (a topic-safe slug) and violation type.
-    Subscribe `<prefix>/alerts/<district>/#` for one district's alerts."""
+    """QoS 1, not retained: a police alert for one place (a topic-safe slug: the routing area of the
+    report's ward, else its legacy district label, else its ward) and violation type. Subscribe
+    `<prefix>/alerts/<area or ward>/#` for one area's or ward's alerts."""
     return f"{prefix}/alerts/{district}/{violation_type}"
 
 

@@ -135,7 +135,7 @@ class CameraInfo(_Model):
     def _printable_location(cls, value: Location) -> Location:
         # These go into every event of the camera: a NUL (or a stray control character from a
         # copy-paste) would make each one poison at central (issue 18, defect 7).
-        for key in ("ward", "district", "address"):
+        for key in ("province", "ward", "district", "address"):
             text = getattr(value, key)
             bad = re.search(r"[\x00-\x1f\x7f\ud800-\udfff]", text) if text else None
             if bad:

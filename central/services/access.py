@@ -1,6 +1,6 @@
 """Who may see a report, and which review actions a user may take on it.
 
-Police see only traffic reports of their districts, and only once a report is confirmed (or was
+Police see only traffic reports of their wards and areas (or legacy districts), and only once a report is confirmed (or was
 alerted to them before review), and the reports of any rule whose watch-listed plate they were
 alerted to; operators and admins see everything.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, or_
+from sqlalchemy import ColumnElement, Select, or_
 from sqlalchemy.orm import Session
 
 from central.auth import User
@@ -30,8 +30,15 @@ def scope(stmt: Select[Any], user: User) -> Select[Any]:
     watched = ReportRow.watch_alerted_at.is_not(None)
     return stmt.where(
         or_(ReportRow.category == "traffic", watched),
-        ReportRow.district.in_(user.districts),
+        place_clause(user),
         or_(ReportRow.status.in_(POLICE_VISIBLE), ReportRow.alerted_at.is_not(None), watched),
+    )
+
+
+def place_clause(user: User) -> ColumnElement[bool]:
+    """The SQL form of User.sees_place over reports (a police user's wards, areas, legacy districts)."""
+    return or_(
+        ReportRow.ward.in_(user.wards), ReportRow.area.in_(user.areas), ReportRow.district.in_(user.districts)
     )
 
 
@@ -41,7 +48,7 @@ def can_see(user: User, report: ReportRow) -> bool:
     watched = report.watch_alerted_at is not None
     return (
         (report.category == "traffic" or watched)
-        and user.sees_district(report.district)
+        and user.sees_place(report.ward, report.area, report.district)
         and (report.status in POLICE_VISIBLE or report.alerted_at is not None or watched)
     )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,9 +32,10 @@ BACKLOG = 50  # a fresh page (no Last-Event-ID) starts with the latest alerts
 ACK_ROLES = ("police", "admin")
 
 
-def districts_of(user: auth.User) -> Sequence[str] | None:
-    """The districts whose alerts `user` sees (None: all, for operators and admins)."""
-    return user.districts if user.role == "police" else None
+def districts_of(user: auth.User) -> auth.User | None:
+    """The police user whose places' alerts (wards, areas, legacy districts) `user` sees (None: all,
+    for operators and admins)."""
+    return user if user.role == "police" else None
 
 
 def _local(value: datetime | None, tz: str) -> dict[str, str] | None:
@@ -60,11 +61,11 @@ def alert_view(a: AlertRow, tz: str) -> dict[str, Any]:
     }
 
 
-def latest_id(s: Session, districts: Sequence[str] | None) -> int:
+def latest_id(s: Session, districts: auth.User | None) -> int:
     """The id below which a fresh stream does not go (all but the latest BACKLOG alerts)."""
     stmt = select(AlertRow.id).order_by(AlertRow.id.desc()).offset(BACKLOG - 1).limit(1)
     if districts is not None:
-        stmt = stmt.where(AlertRow.district.in_(districts))
+        stmt = stmt.where(queries.alert_place(districts))
     found = s.scalar(stmt)
     return max(0, (found or 0) - 1)
 
@@ -136,7 +137,7 @@ def acknowledge(sessions: sessionmaker[Session], alert_id: int, user: auth.User,
     districts = districts_of(user)
     with session_scope(sessions) as s:
         alert = s.get(AlertRow, alert_id)
-        if alert is None or (districts is not None and alert.district not in districts):
+        if alert is None or (districts is not None and not districts.sees_place(alert.ward, alert.area, alert.district)):
             raise WorkflowError(404, NOT_FOUND)
         at = utcnow()
         # A conditional UPDATE: of two officers taking it at once, one wins, the other gets 409.

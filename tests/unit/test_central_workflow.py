@@ -19,7 +19,8 @@ T0 = datetime(2026, 11, 21, 7, 0, tzinfo=UTC)
 def test_routing_traffic_goes_to_the_district_police_and_order_to_the_ward():
     rt = load_routing()
     assert rt.route(Category.TRAFFIC, "Phường Hàng Bài", "Quận Hoàn Kiếm")[0] == "csgt-hoan-kiem"
-    assert rt.route(Category.URBAN_ORDER, "Phường Hàng Bài", "Quận Hoàn Kiếm")[0] == "ubnd-hang-bai"
+    # The old ward's name routes to the committee of the ward that took it over (2025-07-01).
+    assert rt.route(Category.URBAN_ORDER, "Phường Hàng Bài", "Quận Hoàn Kiếm")[0] == "ubnd-cua-nam"
     assert rt.route(Category.SANITATION, "Phường Vĩnh Ninh", "Thành phố Huế")[0] == "urenco-hue"
     # No police agency for this district: the catch-all desk gets it instead of nobody.
     assert rt.route(Category.TRAFFIC, None, "Quận Ba Đình")[0] == "ioc-dispatch"

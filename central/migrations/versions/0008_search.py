@@ -1,4 +1,12 @@
-"""Free-text search (issue 17, item 3): reports.search_text, the report's address, ward, camera and
+"""Two-tier administration and free-text search (issue 17, items 1 and 3).
+
+Two tiers (since 2025-07-01: province -> commune/ward/special zone, no districts): reports gain
+`province` and `area` (the routing table's named set of wards; NULL for reports made before, which
+keep their ward and their district label); police users gain `scope` {wards, areas, districts},
+carried over from `districts` (kept as legacy, so a district-scoped officer sees what they saw);
+alerts gain `ward` and `area`, copied from their reports.
+
+Search: reports.search_text, the report's address, ward, camera and
 zone (ids and configured names) and plate folded to unaccented lower-case words, filled here for the
 reports that exist (new ones get it at grouping time, central.search).
 
@@ -21,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 import yaml
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -28,6 +37,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 log = logging.getLogger("alembic.runtime.migration")
+_json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 _BATCH = 5000
 
 
@@ -65,6 +75,8 @@ def _scene_names(conn: sa.Connection) -> dict[tuple[str, str], tuple[str | None,
 
 def upgrade() -> None:
     with op.batch_alter_table("reports") as batch:
+        batch.add_column(sa.Column("province", sa.Text(), nullable=True, comment="province or centrally-run city"))
+        batch.add_column(sa.Column("area", sa.String(64), nullable=True, comment="routing area (a set of wards)"))
         batch.add_column(
             sa.Column(
                 "search_text",
@@ -73,7 +85,26 @@ def upgrade() -> None:
                 comment="address, ward, camera, zone, plate: unaccented lower-case words (free-text search)",
             )
         )
+    op.create_index("ix_reports_ward", "reports", ["ward"])
+    op.create_index("ix_reports_area", "reports", ["area"])
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(sa.Column("scope", _json, nullable=True, comment="police: {wards, areas, districts}"))
+    with op.batch_alter_table("alerts") as batch:
+        batch.add_column(sa.Column("ward", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("area", sa.String(64), nullable=True))
     conn = op.get_bind()
+    # Every user's districts carried over as the legacy part of their scope: they see what they saw.
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(
+            "UPDATE users SET scope = jsonb_build_object('wards', '[]'::jsonb, 'areas', '[]'::jsonb, "
+            "'districts', coalesce(districts, '[]'::jsonb))"
+        ))
+    else:
+        conn.execute(sa.text(
+            "UPDATE users SET scope = json_object('wards', json('[]'), 'areas', json('[]'), "
+            "'districts', json(coalesce(districts, '[]')))"
+        ))
+    conn.execute(sa.text("UPDATE alerts SET ward = (SELECT r.ward FROM reports r WHERE r.id = alerts.report_id)"))
     names = _scene_names(conn)
     last = 0
     while True:
@@ -103,5 +134,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP INDEX IF EXISTS ix_reports_search_text_trgm")
+    with op.batch_alter_table("alerts") as batch:
+        batch.drop_column("area")
+        batch.drop_column("ward")
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("scope")
+    op.drop_index("ix_reports_area", table_name="reports")
+    op.drop_index("ix_reports_ward", table_name="reports")
     with op.batch_alter_table("reports") as batch:
         batch.drop_column("search_text")
+        batch.drop_column("area")
+        batch.drop_column("province")
