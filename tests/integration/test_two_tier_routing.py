@@ -224,3 +224,86 @@ def test_migration_carries_district_users_and_alerts_over(backend: str, tmp_path
     finally:
         if cleanup:
             drop_database(*cleanup)
+
+
+BROKER_PW = {name: uuid.uuid4().hex for name in ("central", "node-a", "csgt-hue", "ca-phu-bai", "old-hk")}
+
+
+@pytest.fixture(scope="module", params=["dynsec", "acl-file"])
+def scoped_broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A private Mosquitto with police accounts scoped to an area, a ward and a legacy district."""
+    from central.broker_security import broker_files
+    from edge.local_broker import LocalMosquitto
+
+    folder = tmp_path_factory.mktemp("two-tier-broker")
+    security = broker_files(
+        folder / "security", {"node-a": BROKER_PW["node-a"]}, BROKER_PW["central"], prefix="ioc", tls=False,
+        dynsec=request.param == "dynsec",
+        police={
+            "csgt-hue": ("hue-trung-tam", BROKER_PW["csgt-hue"]),  # an area, by its code
+            "ca-phu-bai": ("Phường Phú Bài", BROKER_PW["ca-phu-bai"]),  # a ward in no area, by its name
+            "old-hk": ("Quận Hoàn Kiếm", BROKER_PW["old-hk"]),  # an account made before 2025
+        },
+    )
+    with LocalMosquitto(state_dir=folder / "state", security=security) as b:
+        yield b
+
+
+def test_alerts_reach_area_ward_and_legacy_district_accounts_on_a_real_broker(scoped_broker: Any, tmp_path: Path) -> None:
+    from central.alerts import AlertDispatcher
+    from central.broker_security import CENTRAL_USER
+    from contract.mqtt import MqttClient, MqttSettings
+    from tests.services import wait_until
+    from tests.support.central import ingest_processor
+
+    url = f"sqlite:///{tmp_path / 'central.db'}"
+    migrate(url)
+    cfg = CentralConfig.model_validate({
+        "database_url": url, "evidence_dir": str(tmp_path / "ev"), "web": {"public_url": "http://c.test"},
+        "mqtt": {"url": scoped_broker.url, "topic_prefix": "ioc", "username": CENTRAL_USER, "password": BROKER_PW["central"]},
+        "alerts": {"poll_interval_s": 0.1, "immediate_types": ["wrong_way"]},
+    })
+    engine = make_engine(url)
+    received: dict[str, list[str]] = {}
+    clients = []
+    own = {"csgt-hue": "hue-trung-tam", "ca-phu-bai": "phuong-phu-bai", "old-hk": "quan-hoan-kiem"}
+    for user, slug in own.items():
+        received[user] = []
+        subacks: list[Any] = []
+        c = MqttClient(
+            MqttSettings(scoped_broker.url, user, username=user, password=BROKER_PW[user]),
+            # Each also asks for every alert: the broker gives it only its own place's.
+            on_connect=lambda *_a, c_user=user, c_slug=slug: clients_by_user[c_user].subscribe(
+                [f"ioc/alerts/{c_slug}/#", "ioc/alerts/#"]
+            ),
+            on_subscribed=subacks.append,
+            on_message=lambda _c, _u, m, c_user=user: received[c_user].append(m.topic),
+        )
+        clients.append((c, subacks))
+    clients_by_user = {user: c for user, (c, _s) in zip(own, clients, strict=True)}
+    for c, subacks in clients:
+        c.start()
+        wait_until(c.connected.is_set, 10, what="police client connected")
+        wait_until(lambda s=subacks: s, 10, what="police client subscribed")
+    processor = ingest_processor(cfg, engine)
+    dispatcher = AlertDispatcher(cfg, engine).start()
+    try:
+        places = {
+            "cam-thuan-hoa": {"province": "Huế", "ward": "Phường Thuận Hóa"},
+            "cam-phu-bai": {"province": "Huế", "ward": "Phường Phú Bài"},
+            "cam-old-hk": {"ward": "Phường Hàng Bài", "district": "Quận Hoàn Kiếm"},
+        }
+        for camera, loc in places.items():
+            ev = make_event(type="wrong_way", node="node-a", camera=camera, location=loc)
+            processor.process(event_topic("ioc", "node-a", camera, "wrong_way"), ev.to_json().encode())
+        for user, slug in own.items():
+            want = f"ioc/alerts/{slug}/wrong_way"
+            wait_until(lambda u=user, w=want: w in received[u], 15, what=f"{user} receives {want}")
+        wait_until(lambda: dispatcher.sent == 3, 10, what="three alerts sent")
+        for user, slug in own.items():
+            assert set(received[user]) == {f"ioc/alerts/{slug}/wrong_way"}, (user, received[user])  # its own only
+    finally:
+        dispatcher.stop()
+        for c, _s in clients:
+            c.stop()
+        engine.dispose()
