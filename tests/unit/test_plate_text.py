@@ -108,7 +108,7 @@ def test_synthetic_layouts_read_right_or_not_at_all():
     with open(root / "labels.csv", newline="") as f:
         files = [r["file"] for r in csv.DictReader(f) if "_scenes/" not in r["file"]][:6]
     backgrounds = [cv2.imread(str(root / p)) for p in files]
-    plates = synthetic_plates(2, backgrounds, seed=7, degradations=("clean", "blur"))
+    plates = synthetic_plates(1, backgrounds, seed=7, degradations=("clean", "blur"))
     reader = PlateReader(TextLineModel(default_model()))
     exact = 0
     for p in plates:
@@ -117,5 +117,5 @@ def test_synthetic_layouts_read_right_or_not_at_all():
         if r.readable:
             exact += 1
             assert r.lines == p.lines, (p.name, r)
-    # Measured 12 of 12 (docs/benchmarks.md "Plate reading"): every layout is read.
-    assert exact >= 10, exact
+    # Measured 6 of 6 (150 of 150 in benchmarks/plates_accuracy.py): every layout is read.
+    assert len(plates) == 6 and exact >= 5, exact
