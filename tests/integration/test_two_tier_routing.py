@@ -31,6 +31,10 @@ from tests.services import create_database, drop_database, make_event
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 _NAMES = {"vi": "x", "en": "x"}
+
+
+def _code(found: tuple[str, Any] | None) -> str | None:
+    return found[0] if found else None
 _DEADLINES = {c.value: {"urgent": 30, "normal": 60} for c in Category}
 
 
@@ -41,17 +45,17 @@ def test_routing_by_ward_and_area_with_the_shipped_table() -> None:
     assert rt.area_of("Phường Thuận Hóa") == "hue-trung-tam" and rt.area_of("Phường Cửa Nam") == "hn-hoan-kiem"
     assert rt.area_of("Phường Hàng Bài") is None  # an old ward name is in no area
     # Traffic: the police of the ward's area; no district needed.
-    assert rt.route(Category.TRAFFIC, "Phường Thuận Hóa")[0] == "csgt-hue"
-    assert rt.route(Category.TRAFFIC, "Phường Cầu Giấy")[0] == "csgt-cau-giay"
-    assert rt.route(Category.TRAFFIC, "Phường Cửa Nam", "Quận Hoàn Kiếm")[0] == "csgt-hoan-kiem"
+    assert _code(rt.route(Category.TRAFFIC, "Phường Thuận Hóa")) == "csgt-hue"
+    assert _code(rt.route(Category.TRAFFIC, "Phường Cầu Giấy")) == "csgt-cau-giay"
+    assert _code(rt.route(Category.TRAFFIC, "Phường Cửa Nam", "Quận Hoàn Kiếm")) == "csgt-hoan-kiem"
     # An old camera config (old ward, district label): the legacy district route still finds its police.
-    assert rt.route(Category.TRAFFIC, "Phường Vĩnh Ninh", "Thành phố Huế")[0] == "csgt-hue"
+    assert _code(rt.route(Category.TRAFFIC, "Phường Vĩnh Ninh", "Thành phố Huế")) == "csgt-hue"
     # Ward x category: the ward's committee; sanitation in the Huế area to the city's company.
-    assert rt.route(Category.URBAN_ORDER, "Phường Cửa Nam")[0] == "ubnd-cua-nam"
-    assert rt.route(Category.SANITATION, "Phường Thuận Hóa")[0] == "urenco-hue"
-    assert rt.route(Category.URBAN_ORDER, "Phường Vĩnh Ninh", "Thành phố Huế")[0] == "ubnd-thuan-hoa"
+    assert _code(rt.route(Category.URBAN_ORDER, "Phường Cửa Nam")) == "ubnd-cua-nam"
+    assert _code(rt.route(Category.SANITATION, "Phường Thuận Hóa")) == "urenco-hue"
+    assert _code(rt.route(Category.URBAN_ORDER, "Phường Vĩnh Ninh", "Thành phố Huế")) == "ubnd-thuan-hoa"
     # Nowhere known: the IOC desk, never nobody.
-    assert rt.route(Category.TRAFFIC, "Xã Khác")[0] == "ioc-dispatch"
+    assert _code(rt.route(Category.TRAFFIC, "Xã Khác")) == "ioc-dispatch"
 
 
 def test_ward_police_area_routes_and_a_legacy_district_table() -> None:
@@ -71,11 +75,11 @@ def test_ward_police_area_routes_and_a_legacy_district_table() -> None:
         ],
         "deadlines_minutes": _DEADLINES,
     })
-    assert rt.route(Category.TRAFFIC, "Phường A")[0] == "ca-a"  # its ward police come first here
-    assert rt.route(Category.TRAFFIC, "Phường B")[0] == "csgt-1"  # no ward police: the area's
-    assert rt.route(Category.TRAFFIC, "Phường C")[0] == "desk"
-    assert rt.route(Category.URBAN_ORDER, "Phường B")[0] == "ubnd-b"
-    assert rt.route(Category.URBAN_ORDER, "Phường C")[0] == "desk"
+    assert _code(rt.route(Category.TRAFFIC, "Phường A")) == "ca-a"  # its ward police come first here
+    assert _code(rt.route(Category.TRAFFIC, "Phường B")) == "csgt-1"  # no ward police: the area's
+    assert _code(rt.route(Category.TRAFFIC, "Phường C")) == "desk"
+    assert _code(rt.route(Category.URBAN_ORDER, "Phường B")) == "ubnd-b"
+    assert _code(rt.route(Category.URBAN_ORDER, "Phường C")) == "desk"
     with pytest.raises(ValueError, match="unknown area"):
         RoutingTable.model_validate({
             "agencies": {"p": {"name": _NAMES, "kind": "police", "areas": ["nope"]}},
@@ -90,7 +94,7 @@ def test_ward_police_area_routes_and_a_legacy_district_table() -> None:
                        {"agency": "desk"}],
             "deadlines_minutes": _DEADLINES,
         })
-    assert old.route(Category.TRAFFIC, "Phường Bến Nghé", "Quận 1")[0] == "csgt-q1"
+    assert _code(old.route(Category.TRAFFIC, "Phường Bến Nghé", "Quận 1")) == "csgt-q1"
 
 
 PLACES = {
@@ -284,7 +288,7 @@ def test_alerts_reach_area_ward_and_legacy_district_accounts_on_a_real_broker(sc
     for c, subacks in clients:
         c.start()
         wait_until(c.connected.is_set, 10, what="police client connected")
-        wait_until(lambda s=subacks: s, 10, what="police client subscribed")
+        wait_until(lambda s=subacks: bool(s), 10, what="police client subscribed")  # type: ignore[misc]
     processor = ingest_processor(cfg, engine)
     dispatcher = AlertDispatcher(cfg, engine).start()
     try:
@@ -298,7 +302,7 @@ def test_alerts_reach_area_ward_and_legacy_district_accounts_on_a_real_broker(sc
             processor.process(event_topic("ioc", "node-a", camera, "wrong_way"), ev.to_json().encode())
         for user, slug in own.items():
             want = f"ioc/alerts/{slug}/wrong_way"
-            wait_until(lambda u=user, w=want: w in received[u], 15, what=f"{user} receives {want}")
+            wait_until(lambda u=user, w=want: w in received[u], 15, what=f"{user} receives {want}")  # type: ignore[misc]
         wait_until(lambda: dispatcher.sent == 3, 10, what="three alerts sent")
         for user, slug in own.items():
             assert set(received[user]) == {f"ioc/alerts/{slug}/wrong_way"}, (user, received[user])  # its own only
