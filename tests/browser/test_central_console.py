@@ -42,7 +42,12 @@ def console(tmp_path: Path) -> Iterator[dict[str, Any]]:
     migrate(url)
     port = free_port()
     cfg = CentralConfig.model_validate(
-        {"database_url": url, "evidence_dir": str(tmp_path / "ev"), "web": {"host": "127.0.0.1", "port": port}}
+        {
+            "database_url": url,
+            "evidence_dir": str(tmp_path / "ev"),
+            "web": {"host": "127.0.0.1", "port": port},
+            "review": {"undo_seconds": 0},  # confirm forwards at once (the window: test_review_police_browser)
+        }
     )
     engine = make_engine(url)
     with session_scope(make_session_factory(engine)) as s:

@@ -85,6 +85,7 @@ def _cfg(url: str, broker: Any, tmp_path: Path, hook: Hook, **extra: Any) -> Cen
             "evidence_dir": str(tmp_path / "ev"),
             "mqtt": {"url": broker.url, "topic_prefix": unique_name("t")},
             "web": {"public_url": "http://c.test"},
+            "review": {"undo_seconds": 0},  # the latency measured is the dispatcher's, not the undo window
             "alerts": {
                 "poll_interval_s": 0.1,
                 "webhooks": [

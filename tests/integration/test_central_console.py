@@ -67,7 +67,13 @@ class Center:
 
 def _center(url: str, tmp_path: Path, **extra: Any) -> Center:
     cfg = CentralConfig.model_validate(
-        {"database_url": url, "evidence_dir": str(tmp_path / "ev"), "web": {"public_url": "http://c.test"}, **extra}
+        {
+            "database_url": url,
+            "evidence_dir": str(tmp_path / "ev"),
+            "web": {"public_url": "http://c.test"},
+            "review": {"undo_seconds": 0},  # confirm forwards at once (the window: test_review_undo)
+            **extra,
+        }
     )
     return Center(cfg, make_engine(cfg.database_url))
 

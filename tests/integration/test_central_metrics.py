@@ -68,6 +68,7 @@ def cfg(sqlite_url: str, mqtt_broker: Any, tmp_path: Path) -> CentralConfig:
             "database_url": sqlite_url,
             "mqtt": {"url": mqtt_broker.url, "topic_prefix": unique_name("m"), "share_group": unique_name("g")},
             "evidence_dir": str(tmp_path / "ev"),
+            "review": {"undo_seconds": 0},  # the confirmation forwards and alerts at once
         }
     )
 

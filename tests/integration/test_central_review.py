@@ -28,6 +28,8 @@ CHAIN = ["confirm", "forward", "alert_queued"]
 
 
 def _setup(url: str, tmp_path: Path, **extra: Any) -> tuple[CentralConfig, Engine, MessageProcessor]:
+    # The chain at once: no undo window (that one is tests/integration/test_review_undo.py).
+    extra["review"] = {"undo_seconds": 0, **extra.get("review", {})}
     cfg = CentralConfig.model_validate({"database_url": url, "evidence_dir": str(tmp_path / "ev"), **extra})
     engine = make_engine(cfg.database_url)
     processor = ingest_processor(cfg, engine)
@@ -63,7 +65,7 @@ def test_confirm_in_the_console_forwards_and_alerts_once(
     client = TestClient(create_app(cfg, engine=engine))
     csrf = console_login(client, "op")
     r = client.post(f"/api/reports/{rid}/confirm", headers={"X-CSRF-Token": csrf})
-    assert r.status_code == 200 and r.json() == {"id": rid, "status": "forwarded"}
+    assert r.status_code == 200 and r.json() == {"id": rid, "status": "forwarded", "undo_until": None}
     assert [a for _who, a, _to in _trail(engine, rid)] == CHAIN
     assert _trail(engine, rid)[0] == ("op", "confirm", "confirmed")
     assert _trail(engine, rid)[1] == ("system", "forward", "forwarded")
