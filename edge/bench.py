@@ -367,6 +367,11 @@ def decode_only(urls: list[str], duration_s: float, warmup_s: float = 5.0, sub: 
         pipe.set_state(Gst.State.PLAYING)
         pipelines.append(pipe)
     try:
+        # The warm-up starts once every camera has its first frame: connecting many streams to a
+        # loaded server takes seconds, and a stream's first second drains what queued meanwhile.
+        deadline = time.time() + 60
+        while min(counts) == 0 and time.time() < deadline:
+            time.sleep(0.2)
         time.sleep(warmup_s)
         start = list(counts)
         t0, cpu0 = time.time(), proc_cpu_s(os.getpid())
