@@ -2,7 +2,7 @@
 (docs/benchmarks.md, "Model candidates").
 
     EDGE_DATA_DIR=/work/shared/data PYTHONPATH=. .venv/bin/python benchmarks/model_candidates.py \\
-        [--every 3] [--rules] [--json var/bench/model_candidates.json] [CANDIDATE ...]
+        [--every 3] [--rules] [--heads] [--no-detections] [--json var/bench/model_candidates.json] [CANDIDATE ...]
 
 Detection level: the same sampled frames of each clip go through every candidate in turn (frame by
 frame, so the box's load is shared alike by all of them), and per candidate it reports the ms per
@@ -11,7 +11,7 @@ with the default: the share of the default's boxes it also finds (same class, Io
 boxes it finds that the default does not. There are no box labels for these clips, so "finds more
 of what the default finds, plus more riders" is the evidence, and the rule-level run (--rules:
 benchmarks/rules_accuracy.py's labelled real clips with the candidate as the camera's detector) is
-the judge.
+the judge. --heads: the helmet model on each candidate's rider crops of the Hanoi clip.
 """
 
 from __future__ import annotations
@@ -173,6 +173,41 @@ def rule_level(names: list[str]) -> dict[str, dict[str, str]]:
     return out
 
 
+def head_level(names: list[str], every: int, input_size: int) -> dict[str, dict[str, Any]]:
+    """The helmet role on each candidate's riders: on the Hanoi clip (pillion passengers, ~10 px
+    heads), rider crops as the no-helmet rule cuts them (the motorcycle with the people seated on it,
+    at least `min_rider_share` of the frame tall) from each candidate's boxes on the same frames, and
+    in how many the helmet model finds a rider's head (at one input size, frame by frame: no tracking)."""
+    from edge.crops import clip_box
+    from edge.rules.helmet import NoHelmetConfig, rider_heads, rider_region
+    from edge.secondary import CropDetector
+
+    rule = NoHelmetConfig()
+    helmet = CropDetector(rule.model, input_size, rule.confidence)
+    detectors = {n: make_detector(DetectorConfig(**CANDIDATES[n])) for n in names}
+    frames = sample_frames(video_path(CLIPS[0]), every)
+    out: dict[str, dict[str, Any]] = {n: {"crops": 0, "with_head": 0, "heads": 0, "without_helmet": 0} for n in names}
+    for img in frames:
+        for n, det in detectors.items():
+            d = det(img)
+            people = boxes_of(d, "person").astype(np.float32)
+            bikes = boxes_of(d, "motorcycle").astype(np.float32)
+            for k in range(len(bikes)):
+                moto = bikes[k]
+                region = rider_region(moto, people)
+                _, ry1, _, ry2 = clip_box(region, img.shape[:2])
+                if ry2 - ry1 < rule.min_rider_share * img.shape[0]:
+                    continue
+                heads = rider_heads(moto, helmet(img, clip_box(region, img.shape[:2], margin=0.1)))
+                s = out[n]
+                s["crops"] += 1
+                s["with_head"] += bool(heads)
+                s["heads"] += len(heads)
+                s["without_helmet"] += sum(1 for h in heads if h.label == "Without Helmet")
+    print(f"  heads: {len(frames)} frames of {CLIPS[0]}", flush=True)
+    return out
+
+
 def ratio(part: int, whole: int) -> str:
     return f"{part / whole:.2f}" if whole else "–"
 
@@ -198,7 +233,10 @@ def main() -> None:
     ap.add_argument("candidates", nargs="*", help=f"default: all of {', '.join(CANDIDATES)}")
     ap.add_argument("--every", type=int, default=3, help="every Nth decoded frame of each clip")
     ap.add_argument("--rules", action="store_true", help="also the rule-level run on the labelled clips")
-    ap.add_argument("--no-detections", action="store_true", help="only the rule-level run")
+    ap.add_argument("--no-detections", action="store_true", help="skip the detection-level run")
+    ap.add_argument("--heads", action="store_true", help="also the helmet model on each candidate's rider crops")
+    ap.add_argument("--heads-every", type=int, default=12)
+    ap.add_argument("--heads-input", type=int, default=160, help="helmet model input (the rule's typical)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     names = args.candidates or list(CANDIDATES)
@@ -208,11 +246,18 @@ def main() -> None:
     t0 = time.perf_counter()
     if not args.no_detections:
         result["detections"] = detection_level(names, args.every)
+    if args.heads:
+        result["heads"] = head_level(names, args.heads_every, args.heads_input)
     if args.rules:
         result["rules"] = rule_level(names)
     print(f"\n{time.perf_counter() - t0:.0f} s\n")
     if "detections" in result:
         print_tables(result["detections"], names)
+    if "heads" in result:
+        print("\n| candidate | rider crops | with a rider head | heads | of them Without Helmet |")
+        print("|---|---|---|---|---|")
+        for n, h in result["heads"].items():
+            print(f"| {n} | {h['crops']} | {h['with_head']} | {h['heads']} | {h['without_helmet']} |")
     if "rules" in result:
         print("\n| clip, rule | " + " | ".join(names) + " |")
         print("|---|" + "---|" * len(names))
