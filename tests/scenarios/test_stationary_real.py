@@ -8,7 +8,8 @@
   clip's events are the same with the stage on and off.
 - A parked motorbike from the first frame, weakly detected: the Hanoi clip with a real parked
   motorbike cut out of the Hai Phong vendor clip (frame 100, the one at the top right, the
-  pavement around it with it) pasted into the right-kerb no-parking zone at 0.915x (29x51 px),
+  pavement around it with it) pasted at the right kerb, where the junction's no-stopping box meets
+  the kerb's no-parking strip (8 s limit each), at 0.915x (29x51 px),
   where YOLO11n reads it at 0.11-0.37, mostly 0.26-0.35: under the tracker's 0.35, the issue's
   case. Up close (the 5x crop) it reads 0.5. Without the stage it is never a track
   and makes no event; with it, it is confirmed after one window and the stopping rule reports it
@@ -48,7 +49,8 @@ HANOI = "hanoi_lythuongkiet_hangbai_intersection_trafficlight.mp4"
 HANOI_CONFIG = REPO / "configs/cameras/hanoi_lythuongkiet_hangbai_intersection_trafficlight.yaml"
 DONOR = "vn_haiphong_truccat_junction_sidewalk_vendor_elevated.mp4"
 DONOR_FRAME, DONOR_BOX = 100, (1248, 318, 1280, 374)  # the parked motorbike at the top right, with its pavement
-PASTE_SCALE, PASTE_AT = 0.915, (492, 245)  # inside the right-kerb zone (8 s no-parking limit)
+# Where the junction's no-stopping box meets the right kerb's no-parking strip (8 s limit each).
+PASTE_SCALE, PASTE_AT = 0.915, (492, 245)
 ROAD_MARKING = np.array([0, 267, 20, 298], np.float32)
 
 
@@ -142,7 +144,7 @@ def detector():
 
 
 def key(e: ViolationEvent) -> tuple:
-    return (e.type.value, e.phase, round((e.detected_at - e.started_at).total_seconds(), 1),
+    return (e.type.value, e.phase, round(((e.detected_at or e.started_at) - e.started_at).total_seconds(), 1),
             tuple((o.class_name, o.track_id) for o in e.objects))
 
 
@@ -181,7 +183,7 @@ def test_weakly_detected_motorbike_parked_from_the_first_frame_is_reported_once(
 
     def at_kerb(events: list[ViolationEvent]) -> list[ViolationEvent]:
         return [e for e in events if e.type.value == "illegal_stopping" and e.zone is not None
-                and e.zone.id == "right-kerb" and box_iou(np.array(e.objects[0].box, np.float32), box) >= 0.5]
+                and box_iou(np.array(e.objects[0].box, np.float32), box) >= 0.5]
 
     assert at_kerb(off.events) == [], "the tracker alone took the pasted motorbike: no longer a weak detection"
     mine = at_kerb(on.events)
@@ -193,7 +195,7 @@ def test_weakly_detected_motorbike_parked_from_the_first_frame_is_reported_once(
     # not 8 s after its promotion.
     base = video_start(video_path(HANOI))
     assert (event.started_at - base).total_seconds() <= 1.0
-    assert (event.detected_at - base).total_seconds() <= 10.0
+    assert event.detected_at is not None and (event.detected_at - base).total_seconds() <= 10.0
     # Nothing else changed.
     rest_on = sorted(key(e) for e in on.events if e not in mine)
     assert rest_on == sorted(map(key, off.events))
