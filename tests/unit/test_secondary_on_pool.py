@@ -47,7 +47,10 @@ def test_helmet_and_plate_models_run_on_the_pool_with_the_same_events():
     # The detector, the head model, the plate model and its text reader, each with a session per worker.
     # (The head model at the input sizes the rider crops asked for: small riders are upscaled.)
     helmet = {k for k in keys if k.startswith("helmet_yolo12m.onnx@")}
-    plates = {"license_plate_yolov8n.onnx@320@0.3", "plate-text@PP-OCRv6_rec_small.onnx"}
+    # Plate stage: the plate detector, the text recogniser and its line finder (PP-OCRv6 det).
+    plates = {
+        "license_plate_yolov8n.onnx@320@0.3", "plate-text@PP-OCRv6_rec_small.onnx", "plate-lines@PP-OCRv6_det_small.onnx"
+    }
     assert keys - helmet == {"", *plates} and "helmet_yolo12m.onnx@160@0.35" in helmet
     assert all(160 <= int(k.split("@")[1]) <= 320 for k in helmet), helmet
 
