@@ -12,6 +12,7 @@ reports that existed before it.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -29,18 +30,28 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
 
+def _strip(c: str) -> str:
+    base = "".join(x for x in unicodedata.normalize("NFD", c) if not unicodedata.combining(x))
+    return base.lower()
+
+
+# Every Latin letter with marks (Vietnamese is in Latin-1, Extended-A/B and Extended Additional)
+# mapped once to its bare lower-case base, combining marks to nothing: fold is one str.translate,
+# ~10x faster than normalising each text (grouping folds every new report's fields).
+_FOLD = {cp: _strip(chr(cp)) for cp in range(0x80, 0x2000)}
+_FOLD.update({ord("đ"): "d", ord("Đ"): "d"})
+
+
 def fold(text: str | None) -> str:
     """Unaccented lower case, words of letters and digits joined by single spaces.
 
-    NFD splits a Vietnamese letter into its base and its marks ("ầ" -> "a" + circumflex + grave);
-    the marks are dropped. "đ" is a letter of its own, not a mark, so it maps to "d" explicitly.
+    Each letter loses its marks ("ầ" -> "a"; NFD splits it into base + circumflex + grave and the
+    marks are dropped). "đ" is a letter of its own, not a mark, so it maps to "d" explicitly.
     Punctuation becomes a word break, so no LIKE wildcard ('%', '_') can survive into a pattern.
     """
     if not text:
         return ""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-    return _NON_WORD.sub(" ", bare).strip()
+    return _NON_WORD.sub(" ", text.translate(_FOLD).lower()).strip()
 
 
 def query_words(q: str | None) -> list[str]:
@@ -99,6 +110,7 @@ def scene_names(s: Session, cameras: Iterable[tuple[str, str]]) -> dict[tuple[st
     return {(n, c): _parse_names(text) for n, c, text in rows if (n, c) in wanted}
 
 
+@functools.lru_cache(maxsize=1024)  # by the YAML text: a scene is parsed once, not on every ingest batch
 def _parse_names(text: str) -> tuple[str | None, dict[str, str]]:
     try:
         # Validated by edge.config when it was stored; only plain YAML data is read here.

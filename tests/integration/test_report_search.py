@@ -227,7 +227,7 @@ def test_migration_fills_the_search_text_of_existing_reports(
         migrate(url)
         engine = make_engine(url)
         with engine.connect() as conn:
-            rows: dict[str, str] = dict(conn.execute(text("SELECT camera, search_text FROM reports")).tuples().all())
+            rows: dict[str, str] = {c: t for c, t in conn.execute(text("SELECT camera, search_text FROM reports"))}
             assert rows["paved-parking-area"] == (
                 "loi di canh bai do xe phuong dich vong hau quan cau giay paved parking area "
                 "loi di lat gach canh bai do xe walkway loi di bo lat gach 29b1 123 45 29b112345"
