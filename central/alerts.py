@@ -120,8 +120,20 @@ def queue_alert(session: Session, report: ReportRow, config: CentralConfig, *, a
     return True
 
 
-def _webhooks_for(config: CentralConfig, district: str | None) -> list[Webhook]:
-    return [w for w in config.alerts.webhooks if w.districts is None or (district in w.districts)]
+def _webhooks_for(config: CentralConfig, alert: AlertRow) -> list[Webhook]:
+    """The webhooks that take this alert: an unscoped one takes all; a scoped one (wards, areas, or
+    legacy districts) those of its places."""
+
+    def takes(w: Webhook) -> bool:
+        if w.districts is None and w.wards is None and w.areas is None:
+            return True
+        return (
+            (alert.district in (w.districts or ()))
+            or (alert.ward in (w.wards or ()))
+            or (alert.area in (w.areas or ()))
+        )
+
+    return [w for w in config.alerts.webhooks if takes(w)]
 
 
 def post_webhook(hook: Webhook, body: bytes, now: float | None = None) -> None:
@@ -237,7 +249,7 @@ class AlertDispatcher:
                 error = "mqtt not connected"
             if hooks_at is None:
                 try:
-                    for hook in _webhooks_for(self.config, alert.district):
+                    for hook in _webhooks_for(self.config, alert):
                         post_webhook(hook, body)
                     hooks_at = utcnow()
                 except (OSError, urllib.error.HTTPError) as e:

@@ -232,7 +232,9 @@ class AuthConfig(_Section):
 class Webhook(_Section):
     url: str = Field(pattern=r"^https?://")
     secret: str = Field(min_length=16, description="HMAC-SHA256 key; the signature is in X-IOC-Signature")
-    districts: list[str] | None = Field(default=None, description="only these districts; null = all")
+    districts: list[str] | None = Field(default=None, description="legacy: only these districts' alerts")
+    wards: list[str] | None = Field(default=None, description="only these wards' alerts")
+    areas: list[str] | None = Field(default=None, description="only these routing areas' alerts (codes)")
     timeout_s: float = Field(default=5, gt=0, le=60)
 
 

@@ -311,3 +311,24 @@ def test_alerts_reach_area_ward_and_legacy_district_accounts_on_a_real_broker(sc
         for c, _s in clients:
             c.stop()
         engine.dispose()
+
+
+def test_webhooks_scoped_by_area_ward_or_legacy_district() -> None:
+    from central.alerts import _webhooks_for
+
+    hooks = [
+        {"url": "http://all.test/", "secret": "s" * 16},
+        {"url": "http://hue.test/", "secret": "s" * 16, "areas": ["hue-trung-tam"]},
+        {"url": "http://phu-bai.test/", "secret": "s" * 16, "wards": ["Phường Phú Bài"]},
+        {"url": "http://old-hk.test/", "secret": "s" * 16, "districts": ["Quận Hoàn Kiếm"]},
+    ]
+    cfg = CentralConfig.model_validate({"alerts": {"webhooks": hooks}})
+
+    def urls(**place: Any) -> set[str]:
+        alert = AlertRow(report_id=1, topic_district="x", type="red_light", payload={}, **place)
+        return {w.url for w in _webhooks_for(cfg, alert)}
+
+    assert urls(ward="Phường Thuận Hóa", area="hue-trung-tam") == {"http://all.test/", "http://hue.test/"}
+    assert urls(ward="Phường Phú Bài") == {"http://all.test/", "http://phu-bai.test/"}
+    assert urls(ward="Phường Hàng Bài", district="Quận Hoàn Kiếm") == {"http://all.test/", "http://old-hk.test/"}
+    assert urls(ward="Xã Khác") == {"http://all.test/"}
