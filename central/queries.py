@@ -43,7 +43,8 @@ class ReportFilter(BaseModel):
     camera: str | None = None
     type: str | None = None
     ward: str | None = None
-    district: str | None = None
+    area: str | None = Field(default=None, description="a routing area's code (a set of wards)")
+    district: str | None = Field(default=None, description="legacy label")
     status: str | None = None
     since: datetime | None = Field(default=None, description="first seen at or after (ISO 8601)")
     until: datetime | None = Field(default=None, description="first seen before (ISO 8601)")
@@ -67,6 +68,8 @@ def apply_filter(stmt: Select[Any], f: ReportFilter) -> Select[Any]:
         stmt = stmt.where(ReportRow.type == f.type)
     if f.ward:
         stmt = stmt.where(ReportRow.ward == f.ward)
+    if f.area:
+        stmt = stmt.where(ReportRow.area == f.area)
     if f.district:
         stmt = stmt.where(ReportRow.district == f.district)
     if f.status:

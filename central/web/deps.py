@@ -152,7 +152,8 @@ def report_filter(
     camera: str | None = Query(None, max_length=64),
     type: str | None = Query(None, max_length=64),  # noqa: A002 - the public parameter name
     ward: str | None = Query(None, max_length=200),
-    district: str | None = Query(None, max_length=200),
+    area: str | None = Query(None, max_length=64, description="a routing area's code, e.g. hue-trung-tam"),
+    district: str | None = Query(None, max_length=200, description="legacy label"),
     status: str | None = Query(None, max_length=16),
     since: str | None = Query(None, description="ISO 8601, e.g. 2026-11-21T07:00:00+07:00"),
     until: str | None = Query(None, description="ISO 8601"),
@@ -173,6 +174,7 @@ def report_filter(
         camera=camera or None,
         type=type or None,
         ward=ward or None,
+        area=area or None,
         district=district or None,
         status=status or None,
         since=when(since, "since"),

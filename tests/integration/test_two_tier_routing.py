@@ -173,6 +173,8 @@ def test_police_scope_and_alert_topics_by_ward_area_and_legacy_district(central_
             assert me["role"] == "police"
         login("op")
         assert visible() == (set(ids.values()), set(ids.values()))
+        by_area = client.get("/api/reports", params={"area": "hue-trung-tam"}).json()["reports"]
+        assert [v["id"] for v in by_area] == [ids["cam-thuan-hoa"]]  # the list's area filter
     finally:
         engine.dispose()
 
