@@ -559,12 +559,17 @@ def main(argv: list[str] | None = None) -> int:
                                                   urls, mqtt_url))
             say("edge (main stream only)", args.cameras, one)
             result["main_stream_only"] = {k: one.get(k) for k in (
-                "realtime", "analysis_fps_min", "cpu_cores_used", "rss_mb", "events", "latency_ms_p95")}
+                "realtime", "analysis_fps", "analysis_fps_min", "cpu_cores_used", "rss_mb", "events", "latency_ms_p95")}
             n = args.cameras
             result["cpu_cores_per_camera"] = round(result["cpu_cores_used"] / n, 3)
             result["main_stream_only_cpu_cores_per_camera"] = round(one["cpu_cores_used"] / n, 3)
-            if result["cpu_cores_used"]:
-                result["cpu_ratio_main_over_sub"] = round(one["cpu_cores_used"] / result["cpu_cores_used"], 2)
+            # Per analysed frame: a run that falls behind analyses less and so spends less.
+            sub_f = result["cpu_cores_used"] / (n * result["analysis_fps"]) if result["analysis_fps"] else None
+            main_f = one["cpu_cores_used"] / (n * one["analysis_fps"]) if one["analysis_fps"] else None
+            result["cpu_ms_per_analysed_frame"] = round(1000 * sub_f, 1) if sub_f else None
+            result["main_stream_only_cpu_ms_per_analysed_frame"] = round(1000 * main_f, 1) if main_f else None
+            if sub_f and main_f:
+                result["cpu_ratio_main_over_sub"] = round(main_f / sub_f, 2)
         if args.max:
             best, runs = largest_realtime(
                 ours, args.cameras, args.max_limit, lambda n, r: say("edge", n, r), known={args.cameras: result}

@@ -419,8 +419,49 @@ def measure_snapshot_options(path: str, events: int = 40, seed: int = 1) -> dict
     }
 
 
+def measure_skew(path: str, seconds: float = 12.0) -> dict[str, Any]:
+    """Serve `path` with the RTSP test server as main + 640x360 sub-stream, read the sub-stream as
+    the node does (RtspSource) and the main stream as RecordStream: the time between each analysed
+    frame and the nearest main-stream packet (the same frame, sent at the same moment)."""
+    import statistics
+
+    from edge.sources import RtspSource
+    from pipelines.rtsp_server import RtspTestServer
+
+    with RtspTestServer({"cam": path}, extra_args=["--sub-streams"]) as srv:
+        detect = RtspSource(srv.url("cam", sub=True), None)
+        packets: list[Packet] = []
+        record = RecordStream(srv.url("cam"), packets.append, lambda: detect.clock_offset).start()
+        pts: list[float] = []
+        end = time.monotonic() + seconds
+        for f in detect.frames():
+            pts.append(f.pts)
+            if time.monotonic() > end:
+                break
+        detect.stop()
+        record.stop()
+    main_pts = sorted(p.pts for p in packets)
+    import bisect
+
+    skew = []
+    for t in pts[5:]:
+        i = bisect.bisect_left(main_pts, t)
+        near = [main_pts[j] for j in (i - 1, i) if 0 <= j < len(main_pts)]
+        if near:
+            skew.append(1000 * (min(near, key=lambda m: abs(m - t)) - t))
+    return {
+        "frames": len(pts), "main_packets": len(packets), "main_size": [record.width, record.height],
+        "skew_ms_median": round(statistics.median(skew), 2),
+        "skew_ms_abs_p95": round(sorted(abs(x) for x in skew)[int(0.95 * (len(skew) - 1))], 2),
+        "skew_ms_min": round(min(skew), 2), "skew_ms_max": round(max(skew), 2),
+    }
+
+
 if __name__ == "__main__":
     import json
     import sys
 
-    print(json.dumps(measure_snapshot_options(sys.argv[1])))
+    if sys.argv[1] == "--skew":  # python -m edge.streams --skew FILE
+        print(json.dumps(measure_skew(sys.argv[2])))
+    else:  # python -m edge.streams FILE
+        print(json.dumps(measure_snapshot_options(sys.argv[1])))
