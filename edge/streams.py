@@ -444,7 +444,8 @@ def measure_skew(path: str, seconds: float = 12.0) -> dict[str, Any]:
     import bisect
 
     skew = []
-    for t in pts[5:]:
+    # Only while both streams ran (the main stream starts later: it waits for the detect clock and a keyframe).
+    for t in (t for t in pts if main_pts and main_pts[0] <= t <= main_pts[-1]):
         i = bisect.bisect_left(main_pts, t)
         near = [main_pts[j] for j in (i - 1, i) if 0 <= j < len(main_pts)]
         if near:
