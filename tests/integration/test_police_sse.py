@@ -47,7 +47,8 @@ class Stream:
 
     def _read(self) -> None:
         try:
-            with self._client.stream("GET", "/api/alerts/stream", headers=self._headers, timeout=None) as r:
+            headers = {"Accept": "text/event-stream", **self._headers}  # as EventSource sends it
+            with self._client.stream("GET", "/api/alerts/stream", headers=headers, timeout=None) as r:
                 self.content_type = r.headers.get("content-type", "")
                 self.status = r.status_code
                 event: dict[str, str] = {}
@@ -134,8 +135,10 @@ def test_an_alert_reaches_the_districts_police_live_and_resumes(
         assert hue_client.post(f"/api/alerts/{hk_alert}/ack", headers={"X-CSRF-Token": hue_csrf}).status_code == 404
         assert hue_client.post(f"/api/alerts/{hk_alert}/ack").status_code == 403
         assert op.post(f"/api/alerts/{hk_alert}/ack", headers={"X-CSRF-Token": op_csrf}).status_code == 403
-        # Not logged in: no stream.
-        assert httpx.get(f"{base}/api/alerts/stream", timeout=10).status_code == 401
+        # Not logged in: no stream; a client that did not ask for an event stream: 406 at once.
+        sse = {"Accept": "text/event-stream"}
+        assert httpx.get(f"{base}/api/alerts/stream", headers=sse, timeout=10).status_code == 401
+        assert hue_client.get("/api/alerts/stream", headers={"Accept": "application/json"}).status_code == 406
         for c in (hue_client, hk_client, op):
             c.close()
     with make_session_factory(engine)() as s:

@@ -3,7 +3,7 @@
 # No `from __future__ import annotations`: FastAPI must see the real types of the dependencies.
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from central import auth, queries
@@ -50,7 +50,12 @@ def api_alert_stream(
     _info: PoliceApi,
     after: int | None = Query(None, ge=0, le=MAX_ID, description="resume after this alert id (else the latest)"),
     last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+    accept: Annotated[str | None, Header(max_length=1000)] = None,
 ) -> StreamingResponse:
+    # An endless response only for a client that asked for one (EventSource always sends this
+    # Accept); anything else gets a 406 at once instead of a request that never completes.
+    if "text/event-stream" not in (accept or ""):
+        raise HTTPException(406, "Accept: text/event-stream (EventSource) / chỉ dành cho EventSource")
     stream = police_live.alert_stream(
         ctx.sessions,
         request.cookies.get(auth.SESSION_COOKIE),
