@@ -181,8 +181,9 @@ def test_police_page_receives_an_alert_live_and_acknowledges_it(
 
     # An operator confirms, elsewhere; after the undo window the dispatcher writes the alert.
     op = httpx.Client(base_url=base, timeout=30)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', op.get("/login").text).group(1)
-    op.post("/login", data={"username": "op", "password": PASSWORD, "csrf_token": token})
+    form = re.search(r'name="csrf_token" value="([^"]+)"', op.get("/login").text)
+    assert form is not None
+    op.post("/login", data={"username": "op", "password": PASSWORD, "csrf_token": form.group(1)})
     csrf = op.get("/api/me").json()["csrf"]
     rid = ids[3]
     assert op.post(f"/api/reports/{rid}/confirm", headers={"X-CSRF-Token": csrf}).json()["status"] == "confirmed"
