@@ -17,7 +17,8 @@
 
     EDGE_DATA_DIR=/work/shared/data PYTHONPATH=. .venv/bin/python -m tests.scenarios.test_stationary_real
 
-prints the events and cost with the stage off and on (docs/benchmarks.md "Stationary confirmation").
+prints the events and cost with the stage off and on (docs/benchmarks.md "Stationary confirmation");
+`--bench benchmarks/rules_accuracy.py --only real` runs a benchmark with the stage off, then on.
 """
 
 from __future__ import annotations
@@ -201,11 +202,33 @@ def test_weakly_detected_motorbike_parked_from_the_first_frame_is_reported_once(
     assert rest_on == sorted(map(key, off.events))
 
 
+def bench_off_and_on(script: str, args: list[str]) -> None:
+    """Run a benchmark script twice in this process: the stage off (the pipeline's
+    StationaryMemory replaced by None), then on; the same load for both."""
+    import contextlib
+    import runpy
+    import sys
+    from unittest import mock
+
+    for off in (True, False):
+        print(f"\n===== stationary {'off' if off else 'on'}: {script} {' '.join(args)}", flush=True)
+        sys.argv = [script, *args]
+        started = time.perf_counter()
+        stage = mock.patch("edge.pipeline.StationaryMemory", lambda *a, **k: None) if off else contextlib.nullcontext()
+        with stage, contextlib.suppress(SystemExit):
+            runpy.run_path(script, run_name="__main__")
+        print(f"===== {time.perf_counter() - started:.0f} s", flush=True)
+
+
 def main() -> None:
     import sys
 
     from edge.analyze import make_detector
 
+    if "--bench" in sys.argv:
+        at = sys.argv.index("--bench")
+        bench_off_and_on(sys.argv[at + 1], sys.argv[at + 2:])
+        return
     det = make_detector(DetectorConfig())
     cases = [("hanoi", lambda: hanoi_frames(parked=False)),
              ("hanoi + parked motorbike (20 s)", lambda: hanoi_frames(parked=True, seconds=20.0))]
