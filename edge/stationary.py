@@ -18,8 +18,8 @@ not been seen for a while or moves away from its place. Its `since` (TrackedSinc
 hit at the place, so a dwell clock counts from when it was first seen, not from its promotion:
 an object there from the first frame has dwelled since the first frame.
 
-Cost: the memory is a few boxes per place; the closer looks are one detector run each, bounded
-to one per frame, two per candidate (one look can be lucky: a road marking seen up close at some
+Cost: the memory is a few boxes per place; the closer looks are one detector run each, at most
+one a second per camera, two per candidate (one look can be lucky: a road marking seen up close at some
 crop sizes is a car in ~10% of the frames; two must agree, a second apart), cached while it stays
 put (a rejected candidate is looked at again only after `closer_look_retry_s`).
 """
@@ -88,7 +88,9 @@ class StationaryParams:
     closer_looks: int = 2
     closer_look_gap_s: float = 1.0
     closer_look_retry_s: float = 30.0  # a rejected candidate that stays put is looked at again after this
-    max_looks_per_frame: int = 1
+    # Per camera, at most one closer look this often (a busy scene's candidates wait their turn):
+    # the stage's worst case is one detector run a second, not one a frame.
+    look_interval_s: float = 1.0
 
     @classmethod
     def of(cls, cfg: StationaryConfig) -> StationaryParams:
@@ -144,6 +146,7 @@ class StationaryMemory:
         self._frames: deque[float] = deque()  # analysed frame times in the window
         self._next_id = 0
         self.looks = 0  # closer-look detector runs, for the cost report
+        self._last_look: float | None = None
         self.look_seconds = 0.0
 
     def update(self, detections: Detections, tracks: TrackedObjects, image: np.ndarray | None, t: float) -> TrackedSince:
@@ -152,7 +155,6 @@ class StationaryMemory:
         while self._frames and self._frames[0] < t - p.window_s:
             self._frames.popleft()
         self._observe(detections, tracks, t)
-        looks = 0
         for place in self.places:
             if place.track_id is not None or not self._ready(place, t):
                 continue
@@ -161,10 +163,9 @@ class StationaryMemory:
                     continue
                 if place.looked_at is not None and t - place.looked_at < p.closer_look_gap_s:
                     continue
-                if image is None or looks >= p.max_looks_per_frame:
+                if image is None or (self._last_look is not None and t - self._last_look < p.look_interval_s):
                     continue
-                looks += 1
-                place.looked_at = t
+                self._last_look = place.looked_at = t
                 if not self._closer_look(place, detections.names, image):
                     place.rejected_at, place.passed = t, 0
                     continue

@@ -23,18 +23,21 @@ SCOOTER = np.array([600.0, 300.0, 630.0, 345.0], np.float32)  # at the image edg
 
 
 class PaintedDetector:
-    """Closer look stand-in: every white block in the image is a motorcycle at `confidence`."""
+    """Closer look stand-in: each white block in the image is a motorcycle at `confidence`."""
 
     def __init__(self, confidence: float = 0.7, name: int = MOTO) -> None:
         self.confidence, self.name, self.calls = confidence, name, 0
 
     def __call__(self, image: np.ndarray) -> Detections:
+        import cv2
+
         self.calls += 1
-        ys, xs = np.nonzero(image[:, :, 0] == 255)
-        if not len(xs):
+        n, _, stats, _ = cv2.connectedComponentsWithStats((image[:, :, 0] == 255).astype(np.uint8))
+        if n <= 1:
             return Detections.empty(NAMES)
-        box = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32)
-        return Detections(box, np.array([self.confidence], np.float32), np.array([self.name], np.int32), NAMES)
+        x, y, w, h = (stats[1:, k].astype(np.float32) for k in range(4))
+        boxes = np.stack([x, y, x + w, y + h], axis=1)
+        return Detections(boxes, np.full(n - 1, self.confidence, np.float32), np.full(n - 1, self.name, np.int32), NAMES)
 
 
 def frame_with(*boxes: np.ndarray) -> np.ndarray:
@@ -224,3 +227,25 @@ def test_one_lucky_closer_look_is_not_enough():
     memory = StationaryMemory(StationaryParams(closer_look_retry_s=30.0), look)
     assert all(len(tr) == 0 for _, tr in run_parked(memory, 20.0))
     assert look.calls == 2
+
+
+def test_closer_looks_are_one_a_second_per_camera():
+    """Three scooters parked side by side get ready together: their looks take turns."""
+    scooters = [SCOOTER - np.array([50.0 * k, 0, 50.0 * k, 0], np.float32) for k in range(3)]
+    times: list[float] = []
+    memory = StationaryMemory(StationaryParams(), None)
+
+    class Timed(PaintedDetector):
+        def __call__(self, image: np.ndarray) -> Detections:
+            times.append(now)
+            return super().__call__(image)
+
+    memory.detector = Timed()
+    now = 0.0
+    for i in range(int(15 * FPS)):
+        now = i / FPS
+        d = dets(*[(b, 0.3, MOTO) for b in scooters]) if flicker(i) else dets()
+        tracks = memory.update(d, no_tracks(), frame_with(*scooters), now)
+    assert len(tracks) == 3 and len(set(tracks.track_id.tolist())) == 3
+    assert len(times) == 6  # two looks each
+    assert all(b - a >= 1.0 - 1e-6 for a, b in zip(times, times[1:], strict=False))
