@@ -6,32 +6,46 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from central.record_pdf import report_pdf as report_pdf  # one report as a one-page A4 record
+from central.record_pdf import report_pdf as report_pdf
+from central.reports import DEFAULT_TZ, PRIORITY_TEXT, local_iso  # one report as a one-page A4 record
 
-CSV_COLUMNS = (
-    ("id", lambda v: v["id"]),
-    ("status", lambda v: v["status"]["code"]),
-    ("priority", lambda v: v["priority"]),
-    ("overdue", lambda v: "yes" if v["overdue"] else "no"),
-    ("category", lambda v: v["category"]["code"]),
-    ("type", lambda v: v["type"]["code"]),
-    ("title_vi", lambda v: v["title"]["vi"]),
-    ("camera", lambda v: v["place"]["camera"]),
-    ("ward", lambda v: v["place"]["ward"] or ""),
-    ("district", lambda v: v["place"]["district"] or ""),
-    ("address", lambda v: v["place"]["address"] or ""),
-    ("lat", lambda v: "" if v["place"]["lat"] is None else v["place"]["lat"]),
-    ("lon", lambda v: "" if v["place"]["lon"] is None else v["place"]["lon"]),
-    ("first_seen", lambda v: v["first_seen"]["at"] if v["first_seen"] else ""),
-    ("last_seen", lambda v: v["last_seen"]["at"] if v["last_seen"] else ""),
-    ("events", lambda v: v["event_count"]),
-    ("plate", lambda v: v["plate"] or ("unreadable" if v.get("plate_read") else "")),
-    ("plate_confidence", lambda v: v["plate_read"]["confidence"] if (v.get("plate_read") or {}).get("confidence") is not None else ""),
-    ("agency", lambda v: v["agency"]["code"] or ""),
-    ("deadline", lambda v: v["deadline"]["at"] if v["deadline"] else ""),
-    ("url", lambda v: v["links"]["html"]),
+Column = tuple[str, Callable[[dict[str, Any], str], Any]]
+
+
+def _local(value: dict[str, Any] | None, tz: str) -> str:
+    return local_iso(datetime.fromisoformat(value["at"]), tz) if value else ""
+
+
+# (header, value of a report view in time zone tz). Codes for machines beside the words a person
+# reads (status, priority, type); every time in the console's zone with its offset, to the second.
+CSV_COLUMNS: tuple[Column, ...] = (
+    ("id", lambda v, tz: v["id"]),
+    ("trang_thai", lambda v, tz: v["status"]["vi"]),
+    ("status", lambda v, tz: v["status"]["code"]),
+    ("uu_tien", lambda v, tz: PRIORITY_TEXT.get(v["priority"], {}).get("vi", v["priority"])),
+    ("priority", lambda v, tz: v["priority"]),
+    ("overdue", lambda v, tz: "yes" if v["overdue"] else "no"),
+    ("category", lambda v, tz: v["category"]["code"]),
+    ("type", lambda v, tz: v["type"]["code"]),
+    ("title_vi", lambda v, tz: v["title"]["vi"]),
+    ("camera", lambda v, tz: v["place"]["camera"]),
+    ("ward", lambda v, tz: v["place"]["ward"] or ""),
+    ("district", lambda v, tz: v["place"]["district"] or ""),
+    ("address", lambda v, tz: v["place"]["address"] or ""),
+    ("lat", lambda v, tz: "" if v["place"]["lat"] is None else v["place"]["lat"]),
+    ("lon", lambda v, tz: "" if v["place"]["lon"] is None else v["place"]["lon"]),
+    ("first_seen", lambda v, tz: _local(v["first_seen"], tz)),
+    ("last_seen", lambda v, tz: _local(v["last_seen"], tz)),
+    ("events", lambda v, tz: v["event_count"]),
+    ("plate", lambda v, tz: v["plate"] or ("unreadable" if v.get("plate_read") else "")),
+    ("plate_confidence", lambda v, tz: v["plate_read"]["confidence"] if (v.get("plate_read") or {}).get("confidence") is not None else ""),
+    ("agency", lambda v, tz: v["agency"]["code"] or ""),
+    ("deadline", lambda v, tz: _local(v["deadline"], tz)),
+    ("url", lambda v, tz: v["links"]["html"]),
 )
 
 
@@ -51,10 +65,10 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def reports_csv(views: list[dict[str, Any]]) -> bytes:
+def reports_csv(views: list[dict[str, Any]], tz: str = DEFAULT_TZ) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow([name for name, _ in CSV_COLUMNS])
     for v in views:
-        w.writerow([_cell(get(v)) for _, get in CSV_COLUMNS])
+        w.writerow([_cell(get(v, tz)) for _, get in CSV_COLUMNS])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")

@@ -39,6 +39,38 @@ STATUS_TEXT: dict[str, dict[str, str]] = {
     "resolved": {"vi": "Đã xử lý", "en": "Resolved"},
 }
 
+PRIORITY_TEXT: dict[str, dict[str, str]] = {
+    "urgent": {"vi": "Khẩn", "en": "Urgent"},
+    "normal": {"vi": "Thường", "en": "Normal"},
+}
+
+# The audit trail's actions (report_history.action) in the words an operator reads.
+ACTION_TEXT: dict[str, dict[str, str]] = {
+    "created": {"vi": "Tạo phản ánh", "en": "Created"},
+    "confirm": {"vi": "Xác nhận", "en": "Confirmed"},
+    "reject": {"vi": "Từ chối", "en": "Rejected"},
+    "forward": {"vi": "Chuyển xử lý", "en": "Forwarded"},
+    "resolve": {"vi": "Đã xử lý", "en": "Resolved"},
+    "reopen": {"vi": "Mở lại", "en": "Reopened"},
+    "undo_confirm": {"vi": "Hoàn tác xác nhận", "en": "Confirmation undone"},
+    "publish": {"vi": "Công khai", "en": "Published"},
+    "unpublish": {"vi": "Gỡ công khai", "en": "Unpublished"},
+    "alert_queued": {"vi": "Gửi cảnh báo CSGT", "en": "Police alert queued"},
+    "alert_ack": {"vi": "CSGT đã nhận cảnh báo", "en": "Police acknowledged the alert"},
+    "watch_list_alert": {"vi": "Cảnh báo biển số theo dõi", "en": "Watch-list alert"},
+    "revoke_share": {"vi": "Thu hồi liên kết chia sẻ", "en": "Share links revoked"},
+}
+
+
+def local_iso(ts: datetime | None, tz: str | ZoneInfo) -> str:
+    """A machine-readable time in the console's zone, to the second: 2026-12-02T22:08:42+07:00
+    (CSV cells and file names: what a person opens in a spreadsheet reads as local time)."""
+    if ts is None:
+        return ""
+    zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+    return ts.astimezone(zone).replace(microsecond=0).isoformat()
+
+
 # Detector class names (COCO-style) -> how a report names them.
 OBJECT_TEXT: dict[str, dict[str, str]] = {
     "car": {"vi": "xe ô tô", "en": "a car"},

@@ -87,6 +87,8 @@ def police_scope_args(camera_config: Path) -> list[str]:
     import yaml
 
     loc = ((yaml.safe_load(camera_config.read_text(encoding="utf-8")) or {}).get("camera") or {}).get("location") or {}
+    if loc.get("ward"):
+        return ["--ward", str(loc["ward"])]  # two-tier: police see their ward (or their area)
     return ["--district", str(loc["district"])] if loc.get("district") else []
 
 

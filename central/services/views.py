@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from central import queries
 from central.auth import User
 from central.db import ReportRow
-from central.reports import evidence_url, format_local, report_view
+from central.reports import ACTION_TEXT, PRIORITY_TEXT, STATUS_TEXT, evidence_url, format_local, report_view
 from central.services.access import allowed_actions
 from central.workflow import is_overdue
 from contract.events import ViolationEvent
@@ -29,6 +29,7 @@ def _ops(report: ReportRow, tz: str) -> dict[str, Any]:
 
     return {
         "priority": report.priority,
+        "priority_text": PRIORITY_TEXT.get(report.priority, {"vi": report.priority, "en": report.priority}),
         "event_count": report.event_count,
         "first_seen": ts(report.first_seen),
         "last_seen": ts(report.last_seen),
@@ -100,14 +101,25 @@ def _composite_picture(view: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _history(s: Session, report_id: int) -> list[dict[str, Any]]:
+def _history(s: Session, report_id: int, tz: str) -> list[dict[str, Any]]:
+    """The audit trail: machine fields as stored (UTC `at`, action and status ids) and, for people,
+    the local time and the Vietnamese/English words (`at_text`, `action_text`, `*_status_text`)."""
+    zone = ZoneInfo(tz)
+
+    def words(table: dict[str, dict[str, str]], key: str | None) -> dict[str, str] | None:
+        return None if key is None else table.get(key, {"vi": key, "en": key})
+
     return [
         {
             "at": h.at.isoformat(),
+            "at_text": {"vi": format_local(h.at, zone, "vi"), "en": format_local(h.at, zone, "en")},
             "actor": h.actor,
             "action": h.action,
+            "action_text": words(ACTION_TEXT, h.action),
             "from_status": h.from_status,
+            "from_status_text": words(STATUS_TEXT, h.from_status),
             "to_status": h.to_status,
+            "to_status_text": words(STATUS_TEXT, h.to_status),
             "note": h.note,
         }
         for h in queries.report_history(s, report_id)
@@ -144,7 +156,7 @@ def build_views(
         view["evidence"].sort(key=lambda e: e["kind"] not in LEADING_EVIDENCE)  # stable: the rest keep their order
         view["composite_picture"] = _composite_picture(view)
         if history:
-            view["history"] = _history(s, report.id)
+            view["history"] = _history(s, report.id, tz)
         views.append(view)
     return views
 

@@ -3,9 +3,10 @@
 # No `from __future__ import annotations`: FastAPI must see the real types of the dependencies.
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import jinja2
 from fastapi import Depends, HTTPException, Query, Request
@@ -149,6 +150,7 @@ Csrf = Annotated[auth.SessionInfo, Depends(check_csrf)]
 
 
 def report_filter(
+    request: Request,
     camera: str | None = Query(None, max_length=64),
     type: str | None = Query(None, max_length=64),  # noqa: A002 - the public parameter name
     ward: str | None = Query(None, max_length=200),
@@ -168,7 +170,9 @@ def report_filter(
             ts = datetime.fromisoformat(value)
         except ValueError:
             raise HTTPException(422, f"{name}: not an ISO 8601 time") from None
-        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+        # A time typed without a zone (the page's date-time fields) is the console's local time,
+        # as the page shows every time; it stays in that zone so the field shows it back as typed.
+        return ts if ts.tzinfo else ts.replace(tzinfo=ZoneInfo(request.app.state.config.time_zone))
 
     return ReportFilter(
         camera=camera or None,

@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
@@ -369,6 +370,27 @@ def test_csv_and_pdf_exports(center: Center, tmp_path: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert [int(x["id"]) for x in rows] == [a]
     assert rows[0]["title_vi"] == "Dừng, đỗ xe sai quy định" and rows[0]["agency"] == "csgt-hue"
+    # Times in the console's zone to the second (T0 is 07:03:05 UTC), words beside the codes, and a
+    # file named for the local time it was made.
+    assert rows[0]["first_seen"] == "2026-11-21T14:03:05+07:00", rows[0]
+    assert (rows[0]["trang_thai"], rows[0]["status"], rows[0]["uu_tien"]) == ("Mới", "new", "Thường")
+    name = re.search(r'filename="phan-anh-(\d{8}-\d{6})\.csv"', r.headers["content-disposition"]).group(1)
+    made = datetime.strptime(name, "%Y%m%d-%H%M%S").replace(tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert abs((made - datetime.now(UTC)).total_seconds()) < 120
+    # A time typed in the filter (no zone) is local time: 14:00 local is 07:00 UTC, before T0.
+    assert [int(x["id"]) for x in csv.DictReader(io.StringIO(
+        c.get("/reports.csv", params={"camera": "cam-a", "since": "2026-11-21T14:00"}).content.decode("utf-8-sig")
+    ))] == [a]
+    assert not list(csv.DictReader(io.StringIO(
+        c.get("/reports.csv", params={"camera": "cam-a", "since": "2026-11-21T14:04"}).content.decode("utf-8-sig")
+    )))
+    # The audit trail in local time and in words.
+    history = c.get(f"/reports/{a}.json").json()["history"]
+    assert history[0]["action"] == "created" and history[0]["action_text"]["vi"] == "Tạo phản ánh"
+    assert history[0]["at_text"]["vi"].endswith("(UTC+07:00)")
+    page = c.get(f"/reports/{a}").text
+    trail = re.search(r'<table id="history">.*?</table>', page, re.S).group(0)
+    assert "Tạo phản ánh" in trail and "(UTC+07:00)" in trail and "+00:00" not in trail
     all_rows = list(csv.DictReader(io.StringIO(c.get("/reports.csv").content.decode("utf-8-sig"))))
     assert len(all_rows) == 2 and all(not x["address"].startswith("=") for x in all_rows)  # no formula injection
     pdf = c.get(f"/reports/{a}.pdf")

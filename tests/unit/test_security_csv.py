@@ -50,8 +50,8 @@ def test_non_text_cells_are_left_alone():
 def test_the_exported_file_carries_the_quote():
     view = {
         "id": 1,
-        "status": {"code": "new"},
-        "priority": 1,
+        "status": {"code": "new", "vi": "=Mới"},
+        "priority": "normal",
         "overdue": False,
         "category": {"code": "c"},
         "type": {"code": "t"},
@@ -67,5 +67,5 @@ def test_the_exported_file_carries_the_quote():
     }
     rows = list(csv.reader(io.StringIO(reports_csv([view]).decode("utf-8-sig"))))
     row = dict(zip(rows[0], rows[1], strict=True))
-    for key in ("title_vi", "camera", "ward", "address", "plate"):
+    for key in ("title_vi", "trang_thai", "camera", "ward", "address", "plate"):
         assert row[key].startswith("'"), (key, row[key])

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: FastAPI must see the real types of the dependencies.
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -103,9 +104,10 @@ def reports_csv(ctx: Ctx, info: User, f: Filter, limit: int = Query(5000, ge=1, 
     with ctx.sessions() as s:
         rows = queries.list_reports(s, info.user, f, limit, None)
         views = build_views(s, rows, ctx.public_base, ctx.tz, secret=ctx.share_secret)
-    name = f"phan-anh-{utcnow():%Y%m%d-%H%M%S}.csv"
+    # The file is named for the local time it was made (an operator files exports by date).
+    name = f"phan-anh-{utcnow().astimezone(ZoneInfo(ctx.tz)):%Y%m%d-%H%M%S}.csv"
     return Response(
-        to_csv(views),
+        to_csv(views, ctx.tz),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
