@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
@@ -28,7 +29,7 @@ from central.auth import share_secret
 from central.config import CentralConfig, Webhook
 from central.db import AlertRow, EventRow, ReportRow, make_session_factory, session_scope, utcnow
 from central.logs import kv
-from central.reports import evidence_url
+from central.reports import DEFAULT_TZ, evidence_url, format_local
 from central.workflow import alert_scope, record
 from contract.events import ViolationEvent
 from contract.mqtt import MqttClient
@@ -56,8 +57,15 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str, max_age_s: 
     return age <= max_age_s and hmac.compare_digest(sign(secret, timestamp, body), signature)
 
 
+def _local_text(ts: datetime | None, tz: str) -> dict[str, str] | None:
+    if ts is None:
+        return None
+    zone = ZoneInfo(tz)
+    return {"vi": format_local(ts, zone, "vi"), "en": format_local(ts, zone, "en")}
+
+
 def alert_payload(
-    report: ReportRow, best: ViolationEvent | None, base_url: str, secret: bytes | None = None
+    report: ReportRow, best: ViolationEvent | None, base_url: str, secret: bytes | None = None, tz: str = DEFAULT_TZ
 ) -> dict[str, Any]:
     evidence = best.evidence if best else []
     snap = next((e for e in evidence if e.kind == "snapshot"), None)
@@ -85,6 +93,8 @@ def alert_payload(
         },
         "first_seen": report.first_seen.isoformat() if report.first_seen else None,
         "last_seen": report.last_seen.isoformat() if report.last_seen else None,
+        # What a person reads (police view, a webhook that posts to a chat): local time, in words.
+        "first_seen_text": _local_text(report.first_seen, tz),
         "composite_url": evidence_url(base_url, composite.sha256, secret) if composite else None,
         "snapshot_url": evidence_url(base_url, snap.sha256, secret) if snap else None,
         "plate_url": evidence_url(base_url, plate.sha256, secret) if plate else None,
@@ -110,7 +120,8 @@ def queue_alert(session: Session, report: ReportRow, config: CentralConfig, *, a
             topic_district=alert_scope(report.area, report.ward, report.district),
             type=report.type,
             payload=alert_payload(
-                report, best, config.web.base_url, share_secret(session, config.auth.share_link_secret)
+                report, best, config.web.base_url, share_secret(session, config.auth.share_link_secret),
+                tz=config.time_zone,
             ),
             created_at=now,
         )

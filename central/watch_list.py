@@ -138,7 +138,9 @@ def alert_sightings(
         if hit is None:
             continue
         plate, entry = hit
-        payload = alert_payload(report, event, config.web.base_url, share_secret(s, config.auth.share_link_secret))
+        payload = alert_payload(
+            report, event, config.web.base_url, share_secret(s, config.auth.share_link_secret), tz=config.time_zone
+        )
         payload["plate"] = plate  # the plate seen, which may not be the report's best read
         payload["watch_list"] = {
             "id": entry.id,

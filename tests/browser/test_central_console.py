@@ -194,8 +194,8 @@ def test_operator_confirms_in_the_queue_and_only_the_districts_police_see_it(
     status = browser.find_element(By.ID, "status").text
     assert "Đã chuyển xử lý" in status and "Forwarded" in status
     history = browser.find_element(By.ID, "history").text
-    assert "op" in history and "confirm" in history and "forward" in history
-    assert "Đội CSGT Công an thành phố Huế" in browser.find_element(By.ID, "agency").text
+    assert "op" in history and "Xác nhận" in history and "Chuyển xử lý" in history  # actions in words
+    assert "Phòng CSGT Công an thành phố Huế" in browser.find_element(By.ID, "agency").text
 
     _login(browser, base, "police-hk")  # police of another district
     browser.get(f"{base}/police")
