@@ -66,7 +66,9 @@ def validate(text: str, running: CameraConfig, name: str) -> CameraConfig:
     if data["camera"].get("id") != running.camera.id:
         raise ConfigError(f"{name}: camera.id: {data['camera'].get('id')!r} is not this camera ({running.camera.id!r})")
     data["camera"]["source"] = running.camera.source
-    data["camera"]["record_source"] = running.camera.record_source
+    data["camera"].pop("record_source", None)
+    if running.camera.record_source:
+        data["camera"]["record_source"] = running.camera.record_source
     with tempfile.TemporaryDirectory(prefix="scene-") as tmp:
         path = Path(tmp) / "camera.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")

@@ -256,3 +256,13 @@ def test_the_main_streams_url_never_goes_to_central(tmp_path):
 
     text = running_yaml(load_camera_config(camera_file(tmp_path, SUB, MAIN)))
     assert "secret" not in text and "rtsp://" not in text and "record_source" not in text
+
+
+def test_a_console_edit_keeps_the_nodes_own_streams(tmp_path):
+    from edge.scene_sync import running_yaml, validate
+
+    running = load_camera_config(camera_file(tmp_path, SUB, MAIN))
+    edited = running_yaml(running).replace("max_stop_seconds: 10", "max_stop_seconds: 20")
+    camera = validate(edited, running, "console")
+    assert (camera.camera.source, camera.camera.record_source) == (SUB, MAIN)
+    assert camera.rules.illegal_stopping.max_stop_seconds == 20
