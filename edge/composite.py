@@ -1,4 +1,5 @@
-"""The composite evidence of a crossing act (red light, stop line): one JPEG with three moments.
+"""The composite evidence of a crossing act (red light, stop line, wrong way, lane, forbidden
+turn): one JPEG with three moments.
 
 Layout (COMPOSITE_WIDTH wide, every size a share of it, so a copy scaled down keeps its stamps in
 proportion and legible at half size):
@@ -62,6 +63,38 @@ MISSING = {
     "before": ("xe xuất hiện khi đã qua vạch", "first seen past the line"),
     "at": ("không ghi nhận lúc qua vạch", "the crossing itself was not seen"),
     "past": ("xe khuất trước khi qua hẳn vạch", "lost from view before it was past"),
+}
+# Acts judged over a lane or a turn rather than one line: their moments in their own words.
+ACT_CAPTIONS = {
+    "wrong_way": {
+        "before": ("Bắt đầu đi ngược chiều", "riding against the lane"),
+        "at": ("Xác định vi phạm", "act established"),
+        "past": ("Tiếp tục ngược chiều", "further against the lane"),
+    },
+    "lane": {
+        "before": ("Vào làn", "entering the lane"),
+        "at": ("Xác định vi phạm", "act established"),
+        "past": ("Sau đó", "after"),
+    },
+    "forbidden_turn": {
+        "before": ("Tại vạch vào", "at the entry line"),
+        "at": ("Qua vạch ra (rẽ cấm)", "across the exit line"),
+        "past": ("Sau khi rẽ", "after the turn"),
+    },
+}
+ACT_MISSING = {
+    "wrong_way": {
+        "before": ("không có khung hình trước đó", "no earlier frame of the ride"),
+        "past": ("xe khuất ngay sau đó", "lost from view right after"),
+    },
+    "lane": {
+        "before": ("không có khung hình lúc vào làn", "no frame of it entering"),
+        "past": ("xe khuất ngay sau đó", "lost from view right after"),
+    },
+    "forbidden_turn": {
+        "before": ("không có khung hình tại vạch vào", "no frame at the entry line"),
+        "past": ("xe khuất trước khi qua hẳn vạch ra", "lost from view before it was past the exit line"),
+    },
 }
 SIGNAL_VI = {"red": "đỏ", "yellow": "vàng", "green": "xanh", "unknown": "không rõ"}
 UNREADABLE_VI = "không đọc được"
@@ -161,6 +194,9 @@ def _panel(m: Moment | None, label: str, pw: int, ph: int, v: Violation, annotat
         thick = max(2, round(pw / 300))
         for _, a, b in v.overlay.lines:
             cv2.line(canvas, p(*a), p(*b), _LINE, thick, cv2.LINE_AA)
+        if not v.overlay.lines and v.zone is not None:  # a lane act: the lane it is judged in
+            poly = np.array([p(float(x), float(y)) for x, y in v.zone.polygon], np.int32)
+            cv2.polylines(canvas, [poly], True, _LINE, max(1, thick - 1), cv2.LINE_AA)
         lamps = v.overlay.signal_boxes
         if lamps and m.signal_state is not None:
             bx1 = min(b[1][0] for b in lamps)
@@ -294,7 +330,7 @@ def render_composite(
         x, y = col * pw, head_h + row * cell_h + ph
         draw.rectangle((x, y, x + pw - 1, y + cap - 1), fill=(235, 235, 235))
         m = moments.get(label)
-        vi, en = CAPTIONS[label]
+        vi, en = ACT_CAPTIONS.get(v.type.value, CAPTIONS)[label]
         when_m = _local(m.utc, tz) if m is not None else None
         head = f"{vi} / {en}" + (f"  ·  {when_m:%H:%M:%S}.{when_m.microsecond // 100000}" if when_m else "")
         draw.text((x + margin, y + round(fs * 0.2)), head, font=_fit_text(draw, head, fs, pw - 2 * margin, True),
@@ -304,7 +340,7 @@ def render_composite(
             color = (200, 0, 0) if m is not None and m.signal_state == "red" else (20, 20, 20)
             draw.text((x + margin, y + round(fs * 1.5)), sub, font=_fit_text(draw, sub, fs, pw - 2 * margin), fill=color)
         if m is None or m.image is None:
-            mvi, men = MISSING[label]
+            mvi, men = ACT_MISSING.get(v.type.value, MISSING).get(label, MISSING[label])
             for k, text in enumerate(("Không có hình ảnh thời điểm này", "no frame of this moment", f"({mvi} / {men})")):
                 font = _fit_text(draw, text, fs, pw - 2 * margin)
                 tw = draw.textlength(text, font=font)
@@ -323,6 +359,10 @@ def render_composite(
     line_id = v.details.get("line")
     if line_id:
         lines.append((f"Vạch / line: {line_id}", False))
+    if v.details.get("lane"):
+        lines.append((f"Làn / lane: {v.details['lane']}", False))
+    if v.details.get("entry") and v.details.get("exit"):
+        lines.append((f"Vạch vào → ra / entry → exit: {v.details['entry']} → {v.details['exit']}", False))
     if plate_box[2] and not is_plate:
         lines.append(("(ảnh trên: phương tiện phóng to / above: the vehicle, zoomed)", False))
     y = py + (plate_box[3] - py + round(fs * 0.6) if plate_box[2] else round(fs * 1.0))

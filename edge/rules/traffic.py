@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 import numpy as np
@@ -722,6 +724,93 @@ class _PendingAct:
     past: Moment | None = None
 
 
+# Lane, wrong-way and turn acts are judged after the fact (a second of riding against the lane,
+# min_seconds in a lane, the exit line of a turn): their "before" moment is a vehicle's place in an
+# earlier grid frame, found through its path history (its box on every frame it was seen), so the
+# camera keeps GRID_KEPT grid frames for those rules together and nothing per vehicle until an
+# entry (lane, turn) is noted. Worst case on top of the above: GRID_KEPT frames + the grid frames
+# of entries still open (a turn's max_seconds at two a second) + MAX_PENDING "at" frames per rule.
+GRID_KEPT = 6  # the last 3 s of grid frames
+ENTRY_LOOKBACK = 1.0  # an entry's grid frame is at most this old, else the entry has none
+
+
+class GridFrames:
+    """The first analysed frame of each MOMENT_STEP cell, the newest GRID_KEPT of them, as the
+    shared downscaled copies of MomentFrames."""
+
+    def __init__(self, frames: MomentFrames, keep: int = GRID_KEPT) -> None:
+        self.frames = frames
+        self.kept: deque[tuple[float, np.ndarray | None, float, datetime | None]] = deque(maxlen=keep)
+
+    def update(self, obs: Observation) -> None:
+        """Once per frame per rule (the rules of a camera share it: the first call does it)."""
+        if self.kept and int(self.kept[-1][0] // MOMENT_STEP) == int(obs.t // MOMENT_STEP):
+            return
+        image, k = self.frames.get(obs)
+        self.kept.append((obs.t, image, k, obs.utc_at(obs.t)))
+
+    def moments(self, label, veh: Vehicle, until: float) -> list[Moment]:
+        """The vehicle in each kept grid frame up to `until` that it was seen on, oldest first."""
+        boxes = {e[0]: e[2] for e in veh.history}
+        return [Moment(label, t, box_tuple(boxes[t]), img, k, utc)
+                for t, img, k, utc in self.kept if t <= until and t in boxes]
+
+    def entry(self, veh: Vehicle, t: float) -> Moment | None:
+        """The vehicle entering at `t` (a lane, a turn's entry line): the newest grid frame before
+        it that shows the vehicle, else the current frame when it is a grid frame; none older
+        than ENTRY_LOOKBACK."""
+        seen = [m for m in self.moments("before", veh, t) if t - m.t <= ENTRY_LOOKBACK]
+        earlier = [m for m in seen if m.t < t]
+        return earlier[-1] if earlier else seen[-1] if seen else None
+
+
+def _gone_beyond(at: np.ndarray, toward: np.ndarray) -> Callable[[Vehicle], bool]:
+    """Past: the ground point PAST_DEPTH box heights from `at` in the unit direction `toward`."""
+
+    def done(v: Vehicle) -> bool:
+        return float((v.point - at) @ toward) >= PAST_DEPTH * float(v.box[3] - v.box[1])
+
+    return done
+
+
+class PendingActs:
+    """Acts judged, waiting for their "past" moment: released when `done` says the vehicle is past
+    (checked on each later frame it is seen), PAST_SECONDS after the act, or when it is lost. The
+    event keeps the act's times; its offender is where the vehicle was last seen."""
+
+    def __init__(self, frames: MomentFrames) -> None:
+        self.frames = frames
+        self.acts: dict[tuple[int, str], tuple[_PendingAct, Callable[[Vehicle], bool]]] = {}
+
+    def hold(self, key: tuple[int, str], violation: Violation, veh: Vehicle, t: float,
+             done: Callable[[Vehicle], bool], out: list[Violation]) -> None:
+        if len(self.acts) >= MAX_PENDING:
+            out.append(violation)  # more acts at once than memory allows: this one without "past"
+        else:
+            self.acts[key] = (_PendingAct(violation, t, veh.offender()), done)
+
+    def see(self, veh: Vehicle, obs: Observation, out: list[Violation]) -> bool:
+        """A later frame of `veh`: its "past" moment so far; True when it had a pending act."""
+        keys = [k for k in self.acts if k[0] == veh.vid]
+        for key in keys:
+            act, done = self.acts[key]
+            act.offender = veh.offender()
+            act.past = _moment("past", veh, obs, self.frames, None)
+            if done(veh):
+                out.append(self._release(key))
+        return bool(keys)
+
+    def expire(self, t: float, live: set[int], out: list[Violation]) -> None:
+        for key in [k for k, (act, _) in self.acts.items() if t - act.crossed_t >= PAST_SECONDS or k[0] not in live]:
+            out.append(self._release(key))
+
+    def _release(self, key: tuple[int, str]) -> Violation:
+        act, _ = self.acts.pop(key)
+        v = act.violation
+        past = (act.past,) if act.past is not None else ()
+        return dataclasses.replace(v, offenders=(act.offender,), moments=v.moments + past)
+
+
 class RedLightRule:
     """A vehicle's ground point crosses the stop line in the controlled direction while the head is red.
 
@@ -966,9 +1055,16 @@ def build_lanes(lanes: list[LaneConfig], reference_wh: tuple[int, int], frame_wh
 
 
 class WrongWayRule:
-    """Sustained motion against a lane's direction: far enough, long enough, straight enough."""
+    """Sustained motion against a lane's direction: far enough, long enough, straight enough.
 
-    def __init__(self, config: WrongWayConfig, lanes: list[Lane], motion: VehicleMotion, frame_h: int) -> None:
+    Composite moments: "before" is the vehicle in the oldest kept grid frame of its ride against
+    the lane (upstream of where the act was established), "at" the frame the act was established,
+    "past" PAST_DEPTH box heights further against the lane (or PAST_SECONDS later, or lost)."""
+
+    def __init__(
+        self, config: WrongWayConfig, lanes: list[Lane], motion: VehicleMotion, frame_h: int,
+        frames: MomentFrames | None = None, grid: GridFrames | None = None,
+    ) -> None:
         wanted = set(config.lanes)
         self.lanes = [lane for lane in lanes if lane.id in wanted]
         self.config = config
@@ -978,16 +1074,22 @@ class WrongWayRule:
         self.cos_max = float(np.cos(np.radians(config.max_angle_deg)))
         self.reported: set[int] = set()
         self._recent: list[tuple[np.ndarray, float]] = []
+        self.frames = frames if frames is not None else MomentFrames()
+        self.grid = grid if grid is not None else GridFrames(self.frames)
+        self.pending = PendingActs(self.frames)
 
     def update(self, obs: Observation) -> list[Violation]:
         vehicles = self.motion.update(obs)
         t = obs.t
+        self.grid.update(obs)
         self._refresh(vehicles, t)
         out: list[Violation] = []
         # Which lane each vehicle is in: one array test per lane for all vehicles.
         points = np.array([veh.point for veh in vehicles], np.float32).reshape(-1, 2)
         in_lane = [lane.zone.contains(points) for lane in self.lanes]
         for k, veh in enumerate(vehicles):
+            if self.pending.see(veh, obs, out):
+                continue
             if veh.vid in self.reported or veh.class_name not in self.classes:
                 continue
             lane = next((ln for ln, mask in zip(self.lanes, in_lane, strict=True) if mask[k]), None)
@@ -1004,19 +1106,29 @@ class WrongWayRule:
                 continue  # the same rider under a second track (the bike's and the person's)
             self._recent.append((veh.box.copy(), t))
             distance, seconds = against
-            out.append(
-                Violation(
-                    type=WRONG_WAY.id,
-                    started_at=t - seconds,
-                    ended_at=t,
-                    confidence=veh.confidence,
-                    offenders=(veh.offender(),),
-                    zone=lane.zone,
-                    details={"lane": lane.id, "distance_px": round(distance, 1), "seconds": round(seconds, 2)},
-                )
+            violation = Violation(
+                type=WRONG_WAY.id,
+                started_at=t - seconds,
+                ended_at=t,
+                confidence=veh.confidence,
+                offenders=(veh.offender(),),
+                zone=lane.zone,
+                details={"lane": lane.id, "distance_px": round(distance, 1), "seconds": round(seconds, 2)},
+                moments=tuple(m for m in (self._before(veh, lane, t - seconds, t),
+                                          _moment("at", veh, obs, self.frames, None)) if m is not None),
             )
+            self.pending.hold((veh.vid, ""), violation, veh, t, _gone_beyond(veh.point.copy(), -lane.unit), out)
+        self.pending.expire(t, set(self.motion.vehicles), out)
         self.reported &= self.motion.relevant()
         return out
+
+    def _before(self, veh: Vehicle, lane: Lane, t0: float, t: float) -> Moment | None:
+        """The oldest kept grid frame of the ride against the lane (from t0) showing the vehicle
+        upstream of where it is now, at least BEFORE_LEAD earlier; else any earlier upstream one."""
+        upstream = [m for m in self.grid.moments("before", veh, t - BEFORE_LEAD)
+                    if float((_bottom_centre(np.asarray(m.box)) - veh.point) @ lane.unit) > 0]
+        ride = [m for m in upstream if m.t >= t0]
+        return ride[0] if ride else upstream[-1] if upstream else None
 
     def _refresh(self, vehicles: list[Vehicle], t: float) -> None:
         """Reported riders' boxes follow them while they stay in view."""
@@ -1049,22 +1161,34 @@ class WrongWayRule:
 
 
 class LaneClassRule:
-    """A vehicle class in a lane not allowed to it, for at least `min_seconds`."""
+    """A vehicle class in a lane not allowed to it, for at least `min_seconds`.
 
-    def __init__(self, config: LaneRuleConfig, lanes: list[Lane], motion: VehicleMotion) -> None:
+    Composite moments: "before" entering the lane (the grid frame before its first frame in it),
+    "at" when min_seconds are up, "past" PAST_SECONDS later (or when lost)."""
+
+    def __init__(
+        self, config: LaneRuleConfig, lanes: list[Lane], motion: VehicleMotion,
+        frames: MomentFrames | None = None, grid: GridFrames | None = None,
+    ) -> None:
         wanted = set(config.lanes)
         self.lanes = [lane for lane in lanes if lane.id in wanted]
         self.config = config
         self.motion = motion
         self._since: dict[tuple[int, str], float] = {}
         self.reported: set[tuple[int, str]] = set()
+        self.frames = frames if frames is not None else MomentFrames()
+        self.grid = grid if grid is not None else GridFrames(self.frames)
+        self.pending = PendingActs(self.frames)
+        self._entry: dict[tuple[int, str], Moment | None] = {}  # while a timer runs: its entering moment
 
     def update(self, obs: Observation) -> list[Violation]:
         vehicles = self.motion.update(obs)
         t = obs.t
+        self.grid.update(obs)
         out: list[Violation] = []
         present: set[tuple[int, str]] = set()
         for veh in vehicles:
+            self.pending.see(veh, obs, out)
             for lane in self.lanes:
                 if lane.allowed_classes is None or veh.class_name in lane.allowed_classes:
                     continue
@@ -1072,24 +1196,29 @@ class LaneClassRule:
                     continue
                 key = (veh.vid, lane.id)
                 present.add(key)
+                if key not in self._since and key not in self.reported:
+                    self._entry[key] = self.grid.entry(veh, t)
                 since = self._since.setdefault(key, t)
                 if key in self.reported or t - since < self.config.min_seconds:
                     continue
                 self.reported.add(key)
+                entry = self._entry.pop(key, None)
                 if self.motion.continues(veh, {v for v, ln in self.reported if ln == lane.id}):
                     continue
-                out.append(
-                    Violation(
-                        type=LANE.id,
-                        started_at=since,
-                        ended_at=t,
-                        confidence=veh.confidence,
-                        offenders=(veh.offender(),),
-                        zone=lane.zone,
-                        details={"lane": lane.id, "allowed": ",".join(sorted(lane.allowed_classes))},
-                    )
+                violation = Violation(
+                    type=LANE.id,
+                    started_at=since,
+                    ended_at=t,
+                    confidence=veh.confidence,
+                    offenders=(veh.offender(),),
+                    zone=lane.zone,
+                    details={"lane": lane.id, "allowed": ",".join(sorted(lane.allowed_classes))},
+                    moments=tuple(m for m in (entry, _moment("at", veh, obs, self.frames, None)) if m is not None),
                 )
+                self.pending.hold(key, violation, veh, t, lambda v: False, out)
+        self.pending.expire(t, set(self.motion.vehicles), out)
         self._since = {k: v for k, v in self._since.items() if k in present}
+        self._entry = {k: m for k, m in self._entry.items() if k in self._since}
         relevant = self.motion.relevant()
         self.reported = {(v, ln) for v, ln in self.reported if v in relevant}
         return out
@@ -1106,7 +1235,10 @@ class LaneClassRule:
 class ForbiddenTurnRule:
     """A vehicle crosses an entry line and then, within `max_seconds`, a forbidden exit line."""
 
-    def __init__(self, config: ForbiddenTurnConfig, lines: dict[str, DirectedLine], motion: VehicleMotion) -> None:
+    def __init__(
+        self, config: ForbiddenTurnConfig, lines: dict[str, DirectedLine], motion: VehicleMotion,
+        frames: MomentFrames | None = None, grid: GridFrames | None = None,
+    ) -> None:
         self.config = config
         self.lines = lines
         self.motion = motion
@@ -1115,6 +1247,12 @@ class ForbiddenTurnRule:
         self.sides = {lid: LineSides(lines[lid]) for lid in used}
         self._entered: dict[int, dict[str, float]] = {}  # vid -> entry line -> time
         self.reported: set[int] = set()
+        # Composite moments: "before" at the entry line (its grid frame), "at" the exit line's
+        # crossing, "past" PAST_DEPTH box heights beyond the exit line (or PAST_SECONDS, or lost).
+        self.frames = frames if frames is not None else MomentFrames()
+        self.grid = grid if grid is not None else GridFrames(self.frames)
+        self.pending = PendingActs(self.frames)
+        self._entry: dict[int, dict[str, Moment | None]] = {}  # vid -> entry line -> its moment
 
     @staticmethod
     def _matches(crossing: int, wanted: str) -> bool:
@@ -1123,9 +1261,12 @@ class ForbiddenTurnRule:
     def update(self, obs: Observation) -> list[Violation]:
         vehicles = self.motion.update(obs)
         t = obs.t
+        self.grid.update(obs)
         out: list[Violation] = []
         for veh in vehicles:
             crossed = {lid: sides.update(veh) for lid, sides in self.sides.items()}  # every frame: keeps sides
+            if self.pending.see(veh, obs, out):
+                continue
             if veh.vid in self.reported or veh.class_name not in self.classes:
                 continue
             entered = self._entered.setdefault(veh.vid, {})
@@ -1133,6 +1274,7 @@ class ForbiddenTurnRule:
                 entry, exit_ = self.lines[turn.entry], self.lines[turn.exit]
                 if self._matches(crossed[turn.entry], turn.entry_direction):
                     entered[turn.entry] = t
+                    self._entry.setdefault(veh.vid, {})[turn.entry] = self.grid.entry(veh, t)
                 t_in = entered.get(turn.entry)
                 if t_in is None or t - t_in > self.config.max_seconds:
                     continue
@@ -1140,20 +1282,27 @@ class ForbiddenTurnRule:
                     self.reported.add(veh.vid)
                     if self.motion.continues(veh, self.reported):
                         break
-                    out.append(
-                        Violation(
-                            type=FORBIDDEN_TURN.id,
-                            started_at=t_in,
-                            ended_at=t,
-                            confidence=veh.confidence,
-                            offenders=(veh.offender(),),
-                            details={"entry": turn.entry, "exit": turn.exit},
-                            overlay=Overlay(lines=(_line_overlay(entry), _line_overlay(exit_))),
-                        )
+                    before = self._entry.get(veh.vid, {}).get(turn.entry)
+                    violation = Violation(
+                        type=FORBIDDEN_TURN.id,
+                        started_at=t_in,
+                        ended_at=t,
+                        confidence=veh.confidence,
+                        offenders=(veh.offender(),),
+                        details={"entry": turn.entry, "exit": turn.exit},
+                        overlay=Overlay(lines=(_line_overlay(entry), _line_overlay(exit_))),
+                        moments=tuple(m for m in (before, _moment("at", veh, obs, self.frames, None)) if m is not None),
                     )
+                    d = exit_.b - exit_.a  # the exit line's unit normal, on the side it was crossed to
+                    normal = np.array([-d[1], d[0]], np.float32) * crossed[turn.exit] / max(float(np.linalg.norm(d)), 1e-6)
+                    self.pending.hold((veh.vid, ""), violation, veh, t, _gone_beyond(veh.point.copy(), normal), out)
                     break
         live = set(self.motion.vehicles)
+        self.pending.expire(t, live, out)
         self._entered = {k: v for k, v in self._entered.items() if k in live}
+        # An entry's moment goes with the entry (max_seconds) or the vehicle.
+        self._entry = {vid: {ln: m for ln, m in lines.items() if t - self._entered[vid].get(ln, -1e9) <= self.config.max_seconds}
+                       for vid, lines in self._entry.items() if vid in self._entered}
         for sides in self.sides.values():
             sides.forget(live)
         self.reported &= self.motion.relevant()
@@ -1319,8 +1468,12 @@ def _red_light(ctx: BuildContext) -> RedLightRule | None:
     return rule if isinstance(rule, RedLightRule) else None
 
 
+def _grid(ctx: BuildContext) -> GridFrames:
+    return ctx.shared("grid_frames", lambda: GridFrames(_frames(ctx)))
+
+
 def _wrong_way(ctx: BuildContext, cfg: WrongWayConfig) -> WrongWayRule:
-    return WrongWayRule(cfg, _lanes(ctx), vehicle_motion(ctx), ctx.frame_wh[1])
+    return WrongWayRule(cfg, _lanes(ctx), vehicle_motion(ctx), ctx.frame_wh[1], _frames(ctx), _grid(ctx))
 
 
 def _check_lanes_have_classes(cfg: LaneRuleConfig, scene) -> None:
@@ -1376,7 +1529,7 @@ for _spec in (
         key="lane",
         config=LaneRuleConfig,
         kinds=(LANE,),
-        build=lambda ctx, cfg: LaneClassRule(cfg, _lanes(ctx), vehicle_motion(ctx)),
+        build=lambda ctx, cfg: LaneClassRule(cfg, _lanes(ctx), vehicle_motion(ctx), _frames(ctx), _grid(ctx)),
         description="a vehicle class in a lane not allowed to it",
         check=_check_lanes_have_classes,
         order=23,
@@ -1385,7 +1538,7 @@ for _spec in (
         key="forbidden_turn",
         config=ForbiddenTurnConfig,
         kinds=(FORBIDDEN_TURN,),
-        build=lambda ctx, cfg: ForbiddenTurnRule(cfg, ctx.lines(), vehicle_motion(ctx)),
+        build=lambda ctx, cfg: ForbiddenTurnRule(cfg, ctx.lines(), vehicle_motion(ctx), _frames(ctx), _grid(ctx)),
         description="an entry line then a forbidden exit line within max_seconds",
         order=24,
     ),
