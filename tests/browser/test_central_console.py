@@ -9,13 +9,11 @@ ffmpeg, uvicorn on a free port. Every wait is bounded.
 from __future__ import annotations
 
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from central import evidence as evidence_files
 from central.auth import create_user
@@ -26,7 +24,8 @@ from central.web import create_app
 from contract.topics import event_topic
 from edge.data import data_dir, video_path
 from edge.local_broker import free_port
-from tests.services import make_event, wait_until
+from tests.services import make_event
+from tests.support.central import live_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -99,17 +98,10 @@ def console(tmp_path: Path) -> Iterator[dict[str, Any]]:
     report_id = processor.process(
         event_topic("ioc", event.node, event.camera, "red_light"), event.to_json().encode()
     ).report_id
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(cfg, engine=engine), host="127.0.0.1", port=port, log_config=None, lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     try:
-        wait_until(lambda: server.started, timeout=20, what="uvicorn started")
-        yield {"base": f"http://127.0.0.1:{port}", "report_id": report_id}
+        with live_server(create_app(cfg, engine=engine), port=port):
+            yield {"base": f"http://127.0.0.1:{port}", "report_id": report_id}
     finally:
-        server.should_exit = True
-        thread.join(10)
         engine.dispose()
 
 

@@ -5,7 +5,6 @@ every labelled head and the plate blurred (labels: tests/scenarios/labels/public
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +14,6 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 import yaml
 from sqlalchemy import update
 
@@ -30,8 +28,8 @@ from edge.local_broker import free_port
 from tests.browser.test_central_console import PASSWORD, _login, _wait, browser  # noqa: F401 (fixture)
 from tests.integration.test_central_health_typed import camera_health, node_status
 from tests.scenarios.test_public_blur_real import LABELS, _detail
-from tests.services import make_event, wait_until
-from tests.support.central import ingest_processor
+from tests.services import make_event
+from tests.support.central import ingest_processor, live_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -79,18 +77,11 @@ def console(tmp_path: Path) -> Iterator[dict[str, Any]]:
                   .values(updated_at=now - timedelta(minutes=5)))
         s.execute(update(ReportRow).where(ReportRow.id == rejected)
                   .values(status="rejected", reject_reason="bóng cây, không phải xe"))
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(cfg, engine=engine), host="127.0.0.1", port=port, log_config=None, lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     try:
-        wait_until(lambda: server.started, timeout=20, what="uvicorn started")
-        yield {"base": f"http://127.0.0.1:{port}", "publish": to_publish, "rejected": rejected, "jpg": jpg,
-               "labels": labels}
+        with live_server(create_app(cfg, engine=engine), port=port):
+            yield {"base": f"http://127.0.0.1:{port}", "publish": to_publish, "rejected": rejected, "jpg": jpg,
+                   "labels": labels}
     finally:
-        server.should_exit = True
-        thread.join(10)
         engine.dispose()
 
 

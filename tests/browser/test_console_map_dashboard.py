@@ -4,7 +4,6 @@ Chart.js, Swagger UI), the map works without a tile server, and clicking a marke
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from sqlalchemy import update
 
 from central.auth import create_user
@@ -22,8 +20,8 @@ from central.web import create_app
 from contract.topics import event_topic
 from edge.local_broker import free_port
 from tests.browser.test_central_console import PASSWORD, _login, _wait, browser  # noqa: F401 (fixture)
-from tests.services import make_event, wait_until
-from tests.support.central import ingest_processor
+from tests.services import make_event
+from tests.support.central import ingest_processor, live_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -59,17 +57,10 @@ def console(tmp_path: Path) -> Iterator[dict[str, Any]]:
         ids.append(processor.process(event_topic("ioc", ev.node, camera, vtype), ev.to_json().encode()).report_id)
     with session_scope(make_session_factory(engine)) as s:
         s.execute(update(ReportRow).where(ReportRow.id == ids[1]).values(status="rejected"))
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(cfg, engine=engine), host="127.0.0.1", port=port, log_config=None, lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     try:
-        wait_until(lambda: server.started, timeout=20, what="uvicorn started")
-        yield {"base": f"http://127.0.0.1:{port}", "ids": ids}
+        with live_server(create_app(cfg, engine=engine), port=port):
+            yield {"base": f"http://127.0.0.1:{port}", "ids": ids}
     finally:
-        server.should_exit = True
-        thread.join(10)
         engine.dispose()
 
 

@@ -7,13 +7,11 @@ crossing composite as its picture. Screenshots of each page are written to the t
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from central import evidence as evidence_files
 from central.auth import create_user
@@ -25,7 +23,8 @@ from contract.topics import event_topic
 from edge.data import data_dir
 from edge.local_broker import free_port
 from tests.browser.test_central_console import PASSWORD, _wait, browser  # noqa: F401 - the browser fixture
-from tests.services import make_event, wait_until
+from tests.services import make_event
+from tests.support.central import live_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -74,17 +73,10 @@ def console(tmp_path: Path) -> Iterator[dict[str, Any]]:
         return out.report_id
 
     ids = {"29-B1 123.45": publish("cam-1", "29-B1 123.45", 0.97), "30A-123.45": publish("cam-2", "30A-123.45", 0.91)}
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(cfg, engine=engine), host="127.0.0.1", port=port, log_config=None, lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     try:
-        wait_until(lambda: server.started, timeout=20, what="uvicorn started")
-        yield {"base": f"http://127.0.0.1:{port}", "ids": ids, "publish": publish, "composite": refs[1]["sha256"]}
+        with live_server(create_app(cfg, engine=engine), port=port):
+            yield {"base": f"http://127.0.0.1:{port}", "ids": ids, "publish": publish, "composite": refs[1]["sha256"]}
     finally:
-        server.should_exit = True
-        thread.join(10)
         engine.dispose()
 
 

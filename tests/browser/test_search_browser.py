@@ -8,14 +8,12 @@ newest first with nothing lost or repeated. Screenshots go to the test's tmp_pat
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from central.auth import create_user
 from central.config import CentralConfig
@@ -26,7 +24,8 @@ from contract.topics import event_topic
 from edge.local_broker import free_port
 from tests.browser.test_central_console import PASSWORD, _wait, browser  # noqa: F401 - the browser fixture
 from tests.browser.test_plates_console import _login
-from tests.services import make_event, wait_until
+from tests.services import make_event
+from tests.support.central import live_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -58,17 +57,10 @@ def console(tmp_path: Path) -> Iterator[dict[str, Any]]:
         out = processor.process(event_topic("ioc", event.node, event.camera, vtype), event.to_json().encode())
         assert out.report_id is not None
         ids[key].append(out.report_id)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(cfg, engine=engine), host="127.0.0.1", port=port, log_config=None, lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     try:
-        wait_until(lambda: server.started, timeout=20, what="uvicorn started")
-        yield {"base": f"http://127.0.0.1:{port}", "ids": ids}
+        with live_server(create_app(cfg, engine=engine), port=port):
+            yield {"base": f"http://127.0.0.1:{port}", "ids": ids}
     finally:
-        server.should_exit = True
-        thread.join(10)
         engine.dispose()
 
 

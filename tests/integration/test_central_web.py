@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import http.client
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
@@ -20,9 +17,8 @@ from central.db import make_engine
 from central.ingester import MessageProcessor
 from central.web import create_app
 from contract.topics import event_topic, evidence_topic
-from edge.local_broker import free_port
-from tests.services import fake_jpeg, make_event, signed_evidence_path, wait_until
-from tests.support.central import ingest_processor
+from tests.services import fake_jpeg, make_event, signed_evidence_path
+from tests.support.central import ingest_processor, live_server  # noqa: F401 (live_server: imported from here too)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -109,20 +105,6 @@ def test_evidence_is_served_only_by_a_known_sha256(setup: tuple[CentralConfig, E
             status, body = raw_get(port, url)
             assert status in (400, 404, 422), (url, status)
             assert b"secret" not in body
-
-
-@contextlib.contextmanager
-def live_server(app: Any) -> Iterator[int]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: server.started, what="uvicorn started")
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def raw_get(port: int, path: str) -> tuple[int, bytes]:
