@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import yaml
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_
 from sqlalchemy.orm import Session
 
 from central.db import ReportRow
@@ -88,25 +88,12 @@ def report_text(report: ReportRow, camera_name: str | None = None, zone_name: st
 def scene_names(s: Session, cameras: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[str | None, dict[str, str]]]:
     """(node, camera) -> (the camera's configured name, {zone id: zone name}) from the camera's
     newest scene version central holds (edge scene sync); cameras central has no scene for are absent."""
-    from central.services.scenes import SceneVersionRow
+    from central.services.scenes import newest_yaml
 
     wanted = set(cameras)
     if not wanted:
         return {}
-    newest = (
-        select(SceneVersionRow.node, SceneVersionRow.camera, func.max(SceneVersionRow.version).label("v"))
-        .where(SceneVersionRow.camera.in_({c for _, c in wanted}))
-        .group_by(SceneVersionRow.node, SceneVersionRow.camera)
-        .subquery()
-    )
-    rows = s.execute(
-        select(SceneVersionRow.node, SceneVersionRow.camera, SceneVersionRow.yaml).join(
-            newest,
-            (SceneVersionRow.node == newest.c.node)
-            & (SceneVersionRow.camera == newest.c.camera)
-            & (SceneVersionRow.version == newest.c.v),
-        )
-    ).all()
+    rows = newest_yaml(s, {c for _, c in wanted})
     return {(n, c): _parse_names(text) for n, c, text in rows if (n, c) in wanted}
 
 

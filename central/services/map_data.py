@@ -19,26 +19,14 @@ from central.config import CentralConfig
 from central.db import ReportRow, utcnow
 from central.services.dashboard import CLOSED
 from central.services.health import configured_health
-from central.services.scenes import SceneVersionRow
+from central.services.scenes import newest_yaml
 
 MAX_REPORTS = 2000  # newest open reports on the map; the list page has the rest
 
 
 def _configured_places(s: Session) -> dict[tuple[str, str], dict[str, Any]]:
     """(node, camera) -> {name, lat, lon, ward, address} from each camera's newest scene version."""
-    newest = (
-        select(SceneVersionRow.node, SceneVersionRow.camera, func.max(SceneVersionRow.version).label("v"))
-        .group_by(SceneVersionRow.node, SceneVersionRow.camera)
-        .subquery()
-    )
-    rows = s.execute(
-        select(SceneVersionRow.node, SceneVersionRow.camera, SceneVersionRow.yaml).join(
-            newest,
-            (SceneVersionRow.node == newest.c.node)
-            & (SceneVersionRow.camera == newest.c.camera)
-            & (SceneVersionRow.version == newest.c.v),
-        )
-    ).all()
+    rows = newest_yaml(s)
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for node, camera, text in rows:
         try:

@@ -169,6 +169,23 @@ def _jpeg_size(jpeg: bytes) -> tuple[int, int]:
     raise SceneError("the reference frame's JPEG has no size")
 
 
+def newest_yaml(s: Session, cameras: set[str] | None = None) -> list[tuple[str, str, str]]:
+    """(node, camera, YAML) of every camera's newest scene version (only `cameras`' ids if given)."""
+    newest = select(SceneVersionRow.node, SceneVersionRow.camera, func.max(SceneVersionRow.version).label("v"))
+    if cameras is not None:
+        newest = newest.where(SceneVersionRow.camera.in_(cameras))
+    sub = newest.group_by(SceneVersionRow.node, SceneVersionRow.camera).subquery()
+    rows = s.execute(
+        select(SceneVersionRow.node, SceneVersionRow.camera, SceneVersionRow.yaml).join(
+            sub,
+            (SceneVersionRow.node == sub.c.node)
+            & (SceneVersionRow.camera == sub.c.camera)
+            & (SceneVersionRow.version == sub.c.v),
+        )
+    ).all()
+    return [(n, c, y) for n, c, y in rows]
+
+
 def latest(s: Session, node: str, camera: str) -> SceneVersionRow | None:
     return s.scalars(
         select(SceneVersionRow)
