@@ -200,6 +200,16 @@ CAMERA_SPEED = {**CAMERA_MOVES, "camera": {"id": "synthetic-hanoi-speed", "analy
 CAMERAS = {"default": CAMERA, "moves": CAMERA_MOVES, "helmet": CAMERA_HELMET, "speed": CAMERA_SPEED}
 
 
+def _seen_at(scene: synth.Scene, ty: str, ended: float, out: float, box) -> float:
+    """When the event's offender box was seen: a crossing act goes out up to 1 s after its
+    ended_at (its composite's 'past' moment) with the box of its last sighting, so the frame in
+    [ended_at, the frame it went out on] where an actor of that act's box overlaps it most."""
+    times = [k for k in scene._boxes if ended - 1e-6 <= k <= out + 1e-6]
+    fits = [(synth._iou(b, box), k) for k in times for a in scene.actors if ty in a.acts
+            for b in (scene.box_of(a.name, k),) if b is not None]
+    return max(fits, default=(0.0, ended))[1]
+
+
 def run_scene(scene: synth.Scene, detector) -> list[tuple[str, float, tuple[float, float, float, float]]]:
     camera = CameraConfig.model_validate(CAMERAS[scene.actors[0].camera])
     analyzer = CameraAnalyzer("synthetic", camera, detector, deterministic_ids=True, motion=motion_gate_for(camera))
@@ -207,7 +217,9 @@ def run_scene(scene: synth.Scene, detector) -> list[tuple[str, float, tuple[floa
     for frame in scene.frames():
         for rec in analyzer.process(frame, EPOCH + timedelta(seconds=frame.pts)):
             e = rec.event
-            events.append((e.type.value, (e.ended_at - EPOCH).total_seconds(), e.objects[0].box, e))
+            ended = (e.ended_at - EPOCH).total_seconds()
+            events.append((e.type.value, _seen_at(scene, e.type.value, ended, frame.pts, e.objects[0].box),
+                           e.objects[0].box, e))
     return events
 
 
