@@ -26,7 +26,7 @@ from fpdf.enums import MethodReturnValue
 from PIL import Image
 
 from central.logs import kv
-from central.reports import OBJECT_TEXT, STATUS_TEXT, ReportTemplates, default_templates, format_local
+from central.reports import ACTION_TEXT, OBJECT_TEXT, STATUS_TEXT, ReportTemplates, default_templates, format_local
 
 log = logging.getLogger("central.export")
 
@@ -108,16 +108,13 @@ TEXT: dict[str, dict[Lang, str]] = {
     "date": {"vi": "Ngày", "en": "Date"},
 }
 
-ACTION_TEXT: dict[str, dict[Lang, str]] = {
-    "created": {"vi": "tạo phản ánh", "en": "created"},
-    "confirm": {"vi": "xác nhận", "en": "confirmed"},
-    "reject": {"vi": "từ chối", "en": "rejected"},
-    "forward": {"vi": "chuyển xử lý", "en": "forwarded"},
-    "resolve": {"vi": "đã xử lý", "en": "resolved"},
-    "reopen": {"vi": "mở lại", "en": "reopened"},
-    "publish": {"vi": "công khai", "en": "published"},
-    "alert_queued": {"vi": "gửi cảnh báo", "en": "alert sent"},
-}
+def _action_words(action: str, lang: Lang) -> str:
+    """The audit trail's action in the console's words (central.reports.ACTION_TEXT, one table for
+    page, JSON and PDF), lower-cased to sit inside the record's sentences ("op, xác nhận")."""
+    words = ACTION_TEXT.get(action, {}).get(lang, action)
+    return words[:1].lower() + words[1:]
+
+
 _REVIEW_ACTIONS = {"confirm", "reject", "resolve", "forward", "reopen"}
 
 
@@ -436,7 +433,7 @@ def report_pdf(
     if reviewer:
         pdf.set_font("body", "", 7.5)
         pdf.cell(col, 4, f"{TEXT['confirmed_by'][lang]}:", align="C", new_x="LEFT", new_y="NEXT")
-        done = f"{reviewer['actor']}, {ACTION_TEXT.get(reviewer['action'], {}).get(lang, reviewer['action'])}"
+        done = f"{reviewer['actor']}, {_action_words(reviewer['action'], lang)}"
         pdf.cell(col, 4, pdf.one_line(col, f"{done}, {_local(reviewer['at'], zone, lang)}"), align="C")
     ox = MARGIN_X + col
     pdf.set_xy(ox, sig_top)
@@ -452,7 +449,7 @@ def report_pdf(
 
 
 def _history_line(h: dict[str, Any], zone: ZoneInfo, lang: Lang) -> str:
-    action = ACTION_TEXT.get(h["action"], {}).get(lang, h["action"])
+    action = _action_words(h["action"], lang)
     change = ""
     if h.get("to_status"):
         to = STATUS_TEXT.get(h["to_status"], {}).get(lang, h["to_status"])
