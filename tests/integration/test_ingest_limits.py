@@ -119,6 +119,7 @@ def test_nul_poison_is_refused_at_validation_and_costs_the_good_events_nothing(
     clean = [_event_msg(cfg, make_event(started_at=t0 + timedelta(seconds=k))) for k in range(2000)]
     clean_s, ing = _queued_run(cfg, unique_name("central-clean-"), clean)
     assert ing.counters.stored == 2000 and ing.counters.dead_letters == 0
+    clean_batches = ing.counters.batches
 
     good = [_event_msg(cfg, make_event(camera="cam-2", started_at=t0 + timedelta(seconds=k))) for k in range(2000)]
     poison = [
@@ -139,7 +140,11 @@ def test_nul_poison_is_refused_at_validation_and_costs_the_good_events_nothing(
     assert events == 4000
     assert len(reasons) == 100
     assert all(r.startswith("invalid event:") and "NUL" in r for r in reasons), reasons[:3]
-    assert poison_s <= 3 * clean_s + 2, (clean_s, poison_s)
+    # The cost is counted in transactions, not seconds (wall time on a shared box is no verdict):
+    # the NUL events never reach the database, so no transaction fails and the good events go in
+    # batches as in the clean run (before: a failed batch, then one transaction per message).
+    assert ing.counters.db_errors == 0, ing.counters
+    assert ing.counters.batches <= 2 * clean_batches + 2, (clean_batches, ing.counters.batches)
 
 
 def test_a_row_the_database_rejects_is_isolated_without_backoff(
@@ -179,19 +184,25 @@ def test_a_row_the_database_rejects_is_isolated_without_backoff(
         clean = [_event_msg(cfg, make_event(started_at=t0 + timedelta(seconds=k))) for k in range(1000)]
         clean_s, ing = _queued_run(cfg, unique_name("central-clean-"), clean)
         assert ing.counters.stored == 1000
+        clean_batches = ing.counters.batches
         good = [_event_msg(cfg, make_event(camera="cam-2", started_at=t0 + timedelta(seconds=k))) for k in range(1000)]
         mixed = list(good)
         bad = [_event_msg(cfg, make_event(camera="cam-3", details={"note": "poison"})) for _ in range(20)]
         for k, p in enumerate(bad):
             mixed.insert(k * 51, p)
         bad_s, ing = _queued_run(cfg, unique_name("central-bad-"), mixed)
-        print(f"\n1000 clean: {clean_s:.2f} s; 1000 good + 20 refused by the database: {bad_s:.2f} s")
+        print(f"\n1000 clean: {clean_s:.2f} s; 1000 good + 20 refused by the database: {bad_s:.2f} s; transactions {clean_batches} vs {ing.counters.batches}")
         assert ing.counters.stored == 1000 and ing.counters.dead_letters == 20
         events, reasons = _counts(engine)
         assert events == 2000
         assert len(reasons) == 20 and all(r.startswith("database rejected the message:") for r in reasons), reasons[:2]
         # Before: per message one transaction, and 0.35 s of backoff per bad one (7 s here alone).
-        assert bad_s <= 3 * clean_s + 2, (clean_s, bad_s)
+        # Counted in transactions, not seconds (wall time on a shared box is no verdict): k bad
+        # among batches of up to 500 cost at most about 2·k·log2(500) ≈ 18·k more, far below one
+        # per message (1,020), and the database's refusal is never retried as if it were away.
+        bound = 2 * clean_batches + 20 * 20
+        assert ing.counters.batches <= bound < len(mixed), (clean_batches, ing.counters.batches)
+        assert ing.counters.db_errors <= 20 * 20, ing.counters.db_errors
     finally:
         with engine.begin() as conn:
             conn.execute(text("DROP TRIGGER IF EXISTS refuse_poison" + (" ON events" if postgres else "")))
