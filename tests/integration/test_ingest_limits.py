@@ -191,7 +191,9 @@ def test_a_row_the_database_rejects_is_isolated_without_backoff(
         for k, p in enumerate(bad):
             mixed.insert(k * 51, p)
         bad_s, ing = _queued_run(cfg, unique_name("central-bad-"), mixed)
-        print(f"\n1000 clean: {clean_s:.2f} s; 1000 good + 20 refused by the database: {bad_s:.2f} s; transactions {clean_batches} vs {ing.counters.batches}")
+        print(
+            f"\n1000 clean: {clean_s:.2f} s; 1000 good + 20 refused by the database: {bad_s:.2f} s; transactions {clean_batches} vs {ing.counters.batches}"
+        )
         assert ing.counters.stored == 1000 and ing.counters.dead_letters == 20
         events, reasons = _counts(engine)
         assert events == 2000
