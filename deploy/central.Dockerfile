@@ -3,9 +3,10 @@
 # Build from the repository root:   docker build -f deploy/central.Dockerfile -t ioc-central .
 # compose.yaml beside this file runs it with Mosquitto and PostgreSQL.
 FROM python:3.11-slim-bookworm
-# libgl1/libglib2.0-0: OpenCV (the public images' blurring runs the head and plate models).
+# libgl1/libglib2.0-0: OpenCV (the public images' blurring runs the head and plate models);
+# fonts-dejavu-core: the PDF record's Vietnamese text (central/record_pdf.py).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
+ && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/ioc-central --shell /usr/sbin/nologin ioc \
  && mkdir -p /var/lib/ioc-central /data && chown ioc:ioc /var/lib/ioc-central

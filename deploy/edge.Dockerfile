@@ -31,6 +31,7 @@ RUN apt-get update \
       gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp \
       gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 gir1.2-gst-rtsp-server-1.0 \
       libgirepository-1.0-1 libcairo2 libcairo-gobject2 libgl1 libglib2.0-0 \
+      fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/ioc-edge --shell /usr/sbin/nologin ioc \
  && mkdir -p /var/lib/ioc-edge /data && chown ioc:ioc /var/lib/ioc-edge
