@@ -108,6 +108,7 @@ TEXT: dict[str, dict[Lang, str]] = {
     "date": {"vi": "Ngày", "en": "Date"},
 }
 
+
 def _action_words(action: str, lang: Lang) -> str:
     """The audit trail's action in the console's words (central.reports.ACTION_TEXT, one table for
     page, JSON and PDF), lower-cased to sit inside the record's sentences ("op, xác nhận")."""
@@ -454,7 +455,8 @@ def _history_line(h: dict[str, Any], zone: ZoneInfo, lang: Lang) -> str:
     if h.get("to_status"):
         to = STATUS_TEXT.get(h["to_status"], {}).get(lang, h["to_status"])
         frm = STATUS_TEXT.get(h["from_status"] or "", {}).get(lang, h["from_status"] or "")
-        change = f"  {frm} → {to}" if frm else f"  → {to}"
+        kept = h["from_status"] == h["to_status"]  # the creation entry, or an action that keeps the status
+        change = f"  ({to})" if kept else (f"  {frm} → {to}" if frm else f"  → {to}")
     note = f"  «{h['note']}»" if h.get("note") else ""
     return f"{_local(h['at'], zone, lang)}  {h['actor']}: {action}{change}{note}"
 
