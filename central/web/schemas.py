@@ -218,7 +218,9 @@ class PublishResult(_Closed):
 class Me(_Open):
     username: str
     role: str
-    districts: list[str]
+    districts: list[str] = Field(description="legacy scope: district labels from before 1 July 2025")
+    wards: list[str] = Field(default_factory=list, description="police: the communes/wards they see")
+    areas: list[str] = Field(default_factory=list, description="police: the routing areas (codes) they see")
     csrf: str = Field(description="send back as X-CSRF-Token with every state-changing request")
 
 

@@ -35,6 +35,8 @@ _NAMES = {"vi": "x", "en": "x"}
 
 def _code(found: tuple[str, Any] | None) -> str | None:
     return found[0] if found else None
+
+
 _DEADLINES = {c.value: {"urgent": 30, "normal": 60} for c in Category}
 
 
@@ -59,41 +61,52 @@ def test_routing_by_ward_and_area_with_the_shipped_table() -> None:
 
 
 def test_ward_police_area_routes_and_a_legacy_district_table() -> None:
-    rt = RoutingTable.model_validate({
-        "areas": {"a1": {"name": "Khu vực 1", "wards": ["Phường A", "Phường B"]}},
-        "agencies": {
-            "ca-a": {"name": _NAMES, "kind": "police", "wards": ["Phường A"]},
-            "csgt-1": {"name": _NAMES, "kind": "police", "areas": ["a1"]},
-            "ubnd-b": {"name": _NAMES, "kind": "ward_committee"},
-            "desk": {"name": _NAMES, "kind": "ioc"},
-        },
-        "routes": [
-            {"category": "traffic", "agency": "ward_police"},
-            {"category": "traffic", "agency": "area_police"},
-            {"category": "urban_order", "area": "a1", "agency": "ubnd-b"},
-            {"agency": "desk"},
-        ],
-        "deadlines_minutes": _DEADLINES,
-    })
+    rt = RoutingTable.model_validate(
+        {
+            "areas": {"a1": {"name": "Khu vực 1", "wards": ["Phường A", "Phường B"]}},
+            "agencies": {
+                "ca-a": {"name": _NAMES, "kind": "police", "wards": ["Phường A"]},
+                "csgt-1": {"name": _NAMES, "kind": "police", "areas": ["a1"]},
+                "ubnd-b": {"name": _NAMES, "kind": "ward_committee"},
+                "desk": {"name": _NAMES, "kind": "ioc"},
+            },
+            "routes": [
+                {"category": "traffic", "agency": "ward_police"},
+                {"category": "traffic", "agency": "area_police"},
+                {"category": "urban_order", "area": "a1", "agency": "ubnd-b"},
+                {"agency": "desk"},
+            ],
+            "deadlines_minutes": _DEADLINES,
+        }
+    )
     assert _code(rt.route(Category.TRAFFIC, "Phường A")) == "ca-a"  # its ward police come first here
     assert _code(rt.route(Category.TRAFFIC, "Phường B")) == "csgt-1"  # no ward police: the area's
     assert _code(rt.route(Category.TRAFFIC, "Phường C")) == "desk"
     assert _code(rt.route(Category.URBAN_ORDER, "Phường B")) == "ubnd-b"
     assert _code(rt.route(Category.URBAN_ORDER, "Phường C")) == "desk"
     with pytest.raises(ValueError, match="unknown area"):
-        RoutingTable.model_validate({
-            "agencies": {"p": {"name": _NAMES, "kind": "police", "areas": ["nope"]}},
-            "routes": [{"agency": "p"}], "deadlines_minutes": _DEADLINES,
-        })
+        RoutingTable.model_validate(
+            {
+                "agencies": {"p": {"name": _NAMES, "kind": "police", "areas": ["nope"]}},
+                "routes": [{"agency": "p"}],
+                "deadlines_minutes": _DEADLINES,
+            }
+        )
     # A table from before 2025 (district police only) still routes, and says it is out of date.
     with pytest.warns(DeprecationWarning, match="two-tier"):
-        old = RoutingTable.model_validate({
-            "agencies": {"csgt-q1": {"name": _NAMES, "kind": "police", "districts": ["Quận 1"]},
-                         "desk": {"name": _NAMES, "kind": "ioc"}},
-            "routes": [{"category": "traffic", "ward": "*", "district": "*", "agency": "district_police"},
-                       {"agency": "desk"}],
-            "deadlines_minutes": _DEADLINES,
-        })
+        old = RoutingTable.model_validate(
+            {
+                "agencies": {
+                    "csgt-q1": {"name": _NAMES, "kind": "police", "districts": ["Quận 1"]},
+                    "desk": {"name": _NAMES, "kind": "ioc"},
+                },
+                "routes": [
+                    {"category": "traffic", "ward": "*", "district": "*", "agency": "district_police"},
+                    {"agency": "desk"},
+                ],
+                "deadlines_minutes": _DEADLINES,
+            }
+        )
     assert _code(old.route(Category.TRAFFIC, "Phường Bến Nghé", "Quận 1")) == "csgt-q1"
 
 
@@ -105,9 +118,15 @@ PLACES = {
 }
 
 
-def test_police_scope_and_alert_topics_by_ward_area_and_legacy_district(central_database_url: str, tmp_path: Path) -> None:
+def test_police_scope_and_alert_topics_by_ward_area_and_legacy_district(
+    central_database_url: str, tmp_path: Path
+) -> None:
     cfg = CentralConfig.model_validate(
-        {"database_url": central_database_url, "evidence_dir": str(tmp_path / "ev"), "web": {"public_url": "http://c.test"}}
+        {
+            "database_url": central_database_url,
+            "evidence_dir": str(tmp_path / "ev"),
+            "web": {"public_url": "http://c.test"},
+        }
     )
     engine = make_engine(central_database_url)
     sessions = make_session_factory(engine)
@@ -154,8 +173,9 @@ def test_police_scope_and_alert_topics_by_ward_area_and_legacy_district(central_
         client.cookies.clear()
         form = client.get("/login")
         token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
-        r = client.post("/login", data={"username": user, "password": CONSOLE_PASSWORD, "csrf_token": token},
-                        follow_redirects=False)
+        r = client.post(
+            "/login", data={"username": user, "password": CONSOLE_PASSWORD, "csrf_token": token}, follow_redirects=False
+        )
         assert r.status_code == 303 and "error" not in r.headers["location"]
 
     def visible() -> tuple[set[int], set[int]]:
@@ -171,6 +191,9 @@ def test_police_scope_and_alert_topics_by_ward_area_and_legacy_district(central_
             assert all(client.get(f"/api/reports/{rid}").status_code == 404 for rid in others)
             me = client.get("/api/me").json()
             assert me["role"] == "police"
+            scope = {"csgt-hue": ([], [], ["hue-trung-tam"]), "ca-cau-giay": ([], ["Phường Cầu Giấy"], [])}
+            want = scope.get(user, (["Quận Hoàn Kiếm"], [], []))
+            assert (me["districts"], me["wards"], me["areas"]) == want, me  # the scope the console shows
         login("op")
         assert visible() == (set(ids.values()), set(ids.values()))
         by_area = client.get("/api/reports", params={"area": "hue-trung-tam"}).json()["reports"]
@@ -192,24 +215,36 @@ def test_migration_carries_district_users_and_alerts_over(backend: str, tmp_path
         engine = make_engine(url)
         eid = str(uuid.uuid4())
         with engine.begin() as c:
-            c.execute(text(
-                "INSERT INTO users (username, password_hash, role, districts, active, created_at) VALUES "
-                "('old-hk', 'x', 'police', :d, true, CURRENT_TIMESTAMP)"
-            ), {"d": '["Quận Hoàn Kiếm"]'})
-            c.execute(text(
-                "INSERT INTO events (id, node, camera, type, category, phase, started_at, ended_at, confidence, payload, "
-                "received_at, clock_suspect) VALUES (:id, 'n', 'c', 'red_light', 'traffic', 'point', CURRENT_TIMESTAMP, "
-                "CURRENT_TIMESTAMP, 0.9, '{}', CURRENT_TIMESTAMP, false)"
-            ), {"id": eid})
-            rid = c.execute(text(
-                "INSERT INTO reports (event_id, category, type, node, camera, title_vi, title_en, description_vi, "
-                "description_en, status, created_at, ward, district) VALUES (:id, 'traffic', 'red_light', 'n', 'c', "
-                "'t', 't', 'd', 'd', 'confirmed', CURRENT_TIMESTAMP, 'Phường Hàng Bài', 'Quận Hoàn Kiếm') RETURNING id"
-            ), {"id": eid}).scalar()
-            c.execute(text(
-                "INSERT INTO alerts (report_id, district, topic_district, type, payload, created_at, attempts) VALUES "
-                "(:r, 'Quận Hoàn Kiếm', 'quan-hoan-kiem', 'red_light', '{}', CURRENT_TIMESTAMP, 0)"
-            ), {"r": rid})
+            c.execute(
+                text(
+                    "INSERT INTO users (username, password_hash, role, districts, active, created_at) VALUES "
+                    "('old-hk', 'x', 'police', :d, true, CURRENT_TIMESTAMP)"
+                ),
+                {"d": '["Quận Hoàn Kiếm"]'},
+            )
+            c.execute(
+                text(
+                    "INSERT INTO events (id, node, camera, type, category, phase, started_at, ended_at, confidence, payload, "
+                    "received_at, clock_suspect) VALUES (:id, 'n', 'c', 'red_light', 'traffic', 'point', CURRENT_TIMESTAMP, "
+                    "CURRENT_TIMESTAMP, 0.9, '{}', CURRENT_TIMESTAMP, false)"
+                ),
+                {"id": eid},
+            )
+            rid = c.execute(
+                text(
+                    "INSERT INTO reports (event_id, category, type, node, camera, title_vi, title_en, description_vi, "
+                    "description_en, status, created_at, ward, district) VALUES (:id, 'traffic', 'red_light', 'n', 'c', "
+                    "'t', 't', 'd', 'd', 'confirmed', CURRENT_TIMESTAMP, 'Phường Hàng Bài', 'Quận Hoàn Kiếm') RETURNING id"
+                ),
+                {"id": eid},
+            ).scalar()
+            c.execute(
+                text(
+                    "INSERT INTO alerts (report_id, district, topic_district, type, payload, created_at, attempts) VALUES "
+                    "(:r, 'Quận Hoàn Kiếm', 'quan-hoan-kiem', 'red_light', '{}', CURRENT_TIMESTAMP, 0)"
+                ),
+                {"r": rid},
+            )
         engine.dispose()
         migrate(url)
         engine = make_engine(url)
@@ -225,7 +260,9 @@ def test_migration_carries_district_users_and_alerts_over(backend: str, tmp_path
             # They see what they saw: the report and its alert (now with the report's ward).
             assert [r.id for r in list_reports(s, user, ReportFilter(), 10)] == [rid]
             alerts = alerts_after(s, 0, 10, user)
-            assert [(a.report_id, a.ward, a.topic_district) for a in alerts] == [(rid, "Phường Hàng Bài", "quan-hoan-kiem")]
+            assert [(a.report_id, a.ward, a.topic_district) for a in alerts] == [
+                (rid, "Phường Hàng Bài", "quan-hoan-kiem")
+            ]
         engine.dispose()
     finally:
         if cleanup:
@@ -243,7 +280,11 @@ def scoped_broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 
     folder = tmp_path_factory.mktemp("two-tier-broker")
     security = broker_files(
-        folder / "security", {"node-a": BROKER_PW["node-a"]}, BROKER_PW["central"], prefix="ioc", tls=False,
+        folder / "security",
+        {"node-a": BROKER_PW["node-a"]},
+        BROKER_PW["central"],
+        prefix="ioc",
+        tls=False,
         dynsec=request.param == "dynsec",
         police={
             "csgt-hue": ("hue-trung-tam", BROKER_PW["csgt-hue"]),  # an area, by its code
@@ -255,7 +296,9 @@ def scoped_broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         yield b
 
 
-def test_alerts_reach_area_ward_and_legacy_district_accounts_on_a_real_broker(scoped_broker: Any, tmp_path: Path) -> None:
+def test_alerts_reach_area_ward_and_legacy_district_accounts_on_a_real_broker(
+    scoped_broker: Any, tmp_path: Path
+) -> None:
     from central.alerts import AlertDispatcher
     from central.broker_security import CENTRAL_USER
     from contract.mqtt import MqttClient, MqttSettings
@@ -264,11 +307,20 @@ def test_alerts_reach_area_ward_and_legacy_district_accounts_on_a_real_broker(sc
 
     url = f"sqlite:///{tmp_path / 'central.db'}"
     migrate(url)
-    cfg = CentralConfig.model_validate({
-        "database_url": url, "evidence_dir": str(tmp_path / "ev"), "web": {"public_url": "http://c.test"},
-        "mqtt": {"url": scoped_broker.url, "topic_prefix": "ioc", "username": CENTRAL_USER, "password": BROKER_PW["central"]},
-        "alerts": {"poll_interval_s": 0.1, "immediate_types": ["wrong_way"]},
-    })
+    cfg = CentralConfig.model_validate(
+        {
+            "database_url": url,
+            "evidence_dir": str(tmp_path / "ev"),
+            "web": {"public_url": "http://c.test"},
+            "mqtt": {
+                "url": scoped_broker.url,
+                "topic_prefix": "ioc",
+                "username": CENTRAL_USER,
+                "password": BROKER_PW["central"],
+            },
+            "alerts": {"poll_interval_s": 0.1, "immediate_types": ["wrong_way"]},
+        }
+    )
     engine = make_engine(url)
     received: dict[str, list[str]] = {}
     clients = []

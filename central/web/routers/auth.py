@@ -135,4 +135,11 @@ def index(request: Request) -> RedirectResponse:
 @router.get("/api/me", tags=["session"], summary="Who is logged in, and the CSRF token to send back", response_model=Me)
 def api_me(info: User) -> Me:
     u = info.user
-    return Me(username=u.username, role=u.role, districts=list(u.districts), csrf=info.csrf)
+    return Me(
+        username=u.username,
+        role=u.role,
+        districts=list(u.districts),
+        wards=list(u.wards),
+        areas=list(u.areas),
+        csrf=info.csrf,
+    )
