@@ -362,6 +362,7 @@ def yuv_to_bgr(
     buf = np.frombuffer(data, dtype=np.uint8)
     w, h = width & ~1, height & ~1
     compact = (width, height) == (w, h)
+    packed: np.ndarray  # the Y plane over the chroma rows, as cv2's YUV 4:2:0 conversions take it
     if fmt == "I420":
         code = cv2.COLOR_YUV2BGR_I420
         if compact and strides[:3] == (w, w // 2, w // 2) and offsets[1:3] == (w * h, w * h + w * h // 4):
