@@ -65,6 +65,17 @@
     return tr;
   }
 
+  // A new alert is a report newly forwarded to this area: the report table below is fetched
+  // again (one request per alert, never on a timer) so it lists it without a reload.
+  async function refreshReports() {
+    const table = document.getElementById("police-reports");
+    if (!table) return;
+    const r = await fetch(location.pathname, {credentials: "same-origin"});
+    if (!r.ok) return;
+    const fresh = new DOMParser().parseFromString(await r.text(), "text/html").getElementById("police-reports");
+    if (fresh) table.replaceWith(fresh);
+  }
+
   function add(a) {
     const fresh = !seen.has(a.id);
     seen.add(a.id);
@@ -72,6 +83,7 @@
     if (fresh) rows.prepend(tr);
     document.getElementById("no-alerts").hidden = true;
     if (fresh && primed && !a.acknowledged) { chime(); notify(a); }
+    if (fresh && primed && !document.getElementById("report-" + a.report_id)) refreshReports();
   }
 
   rows.addEventListener("click", async (ev) => {

@@ -186,6 +186,7 @@ def test_police_page_receives_an_alert_live_and_acknowledges_it(
     op.post("/login", data={"username": "op", "password": PASSWORD, "csrf_token": form.group(1)})
     csrf = op.get("/api/me").json()["csrf"]
     rid = ids[3]
+    assert not browser.find_elements(By.ID, f"report-{rid}")  # not the police's before it is confirmed
     assert op.post(f"/api/reports/{rid}/confirm", headers={"X-CSRF-Token": csrf}).json()["status"] == "confirmed"
     row = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "tr.alert"), timeout=UNDO_S + 15)[0]
     assert f"#{rid}" in row.text and "75A-123.45" in row.text
@@ -194,8 +195,11 @@ def test_police_page_receives_an_alert_live_and_acknowledges_it(
     ]
     chimes = int(browser.execute_script("return document.getElementById('alerts-live').dataset.chimes || 0"))
     assert chimes == chimes_before + 1
-    time.sleep(3)  # watch the network a while: an open stream, no polling
-    assert browser.execute_script(REQUESTS) == []
+    # The report table below lists the newly forwarded report without a reload: one fetch of the
+    # page per new alert, then nothing (an open stream, no polling).
+    assert _wait(browser, lambda d: d.find_elements(By.ID, f"report-{rid}"), timeout=10)
+    time.sleep(3)
+    assert browser.execute_script(REQUESTS) == [f"{base}/police"]
     browser.save_screenshot(str(tmp_path / "police_alert.png"))
 
     row.find_element(By.CSS_SELECTOR, "button.ack").click()
