@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Integer, String, Text, or_, select
+from sqlalchemy import Integer, String, Text, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from central.alerts import alert_payload
@@ -80,6 +80,22 @@ def entries(s: Session, *, include_inactive: bool = True) -> list[WatchListRow]:
     return list(s.scalars(stmt))
 
 
+def stored_sightings(s: Session, plates_norm: Sequence[str]) -> dict[str, dict[str, object]]:
+    """For each watched plate, the reports already stored with it (exact plate, as the alerts
+    match): how many and when it was last seen. A plate put on the list today may have passed a
+    camera last week; the admin sees that at once and opens those reports, no alert is sent for
+    the past (police act on where the vehicle is now)."""
+    if not plates_norm:
+        return {}
+    seen = func.coalesce(func.max(ReportRow.last_seen), func.max(ReportRow.created_at))
+    rows = s.execute(
+        select(ReportRow.plate_norm, func.count(ReportRow.id), seen)
+        .where(ReportRow.plate_norm.in_(set(plates_norm)))
+        .group_by(ReportRow.plate_norm)
+    )
+    return {str(p): {"reports": int(n), "last_seen": last.isoformat() if last else None} for p, n, last in rows}
+
+
 def add(s: Session, plate: str, note: str, *, actor: str, expires_at: datetime | None = None) -> WatchListRow:
     norm = normalize_plate(plate)
     if len(norm) < MIN_PLATE_CHARS or len(plate.strip()) > 32 or norm == normalize_plate(UNREADABLE):
@@ -113,9 +129,7 @@ def readable_plates(event: ViolationEvent) -> list[str]:
     return [o.plate for o in event.objects if o.plate and o.plate.strip().lower() != UNREADABLE]
 
 
-def alert_sightings(
-    s: Session, sightings: Sequence[tuple[ViolationEvent, ReportRow]], config: CentralConfig
-) -> int:
+def alert_sightings(s: Session, sightings: Sequence[tuple[ViolationEvent, ReportRow]], config: CentralConfig) -> int:
     """Queue a watch-list alert for each report whose new event carries a watched plate (once per
     report); runs in the ingester's transaction, so the alert commits with the event. One query for
     a batch with plates, none for a batch without."""
@@ -127,14 +141,18 @@ def alert_sightings(
         return 0
     now = utcnow()
     watched: dict[str, WatchListRow] = {}
-    for row in s.scalars(select(WatchListRow).where(WatchListRow.plate_norm.in_(sorted(wanted))).order_by(WatchListRow.id)):
+    for row in s.scalars(
+        select(WatchListRow).where(WatchListRow.plate_norm.in_(sorted(wanted))).order_by(WatchListRow.id)
+    ):
         if row.active(now):
             watched.setdefault(row.plate_norm, row)
     queued = 0
     for event, report in sightings:
         if report.watch_alerted_at is not None:
             continue
-        hit = next(((p, watched[normalize_plate(p)]) for p in readable_plates(event) if normalize_plate(p) in watched), None)
+        hit = next(
+            ((p, watched[normalize_plate(p)]) for p in readable_plates(event) if normalize_plate(p) in watched), None
+        )
         if hit is None:
             continue
         plate, entry = hit

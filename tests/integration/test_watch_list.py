@@ -74,17 +74,25 @@ def test_watch_listed_plate_alerts_police_at_once_with_the_note(
     removed = admin.post(
         "/api/watch-list", json={"plate": "43A-555.55", "note": "found"}, headers={"X-CSRF-Token": csrf}
     ).json()
-    assert admin.delete(f"/api/watch-list/{removed['id']}", headers={"X-CSRF-Token": csrf}).json()["removed_by"] == "admin"
+    assert (
+        admin.delete(f"/api/watch-list/{removed['id']}", headers={"X-CSRF-Token": csrf}).json()["removed_by"] == "admin"
+    )
     # Who may not: without the CSRF token, an operator, and "unreadable" as a plate.
     assert admin.post("/api/watch-list", json={"plate": "30A-111.11", "note": "x"}).status_code == 403
-    assert admin.post(
-        "/api/watch-list", json={"plate": "unreadable", "note": "x"}, headers={"X-CSRF-Token": csrf}
-    ).status_code == 422
+    assert (
+        admin.post(
+            "/api/watch-list", json={"plate": "unreadable", "note": "x"}, headers={"X-CSRF-Token": csrf}
+        ).status_code
+        == 422
+    )
     op = TestClient(create_app(cfg, engine=engine))
     op_csrf = console_login(op, "op")
-    assert op.post(
-        "/api/watch-list", json={"plate": "30A-111.11", "note": "x"}, headers={"X-CSRF-Token": op_csrf}
-    ).status_code == 403
+    assert (
+        op.post(
+            "/api/watch-list", json={"plate": "30A-111.11", "note": "x"}, headers={"X-CSRF-Token": op_csrf}
+        ).status_code
+        == 403
+    )
     assert op.get("/api/watch-list").status_code == 403
 
     sub = Subscriber(mqtt_broker.url, f"{cfg.mqtt.topic_prefix}/alerts/#")
@@ -94,8 +102,12 @@ def test_watch_listed_plate_alerts_police_at_once_with_the_note(
         assert ingester.wait_subscribed(10)
         # Sidewalk encroachment (urban order, never alerted by itself): the watch list is any rule.
         seen = _event("cam-a", "29-B1 123.45", type="sidewalk_encroachment")
-        again = _event("cam-a", "29-B1 123.45", type="sidewalk_encroachment",
-                       started_at=seen.started_at + (seen.ended_at - seen.started_at) / 2)
+        again = _event(
+            "cam-a",
+            "29-B1 123.45",
+            type="sidewalk_encroachment",
+            started_at=seen.started_at + (seen.ended_at - seen.started_at) / 2,
+        )
         others = [
             _event("cam-b", "30A-999.99", type="red_light"),  # not on the list
             _event("cam-c", "B1 123.45", type="red_light"),  # a partial read of the listed plate
@@ -135,11 +147,29 @@ def test_watch_listed_plate_alerts_police_at_once_with_the_note(
             assert [a["watch_list"]["note"] for a in c.get("/api/alerts").json()["alerts"]] == want, user
             # ... and may open the (urban-order, unreviewed) report the alert links; the other may not.
             assert c.get(f"/api/reports/{alert.report_id}").status_code == (200 if want else 404), user
+        # A plate listed after it passed a camera: the page lists the stored report; no alert for the past.
+        late = admin.post(
+            "/api/watch-list", json={"plate": "30A 99999", "note": "late"}, headers={"X-CSRF-Token": csrf}
+        )
+        page = admin.get("/watch-list").text
+        for entry_id, want in ((late.json()["id"], 1), (watched["id"], 1)):
+            row = page.split(f'id="watch-{entry_id}"', 1)[1].split("</tr>", 1)[0]
+            assert f"{want} phản ánh / reports" in row and 'href="/reports?plate=' in row, row
+        assert "chưa có / none" not in page.split(f'id="watch-{late.json()["id"]}"', 1)[1].split("</tr>", 1)[0]
+        listed = admin.get("/reports", params={"plate": "30A99999"}).text
+        assert f"/reports/{_report_of(engine, 'cam-b')}" in listed  # the link finds the report
+        time.sleep(0.5)
+        assert len(sub.messages) == 1  # still only the live sighting's alert
     finally:
         dispatcher.stop()
         ingester.stop()
         sub.close()
         engine.dispose()
+
+
+def _report_of(engine: Any, camera: str) -> int:
+    with make_session_factory(engine)() as s:
+        return int(s.scalars(select(ReportRow.id).where(ReportRow.camera == camera)).one())
 
 
 def test_expired_entry_alerts_nobody_and_the_page_is_admin_only(
@@ -160,11 +190,19 @@ def test_expired_entry_alerts_nobody_and_the_page_is_admin_only(
         assert row.active(utcnow())
     time.sleep(1.2)
     processor = MessageProcessor(
-        sessions, dialect_name=engine.dialect.name, evidence_dir=cfg.evidence_dir,
-        topic_prefix=cfg.mqtt.topic_prefix, config=cfg,
+        sessions,
+        dialect_name=engine.dialect.name,
+        evidence_dir=cfg.evidence_dir,
+        topic_prefix=cfg.mqtt.topic_prefix,
+        config=cfg,
     )
     ev = _event("cam-x", "51F-222.22", type="red_light")
-    assert processor.process(event_topic(cfg.mqtt.topic_prefix, ev.node, ev.camera, "red_light"), ev.to_json().encode()).kind == "stored"
+    assert (
+        processor.process(
+            event_topic(cfg.mqtt.topic_prefix, ev.node, ev.camera, "red_light"), ev.to_json().encode()
+        ).kind
+        == "stored"
+    )
     with sessions() as s:
         assert list(s.scalars(select(AlertRow))) == []
     # The page: admins get the form and the entry (expired); others are refused.
@@ -178,8 +216,11 @@ def test_expired_entry_alerts_nobody_and_the_page_is_admin_only(
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     r = admin.post("/watch-list", data={"csrf_token": token, "plate": "29", "note": "typo"})
     assert r.status_code == 422 and "not a plate" in r.text and 'value="29"' in r.text
-    r = admin.post("/watch-list", data={"csrf_token": token, "plate": "75A-678.90", "note": "n",
-                                        "expires_at": "2099-01-02T07:30"}, follow_redirects=False)
+    r = admin.post(
+        "/watch-list",
+        data={"csrf_token": token, "plate": "75A-678.90", "note": "n", "expires_at": "2099-01-02T07:30"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     (entry,) = [e for e in admin.get("/api/watch-list").json()["entries"] if e["plate"] == "75A-678.90"]
     assert entry["expires_at"] == "2099-01-02T00:30:00+00:00" and entry["active"]

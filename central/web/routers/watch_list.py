@@ -63,7 +63,8 @@ def _remove(ctx: Ctx, info: auth.SessionInfo, entry_id: int) -> dict[str, Any]:
 def watch_list_page(request: Request, ctx: Ctx, _info: AdminPage, error: str | None = None) -> Response:
     with ctx.sessions() as s:
         rows = [wl.entry_view(r) for r in wl.entries(s)]
-    return ctx.render(request, "watch_list.html", entries=rows, error=error)
+        sightings = wl.stored_sightings(s, [str(r["plate_norm"]) for r in rows])
+    return ctx.render(request, "watch_list.html", entries=rows, sightings=sightings, tz=ctx.tz, error=error)
 
 
 @router.post("/watch-list", include_in_schema=False)
@@ -82,7 +83,16 @@ def add_form(
             raise
         with ctx.sessions() as s:
             rows = [wl.entry_view(r) for r in wl.entries(s)]
-        page = ctx.render(request, "watch_list.html", entries=rows, error=str(e.detail), form={"plate": plate, "note": note})
+            sightings = wl.stored_sightings(s, [str(r["plate_norm"]) for r in rows])
+        page = ctx.render(
+            request,
+            "watch_list.html",
+            entries=rows,
+            sightings=sightings,
+            tz=ctx.tz,
+            error=str(e.detail),
+            form={"plate": plate, "note": note},
+        )
         page.status_code = 422
         return page
     return RedirectResponse("/watch-list", status_code=303)
@@ -94,7 +104,9 @@ def remove_form(ctx: Ctx, entry_id: RowId, info: Csrf) -> RedirectResponse:
     return RedirectResponse("/watch-list", status_code=303)
 
 
-@router.get("/api/watch-list", tags=["watch list"], summary="The watch list, newest first (admin)", response_model=WatchList)
+@router.get(
+    "/api/watch-list", tags=["watch list"], summary="The watch list, newest first (admin)", response_model=WatchList
+)
 def api_watch_list(ctx: Ctx, _info: AdminApi) -> dict[str, Any]:
     with ctx.sessions() as s:
         return {"entries": [wl.entry_view(r) for r in wl.entries(s)]}
