@@ -6,7 +6,9 @@ with the scene (drawn once, at `reference_size`) scaled to it as to any frame. T
 never decoded continuously: `RecordStream` only depayloads and parses it into the clip buffer
 (`rtspsrc ! rtph264depay ! h264parse ! appsink`), and an event's snapshot is decoded from that
 buffer when the event needs one (`frame_at`: the keyframe-aligned run of packets up to the
-event's pts, with PyAV), its boxes, zone and lines scaled from detect to record pixels.
+event's pts, with PyAV), its boxes, zone and lines scaled from detect to record pixels, and the
+offender's plate read again there (`main_stream_plate`: a plate a few dozen pixels wide on the
+sub-stream is often unreadable).
 
 Timing: each stream's buffers carry running time in their own GStreamer pipeline; both pipelines
 run on the process's one system clock, so (base time + pts) of either is a moment on that clock.
@@ -159,8 +161,9 @@ class RecordStream:
             self._last_packet = time.monotonic()
             self.packets += 1
             try:
-                self.on_packet(Packet(buf.extract_dup(0, buf.get_size()), pts, dts,
-                                      not buf.has_flags(Gst.BufferFlags.DELTA_UNIT)))
+                self.on_packet(
+                    Packet(buf.extract_dup(0, buf.get_size()), pts, dts, not buf.has_flags(Gst.BufferFlags.DELTA_UNIT))
+                )
             except Exception:  # the clip buffer must never stall the stream
                 log.exception("record stream %s: on_packet failed", self.name)
             return Gst.FlowReturn.OK
@@ -275,7 +278,8 @@ def scale_violation(v: Violation, sx: float, sy: float) -> Violation:
         signal_id=o.signal_id,
         signal_state=o.signal_state,
         signal_boxes=tuple(
-            (i, (round(x1 * sx), round(y1 * sy), round(x2 * sx), round(y2 * sy))) for i, (x1, y1, x2, y2) in o.signal_boxes
+            (i, (round(x1 * sx), round(y1 * sy), round(x2 * sx), round(y2 * sy)))
+            for i, (x1, y1, x2, y2) in o.signal_boxes
         ),
     )
     offenders = tuple(dataclasses.replace(f, box=scale_xyxy(f.box, sx, sy)) for f in v.offenders)
@@ -322,13 +326,14 @@ class MainStreamPendingEvent(PendingEvent):
             return super().build()
         got = main.frame_at(self.pts)
         if got is None:
-            log.warning("camera %s: no main-stream frame at %.3f; snapshot from the sub-stream",
-                        a.camera.camera.id, self.pts)
+            log.warning(
+                "camera %s: no main-stream frame at %.3f; snapshot from the sub-stream", a.camera.camera.id, self.pts
+            )
             return super().build()
         image, _ = got
         dh, dw = self.frame.image.shape[:2]
         sx, sy = image.shape[1] / dw, image.shape[0] / dh
-        v = scale_violation(self.violation, sx, sy)
+        v = main_stream_plate(scale_violation(self.violation, sx, sy), image, _plate_cropper(a))
         evidence = a._evidence(dataclasses.replace(v, moments=()), image, self.when, scale_tracks(self.tracks, sx, sy))
         if self.violation.moments:
             # The composite is made from the moments the rule kept, in their own (sub-stream) pixels.
@@ -337,10 +342,56 @@ class MainStreamPendingEvent(PendingEvent):
 
             made = composite_jpegs(self.violation, a.camera.camera, self.when, a.tz)
             if made is not None:
-                composite = (EvidenceFile.of("composite", "image/jpeg", made[0]),
-                             EvidenceFile.of("composite_clean", "image/jpeg", made[1]))
+                composite = (
+                    EvidenceFile.of("composite", "image/jpeg", made[0]),
+                    EvidenceFile.of("composite_clean", "image/jpeg", made[1]),
+                )
                 evidence = evidence[:2] + composite + evidence[2:]
         return a._event(v, self.pts, self.when, evidence)
+
+
+# What `PlateCropper.attach` writes into a violation's details.
+PLATE_DETAILS = ("plate_found", "plate_confidence", "plate_text", "plate_text_confidence", "plate_lines", "plate_reads")
+
+
+def _plate_cropper(analyzer: Any) -> Any:
+    """The plate stage of the camera's traffic rules (`WithPlates`), if it has one."""
+    from edge.plates import WithPlates
+
+    for rule in getattr(analyzer, "rules", None) or ():
+        if isinstance(rule, WithPlates):
+            return rule.plates
+    return None
+
+
+def main_stream_plate(v: Violation, image: np.ndarray, cropper: Any) -> Violation:
+    """The offender's plate read again on the main stream's frame (`v` in its pixels). On the
+    sub-stream a plate is a few dozen pixels and often unreadable; the event's main-stream frame
+    is decoded anyway for the snapshot, so one more read there costs one crop. The main-stream read
+    wins when it is readable and the sub-stream's vote was not, or agrees (a sharper crop of the
+    same plate), or is surer; otherwise the track's vote stands (several frames beat one)."""
+    from edge.crops import cut
+    from edge.plate_text import UNREADABLE
+
+    if cropper is None or cropper.reader is None or not v.offenders or "plate_found" not in v.details:
+        return v
+    base = dataclasses.replace(
+        v,
+        images=tuple(i for i in v.images if i.kind != "plate"),
+        details={k: x for k, x in v.details.items() if k not in PLATE_DETAILS},
+    )
+    main = cropper.attach(base, [cut(image, v.offenders[0].box, margin=0.1)])
+    sub_text, main_text = v.details.get("plate_text"), main.details.get("plate_text")
+    main_ok = main_text not in (None, UNREADABLE)
+    sub_ok = sub_text not in (None, UNREADABLE)
+    better = main_ok and (
+        not sub_ok
+        or main_text == sub_text
+        or float(main.details.get("plate_text_confidence") or 0) > float(v.details.get("plate_text_confidence") or 0)
+    )
+    if better or (not v.details.get("plate_found") and main.details.get("plate_found")):
+        return dataclasses.replace(main, details={**main.details, "plate_source": "record_stream"})
+    return v
 
 
 class TwoStreamAnalyzer(LiveAnalyzer):
@@ -358,6 +409,7 @@ __all__ = [
     "RecordStream",
     "TwoStreamAnalyzer",
     "frame_at",
+    "main_stream_plate",
     "record_pipeline",
     "scale_tracks",
     "scale_violation",
@@ -451,10 +503,13 @@ def measure_skew(path: str, seconds: float = 12.0) -> dict[str, Any]:
         if near:
             skew.append(1000 * (min(near, key=lambda m: abs(m - t)) - t))
     return {
-        "frames": len(pts), "main_packets": len(packets), "main_size": [record.width, record.height],
+        "frames": len(pts),
+        "main_packets": len(packets),
+        "main_size": [record.width, record.height],
         "skew_ms_median": round(statistics.median(skew), 2),
         "skew_ms_abs_p95": round(sorted(abs(x) for x in skew)[int(0.95 * (len(skew) - 1))], 2),
-        "skew_ms_min": round(min(skew), 2), "skew_ms_max": round(max(skew), 2),
+        "skew_ms_min": round(min(skew), 2),
+        "skew_ms_max": round(max(skew), 2),
     }
 
 

@@ -117,7 +117,9 @@ def violation() -> Violation:
     zone = PolygonZone("z1", "no_stopping", np.array([[0, 0], [320, 0], [320, 180]], np.float32))
     return Violation(
         type=ViolationType("illegal_stopping"),
-        started_at=1.0, ended_at=2.0, confidence=0.9,
+        started_at=1.0,
+        ended_at=2.0,
+        confidence=0.9,
         offenders=(Offender(7, "motorcycle", (100.0, 50.0, 140.0, 110.0), 0.9),),
         zone=zone,
         overlay=Overlay(lines=(("l1", (10.0, 300.0), (600.0, 300.0)),), signal_boxes=(("red", (600, 10, 610, 20)),)),
@@ -135,8 +137,13 @@ def test_boxes_zone_and_lines_scale_from_detect_to_record():
 
 
 def test_tracks_scale_unevenly_when_the_aspect_differs():
-    t = TrackedObjects(np.array([[10, 20, 30, 40]], np.float32), np.array([0.8], np.float32),
-                       np.array([3], np.int32), np.array([5], np.int64), ("car",))
+    t = TrackedObjects(
+        np.array([[10, 20, 30, 40]], np.float32),
+        np.array([0.8], np.float32),
+        np.array([3], np.int32),
+        np.array([5], np.int64),
+        ("car",),
+    )
     s = scale_tracks(t, 2.0, 1.5)
     assert s is not None
     np.testing.assert_allclose(s.xyxy, [[20, 30, 60, 60]])
@@ -194,8 +201,7 @@ class _Analyzer:
 
         self.main_frames = main
         self.camera = CameraConfig.model_validate(
-            {"camera": {"id": "cam-1", "source": SUB, "record_source": MAIN},
-             "scene": {"reference_size": [1920, 1080]}}
+            {"camera": {"id": "cam-1", "source": SUB, "record_source": MAIN}, "scene": {"reference_size": [1920, 1080]}}
         )
         from zoneinfo import ZoneInfo
 
@@ -221,10 +227,16 @@ def test_an_events_snapshot_is_the_main_streams_frame_with_the_box_scaled(footag
     h, w = main_image.shape[:2]
     sub = np.zeros((h // 2, w // 2, 3), np.uint8)  # the sub-stream's frame: half the size
     a = _Analyzer(MainStreamFrames(ring, wait_s=0.0))
-    tracks = TrackedObjects(np.array([[100, 50, 140, 110]], np.float32), np.array([0.9], np.float32),
-                            np.array([3], np.int32), np.array([7], np.int64), ("motorcycle",))
-    event = MainStreamPendingEvent(a, violation(), Frame(image=sub, pts=t, wall_time=0.0, index=0),
-                                   datetime.now(UTC), tracks)
+    tracks = TrackedObjects(
+        np.array([[100, 50, 140, 110]], np.float32),
+        np.array([0.9], np.float32),
+        np.array([3], np.int32),
+        np.array([7], np.int64),
+        ("motorcycle",),
+    )
+    event = MainStreamPendingEvent(
+        a, violation(), Frame(image=sub, pts=t, wall_time=0.0, index=0), datetime.now(UTC), tracks
+    )
     assert event.build() == "record"
     (_, v, image, scaled), (_, v_event, pts) = a.calls
     assert np.array_equal(image, main_image)
@@ -237,8 +249,9 @@ def test_without_the_main_streams_packets_the_snapshot_is_the_sub_streams(footag
     _, frames = footage
     a = _Analyzer(MainStreamFrames(PacketRing(5, 1 << 20), wait_s=0.0))
     sub = np.zeros((240, 320, 3), np.uint8)
-    event = MainStreamPendingEvent(a, violation(), Frame(image=sub, pts=1.0, wall_time=0.0, index=0),
-                                   datetime.now(UTC), None)
+    event = MainStreamPendingEvent(
+        a, violation(), Frame(image=sub, pts=1.0, wall_time=0.0, index=0), datetime.now(UTC), None
+    )
     from edge.runtime.analyzer import PendingEvent
 
     # The fallback is the one-stream path: PendingEvent.build with the sub-stream frame, unscaled.
@@ -266,3 +279,56 @@ def test_a_console_edit_keeps_the_nodes_own_streams(tmp_path):
     camera = validate(edited, running, "console")
     assert (camera.camera.source, camera.camera.record_source) == (SUB, MAIN)
     assert camera.rules.illegal_stopping.max_stop_seconds == 20
+
+
+def test_the_plate_is_read_again_on_the_main_streams_frame():
+    """A real 1080p close-up (a car, plate 51G-688.82, 535 px wide) as the main stream and a
+    sixteenth of it as the sub-stream (the plate 33 px wide, as a car's some way off at 640x360):
+    the sub-stream's crop of the car gives no readable plate; the event's main-stream frame does,
+    and the event carries that text and crop."""
+    import cv2
+
+    from edge.config import PlateConfig
+    from edge.crops import cut
+    from edge.data import data_dir
+    from edge.plate_text import UNREADABLE
+    from edge.plates import PlateCropper
+    from edge.rules.base import EvidenceImage
+    from edge.streams import main_stream_plate
+
+    main_image = cv2.imread(str(data_dir() / "plates" / "kkhoa-dev_tri-tue-nhan-tao_scenes" / "20.jpg"))
+    assert main_image is not None and main_image.shape[:2] == (1080, 1920)
+    k = 16
+    sub = cv2.resize(main_image, (1920 // k, 1080 // k), interpolation=cv2.INTER_AREA)
+    car = (300.0, 0.0, 1700.0, 1080.0)  # the car's rear around the plate (755-1290, 532-720)
+    sub_box = tuple(c / k for c in car)
+    cropper = PlateCropper(PlateConfig())
+    v = Violation(
+        type=ViolationType("red_light"),
+        started_at=1.0,
+        ended_at=2.0,
+        confidence=0.9,
+        offenders=(Offender(7, "car", sub_box, 0.9),),
+    )
+    on_sub = cropper.attach(v, [cut(sub, sub_box, margin=0.1)])
+    assert on_sub.details.get("plate_text") in (None, UNREADABLE), on_sub.details  # too small to read
+    scaled = scale_violation(on_sub, k, k)
+    got = main_stream_plate(scaled, main_image, cropper)
+    assert got.details["plate_text"] == "51G-688.82" and got.details["plate_source"] == "record_stream"
+    plates = [i for i in got.images if i.kind == "plate"]
+    assert len(plates) == 1 and isinstance(plates[0], EvidenceImage)
+    assert plates[0].image.shape[1] > 200  # the main stream's crop, not the sub-stream's
+    # A sub-stream vote that read the plate and a main-stream frame that cannot: the vote stands.
+    read = dataclasses_replace(
+        scaled,
+        details={**scaled.details, "plate_found": True, "plate_text": "51G-688.82", "plate_text_confidence": 0.9},
+    )
+    blank = np.zeros_like(main_image)
+    assert main_stream_plate(read, blank, cropper) is read
+    assert main_stream_plate(read, main_image, None) is read  # a camera without the plate stage
+
+
+def dataclasses_replace(obj, **kw):
+    import dataclasses
+
+    return dataclasses.replace(obj, **kw)
