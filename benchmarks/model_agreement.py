@@ -50,7 +50,9 @@ def rendition_events(resolutions: list[str]):
                 cam = load_camera_config(path)
                 for res in resolutions:
                     video = prepare_footage(cam.camera.source, res)
-                    out[f"{res}/{path.stem}"] = ag.analyze_events(video, cam, Path(tmp) / f"{res}-{path.stem}", detector)
+                    out[f"{res}/{path.stem}"] = ag.analyze_events(
+                        video, cam, Path(tmp) / f"{res}-{path.stem}", detector
+                    )
         return out
 
     return run
@@ -61,12 +63,22 @@ def main() -> None:
     ap.add_argument("names", nargs="*", help="variants (default: all in models/variants.yaml)")
     ap.add_argument("--synthetic", action="store_true", help="also the synthetic traffic scenes' events")
     ap.add_argument(
-        "--renditions", nargs="*", default=[], choices=["1080p", "720p"],
+        "--renditions",
+        nargs="*",
+        default=[],
+        choices=["1080p", "720p"],
         help="also the sample footage as the bench's cameras send it (H.264 25 fps at these sizes)",
     )
     ap.add_argument("--write", action="store_true", help="record the results and `kept` in models/variants.yaml")
     ap.add_argument("--json", help="also write the results as JSON to this file")
     ap.add_argument("--no-timing", action="store_true")
+    ap.add_argument(
+        "--backends",
+        nargs="+",
+        metavar="BACKEND:PRECISION",
+        help="instead of the variant files: these engines (e.g. openvino:fp32 openvino:bf16) on the FP32 model, "
+        "against onnxruntime:fp32 at 384x640",
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     label = "configs/cameras/*.yaml with a sample video (python -m edge analyze, clips off)"
@@ -82,7 +94,10 @@ def main() -> None:
     def extra_events(detector) -> dict[str, list[dict[str, Any]]]:
         return {k: v for f in extras for k, v in f(detector).items()}
 
-    results = ag.measure(
+    if args.backends and args.write:
+        ap.error("--write records variant files' verdicts; a backend's goes into docs/benchmarks.md")
+    measure = ag.measure if not args.backends else lambda _names, **kw: ag.measure_backends(args.backends, **kw)
+    results = measure(
         args.names or None,
         timing=not args.no_timing,
         extra_events=extra_events if extras else None,

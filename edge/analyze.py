@@ -92,6 +92,7 @@ def make_detector(cfg: DetectorConfig) -> YoloDetector:
         providers=cfg.providers,
         threads=cfg.threads,
         backend=cfg.backend,
+        precision=cfg.precision,
     )
 
 
@@ -143,6 +144,7 @@ def analyze_video(
     last_pts = 0.0
     n_events = 0
     with open(events_path.with_suffix(".jsonl.part"), "w", encoding="utf-8") as out:
+
         def emit(records: list[EventRecord]) -> None:
             nonlocal n_events
             for rec in records:

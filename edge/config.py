@@ -166,7 +166,9 @@ class RegionsPassConfig(_Model):
     )
     overlap: float = Field(0.2, ge=0, lt=0.5, description="share of a tile shared with its neighbour")
     pad: float = Field(0.05, ge=0, le=0.5, description="margin around each zone and line, share of the frame height")
-    max_tiles: int = Field(6, ge=1, le=64, description="at most this many tiles a frame (tiles grow to cover the regions)")
+    max_tiles: int = Field(
+        6, ge=1, le=64, description="at most this many tiles a frame (tiles grow to cover the regions)"
+    )
     every_n_frames: int = Field(1, ge=1, le=100, description="run the pass on every n-th detector run")
     regions: list[Identifier] | None = Field(None, description="ids of the zones and lines to cover; null = all")
 
@@ -244,6 +246,11 @@ class DetectorConfig(_Model):
     )
     threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads (1 per worker uses cores best)")
     backend: str = Field("onnxruntime", description="detector backend plug-in (edge/detect/backends/)")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="inference precision: onnxruntime runs the model's own (fp32/auto); openvino runs fp32, or "
+        "bf16 on CPUs with AMX / AVX-512 BF16 (auto: bf16 where the CPU has it)",
+    )
 
     @field_validator("backend")
     @classmethod
@@ -299,8 +306,13 @@ class MqttConfig(_Model):
         logs in as its node id: the broker's ACL lets it publish under that id only."""
         secret = self.secret()
         return MqttSettings(
-            self.url, client_id, username=self.username or (node_id if secret else None), password=secret,
-            ca_file=self.ca_file, keepalive_s=self.keepalive_s, will=will,
+            self.url,
+            client_id,
+            username=self.username or (node_id if secret else None),
+            password=secret,
+            ca_file=self.ca_file,
+            keepalive_s=self.keepalive_s,
+            will=will,
         )
 
 
@@ -350,7 +362,9 @@ class EvidenceWorkerConfig(_Model):
 
     threads: int = Field(1, ge=1, le=64, description="evidence threads shared by all cameras (one camera: one thread)")
     max_queued_frames: int = Field(
-        16, ge=1, le=1024,
+        16,
+        ge=1,
+        le=1024,
         description="frames waiting per thread; beyond it an event goes without its snapshots (counted, logged)",
     )
 

@@ -380,6 +380,51 @@ def measure(
     return results
 
 
+def measure_backends(
+    engines: Sequence[str],
+    *,
+    base: str = "yolo11n",
+    input_hw: tuple[int, int] = (384, 640),
+    configs: Sequence[Path] | None = None,
+    work_dir: Path | None = None,
+    timing: bool = True,
+    extra_events: ExtraEvents | None = None,
+    footage_label: str = "configs/cameras/*.yaml with a sample video (python -m edge analyze, clips off)",
+    log=print,
+) -> list[Agreement]:
+    """Each `backend:precision` (e.g. `openvino:bf16`) running the registered FP32 model against
+    ONNX Runtime FP32 on the same model and input: what another runtime and its arithmetic change
+    (the model file is the same, so this is the verdict on the backend, not on a variant file)."""
+    configs = list(configs or camera_configs())
+    frames = timing_frames() if timing else []
+    path = models.verify(base)
+    results: list[Agreement] = []
+    with tempfile.TemporaryDirectory(prefix="ioc-agreement-") as tmp:
+        work = Path(work_dir or tmp)
+        ref_name = "onnxruntime:fp32"
+        detectors: dict[str, YoloDetector] = {ref_name: YoloDetector(path, input_size=input_hw)}
+        log(f"{ref_name} {base} at {input_hw[0]}x{input_hw[1]}: analysing {len(configs)} camera configs ...")
+        ref = run_footage(detectors[ref_name], configs, work / "onnxruntime-fp32", extra_events)
+        log(f"  {ref.n_events} events, {ref.seconds:.0f} s")
+        for name in engines:
+            backend, _, precision = name.partition(":")
+            det = detectors[name] = YoloDetector(
+                path, input_size=input_hw, backend=backend, precision=precision or "auto"
+            )
+            log(f"{name}: analysing ...")
+            run = run_footage(det, configs, work / name.replace(":", "-"), extra_events)
+            a = compare(name, {"input": input_hw, "precision": getattr(det.engine, "precision", precision)}, ref, run)
+            a.reference, a.footage = ref_name, footage_label
+            log(f"  {run.n_events} events, {run.seconds:.0f} s; {a.verdict}")
+            results.append(a)
+        if frames:
+            log(f"timing {len(detectors)} engines on {len(frames)} 1080p frames, one thread ...")
+            ms = ms_per_frame(detectors, frames)
+            for a in results:
+                a.ms_per_frame, a.fp32_ms_per_frame = ms[a.variant], ms[a.reference]
+    return results
+
+
 def table(results: Sequence[Agreement]) -> str:
     head = (
         "| variant | input | precision | det. precision vs FP32 | det. recall vs FP32 | FP32 events | variant events "

@@ -43,7 +43,7 @@ class Engine(Protocol):
 @dataclass(frozen=True)
 class BackendSpec:
     key: str
-    open: Callable[..., Engine]  # (model_path, *, threads, providers) -> Engine
+    open: Callable[..., Engine]  # (model_path, *, threads, providers, precision) -> Engine
     description: str = ""
     module: str = ""
 

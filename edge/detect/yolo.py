@@ -55,8 +55,10 @@ def auto_input_size(frame_hw: tuple[int, int], long_side: int, stride: int) -> t
     """Rectangular input: the long side at long_side, the short side rounded up to the stride."""
     h, w = frame_hw
     scale = long_side / max(h, w)
+
     def up(v: float) -> int:
         return int(np.ceil(v / stride) * stride)
+
     return up(h * scale), up(w * scale)
 
 
@@ -73,8 +75,11 @@ class YoloDetector:
         providers: list[str] | None = None,
         threads: int = 1,
         backend: str = "onnxruntime",
+        precision: str = "auto",
     ) -> None:
-        self.engine = open_engine(backend, model_path, threads=threads, providers=providers)
+        # `precision` only when one is asked for: a backend written before it existed still opens.
+        extra = {} if precision == "auto" else {"precision": precision}
+        self.engine = open_engine(backend, model_path, threads=threads, providers=providers, **extra)
         self.backend = backend
         self.provider = self.engine.device
         why = self.engine.why

@@ -50,7 +50,15 @@ def choose_providers(wanted: list[str] | None, available: list[str] | None = Non
 
 
 class OrtEngine:
-    def __init__(self, model_path: Path, *, threads: int = 1, providers: list[str] | None = None) -> None:
+    def __init__(
+        self, model_path: Path, *, threads: int = 1, providers: list[str] | None = None, precision: str = "auto"
+    ) -> None:
+        if precision not in ("auto", "fp32"):
+            # The model file fixes ORT's arithmetic (an INT8 variant is its own file): no switch here.
+            raise DetectorError(
+                f"detector.precision {precision!r}: onnxruntime runs the model's own precision (auto/fp32); "
+                "bf16 needs backend openvino"
+            )
         opts = ort.SessionOptions()
         # One thread per inference worker uses a small box's cores best (platform notes).
         opts.intra_op_num_threads = threads
