@@ -195,6 +195,16 @@ class CameraDetectorConfig(_Model):
         return model
 
 
+class DetectionRoiConfig(_Model):
+    """Detect on the bounding box of the scene's zones, lines and lamps plus a margin, when that is
+    clearly smaller than the frame (edge/roi.py). Off by default: not yet shown not to lose events
+    on every sample camera. Ignored while `regions_pass` is on (that pass tiles the full frame)."""
+
+    enabled: bool = False
+    margin: float = Field(0.10, ge=0, le=0.5, description="share of the frame's width/height added on each side")
+    max_area_fraction: float = Field(0.7, gt=0, le=1, description="use the crop only when it is at most this share of the frame")
+
+
 class CameraConfig(_Model):
     camera: CameraInfo
     scene: SceneConfig
@@ -203,6 +213,7 @@ class CameraConfig(_Model):
     motion_gating: MotionGatingConfig = Field(default_factory=MotionGatingConfig)
     detector: CameraDetectorConfig | None = Field(None, description="this camera's detector model; null = the node's")
     regions_pass: RegionsPassConfig = Field(default_factory=RegionsPassConfig)
+    detection_roi: DetectionRoiConfig = Field(default_factory=DetectionRoiConfig)
 
     @field_validator("regions_pass")
     @classmethod

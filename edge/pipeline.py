@@ -32,6 +32,7 @@ from edge.motion import MotionGate
 from edge.plate_text import object_plate
 from edge.regions import regions_pass_for
 from edge.registration import FrameRegistrar, Registration
+from edge.roi import RoiDetector
 from edge.rules import Observation, Rule, Violation
 from edge.rules.registry import build_rules
 from edge.stationary import StationaryMemory, StationaryParams
@@ -100,6 +101,13 @@ class CameraAnalyzer:
         self.detector = detector
         # Small objects: an optional second pass over the zones and lines in tiles (edge.regions).
         self.detect = regions_pass_for(camera, detector, lambda: self._zones)
+        # Only where it matters: the scene's ROI instead of the full frame (edge.roi); the motion
+        # gate then looks at that crop too. Not with the regions pass, which tiles the full frame.
+        self.roi: RoiDetector | None = None
+        dr = camera.detection_roi
+        if dr.enabled and not camera.regions_pass.enabled:
+            self.roi = RoiDetector(self.detect, camera.scene, margin=dr.margin, max_area_fraction=dr.max_area_fraction)
+            self.detect = self.roi
         self.motion = motion
         self._last_detections: Detections | None = None
         tc = camera.tracker
@@ -137,7 +145,8 @@ class CameraAnalyzer:
             self.rules = build_rules(self.camera, self._zones, (w, h), crop_models=crops)
         self._register(frame)
         gate = self.motion
-        if gate is None or gate.should_detect(frame.image, frame.pts) or self._last_detections is None:
+        watched = frame.image if self.roi is None else self.roi.crop(frame.image)
+        if gate is None or gate.should_detect(watched, frame.pts) or self._last_detections is None:
             detections = self.detect(frame.image)
             self._last_detections = detections
         else:
