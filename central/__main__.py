@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         "command",
         nargs="?",
         default="run",
-        choices=["run", "ingest", "web", "migrate", "user-add", "purge-evidence"],
+        choices=["run", "ingest", "web", "migrate", "user-add", "purge-evidence", "purge-events"],
         help="run = migrate + ingest + web (default)",
     )
     p.add_argument("username", nargs="?", help="user-add: the user name")
@@ -229,6 +229,17 @@ def main(argv: list[str] | None = None) -> int:
         purge_expired_evidence(
             make_session_factory(engine), LocalDiskStorage(cfg.evidence_dir), dict(cfg.evidence_retention_days)
         )
+        engine.dispose()
+        return 0
+    if args.command == "purge-events":  # event retention (event_retention_days); run it daily
+        from central.db import make_engine, make_session_factory
+        from central.event_retention import purge_expired_events
+
+        if cfg.event_retention_days is None:
+            print("central: event_retention_days is not set; events are kept")
+            return 0
+        engine = make_engine(cfg.database_url)
+        purge_expired_events(make_session_factory(engine), cfg.event_retention_days)
         engine.dispose()
         return 0
     if args.command == "user-add":

@@ -392,6 +392,9 @@ class CentralConfig(_Section):
     evidence_retention_days: dict[RetentionCategory, float] = Field(
         default_factory=lambda: dict(_DEFAULT_RETENTION_DAYS), min_length=1
     )
+    # Days an event (its report, once the whole report is that old, and dead letters) is kept;
+    # None keeps them for ever (`python -m central purge-events` applies it, in batches).
+    event_retention_days: float | None = Field(default=None, gt=0)
 
     @field_validator("database_url")
     @classmethod
