@@ -8,7 +8,6 @@ bytes per event row (table + indexes), then drops the database. Not a test: it m
 
 from __future__ import annotations
 
-import json
 import sys
 
 import psycopg
