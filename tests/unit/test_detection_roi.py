@@ -76,3 +76,18 @@ def test_the_detector_sees_the_crop_only() -> None:
     # Without geometry the frame goes through whole.
     assert RoiDetector(detect, scene(), margin=0.1, max_area_fraction=0.7)(image).xyxy.tolist() == [[0, 0, 5, 5]]
     assert seen[-1] == (500, 1000, 3)
+
+
+def test_motion_outside_the_roi_does_not_wake_the_detector() -> None:
+    from edge.motion import MotionGate
+
+    roi = RoiDetector(lambda image: Detections.empty(), scene(zones=[ZONE]), margin=0.10, max_area_fraction=0.7)
+    gate = MotionGate(max_skip_s=100.0)
+    still = np.full((500, 1000, 3), 100, np.uint8)
+    assert gate.should_detect(roi.crop(still), 0.0)  # the first frame always runs
+    outside = still.copy()
+    outside[0:120, 0:250] = 250  # a big change, all of it left of / above the ROI
+    assert not gate.should_detect(roi.crop(outside), 0.2)
+    inside = still.copy()
+    inside[220:280, 450:550] = 250
+    assert gate.should_detect(roi.crop(inside), 0.4)
