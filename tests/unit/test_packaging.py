@@ -51,6 +51,7 @@ def test_runtime_dependencies_cover_the_lock() -> None:
     declared = {name(d) for d in PYPROJECT["project"]["dependencies"]}
     declared |= {name(d) for d in PYPROJECT["project"]["optional-dependencies"]["gst"]}
     declared |= {name(d) for d in PYPROJECT["project"]["optional-dependencies"]["plates"]}
+    declared |= {name(d) for d in PYPROJECT["project"]["optional-dependencies"]["openvino"]}
     assert lock == declared
 
 
