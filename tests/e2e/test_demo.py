@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 
 def _get(url: str) -> bytes:
@@ -29,7 +29,7 @@ def _get(url: str) -> bytes:
 
 
 def test_demo_files_reports_of_several_types_and_alerts_the_police():
-    env = {**os.environ, "DEMO_SECONDS": "200", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DEMO_SECONDS": "330", "PYTHONUNBUFFERED": "1"}
     env.pop("DEMO_VIDEO", None)
     env.pop("DEMO_VIDEOS", None)
     started = time.monotonic()
@@ -60,7 +60,14 @@ def test_demo_files_reports_of_several_types_and_alerts_the_police():
         assert got_report.wait(120), "no REPORT line within 120 s:\n" + "".join(lines[-40:])
         elapsed, _ = first_report[0]
         assert elapsed <= 90, f"first report after {elapsed:.0f} s (expected within 90 s)"
-        assert got_stopping.wait(60), "no illegal_stopping report:\n" + "".join(lines[-40:])
+        # The walkway clip loops every 13 s, so each loop is another chance at the 5 s stop; on a
+        # loaded CI box the first loops can go by with frames skipped. Two minutes is nine loops.
+        if not got_stopping.wait(120):
+            edge_log = (REPO / "var" / "demo" / "edge.log").read_text(errors="replace").splitlines()
+            parking = [x for x in edge_log if "paved-parking-area" in x or "error" in x.lower()]
+            raise AssertionError(
+                "no illegal_stopping report:\n" + "".join(lines[-40:]) + "\nedge log (walkway camera):\n" + "\n".join(parking[-15:])
+            )
         url = re.search(r"(http://\S+/reports/\S+)", reports["illegal_stopping"]).group(1)
         report = json.loads(_get(url + ".json"))
         text = json.dumps(report, ensure_ascii=False)
