@@ -157,7 +157,9 @@ def analyze_video(
         for frame in source.frames():
             last_pts = frame.pts
             emit(analyzer.process(frame, base + timedelta(seconds=frame.pts)))
-        emit(analyzer.finish())  # events still waiting for their clip's post-event footage
+        # The acts the rules still hold (a crossing in the last seconds), and events still waiting
+        # for their clip's post-event footage.
+        emit(analyzer.finish(flush_rules=True))
     if debug is not None:
         debug.close()
     events_path.with_suffix(".jsonl.part").replace(events_path)

@@ -256,8 +256,12 @@ class CameraWorker(threading.Thread):
             crashed = True
             raise
         finally:
-            # Stopping or crashed: events still waiting for post-event footage go out with what there is.
-            evidence.put(cam.id, analyzer.finish())
+            # Stopping or crashed: events still waiting for post-event footage go out with what there
+            # is; a stream that ended (not a crash: the rules' state is then suspect) also sends the
+            # acts its rules still hold.
+            final = analyzer.finish(flush_rules=not crashed)
+            self.events += sum(isinstance(p, PendingEvent) for p in final)
+            evidence.put(cam.id, final)
             if record is not None:
                 record.stop()
             self._finish_debug(self.debug.close)

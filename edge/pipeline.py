@@ -34,6 +34,7 @@ from edge.regions import regions_pass_for
 from edge.registration import FrameRegistrar, Registration
 from edge.roi import RoiDetector
 from edge.rules import Observation, Rule, Violation
+from edge.rules.base import flush_rule
 from edge.rules.registry import build_rules
 from edge.stationary import StationaryMemory, StationaryParams
 from edge.tracking import ObjectTracker
@@ -132,6 +133,7 @@ class CameraAnalyzer:
         self._zones_ref: list[np.ndarray] = []
         self.stats = AnalyzerStats()
         self.on_frame: FrameHook | None = None  # see FrameHook; None: nothing extra per frame
+        self._last: tuple[Frame, datetime, Detections] | None = None  # the last frame analysed, for finish()
 
     def process(self, frame: Frame, when: datetime) -> list[EventRecord]:
         """Analyse one frame; `when` is its UTC time (the event clock)."""
@@ -166,6 +168,7 @@ class CameraAnalyzer:
         for rule in self.rules:
             violations.extend(rule.update(obs))
         records = [self._record(v, frame, when, tracks) for v in violations]
+        self._last = (frame, when, tracks)
         t2 = time.perf_counter()
         s = self.stats
         s.frames += 1
@@ -240,9 +243,24 @@ class CameraAnalyzer:
         self._waiting = waiting
         return ready
 
-    def finish(self) -> list[EventRecord]:
-        """End of the stream: write the clips still waiting with the footage there is."""
-        return self._attach_clips([], 0.0, force=True)
+    def finish(self, flush_rules: bool = False) -> list[EventRecord]:
+        """Write the clips still waiting with the footage there is. `flush_rules` (the stream has
+        ended, on the camera thread): first the acts the rules still hold, as events on the last
+        frame analysed, so an act in a clip's last seconds is not lost."""
+        records, pts = self._flush_rules() if flush_rules else ([], 0.0)
+        if self.clips is None:
+            return records
+        return self._attach_clips(records, pts, force=True)
+
+    def _flush_rules(self) -> tuple[list[EventRecord], float]:
+        """The acts the rules still hold, as records of the last frame analysed (and its pts)."""
+        last, self._last = self._last, None  # once: a second call flushes nothing
+        if self.rules is None or last is None:
+            return [], 0.0
+        frame, when, tracks = last
+        records = [self._record(v, frame, when, tracks) for rule in self.rules for v in flush_rule(rule, frame.pts)]
+        self.stats.events += len(records)
+        return records, frame.pts
 
     def _record(self, v: Violation, frame: Frame, when: datetime, tracks) -> EventRecord:
         return self._event(v, frame.pts, when, self._evidence(v, frame.image, when, tracks))

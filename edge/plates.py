@@ -181,9 +181,18 @@ class WithPlates:
             self._samples.popitem(last=False)
 
     def update(self, obs: Observation) -> list[Violation]:
-        out = []
         violations = self.rule.update(obs)
         self._sample(obs)
+        return self._with_plates(violations, obs.image)
+
+    def flush(self, t: float) -> list[Violation]:
+        """The wrapped rule's held acts at the end of the stream, with the plates sampled so far."""
+        from edge.rules.base import flush_rule
+
+        return self._with_plates(flush_rule(self.rule, t), None)
+
+    def _with_plates(self, violations: list[Violation], image: np.ndarray | None) -> list[Violation]:
+        out = []
         for v in violations:
             crops = []
             veh = self.motion.by_track(v.offenders[0].track_id) if v.offenders and self.motion else None
@@ -196,8 +205,8 @@ class WithPlates:
                 self._votes.move_to_end(veh.vid)
                 while len(self._votes) > VOTES_KEPT:
                     self._votes.popitem(last=False)
-            if obs.image is not None and v.offenders:
-                crops.append(cut(obs.image, v.offenders[0].box, margin=0.1))
+            if image is not None and v.offenders:
+                crops.append(cut(image, v.offenders[0].box, margin=0.1))
             out.append(self.plates.attach(v, crops, vote))
         return out
 

@@ -180,6 +180,20 @@ class Debuggable(Protocol):
     def debug_state(self) -> dict[str, Any]: ...
 
 
+@runtime_checkable
+class Flushable(Protocol):
+    """Optional for a rule that holds judged acts back (a crossing waiting for its "past" moment):
+    `flush(t)` releases them when the stream ends, so the last seconds of a clip or of a camera's
+    run lose no act. Called once, on the camera thread, after the last `update`."""
+
+    def flush(self, t: float) -> list[Violation]: ...
+
+
+def flush_rule(rule: object, t: float) -> list[Violation]:
+    """A rule's held acts at the end of the stream (wrappers pass it on themselves)."""
+    return rule.flush(t) if isinstance(rule, Flushable) else []
+
+
 def rule_debug_state(rule: object) -> dict[str, Any] | None:
     """A rule's `debug_state()`, looking through wrappers that hold the rule as `.rule` (plates)."""
     seen = 0

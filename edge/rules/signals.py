@@ -26,11 +26,15 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edge.geometry import scale_points
 from edge.scene import SignalHeadConfig
+
+if TYPE_CHECKING:
+    from edge.rules.base import BuildContext
 
 
 class SignalState(StrEnum):
@@ -361,6 +365,13 @@ class SignalBoard:
             return False
         head.set_external(state, self.t if t is None else t)
         return True
+
+
+def camera_signal_board(ctx: BuildContext) -> SignalBoard:
+    """The camera's one signal board, shared by every rule that reads its heads (read once a frame)."""
+    return ctx.shared(
+        "signal_board", lambda: SignalBoard.from_config(ctx.camera.scene.signals, ctx.reference_wh, ctx.frame_wh)
+    )
 
 
 def signal_board(rules: list) -> SignalBoard | None:

@@ -3,6 +3,11 @@
 One event per vehicle visit to a zone: the clock starts when the vehicle comes to rest, creeping
 forward in a queue restarts the clock but never makes a second event, and a tracker id switch on a
 vehicle that has not moved (same place, same size) does not make a new one either.
+
+Waiting for a signal is not stopping (the road traffic law exempts a stop the signal orders): in a
+zone that a red-light or stop-line rule's stop line reaches, or that names its heads, time at rest
+while those heads show red or amber, and for `discharge_seconds` after (the queue moving off),
+does not count towards the limit. A vehicle parked there still collects its time between reds.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pydantic import Field, model_validator
 from contract.events import Category
 from edge.geometry import PolygonZone, box_iou
 from edge.rules.base import (
+    BuildContext,
     Observation,
     Offender,
     RuleSpec,
@@ -32,7 +38,8 @@ from edge.rules.base import (
 )
 
 __all__ = ["IllegalStoppingConfig", "IllegalStoppingRule", "StoppingZoneRule", "within_hours"]
-from edge.scene import VEHICLE_CLASSES, HoursRange, ZoneId, _Model
+from edge.rules.signals import SignalBoard, SignalState, camera_signal_board
+from edge.scene import VEHICLE_CLASSES, HoursRange, SignalId, ZoneId, _Model
 from edge.stationary import track_since
 
 ILLEGAL_STOPPING = ViolationKind(
@@ -52,6 +59,11 @@ class StoppingZoneRule(_Model):
     allowed_hours: list[HoursRange] = Field(
         default_factory=list, description="local 'HH:MM-HH:MM' spans when stopping here is allowed (may wrap midnight)"
     )
+    waits_for: list[SignalId] | None = Field(
+        None,
+        description="signal heads whose red or amber a vehicle here may be waiting for (default: the heads"
+        " of the red-light / stop-line rules whose stop line reaches this zone; [] for none)",
+    )
 
 
 class IllegalStoppingConfig(_Model):
@@ -64,8 +76,9 @@ class IllegalStoppingConfig(_Model):
     zone_rules: dict[ZoneId, StoppingZoneRule] = Field(
         default_factory=dict, description="per-zone limit and allowed hours, by zone id"
     )
-    timezone: str | None = Field(
-        None, description="the zone of allowed_hours (default: the camera's camera.timezone)"
+    timezone: str | None = Field(None, description="the zone of allowed_hours (default: the camera's camera.timezone)")
+    discharge_seconds: float = Field(
+        10.0, ge=0, description="after a red or amber ends, a waiting queue gets this long to move off"
     )
 
     @model_validator(mode="after")
@@ -79,6 +92,7 @@ class IllegalStoppingConfig(_Model):
             except (ZoneInfoNotFoundError, ValueError):
                 raise ValueError(f"timezone: unknown time zone {self.timezone!r}") from None
         return self
+
 
 # Boxes of one parked vehicle seen under two track ids overlap at least this much.
 SAME_VEHICLE_IOU = 0.5
@@ -96,6 +110,7 @@ class _Visit:
     still_since: float
     last_seen: float
     moving_since: float | None = None
+    waited: float = 0.0  # seconds of this rest spent waiting for a signal (not counted)
     reported: bool = False
     confidences: list[float] = field(default_factory=list)
 
@@ -113,7 +128,12 @@ class IllegalStoppingRule:
     """`clock` maps camera-clock seconds to UTC (the pipeline's); without it, allowed hours are ignored."""
 
     def __init__(
-        self, config: IllegalStoppingConfig, zones: list[PolygonZone], clock: Callable[[float], datetime] | None = None
+        self,
+        config: IllegalStoppingConfig,
+        zones: list[PolygonZone],
+        clock: Callable[[float], datetime] | None = None,
+        board: SignalBoard | None = None,
+        waits_for: dict[str, list[str]] | None = None,
     ) -> None:
         wanted = set(config.zones)
         self.zones = [z for z in zones if z.id in wanted]
@@ -123,9 +143,18 @@ class IllegalStoppingRule:
         self.vehicle_classes = set(config.vehicle_classes)
         self._visits: dict[int, _Visit] = {}
         self._reported: list[_Reported] = []
+        # Zone id -> the heads a vehicle at rest there may be waiting for; the board reads them.
+        self.waits_for = {z: list(h) for z, h in (waits_for or {}).items() if h and z in wanted}
+        if self.waits_for and board is None:
+            raise ValueError("illegal_stopping: signal waits need the camera's signal board")
+        self.board = board if self.waits_for else None
+        self._stop_phase_at: dict[str, float] = {}  # zone id -> the last frame its heads showed red/amber
 
     def update(self, obs: Observation) -> list[Violation]:
         tracks, t = obs.tracks, obs.t
+        if self.board is not None:
+            self.board.update(t, obs.image)  # once a frame, whichever rule reads the board first
+        waiting = {z.id: self._signal_wait(z.id, t) for z in self.zones}
         ground = tracks.ground_points()
         inside = [z.contains(ground) for z in self.zones]
         out: list[Violation] = []
@@ -148,12 +177,16 @@ class IllegalStoppingRule:
                 visit = _Visit(zone, class_name, ground[i].copy(), box.copy(), track_since(tracks, i, t), t)
                 self._visits[tid] = visit
             else:
+                rest_began = visit.still_since
                 self._follow(visit, ground[i], box, t)
+                if waiting[zone.id] and visit.still_since == rest_began:
+                    visit.waited += max(0.0, t - visit.last_seen)
             visit.last_seen = t
             visit.confidences.append(float(tracks.confidence[i]))
             if self._allowed_now(zone.id, obs, t):
                 visit.still_since = t  # stopping is allowed now: the clock starts when the allowed hours end
-            stopped = t - visit.still_since
+                visit.waited = 0.0
+            stopped = t - visit.still_since - visit.waited
             # Never while it is moving: the grace only keeps a brief jitter from restarting the clock.
             if not visit.reported and visit.moving_since is None and stopped >= self.limit(zone.id):
                 visit.reported = True
@@ -172,7 +205,8 @@ class IllegalStoppingRule:
                 {
                     "track": tid,
                     "zone": v.zone.id,
-                    "seconds": round(v.last_seen - v.still_since, 2),
+                    "seconds": round(v.last_seen - v.still_since - v.waited, 2),
+                    "waited_for_signal": round(v.waited, 2),
                     "limit": self.limit(v.zone.id),
                     "moving": v.moving_since is not None,
                     "reported": v.reported,
@@ -184,7 +218,22 @@ class IllegalStoppingRule:
 
     def limit(self, zone_id: str) -> float:
         zr = self.config.zone_rules.get(zone_id)
-        return zr.max_stop_seconds if zr is not None and zr.max_stop_seconds is not None else self.config.max_stop_seconds
+        return (
+            zr.max_stop_seconds if zr is not None and zr.max_stop_seconds is not None else self.config.max_stop_seconds
+        )
+
+    def _signal_wait(self, zone_id: str, t: float) -> bool:
+        """Whether a vehicle at rest in this zone may now be waiting for its signal: the heads read
+        red or amber, or did within `discharge_seconds` (unreadable frames in a red phase, and the
+        queue moving off after it, are covered by the same window)."""
+        heads = self.waits_for.get(zone_id)
+        if not heads or self.board is None:
+            return False
+        if self.board.combined(heads).state in (SignalState.RED, SignalState.YELLOW):
+            self._stop_phase_at[zone_id] = t
+            return True
+        last = self._stop_phase_at.get(zone_id)
+        return last is not None and 0.0 <= t - last <= self.config.discharge_seconds
 
     def _allowed_now(self, zone_id: str, obs: Observation, t: float) -> bool:
         zr = self.config.zone_rules.get(zone_id)
@@ -203,20 +252,21 @@ class IllegalStoppingRule:
         if t - visit.moving_since >= self.config.move_grace_seconds:
             # It drove on: a new rest starts where it is now (same visit, so no second event).
             visit.anchor, visit.anchor_box = point.copy(), box.copy()
-            visit.still_since, visit.moving_since = t, None
+            visit.still_since, visit.moving_since, visit.waited = t, None, 0.0
 
     def _violation(self, visit: _Visit, tid: int, box: np.ndarray, t: float) -> Violation:
         confidence = float(np.mean(visit.confidences)) if visit.confidences else 0.0
         return Violation(
             type=ILLEGAL_STOPPING.id,
-            started_at=visit.still_since,
+            started_at=visit.still_since,  # when it came to rest (signal waits inside it not counted)
             ended_at=t,
             confidence=round(confidence, 4),
             offenders=(Offender(tid, visit.class_name, box_tuple(box), round(confidence, 4)),),
             zone=visit.zone,
             details={
-                "stopped_seconds": round(t - visit.still_since, 2),
+                "stopped_seconds": round(t - visit.still_since - visit.waited, 2),
                 "max_stop_seconds": self.limit(visit.zone.id),
+                **({"waited_for_signal_seconds": round(visit.waited, 2)} if visit.waited else {}),
             },
         )
 
@@ -235,12 +285,50 @@ class IllegalStoppingRule:
         self._reported = [r for r in self._reported if r.last_seen >= horizon]
 
 
+def line_reaches_zone(a: np.ndarray, b: np.ndarray, zone: PolygonZone, samples: int = 65) -> bool:
+    """Whether the segment a-b runs into the zone (some point along it inside or on its edge)."""
+    ts = np.linspace(0.0, 1.0, samples, dtype=np.float32)[:, None]
+    points = a[None, :] * (1 - ts) + b[None, :] * ts
+    return bool(zone.contains(points.astype(np.float32)).any())
+
+
+def signal_waits(ctx: BuildContext, cfg: IllegalStoppingConfig) -> dict[str, list[str]]:
+    """Per zone, the heads a vehicle at rest there may be waiting for: the zone's own `waits_for`,
+    else those of every red-light / stop-line rule whose stop line reaches the zone."""
+    controlled: list[tuple[str, list[str]]] = []  # (stop line id, heads)
+    for key in ("red_light", "stop_line"):
+        rule_cfg = getattr(ctx.camera.rules, key, None)
+        if rule_cfg is not None:
+            controlled.append((rule_cfg.line, list(rule_cfg.heads)))
+    lines = ctx.lines() if controlled else {}
+    out: dict[str, list[str]] = {}
+    for zone_id in cfg.zones:
+        zr = cfg.zone_rules.get(zone_id)
+        if zr is not None and zr.waits_for is not None:
+            out[zone_id] = list(zr.waits_for)
+            continue
+        zone = ctx.zones.get(zone_id)
+        heads: list[str] = []
+        for line_id, line_heads in controlled:
+            line = lines.get(line_id)
+            if zone is not None and line is not None and line_reaches_zone(line.a, line.b, zone):
+                heads += [h for h in line_heads if h not in heads]
+        if heads:
+            out[zone_id] = heads
+    return out
+
+
+def _build(ctx: BuildContext, cfg: IllegalStoppingConfig) -> IllegalStoppingRule:
+    waits = signal_waits(ctx, cfg)
+    return IllegalStoppingRule(cfg, ctx.zone_list, board=camera_signal_board(ctx) if waits else None, waits_for=waits)
+
+
 register(
     RuleSpec(
         key="illegal_stopping",
         config=IllegalStoppingConfig,
         kinds=(ILLEGAL_STOPPING,),
-        build=lambda ctx, cfg: IllegalStoppingRule(cfg, ctx.zone_list),
+        build=_build,
         description="a vehicle stationary in a no-stopping zone longer than allowed",
         order=10,
         module=__name__,

@@ -40,7 +40,7 @@ from edge.rules.base import (
     debug_box,
     register,
 )
-from edge.rules.signals import SignalBoard, SignalReading, SignalState
+from edge.rules.signals import SignalBoard, SignalReading, SignalState, camera_signal_board
 from edge.scene import VEHICLE_CLASSES, GroundCalibration, LaneConfig, LaneId, LineId, SignalId, ZoneId, _Model
 
 RED_LIGHT = ViolationKind(
@@ -804,11 +804,24 @@ class PendingActs:
         for key in [k for k, (act, _) in self.acts.items() if t - act.crossed_t >= PAST_SECONDS or k[0] not in live]:
             out.append(self._release(key))
 
+    def flush(self) -> list[Violation]:
+        """Every act still held, as it stands (end of the stream)."""
+        return [self._release(key) for key in list(self.acts)]
+
     def _release(self, key: tuple[int, str]) -> Violation:
         act, _ = self.acts.pop(key)
         v = act.violation
         past = (act.past,) if act.past is not None else ()
         return dataclasses.replace(v, offenders=(act.offender,), moments=v.moments + past)
+
+
+class _HoldsActs:
+    """A rule whose acts wait in `self.pending` for their "past" moment: released at the stream's end."""
+
+    pending: PendingActs
+
+    def flush(self, t: float) -> list[Violation]:
+        return self.pending.flush()
 
 
 class RedLightRule:
@@ -894,6 +907,10 @@ class RedLightRule:
         self.decided &= live
         self.reported_vids &= self.motion.relevant()
         return out
+
+    def flush(self, t: float) -> list[Violation]:
+        """End of the stream: the acts still waiting for their "past" moment go out without it."""
+        return [self._release(vid) for vid in list(self.pending)]
 
     def _release(self, vid: int) -> Violation:
         """The pending act of `vid` as its event: the offender where it was last seen (the frame
@@ -1054,7 +1071,7 @@ def build_lanes(lanes: list[LaneConfig], reference_wh: tuple[int, int], frame_wh
     return out
 
 
-class WrongWayRule:
+class WrongWayRule(_HoldsActs):
     """Sustained motion against a lane's direction: far enough, long enough, straight enough.
 
     Composite moments: "before" is the vehicle in the oldest kept grid frame of its ride against
@@ -1160,7 +1177,7 @@ class WrongWayRule:
         return along, seconds
 
 
-class LaneClassRule:
+class LaneClassRule(_HoldsActs):
     """A vehicle class in a lane not allowed to it, for at least `min_seconds`.
 
     Composite moments: "before" entering the lane (the grid frame before its first frame in it),
@@ -1232,7 +1249,7 @@ class LaneClassRule:
         ]}
 
 
-class ForbiddenTurnRule:
+class ForbiddenTurnRule(_HoldsActs):
     """A vehicle crosses an entry line and then, within `max_seconds`, a forbidden exit line."""
 
     def __init__(
@@ -1449,9 +1466,7 @@ def vehicle_motion(ctx: BuildContext) -> VehicleMotion:
 
 
 def _board(ctx: BuildContext) -> SignalBoard:
-    return ctx.shared(
-        "signal_board", lambda: SignalBoard.from_config(ctx.camera.scene.signals, ctx.reference_wh, ctx.frame_wh)
-    )
+    return camera_signal_board(ctx)
 
 
 def _frames(ctx: BuildContext) -> MomentFrames:

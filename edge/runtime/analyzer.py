@@ -78,6 +78,9 @@ class LiveAnalyzer(CameraAnalyzer):
                 pending.ticket = self.clips.request(pts)
         return records
 
-    def finish(self):
-        # The clips pending now, not those of events decided after a reconnect while this waits.
-        return [ClipFlush(self, self.clips.pending_tickets() if self.clips is not None else [])]
+    def finish(self, flush_rules: bool = False):
+        # The rules' held acts first (their clips asked for now), then the clips pending now, not
+        # those of events decided after a reconnect while this waits.
+        records, pts = self._flush_rules() if flush_rules else ([], 0.0)
+        held = self._attach_clips(records, pts)
+        return [*held, ClipFlush(self, self.clips.pending_tickets() if self.clips is not None else [])]
