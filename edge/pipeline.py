@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -26,7 +27,7 @@ from edge.detections import Detections, TrackedObjects
 from edge.detector import YoloDetector
 from edge.evidence import EvidenceFile, annotated_snapshot, encode_jpeg, evidence_image_jpeg
 from edge.frames import Frame
-from edge.geometry import PolygonZone, scale_points
+from edge.geometry import DirectedLine, PolygonZone, scale_points
 from edge.inference import InferencePool
 from edge.motion import MotionGate
 from edge.plate_text import object_plate
@@ -67,6 +68,20 @@ class AnalyzerStats:
 # (frame, detections, tracks, rules, violations). For debug output (edge.debug_video); it must not
 # change anything it is handed.
 FrameHook = Callable[[Frame, Detections, TrackedObjects, list[Rule], list[Violation]], None]
+
+
+def _map(m: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """A point through a 2x3 affine map."""
+    return (m[:, :2] @ point + m[:, 2]).astype(np.float32)
+
+
+def _map_box(m: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """A small box (a lamp's) through a similarity: its centre moves, its size stays (the scale is
+    within a few percent, or the camera counts as moved)."""
+    x1, y1, x2, y2 = box
+    cx, cy = _map(m, np.array([(x1 + x2) / 2, (y1 + y2) / 2], np.float64))
+    hw, hh = (x2 - x1) / 2, (y2 - y1) / 2
+    return (int(np.floor(cx - hw)), int(np.floor(cy - hh)), int(np.ceil(cx + hw)), int(np.ceil(cy + hh)))
 
 
 def build_zones(camera: CameraConfig, frame_wh: tuple[int, int]) -> list[PolygonZone]:
@@ -131,6 +146,8 @@ class CameraAnalyzer:
         self.registration: Registration | None = None
         self._zones: list[PolygonZone] = []
         self._zones_ref: list[np.ndarray] = []
+        self._lines_ref: list[tuple[DirectedLine, np.ndarray, np.ndarray]] = []
+        self._lamps_ref: list[tuple[Any, list[tuple[str, tuple[int, int, int, int]]]]] = []
         self.stats = AnalyzerStats()
         self.on_frame: FrameHook | None = None  # see FrameHook; None: nothing extra per frame
         self._last: tuple[Frame, datetime, Detections] | None = None  # the last frame analysed, for finish()
@@ -144,7 +161,12 @@ class CameraAnalyzer:
             crops = self.detector.crop_models if isinstance(self.detector, InferencePool) else None
             self._zones = build_zones(self.camera, (w, h))
             self._zones_ref = [z.polygon.copy() for z in self._zones]
-            self.rules = build_rules(self.camera, self._zones, (w, h), crop_models=crops)
+            shared: dict[str, Any] = {}
+            self.rules = build_rules(self.camera, self._zones, (w, h), crop_models=crops, shared=shared)
+            # The lines and lamp boxes the rules hold, in the reference view: moved with the zones.
+            self._lines_ref = [(ln, ln.a.copy(), ln.b.copy()) for ln in (shared.get("lines") or {}).values()]
+            board = shared.get("signal_board")
+            self._lamps_ref = [(head, list(head.lamp_boxes)) for head in board.heads.values()] if board else []
         self._register(frame)
         gate = self.motion
         watched = frame.image if self.roi is None else self.roi.crop(frame.image)
@@ -199,6 +221,12 @@ class CameraAnalyzer:
                     zone.polygon[:] = ref
                 else:
                     zone.polygon[:] = ref @ to_frame[:, :2].T + to_frame[:, 2]
+            # Stop lines and lamp boxes too: a lamp is ~15 px, so a few pixels of sway take it out of
+            # its box, and a line drawn on the reference would judge crossings in the wrong place.
+            for line, a, b in self._lines_ref:
+                line.a[:], line.b[:] = (a, b) if to_frame is None else (_map(to_frame, a), _map(to_frame, b))
+            for head, boxes in self._lamps_ref:
+                head.lamp_boxes = boxes if to_frame is None else [(c, _map_box(to_frame, box)) for c, box in boxes]
         self.stats.registration_seconds += time.perf_counter() - t0
 
     def _attach_clips(self, records: list[EventRecord], pts: float, force: bool = False) -> list[EventRecord]:

@@ -86,11 +86,15 @@ def build_rules(
     frame_wh: tuple[int, int] | None = None,
     clock: Callable[[float], datetime] | None = None,
     crop_models: Callable[[str, int, float], Any] | None = None,
+    shared: dict[str, Any] | None = None,
 ) -> list[Rule]:
     """The camera's configured rules, built by their plug-ins in dependency order; traffic rules
     get the plate stage when `rules.plates` is set. `crop_models` runs secondary models (the
-    node's shared inference pool)."""
+    node's shared inference pool). `shared`: the dict the rules' shared objects go in (the
+    analyzer keeps it to move the stop lines and lamp boxes as the camera drifts)."""
     ctx = BuildContext(camera, zones, frame_wh or camera.scene.reference_size, clock, crop_models)
+    if shared is not None:
+        ctx._shared = shared
     specs = rule_specs()
     wanted = [k for k in specs if getattr(camera.rules, k, None) is not None]
     order: list[str] = []
