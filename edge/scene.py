@@ -42,6 +42,16 @@ class LineConfig(_Model):
 class LampConfig(_Model):
     color: Literal["red", "yellow", "green"]
     box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 of the lamp on the reference snapshot")
+    arrow: Literal["left", "right", "straight"] | None = Field(
+        None,
+        description="a green arrow lamp: lit, it lets that movement go on a red ball (read apart from the ball's lamps)",
+    )
+
+    @model_validator(mode="after")
+    def _green_arrows(self) -> LampConfig:
+        if self.arrow is not None and self.color != "green":
+            raise ValueError("arrow: only a green lamp permits a movement (draw a red arrow as its own head's red lamp)")
+        return self
 
 
 class SignalHeadConfig(_Model):

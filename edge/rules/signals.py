@@ -71,6 +71,9 @@ _OPPOSITE = {"red": "green", "green": "red"}
 # An unreadable gap this short between two readings of the same colour is the same phase (LED
 # flicker, a passing truck): no signal goes through another colour and back this fast.
 PHASE_GAP_S = 3.0
+# A green arrow counts as lit this long after it was last seen lit: LEDs flicker, and an arrow
+# missed for a frame must not turn a permitted turn into an accusation.
+ARROW_HOLD_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ class SignalReading:
     since: float | None  # camera-clock seconds when this state began (None: unknown)
     lit: dict[str, float]  # lamp colour -> lit share of the lamp's disc (image heads)
     frame: SignalState = SignalState.UNKNOWN  # this frame's own verdict, before hysteresis
+    # Green arrow lamps lit now or within ARROW_HOLD_S (a movement they let go on a red ball).
+    arrows: frozenset[str] = frozenset()
 
     def seconds_in_state(self, t: float) -> float:
         return 0.0 if self.since is None else max(0.0, t - self.since)
@@ -145,6 +150,11 @@ class SignalHead:
         self.config = config
         self.id = config.id
         self.lamp_boxes = lamp_boxes  # (colour, box in frame pixels)
+        # Which lamps are green arrows (aligned with lamp_boxes, the config's order): read apart, so
+        # a red ball with its green turn arrow is red for the other movements, not a doubt.
+        arrows: list[str | None] = [str(lamp.arrow) if lamp.arrow else None for lamp in config.lamps][: len(lamp_boxes)]
+        self.lamp_arrows = arrows + [None] * (len(lamp_boxes) - len(arrows))
+        self._arrow_seen: dict[str, float] = {}
         self.diameter = lamp_diameter([b for _, b in lamp_boxes]) if lamp_boxes else 1.0
         self._state = SignalState.UNKNOWN
         self._since: float | None = None
@@ -178,12 +188,30 @@ class SignalHead:
 
         A lamp is lit when its blob covers min_lit_fraction of its disc and `dominance` times
         every other lamp's: the lit lamp stands out against the head's dark ones. None lit, two
-        lit alike, or red with any sign of green beside it (a red ball and its green arrow drawn
-        as one head), or green with a lit red: unknown."""
+        lit alike, or red with any sign of green beside it (a red ball and a green arrow drawn
+        as one head without `arrow:` on the arrow's lamp), or green with a lit red: unknown.
+        Lamps marked `arrow:` are read apart: lit, they go in the reading's `arrows`."""
         cfg = self.config
         lit: dict[str, float] = {}
-        for c, b in self.lamp_boxes:
+        balls = [cb for cb, arrow in zip(self.lamp_boxes, self.lamp_arrows, strict=True) if arrow is None]
+        for (c, b), arrow in zip(self.lamp_boxes, self.lamp_arrows, strict=True):
+            if arrow is not None:
+                share = lamp_lit_share(image, b, c, cfg.min_value, cfg.min_saturation, self.diameter)
+                lit[f"arrow_{arrow}"] = max(lit.get(f"arrow_{arrow}", 0.0), share)
+                if share >= cfg.min_lit_fraction:
+                    self._arrow_seen[arrow] = self._t
+        for c, b in balls:
             lit[c] = max(lit.get(c, 0.0), lamp_lit_share(image, b, c, cfg.min_value, cfg.min_saturation, self.diameter))
+        lit_balls = {c: v for c, v in lit.items() if not c.startswith("arrow_")}
+        lit, arrows_lit = lit_balls, {c: v for c, v in lit.items() if c.startswith("arrow_")}
+        verdict = self._judge_balls(image, lit, balls)
+        lit.update(arrows_lit)
+        return verdict
+
+    def _judge_balls(
+        self, image: np.ndarray, lit: dict[str, float], balls: list[tuple[str, tuple[int, int, int, int]]]
+    ) -> tuple[SignalState, SignalState | None, dict[str, float]]:
+        cfg = self.config
         if not lit:
             return SignalState.UNKNOWN, None, lit
         ranked = sorted(lit.items(), key=lambda kv: kv[1], reverse=True)
@@ -197,7 +225,7 @@ class SignalHead:
             return SignalState.UNKNOWN, lean, lit
         other = _OPPOSITE.get(best_color)
         faint_v = int(_CROSS_V * cfg.min_value)
-        for c, b in self.lamp_boxes:
+        for c, b in balls:
             if c != other:
                 continue
             # Against a red verdict the faintest green counts (a false red accuses); against a
@@ -285,7 +313,8 @@ class SignalHead:
             self._last = (self._state, self._since, t)
 
     def reading(self) -> SignalReading:
-        return SignalReading(self._state, self._since, dict(self._lit), self._frame)
+        arrows = frozenset(a for a, seen in self._arrow_seen.items() if 0.0 <= self._t - seen <= ARROW_HOLD_S)
+        return SignalReading(self._state, self._since, dict(self._lit), self._frame, arrows)
 
     # -- controller ---------------------------------------------------------------------------
     def set_external(self, state: SignalState, t: float) -> None:
@@ -350,13 +379,14 @@ class SignalBoard:
         readings = [self.readings[h] for h in head_ids]
         if len(readings) == 1:
             return readings[0]
+        arrows = frozenset().union(*(r.arrows for r in readings))  # any head's arrow lets its movement go
         states = {r.state for r in readings} - {SignalState.UNKNOWN}
         if len(states) != 1:
-            return SignalReading(SignalState.UNKNOWN, None, {})
+            return SignalReading(SignalState.UNKNOWN, None, {}, arrows=arrows)
         (state,) = states
         since = [r.since for r in readings if r.state is state and r.since is not None]
         lit = {f"{h}.{c}": v for h, r in zip(head_ids, readings, strict=True) for c, v in r.lit.items()}
-        return SignalReading(state, min(since) if since else None, lit, state)
+        return SignalReading(state, min(since) if since else None, lit, state, arrows)
 
     def set_external(self, head_id: str, state: SignalState, t: float | None = None) -> bool:
         """A controller's state for a head, at camera-clock time t (default: the latest frame's)."""

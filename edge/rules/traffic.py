@@ -636,6 +636,32 @@ BEFORE_KEEP_SECONDS = 2.0  # a vehicle unseen this long forgets its "before" mom
 BEFORE_LEAD = 0.4  # the "before" moment shown is at least this long before the crossing when one is
 PAST_DEPTH = 1.0  # "past the line": the ground point this many box heights beyond it ...
 PAST_SECONDS = 1.0  # ... or this long after the crossing, whichever comes first
+# A crossing on red under a lit green arrow waits until the vehicle's path says which way it went:
+# TURN_TRAVEL box heights from the crossing, or TURN_SECONDS (then judged on the path so far).
+TURN_TRAVEL = 2.0
+TURN_SECONDS = 4.0
+TURN_MIN_TRAVEL = 0.75  # less travel than this (box heights) when it must be judged: in doubt
+TURN_ANGLE_DEG = 35.0  # off the straight-ahead direction by more than this: a turn
+
+
+def movement(line: DirectedLine, want: int, origin: np.ndarray, point: np.ndarray, height: float,
+             min_travel: float) -> str | None:
+    """Which way a vehicle went after crossing `line` in direction `want`: "straight", "left" or
+    "right" (the driver's), or None when it has not gone far enough to tell. Straight ahead is
+    the line's normal toward the crossing side; the driver's right is that turned a quarter
+    clockwise in image coordinates (y down), whichever way the camera faces the traffic."""
+    d = line.b - line.a
+    forward = want * np.array([-d[1], d[0]], np.float64) / max(float(np.hypot(*d)), 1e-9)
+    right = np.array([-forward[1], forward[0]])
+    travel = (np.asarray(point, np.float64) - np.asarray(origin, np.float64))
+    if float(np.hypot(*travel)) < min_travel * max(height, 1.0):
+        return None
+    angle = float(np.degrees(np.arctan2(travel @ right, travel @ forward)))
+    if angle > TURN_ANGLE_DEG:
+        return "right"
+    if angle < -TURN_ANGLE_DEG:
+        return "left"
+    return "straight"
 MAX_PENDING = 16  # acts waiting for their "past" moment per rule; beyond that they go out at once
 MAX_BEFORE_FRAMES = 16  # distinct "before" frames per rule (a queue waiting on the line holds one each)
 
@@ -722,6 +748,11 @@ class _PendingAct:
     crossed_t: float
     offender: Offender
     past: Moment | None = None
+    # A crossing on a red ball while green arrows were lit: decided by where the vehicle goes.
+    arrows: frozenset[str] = frozenset()
+    origin: np.ndarray | None = None  # its ground point at the crossing
+    height: float = 0.0  # its box height there
+    point: np.ndarray | None = None  # its ground point when last seen
 
 
 # Lane, wrong-way and turn acts are judged after the fact (a second of riding against the lane,
@@ -863,7 +894,12 @@ class RedLightRule:
                 act = self.pending[veh.vid]
                 act.offender = veh.offender()
                 act.past = _moment("past", veh, obs, self.frames, reading)
-                if self.want * self.sides.depth(veh) >= PAST_DEPTH * float(veh.box[3] - veh.box[1]):
+                act.point = veh.point.copy()
+                if act.arrows:
+                    went = movement(self.line, self.want, act.origin, act.point, act.height, TURN_TRAVEL)  # type: ignore[arg-type]
+                    if went is not None:
+                        self._decide_turn(veh.vid, went, out)
+                elif self.want * self.sides.depth(veh) >= PAST_DEPTH * float(veh.box[3] - veh.box[1]):
                     out.append(self._release(veh.vid))
                 continue
             if veh.vid in self.decided or veh.class_name not in self.classes:
@@ -893,13 +929,25 @@ class RedLightRule:
                 overlay=_signal_overlay(self.board, self.heads, reading, self.line),
                 moments=tuple(m for m in (before, at) if m is not None),
             )
-            if len(self.pending) >= MAX_PENDING:
+            if reading.arrows:
+                # A green arrow was lit: the act is one only if the vehicle did not take its movement.
+                if len(self.pending) < MAX_PENDING:  # else in doubt: nothing
+                    self.pending[veh.vid] = _PendingAct(
+                        violation, obs.t, veh.offender(), arrows=reading.arrows, origin=veh.point.copy(),
+                        height=float(veh.box[3] - veh.box[1]), point=veh.point.copy(),
+                    )
+            elif len(self.pending) >= MAX_PENDING:
                 out.append(violation)  # more acts at once than memory allows: this one without "past"
             else:
                 self.pending[veh.vid] = _PendingAct(violation, obs.t, veh.offender())
         live = set(self.motion.vehicles)
-        for vid in [v for v, act in self.pending.items() if obs.t - act.crossed_t >= PAST_SECONDS or v not in live]:
-            out.append(self._release(vid))
+        for vid, act in list(self.pending.items()):
+            if act.arrows:
+                if obs.t - act.crossed_t >= TURN_SECONDS or vid not in live:
+                    went = movement(self.line, self.want, act.origin, act.point, act.height, TURN_MIN_TRAVEL)  # type: ignore[arg-type]
+                    self._decide_turn(vid, went, out)
+            elif obs.t - act.crossed_t >= PAST_SECONDS or vid not in live:
+                out.append(self._release(vid))
         self.before.forget(obs.t, {veh.vid for veh in vehicles})
         self.reported = [(b, t) for b, t in self.reported if obs.t - t < 30.0]
         self.sides.forget(live)
@@ -909,8 +957,28 @@ class RedLightRule:
         return out
 
     def flush(self, t: float) -> list[Violation]:
-        """End of the stream: the acts still waiting for their "past" moment go out without it."""
-        return [self._release(vid) for vid in list(self.pending)]
+        """End of the stream: the acts still waiting for their "past" moment go out without it;
+        those waiting to see whether the vehicle took a green arrow's movement are judged on the
+        path so far."""
+        out: list[Violation] = []
+        for vid, act in list(self.pending.items()):
+            if act.arrows:
+                went = movement(self.line, self.want, act.origin, act.point, act.height, TURN_MIN_TRAVEL)  # type: ignore[arg-type]
+                self._decide_turn(vid, went, out)
+            else:
+                out.append(self._release(vid))
+        return out
+
+    def _decide_turn(self, vid: int, went: str | None, out: list[Violation]) -> None:
+        """A crossing under a lit green arrow: the vehicle took a permitted movement (or its path
+        says too little): no act; it went another way: the red-light act, saying so."""
+        act = self.pending[vid]
+        if went is None or went in act.arrows:
+            del self.pending[vid]
+            return
+        v = self._release(vid)
+        details = {**v.details, "movement": went, "green_arrows": ",".join(sorted(act.arrows))}
+        out.append(dataclasses.replace(v, details=details))
 
     def _release(self, vid: int) -> Violation:
         """The pending act of `vid` as its event: the offender where it was last seen (the frame
