@@ -223,11 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "purge-evidence":  # evidence retention by category; run it daily (cron, timer)
         from central.db import make_engine, make_session_factory
         from central.evidence_retention import purge_expired_evidence
-        from central.storage import LocalDiskStorage
+        from central.storage import open_evidence_storage
 
         engine = make_engine(cfg.database_url)
         purge_expired_evidence(
-            make_session_factory(engine), LocalDiskStorage(cfg.evidence_dir), dict(cfg.evidence_retention_days)
+            make_session_factory(engine), open_evidence_storage(cfg), dict(cfg.evidence_retention_days)
         )
         engine.dispose()
         return 0

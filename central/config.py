@@ -276,6 +276,59 @@ class UploadsConfig(_Section):
         return value
 
 
+class EvidenceStoreConfig(_Section):
+    """Where evidence files live: `local` (the files under evidence_dir, the default) or `s3`, a
+    bucket in an S3-compatible object store (SeaweedFS, MinIO, AWS S3). Credentials are never
+    here: boto3 reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or its credentials file. With s3,
+    evidence_dir still holds the staging of uploads in progress (and debug videos)."""
+
+    kind: Literal["local", "s3"] = "local"
+    bucket: str | None = Field(
+        default=None,
+        # S3's bucket naming rules (lowercase, digits, dots, hyphens; 3-63 characters)
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        description="the bucket (kind s3; it must exist: central does not create it)",
+    )
+    endpoint_url: str | None = Field(
+        default=None, description="the store's S3 API, e.g. http://seaweedfs:8333; unset: AWS S3"
+    )
+    prefix: str = Field(default="", max_length=200, description="prepended to every key, e.g. evidence/")
+    region: str | None = Field(
+        default=None, pattern=r"^[a-z0-9-]{1,40}$", description="unset: AWS_REGION or boto3's default"
+    )
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # validate_default runs this on an absent bucket too: kind s3 without one is an error here,
+        # under evidence_store.bucket, not later when the first upload fails
+        if value is None and info.data.get("kind") == "s3":
+            raise ValueError("required when kind is s3")
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.username or parts.password:
+            raise ValueError("expected an http(s) URL without credentials, e.g. http://127.0.0.1:8333")
+        return value.rstrip("/")
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        import re
+
+        if value and not re.fullmatch(r"[A-Za-z0-9!_.*'()/-]+", value):
+            raise ValueError("expected letters, digits and !_.*'()/- only (S3's safe key characters)")
+        if value.startswith("/") or "//" in value or ".." in value:
+            raise ValueError("expected a relative key prefix without empty or '..' parts, e.g. evidence/")
+        # a folder-like prefix: "evidence" and "evidence/" name the same place
+        return value if not value or value.endswith("/") else value + "/"
+
+
 class LimitsConfig(_Section):
     """What central accepts (issue 18, defects 6 and 10). Event sizes and field lengths are the
     contract's (`contract.events`); these are the deployer's."""
@@ -375,6 +428,7 @@ class CentralConfig(_Section):
     database_url: str = "sqlite:///central.db"  # relative: in CENTRAL_STATE_DIR
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     evidence_dir: ConfigPath = Path("evidence")  # relative: in CENTRAL_STATE_DIR
+    evidence_store: EvidenceStoreConfig = Field(default_factory=EvidenceStoreConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     time_zone: str = "Asia/Ho_Chi_Minh"
     reports: ReportsConfig = Field(default_factory=ReportsConfig)

@@ -57,7 +57,7 @@ from central.logs import kv
 from central.reports import ReportTemplates, default_templates, report_url
 from central.services import health, review
 from central.services.metrics import dead_letter_class
-from central.storage import LocalDiskStorage
+from central.storage import open_evidence_storage
 from central.workflow import RoutingTable, load_routing
 from contract.events import EventTooLarge, ViolationEvent, merge_republished
 from contract.mqtt import MqttClient, SubscribeResult
@@ -266,7 +266,8 @@ class MessageProcessor:
         self.dialect_name = dialect_name
         self.clock = ClockWindow.of(self.config)
         self.evidence_limits = evidence_hold.EvidenceLimits.of(self.config)
-        self.storage = LocalDiskStorage(evidence_dir)
+        # the config's store (local: the files under `evidence_dir`; s3: a bucket, staged there)
+        self.storage = open_evidence_storage(self.config, evidence_dir)
         self._held_expired_at = 0.0
 
     def expire_held(self, force: bool = False) -> int:
@@ -477,7 +478,7 @@ class MessageProcessor:
         # File first, row second: a row always points at a complete file; a crash in between leaves
         # a file without a row, which the redelivered message completes.
         try:
-            rel, _ = evidence_files.store(self.evidence_dir, sha, payload)
+            rel, _ = self.storage.put_bytes(sha, payload)
         except OSError as e:
             # Disk full, read-only, gone: retrying would stall every event behind this message (one
             # worker, in order). The bytes go to the dead letter (up to DEAD_LETTER_MAX_PAYLOAD) and

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,6 +33,7 @@ from central.db import (
     utcnow,
 )
 from central.services.access import scope
+from central.storage import EvidenceStorage
 from contract.events import EvidenceRef
 
 # ------------------------------------------------------------------------------------- reports
@@ -178,15 +178,15 @@ def report_history(s: Session, report_id: int) -> list[ReportHistoryRow]:
 # ------------------------------------------------------------------------------------ evidence
 
 
-def evidence_file(s: Session, evidence_dir: Path, sha256: str) -> tuple[EvidenceRow, Path | None] | None:
-    """The evidence row of a sha256 and its file (None when the file is missing); None when unknown."""
+def evidence_file(s: Session, storage: EvidenceStorage, sha256: str) -> tuple[EvidenceRow, str | None] | None:
+    """The evidence row of a sha256 and its key in `storage` (None when the stored file or object
+    is missing); None when unknown. Read it with `storage.local_path` / `open_range` / `read_bytes`."""
     if not evidence_files.is_sha256(sha256):
         return None
     row = s.get(EvidenceRow, sha256)
     if row is None:
         return None
-    path = evidence_files.resolve(evidence_dir, row.path)
-    return row, (path if path is not None and path.is_file() else None)
+    return row, (row.path if storage.size(row.path) is not None else None)
 
 
 def add_evidence_row(s: Session, sha256: str, media_type: str, size: int, path: str) -> None:

@@ -26,6 +26,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from central import evidence as evidence_files
@@ -33,7 +34,7 @@ from central import evidence_hold
 from central.config import CentralConfig
 from central.db import EvidenceRow, dialect_insert, session_scope, utcnow
 from central.logs import kv
-from central.storage import EvidenceStorage, LocalDiskStorage
+from central.storage import EvidenceStorage, open_evidence_storage
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def upload_router(
     dialect_name: str,
     storage: EvidenceStorage | None = None,
 ) -> APIRouter:
-    storage = storage or LocalDiskStorage(config.evidence_dir)
+    storage = storage or open_evidence_storage(config)
     tokens = {node: token.encode() for node, token in config.uploads.nodes.items()}
     max_bytes = int(config.uploads.max_size_mb * 1024 * 1024)
     insert = dialect_insert(dialect_name)
@@ -78,7 +79,10 @@ def upload_router(
     @router.head("/{sha256}")
     def head(sha256: str, node: Node) -> Response:
         check_sha(sha256)
-        row = stored(sha256)
+        try:
+            row = stored(sha256)
+        except OSError as e:  # an object store that does not answer: the edge asks again later
+            raise _store_failed(node, sha256, e) from None
         if row is None:
             return Response(status_code=404)
         return Response(status_code=200, headers={"X-Evidence-Size": str(row.size)})
@@ -99,7 +103,11 @@ def upload_router(
         media_type = (request.headers.get("content-type") or "").split(";")[0].strip()
         if media_type not in limits.media_types:
             raise HTTPException(415, f"media type must be one of {', '.join(limits.media_types)}")
-        if stored(sha256) is not None:
+        try:
+            known = await run_in_threadpool(stored, sha256)  # with S3, a HEAD request
+        except OSError as e:
+            raise _store_failed(node, sha256, e) from None
+        if known is not None:
             async for _ in request.stream():  # read it anyway: the connection stays usable
                 pass
             log.info(kv("evidence_upload_duplicate", node=node, sha256=sha256))
@@ -136,7 +144,9 @@ def upload_router(
             sniffed = evidence_files.sniff_media_type(head)
             if sniffed != media_type:
                 raise HTTPException(422, f"body is {sniffed}, not {media_type}")
-            key, _ = storage.put_verified(sha256, staged)
+            # in a worker thread: with an object store this is a whole upload, and the event
+            # loop must keep serving the other nodes meanwhile
+            key, _ = await run_in_threadpool(storage.put_verified, sha256, staged)
         except OSError as e:
             staged.unlink(missing_ok=True)
             raise _store_failed(node, sha256, e) from None

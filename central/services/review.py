@@ -26,6 +26,7 @@ from central.db import ReportRow, session_scope, utcnow
 from central.logs import kv
 from central.services.access import FORBIDDEN, REVIEWERS, load_visible
 from central.services.views import build_views
+from central.storage import open_evidence_storage
 from central.workflow import WorkflowError, apply_action, record
 
 log = logging.getLogger(__name__)
@@ -249,12 +250,14 @@ def _blurred(sessions: sessionmaker[Session], config: CentralConfig, image: dict
     """Blur one stored image (model inference, outside any transaction) and store the result."""
     from central.public import PublicBlurrer  # loads two ONNX models: only when publishing
 
+    storage = open_evidence_storage(config)
     with sessions() as s:
-        found = queries.evidence_file(s, config.evidence_dir, image["sha256"])
+        found = queries.evidence_file(s, storage, image["sha256"])
     if found is None or found[1] is None:
         return None
+    original = storage.read_bytes(found[1])
     try:
-        data, counts = PublicBlurrer.shared(config).blur_jpeg(found[1].read_bytes())
+        data, counts = PublicBlurrer.shared(config).blur_jpeg(original)
     except ValueError as e:
         # Bytes that are not a decodable picture (issue 18, defect 10): publishing must not fail for
         # ever on them; that image is left out of the public version (nothing to blur, so nothing
@@ -262,7 +265,7 @@ def _blurred(sessions: sessionmaker[Session], config: CentralConfig, image: dict
         log.warning(kv("evidence_unreadable", sha256=image["sha256"], error=str(e), at="publish"))
         return None
     sha = evidence_files.sha256_hex(data)
-    rel, _ = evidence_files.store(config.evidence_dir, sha, data)
+    rel, _ = storage.put_bytes(sha, data)
     with session_scope(sessions) as s:
         queries.add_evidence_row(s, sha, "image/jpeg", len(data), rel)
     return {"kind": image["kind"], "source": image["sha256"], "sha256": sha, "size": len(data), **counts}

@@ -1,6 +1,8 @@
 """Reports: the list page, one report (HTML, JSON, PDF; by session or share link), CSV export, the API."""
 
 # No `from __future__ import annotations`: FastAPI must see the real types of the dependencies.
+import logging
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -12,12 +14,15 @@ from sqlalchemy.orm import Session
 
 from central import auth, queries
 from central.db import UserRow, utcnow
+from central.logs import kv
 from central.services.access import NOT_FOUND, load_visible
 from central.services.views import build_views, report_detail
+from central.storage import open_evidence_storage
 from central.web.deps import LOGIN_FIRST, Ctx, Filter, User, current, login_redirect, require
 from central.web.routers import MAX_ID, RowId
 from central.web.schemas import ReportDetail, ReportList
 
+log = logging.getLogger("central.web")
 router = APIRouter()
 
 Page = Annotated[auth.SessionInfo, Depends(require(page=True))]
@@ -141,13 +146,31 @@ def report_pdf(
     with ctx.sessions() as s:
         view = _detail(s, rid, user, ctx.public_base, ctx)
 
+    storage = open_evidence_storage(ctx.config)
+
     def evidence_path(sha256: str) -> Path | None:
         with ctx.sessions() as s:
-            found = queries.evidence_file(s, ctx.config.evidence_dir, sha256)
-        return found[1] if found else None
+            found = queries.evidence_file(s, storage, sha256)
+        if found is None or found[1] is None:
+            return None
+        key = found[1]
+        path = storage.local_path(key)
+        if path is not None:
+            return path
+        # An object store: the PDF renderer reads a file, so the picture (a few hundred kB)
+        # goes to a temp file for the length of this request.
+        copy = Path(tmp) / sha256
+        copy.write_bytes(storage.read_bytes(key))
+        return copy
 
+    with tempfile.TemporaryDirectory(prefix="ioc-pdf-") as tmp:
+        try:
+            pdf = to_pdf(view, evidence_path=evidence_path, lang=lang)
+        except OSError as e:  # the object store does not answer: no PDF without its picture
+            log.error(kv("evidence_store_failing", report=rid, error=type(e).__name__, detail=str(e)[:200]))
+            raise HTTPException(503, "evidence store unavailable", headers={"Retry-After": "30"}) from None
     return Response(
-        to_pdf(view, evidence_path=evidence_path, lang=lang),
+        pdf,
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="{"phan-anh" if lang == "vi" else "report"}-{rid}.pdf"'},
     )
