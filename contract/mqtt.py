@@ -129,6 +129,10 @@ class MqttSettings:
     reconnect_max_s: int = 30
     manual_ack: bool = False  # the caller acks each received QoS 1 message itself
     max_inflight: int | None = None
+    # Other nodes of a broker cluster: when the connection to one ends or a try fails, the next is
+    # tried (round robin, same scheme). "3.1.1" for brokers without MQTT 5 (NATS, RabbitMQ's plugin).
+    failover_urls: tuple[str, ...] = ()
+    protocol: str = "5"
     # From `url` (a bad one is a ValueError here, before anything connects).
     host: str = field(init=False, repr=False)
     port: int = field(init=False, repr=False)
@@ -137,13 +141,29 @@ class MqttSettings:
     def __post_init__(self) -> None:
         for name, value in zip(("host", "port", "tls"), parse_mqtt_url(self.url), strict=True):
             object.__setattr__(self, name, value)
+        for other in self.failover_urls:
+            if parse_mqtt_url(other)[2] != self.tls:
+                raise ValueError(f"failover URL {other!r}: every broker URL must use the same scheme as {self.url!r}")
+        if self.protocol not in ("5", "3.1.1"):
+            raise ValueError(f"MQTT protocol {self.protocol!r}: 5 or 3.1.1")
         if self.reconnect_min_s < 1 or self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("reconnect delays: need 1 <= reconnect_min_s <= reconnect_max_s")
+
+    @property
+    def brokers(self) -> list[tuple[str, int]]:
+        """(host, port) of every broker URL, the main one first."""
+        return [(self.host, self.port)] + [parse_mqtt_url(u)[:2] for u in self.failover_urls]
 
 
 def build_client(s: MqttSettings) -> mqtt.Client:
     """A paho client configured from `s` (not connected; no callbacks)."""
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=mqtt.MQTTv5, manual_ack=s.manual_ack)
+    if s.protocol == "3.1.1":
+        c = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=mqtt.MQTTv311, manual_ack=s.manual_ack,
+            clean_session=s.clean_start,
+        )
+    else:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=mqtt.MQTTv5, manual_ack=s.manual_ack)
     if s.username:
         c.username_pw_set(s.username, s.password)
     if s.tls:
@@ -157,7 +177,7 @@ def build_client(s: MqttSettings) -> mqtt.Client:
 
 
 def connect_properties(s: MqttSettings) -> Properties | None:
-    if s.session_expiry_s is None:
+    if s.session_expiry_s is None or s.protocol != "5":
         return None
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = s.session_expiry_s
@@ -213,13 +233,15 @@ class MqttClient:
         # reused later overwrites (or clears) it, so the map never outgrows the 65535 mids.
         self._acks: dict[int, int] = {}
         self._sub_topics: dict[int, list[str]] = {}
+        self._brokers = settings.brokers
+        self._broker = 0  # index of the broker tried now
         c = self.client
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_publish = self._on_publish
         c.on_subscribe = self._on_subscribe
-        if on_connect_fail is not None:
-            c.on_connect_fail = on_connect_fail
+        self._on_connect_fail_hook = on_connect_fail
+        c.on_connect_fail = self._on_connect_fail
         if on_message is not None:
             c.on_message = on_message
         if on_unsubscribe is not None:
@@ -228,11 +250,30 @@ class MqttClient:
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> MqttClient:
         s = self.settings
-        self.client.connect_async(
-            s.host, s.port, keepalive=s.keepalive_s, clean_start=s.clean_start, properties=connect_properties(s)
-        )
+        if s.protocol == "5":
+            self.client.connect_async(
+                s.host, s.port, keepalive=s.keepalive_s, clean_start=s.clean_start, properties=connect_properties(s)
+            )
+        else:
+            self.client.connect_async(s.host, s.port, keepalive=s.keepalive_s)
         self.client.loop_start()
         return self
+
+    @property
+    def broker(self) -> str:
+        """host:port of the broker connected (or being tried) now."""
+        host, port = self._brokers[self._broker]
+        return f"{host}:{port}"
+
+    def _next_broker(self) -> None:
+        """Try the cluster's next node on the next (re)connect. paho's reconnect reads its host and
+        port each time; its `host` setter refuses while the lost connection is being cleaned up,
+        though the socket is gone, so the fields are set directly."""
+        if len(self._brokers) < 2:
+            return
+        self._broker = (self._broker + 1) % len(self._brokers)
+        host, port = self._brokers[self._broker]
+        self.client._host, self.client._port = host, port  # noqa: SLF001 (see above)
 
     def stop(self, properties: Properties | None = None) -> None:
         self.client.disconnect(properties=properties)
@@ -305,6 +346,12 @@ class MqttClient:
         # The hook still sees `connected` set when a connection ended (not when a try failed).
         self._call("disconnect", client, userdata, flags, reason, props)
         self.connected.clear()
+        self._next_broker()  # that node went away (or refused): the next one, if there are others
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self._next_broker()
+        if self._on_connect_fail_hook is not None:
+            self._on_connect_fail_hook(client, userdata)
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, props: Any) -> None:
         value = reason_value(reason)

@@ -9,7 +9,7 @@ import os
 import re
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -300,6 +300,20 @@ def camera_detector(node: DetectorConfig, camera: CameraConfig) -> DetectorConfi
 
 class MqttConfig(_Model):
     url: str = Field("mqtt://127.0.0.1:1883", pattern=r"^mqtts?://[^/:]+(:\d+)?/?$")
+    failover_urls: list[Annotated[str, Field(pattern=r"^mqtts?://[^/:]+(:\d+)?/?$")]] = Field(
+        default_factory=list,
+        description="the broker cluster's other nodes: when one goes away the next is tried (same scheme as url)",
+    )
+    protocol: Literal["5", "3.1.1"] = Field("5", description="3.1.1 for brokers without MQTT 5 (NATS, RabbitMQ)")
+
+    @field_validator("failover_urls")
+    @classmethod
+    def _same_scheme(cls, urls: list[str], info: ValidationInfo) -> list[str]:
+        main = str(info.data.get("url", ""))
+        for u in urls:
+            if u.split(":", 1)[0] != main.split(":", 1)[0]:
+                raise ValueError(f"{u!r}: every broker URL uses the scheme of url ({main!r})")
+        return urls
     topic_prefix: str = Field(DEFAULT_PREFIX, pattern=r"^[a-z0-9_-]+$")
     client_id: str | None = None
     username: str | None = Field(None, description="default: the node id")
@@ -324,6 +338,8 @@ class MqttConfig(_Model):
             ca_file=self.ca_file,
             keepalive_s=self.keepalive_s,
             will=will,
+            failover_urls=tuple(self.failover_urls),
+            protocol=self.protocol,
         )
 
 

@@ -52,6 +52,7 @@ def test_runtime_dependencies_cover_the_lock() -> None:
     declared |= {name(d) for d in PYPROJECT["project"]["optional-dependencies"]["gst"]}
     declared |= {name(d) for d in PYPROJECT["project"]["optional-dependencies"]["plates"]}
     declared |= {name(d) for d in PYPROJECT["project"]["optional-dependencies"]["openvino"]}
+    declared |= {name(d) for d in PYPROJECT["project"]["optional-dependencies"]["nats"]}
     assert lock == declared
 
 
