@@ -255,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ingester = Ingester(cfg)
     ingester.start()
+    events_stream = _jetstream_ingester(cfg, ingester) if cfg.jetstream is not None else None
     # Alerts go out from the process that talks MQTT; the web process only queues them.
     dispatcher = AlertDispatcher(cfg, ingester.engine).start() if cfg.alerts.enabled else None
     try:
@@ -265,7 +266,27 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if dispatcher is not None:
             dispatcher.stop()
+        if events_stream is not None:
+            events_stream.stop()
         ingester.stop()
+
+
+def _jetstream_ingester(cfg, ingester):  # type: ignore[no-untyped-def]
+    """Events from the JetStream cluster: a processor of its own on the MQTT ingester's engine."""
+    from central.db import make_session_factory
+    from central.ingest_jetstream import JetStreamIngester, JetStreamSettings
+    from central.ingester import MessageProcessor
+
+    js = cfg.jetstream
+    processor = MessageProcessor(
+        make_session_factory(ingester.engine), dialect_name=ingester.engine.dialect.name,
+        evidence_dir=cfg.evidence_dir, topic_prefix=cfg.mqtt.topic_prefix, tz=cfg.time_zone, config=cfg,
+    )
+    settings = JetStreamSettings(
+        servers=list(js.servers), user=js.user, password=js.secret(), stream=js.stream, durable=js.durable,
+        replicas=js.replicas, batch_max=js.batch_max,
+    )
+    return JetStreamIngester(processor, settings).start()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import os
 import socket
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -87,6 +87,9 @@ class MqttConfig(_Section):
     password_file: ConfigPath | None = Field(default=None, description="a file holding the broker password (mode 600)")
     ca_file: ConfigPath | None = Field(default=None, description="CA certificate for mqtts:// (default: system CAs)")
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    protocol: Literal["5", "3.1.1"] = Field(
+        default="5", description="3.1.1 for brokers without MQTT 5 (NATS: then share_group must be null)"
+    )
 
     @field_validator("url")
     @classmethod
@@ -112,6 +115,7 @@ class MqttConfig(_Section):
             password=self.secret(),
             ca_file=self.ca_file,
             keepalive_s=self.keepalive_s,
+            protocol=self.protocol,
             **options,
         )
 
@@ -123,6 +127,31 @@ class MqttConfig(_Section):
     def stable_client_id(self) -> bool:
         """Whether the session is meant to be resumed by a later process."""
         return self.client_id is not None
+
+
+class JetStreamConfig(_Section):
+    """Events from a NATS JetStream broker cluster (central/ingest_jetstream.py): every ingester
+    pulls from one durable consumer of the replicated stream and acks after the commit. Node
+    status and health still come over MQTT (`mqtt`, pointed at the cluster's MQTT port)."""
+
+    servers: list[Annotated[str, Field(pattern=r"^(nats|tls)://[^/\s]+$")]] = Field(
+        min_length=1, description="nats://host:port of the cluster's servers (tried in turn)"
+    )
+    user: str | None = None
+    password: str | None = Field(default=None, description="better: password_file or env CENTRAL_NATS_PASSWORD")
+    password_file: ConfigPath | None = None
+    stream: str = Field(default="IOC_EVENTS", pattern=r"^[A-Za-z0-9_-]+$")
+    durable: str = Field(default="central-ingest", pattern=r"^[A-Za-z0-9_-]+$")
+    replicas: int = Field(default=3, ge=1, le=5, description="copies of the stream across the cluster's servers")
+    batch_max: int = Field(default=200, ge=1, le=10_000)
+
+    @field_validator("password_file")
+    @classmethod
+    def _nats_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else config_relative(value, info, "jetstream.password_file")
+
+    def secret(self) -> str | None:
+        return resolve_password("CENTRAL_NATS_PASSWORD", self.password_file, self.password, key="jetstream.password_file")
 
 
 class WebConfig(_Section):
@@ -427,6 +456,7 @@ class MetricsConfig(_Section):
 class CentralConfig(_Section):
     database_url: str = "sqlite:///central.db"  # relative: in CENTRAL_STATE_DIR
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    jetstream: JetStreamConfig | None = None  # events from a NATS JetStream cluster instead of MQTT
     evidence_dir: ConfigPath = Path("evidence")  # relative: in CENTRAL_STATE_DIR
     evidence_store: EvidenceStoreConfig = Field(default_factory=EvidenceStoreConfig)
     web: WebConfig = Field(default_factory=WebConfig)

@@ -103,6 +103,8 @@ class JetStreamIngester:
                 stream=s.stream,
                 config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=s.ack_wait_s, max_ack_pending=10_000),
             )
+            if not self._ready.is_set():
+                log.info("jetstream_ready stream=%s durable=%s servers=%s", s.stream, s.durable, ",".join(s.servers))
             self._ready.set()
             while not self._stop.is_set():
                 try:

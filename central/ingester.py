@@ -591,7 +591,10 @@ class Ingester:
         self.counters = IngestCounters()
         self.connected = threading.Event()
         self.subscribed = threading.Event()
-        self.topics = ingest_subscriptions(config.mqtt.topic_prefix, config.mqtt.share_group)
+        # With a JetStream cluster the events come from its stream (central.ingest_jetstream).
+        self.topics = ingest_subscriptions(
+            config.mqtt.topic_prefix, config.mqtt.share_group, events=config.jetstream is None
+        )
         self._queue: queue.Queue[Any] = queue.Queue()
         self._busy = threading.Event()
         self._stopping = threading.Event()

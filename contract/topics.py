@@ -47,9 +47,12 @@ def signal_subscription(prefix: str, node: str) -> str:
     return f"{prefix}/{node}/+/signal/+"
 
 
-def ingest_subscriptions(prefix: str, share_group: str | None) -> list[str]:
-    """What central subscribes to; a shared group splits the load between ingesters."""
-    topics = [f"{prefix}/+/+/events/+", f"{prefix}/+/+/evidence/+", f"{prefix}/+/status", f"{prefix}/+/+/health"]
+def ingest_subscriptions(prefix: str, share_group: str | None, events: bool = True) -> list[str]:
+    """What central subscribes to; a shared group splits the load between ingesters. Without
+    `events` (they come from a JetStream stream instead) the rest: evidence, status, health."""
+    topics = [f"{prefix}/+/+/evidence/+", f"{prefix}/+/status", f"{prefix}/+/+/health"]
+    if events:
+        topics.insert(0, f"{prefix}/+/+/events/+")
     if share_group:
         return [f"$share/{share_group}/{t}" for t in topics]
     return topics

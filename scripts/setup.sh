@@ -5,14 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The video stack (GStreamer + its Python bindings' build deps), the broker, ffmpeg tools,
-# the GL/GLib libraries opencv-python links against, and PostgreSQL for the integration tests.
+# the GL/GLib libraries opencv-python links against, PostgreSQL for the integration tests and
+# nats-server for the broker-cluster tests.
 APT_PACKAGES=(
   ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0
   gir1.2-gst-rtsp-server-1.0 libgirepository1.0-dev libcairo2-dev pkg-config gcc
   mosquitto mosquitto-clients openssl libgl1 libglib2.0-0 postgresql postgresql-client
-  chromium chromium-driver fonts-dejavu-core
+  chromium chromium-driver fonts-dejavu-core nats-server
 )
 if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then APT_PACKAGES+=(python3-venv python3-dev); fi
 

@@ -47,6 +47,7 @@ class NatsCluster:
         if not Path(NATS_SERVER).exists():
             pytest.fail(f"nats-server not found ({NATS_SERVER}): apt-get install nats-server")
         self.root = root
+        root.mkdir(parents=True, exist_ok=True)
         self.nodes: list[NatsNode] = local_cluster(_free_base_port())
         self.users = users or NatsUsers()
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
