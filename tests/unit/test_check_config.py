@@ -119,7 +119,7 @@ def test_no_suggestion_when_nothing_is_near(tmp_path):
 def test_valid_keys_follow_the_models():
     assert "max_stop_seconds" in valid_keys(CameraConfig, ("rules", "illegal_stopping"))
     assert "max_stop_seconds" in valid_keys(CameraConfig, ("rules", "illegal_stopping", "zone_rules", "z1"))
-    assert valid_keys(CameraConfig, ("scene", "signals", 0, "lamps", 3)) == ["box", "color"]
+    assert valid_keys(CameraConfig, ("scene", "signals", 0, "lamps", 3)) == ["arrow", "box", "color"]
     assert "red_light" in valid_keys(CameraConfig, ("rules",)) and "plates" in valid_keys(CameraConfig, ("rules",))
     assert "detector" in valid_keys(NodeConfig, ()) and valid_keys(NodeConfig, ("nowhere",)) == []
 
