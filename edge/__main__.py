@@ -125,8 +125,8 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
         print(json.dumps({"path": str(out), "width": snap.width, "height": snap.height, "source": snap.source,
                           "pts": round(snap.pts, 6)}))
     else:
-        print(f"{out}: {snap.width}x{snap.height} (scene.reference_size: [{snap.width}, {snap.height}]) "
-              f"from {snap.source} at {snap.pts:.3f} s")
+        print(f"{out}: {snap.width}x{snap.height} (scene.reference_size: [{snap.width}, {snap.height}], "
+              f"scene.reference_image: {out.name}) from {snap.source} at {snap.pts:.3f} s")
     return 0
 
 

@@ -173,26 +173,51 @@ class RegionsPassConfig(_Model):
     regions: list[Identifier] | None = Field(None, description="ids of the zones and lines to cover; null = all")
 
 
+# "auto" (the default): the fastest engine the agreement harness kept that this machine runs
+# (edge/detect/choice.py, models/backends.yaml); a config may pin any registered backend instead.
+AUTO_BACKEND = "auto"
+Precision = Literal["auto", "fp32", "bf16", "int8-decode", "int8-head", "int8-ac"]
+
+
+def check_backend(backend: str) -> str:
+    from edge.detect.base import backends
+
+    if backend != AUTO_BACKEND and backend not in backends():
+        raise ValueError(
+            f"unknown detector backend {backend!r} (have: {', '.join([AUTO_BACKEND, *sorted(backends())])})"
+        )
+    return backend
+
+
 class CameraDetectorConfig(_Model):
     """`detector:` of a camera config: the camera's own choice of detector model (and its input),
     over the node's `detector:`; what it leaves out is the node's. The node's inference pool holds
     one set of sessions per model the cameras actually use."""
 
-    model: str = Field(
+    model: str | None = Field(
+        None,
         description="a name registered in models/registry.yaml or models/variants.yaml (e.g. yolov8n), or "
-        "a file under EDGE_DATA_DIR/weights or a path (*.onnx)",
+        "a file under EDGE_DATA_DIR/weights or a path (*.onnx); null = the node's",
     )
     input_size: tuple[int, int] | None = Field(None, description="height, width; null = the node's")
     long_side: int | None = Field(None, ge=64, le=2048, multiple_of=32, description="null = the node's")
     confidence: float | None = Field(None, gt=0, lt=1, description="null = the node's")
+    backend: str | None = Field(None, description="pin this camera's detector backend (auto, onnxruntime, openvino)")
+    precision: Precision | None = Field(None, description="pin this camera's inference precision; null = the node's")
 
     @field_validator("model")
     @classmethod
-    def _known_model(cls, model: str) -> str:
+    def _known_model(cls, model: str | None) -> str | None:
         import models
 
-        models.check_model_name(model)
+        if model is not None:
+            models.check_model_name(model)
         return model
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, backend: str | None) -> str | None:
+        return None if backend is None else check_backend(backend)
 
 
 class DetectionRoiConfig(_Model):
@@ -256,21 +281,22 @@ class DetectorConfig(_Model):
         "null = TensorRT, CUDA, OpenVINO, CPU",
     )
     threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads (1 per worker uses cores best)")
-    backend: str = Field("onnxruntime", description="detector backend plug-in (edge/detect/backends/)")
-    precision: Literal["auto", "fp32", "bf16"] = Field(
+    backend: str = Field(
+        AUTO_BACKEND,
+        description="detector backend plug-in (edge/detect/backends/), or auto: the fastest engine kept by the "
+        "model-agreement harness (models/backends.yaml) that this machine runs, else onnxruntime",
+    )
+    precision: Precision = Field(
         "auto",
-        description="inference precision: onnxruntime runs the model's own (fp32/auto); openvino runs fp32, or "
-        "bf16 on CPUs with AMX / AVX-512 BF16 (auto: bf16 where the CPU has it)",
+        description="inference precision: onnxruntime runs the model's own (fp32/auto); openvino runs fp32, "
+        "bf16 on CPUs with AMX / AVX-512 BF16 (auto: bf16 where the CPU has it), or an INT8 IR built by "
+        "`python -m models build-openvino-int8` (int8-decode, int8-head, int8-ac)",
     )
 
     @field_validator("backend")
     @classmethod
     def _known_backend(cls, backend: str) -> str:
-        from edge.detect.base import backends
-
-        if backend not in backends():
-            raise ValueError(f"unknown detector backend {backend!r} (have: {', '.join(sorted(backends()))})")
-        return backend
+        return check_backend(backend)
 
     @field_validator("model")
     @classmethod
@@ -443,7 +469,30 @@ def mqtt_client_id(node: NodeConfig) -> str:
 
 
 def load_camera_config(path: Path | str) -> CameraConfig:
-    return load_config(path, CameraConfig)
+    camera = load_config(path, CameraConfig)
+    ref = camera.scene.reference_image
+    if ref is not None and not ref.is_absolute():
+        camera.scene.reference_image = (Path(path).parent / ref).resolve()
+    return camera
+
+
+def reference_image_problem(camera: CameraConfig) -> str | None:
+    """Why `scene.reference_image` cannot serve as the camera's reference view, or None."""
+    ref = camera.scene.reference_image
+    if ref is None:
+        return None
+    if not ref.is_file():
+        return f"picture not found: {ref}"
+    import cv2
+
+    image = cv2.imread(str(ref), cv2.IMREAD_COLOR)
+    if image is None:
+        return f"{ref} is not a picture OpenCV can read (JPEG or PNG)"
+    h, w = image.shape[:2]
+    if (w, h) != tuple(camera.scene.reference_size):
+        rw, rh = camera.scene.reference_size
+        return f"{ref} is {w}x{h}, but scene.reference_size is {rw}x{rh}: the scene was drawn on another picture"
+    return None
 
 
 def load_node_config(path: Path | str) -> tuple[NodeConfig, list[CameraConfig]]:
@@ -542,7 +591,10 @@ def camera_run_problems(path: Path | str, camera: CameraConfig, *, source_key: s
         why = source_problem(camera.camera.record_source)
         if why:
             problems.append(f"{path}: camera.record_source: {why}")
-    if camera.detector is not None:
+    why = reference_image_problem(camera)
+    if why:
+        problems.append(f"{path}: scene.reference_image: {why}")
+    if camera.detector is not None and camera.detector.model is not None:
         why = _model_problem(camera.detector.model)
         if why:
             problems.append(f"{path}: detector.model: {why}")

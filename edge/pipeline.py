@@ -5,6 +5,7 @@ Used unchanged by `edge analyze` (a file, as fast as possible) and by the live n
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,6 +69,23 @@ class AnalyzerStats:
 # (frame, detections, tracks, rules, violations). For debug output (edge.debug_video); it must not
 # change anything it is handed.
 FrameHook = Callable[[Frame, Detections, TrackedObjects, list[Rule], list[Violation]], None]
+
+
+def _reference_picture(camera: CameraConfig) -> np.ndarray | None:
+    """The snapshot the scene was drawn on, when the config names one that can be read (check-config
+    says why not; a run goes on with the first frame as its reference)."""
+    path = camera.scene.reference_image
+    if path is None:
+        return None
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        logging.getLogger("edge.registration").warning(
+            "scene.reference_image %s cannot be read: the first frame is the reference", path,
+            extra={"fields": {"camera": camera.camera.id}},
+        )
+    return image
 
 
 def _map(m: np.ndarray, point: np.ndarray) -> np.ndarray:
@@ -139,10 +157,11 @@ class CameraAnalyzer:
         self.tz = ZoneInfo(camera.camera.timezone)
         self.rules: list[Rule] | None = None  # built on the first frame, when its size is known
         # Camera motion compensation: every analysed frame is registered to the reference view
-        # (the first frame analysed). The scene is mapped into the frame rather than detections
-        # into the reference: tracks, rules and evidence then all stay in frame pixels (boxes
-        # are drawn where the object is), and one polygon per zone moves instead of every box.
-        self.registrar = FrameRegistrar(name=camera.camera.id)
+        # (the snapshot the scene was drawn on, else the first frame analysed). The scene is mapped
+        # into the frame rather than detections into the reference: tracks, rules and evidence then
+        # all stay in frame pixels (boxes are drawn where the object is), and one polygon per zone
+        # moves instead of every box.
+        self.registrar = FrameRegistrar(name=camera.camera.id, anchor=_reference_picture(camera))
         self.registration: Registration | None = None
         self._zones: list[PolygonZone] = []
         self._zones_ref: list[np.ndarray] = []

@@ -16,6 +16,19 @@ and one operator notice, not a stream of events), and it clears once frames regi
 reference again for `back_seconds`. A reference with too little texture to register against
 (a blank wall, a dark frame) leaves the registration "unavailable": identity, never moved.
 
+The reference view is the snapshot the scene was drawn on (`scene.reference_image`) when the
+camera config names one, else the first frame analysed. Frames are registered to the first frame
+(the same light, the same hour), and that first frame is placed once on the drawn snapshot: the
+two transforms compose. So a camera that comes back from a restart or a PTZ tour a little off its
+preset is mapped back onto the zones drawn for it (without a snapshot it would take the shifted
+view as its reference and judge every crossing against lines that are no longer on the road),
+and one that looks elsewhere is `camera_moved` from the start. A night frame may not match a
+daytime snapshot: until the first frame can be placed the registration is to the first frame
+alone, and placing is tried again every `anchor_retry_seconds`. A view lit like the snapshot
+(mean brightness within `anchor_light_tolerance`) that still does not match it is looking
+elsewhere: that counts as a frame beyond tolerance, so it becomes `camera_moved`, rather than the
+rules judging another scene with this one's zones.
+
 Pure numpy/OpenCV (cv2 imported lazily, as the rest of the analysis does).
 """
 
@@ -46,6 +59,8 @@ class RegistrationParams:
     max_scale: float = 0.06  # |scale - 1|: a zoom
     moved_seconds: float = 2.0  # lost this long (at every frame analysed) = camera_moved
     back_seconds: float = 2.0  # registered again this long = back
+    anchor_retry_seconds: float = 30.0  # a first frame the drawn snapshot did not place: try again
+    anchor_light_tolerance: float = 0.35  # of the snapshot's mean brightness: "lit alike" (not night vs day)
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,15 @@ def apply(m: np.ndarray, points: np.ndarray) -> np.ndarray:
     return (p @ m[:, :2].T + m[:, 2]).astype(np.float32)
 
 
+def _mean_grey(image: np.ndarray) -> float:
+    return float(image.mean())  # over the colour channels too: a brightness, not a luma
+
+
+def _h(m: np.ndarray) -> np.ndarray:
+    """A 2x3 affine as 3x3, to compose."""
+    return np.vstack([np.asarray(m, np.float64), [0.0, 0.0, 1.0]])
+
+
 def invert(m: np.ndarray) -> np.ndarray:
     a = np.vstack([m, [0.0, 0.0, 1.0]])
     return np.linalg.inv(a)[:2]
@@ -102,10 +126,19 @@ def warp_boxes(m: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 class FrameRegistrar:
     """Registers frames to the reference view and keeps the camera_moved state (with hysteresis)."""
 
-    def __init__(self, params: RegistrationParams | None = None, *, name: str = "") -> None:
+    def __init__(
+        self, params: RegistrationParams | None = None, *, name: str = "", anchor: np.ndarray | None = None
+    ) -> None:
+        """`anchor`: the snapshot the scene was drawn on (BGR or grey), or None: the first frame."""
         self.p = params or RegistrationParams()
         self.name = name
-        self._ref: tuple | None = None  # (keypoints xy, descriptors) at work scale
+        self._ref: tuple | None = None  # (keypoints xy, descriptors) of the first frame, frame pixels
+        self._anchor_image = anchor
+        self._anchor: tuple | None = None  # the snapshot's features, at the frame's size
+        self._anchor_m: np.ndarray | None = None  # 3x3, first-frame pixels -> snapshot pixels, once placed
+        self._anchor_next_try = -math.inf
+        self._anchor_light = 0.0  # the snapshot's mean grey level
+        self._elsewhere = False  # lit like the snapshot, yet not matching it
         self._scale = 1.0
         self._shape: tuple[int, int] | None = None
         self.available = True
@@ -140,19 +173,102 @@ class FrameRegistrar:
         xy = np.array([k.pt for k in kps], np.float32).reshape(-1, 2) * scale
         return xy, desc
 
-    def reset(self) -> None:
-        """Forget the reference: the next frame becomes it."""
-        self._ref = None
+    @property
+    def anchored(self) -> bool:
+        """The first frame is placed on the drawn snapshot: registrations are to the snapshot."""
+        return self._anchor_m is not None
 
-    def update(self, image: np.ndarray, t: float) -> Registration:
+    def reset(self) -> None:
+        """Forget the reference: the next frame becomes it (and is placed on the snapshot again)."""
+        self._ref = None
+        self._anchor_m = None
+        self._anchor_next_try = -math.inf
+        self._elsewhere = False
+
+    def _match(self, xy: np.ndarray, desc: np.ndarray | None, ref: tuple, w: int) -> tuple[np.ndarray | None, int, int]:
+        """The similarity taking `xy` onto `ref`'s points (2x3) when enough of them agree, else None;
+        with the inlier and match counts."""
         import cv2
 
+        p = self.p
+        ref_xy, ref_desc = ref
+        if desc is None or ref_desc is None or len(xy) < p.min_inliers:
+            return None, 0, 0
+        pairs = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(desc, ref_desc)
+        matches = len(pairs)
+        if matches < p.min_inliers:
+            return None, 0, matches
+        src = xy[[q.queryIdx for q in pairs]]
+        dst = ref_xy[[q.trainIdx for q in pairs]]
+        m, mask = cv2.estimateAffinePartial2D(
+            src, dst, method=cv2.RANSAC, ransacReprojThreshold=p.ransac_px * w / p.work_width, maxIters=2000,
+            confidence=0.995,
+        )
+        inliers = int(mask.sum()) if mask is not None else 0
+        trusted = m is not None and inliers >= p.min_inliers and inliers >= p.min_inlier_share * matches
+        return (np.asarray(m, np.float64) if trusted else None), inliers, matches
+
+    def _anchor_features(self, w: int, h: int) -> None:
+        import cv2
+
+        img = self._anchor_image
+        if img is None:
+            return
+        if img.shape[:2] != (h, w):  # drawn at another resolution of the same view (main vs sub-stream)
+            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        xy, desc = self._features(img)
+        if desc is None or len(xy) < self.p.min_reference_features:
+            log.warning(
+                "scene.reference_image has too little texture to register against (%d features): "
+                "the first frame is the reference", len(xy),
+                extra={"fields": {"camera": self.name, "features": len(xy)}},
+            )
+            self._anchor = None
+            return
+        self._anchor = (xy, desc)
+        self._anchor_light = _mean_grey(img)
+
+    def _try_anchor(
+        self, image: np.ndarray, xy: np.ndarray, desc: np.ndarray | None, to_first: np.ndarray, w: int, t: float
+    ) -> None:
+        """Place the first frame on the drawn snapshot through this frame (registered to the first
+        frame by `to_first`); on failure, try again after `anchor_retry_seconds`."""
+        if self._anchor is None or t < self._anchor_next_try:
+            return
+        to_anchor, inliers, matches = self._match(xy, desc, self._anchor, w)
+        if to_anchor is None:
+            light = _mean_grey(image)
+            self._elsewhere = abs(light - self._anchor_light) <= self.p.anchor_light_tolerance * self._anchor_light
+            if self._anchor_next_try == -math.inf:
+                log.info(
+                    "the view does not match scene.reference_image (%d of %d matches agree, %s): "
+                    "registering to the first frame meanwhile",
+                    inliers, matches, "lit alike: looking elsewhere" if self._elsewhere else "lit otherwise",
+                    extra={"fields": {"camera": self.name, "inliers": inliers, "matches": matches}},
+                )
+            # Looking elsewhere: try often, to leave camera_moved as soon as the view is back (a
+            # truck filling the first frame); lit otherwise (night): the light changes slowly.
+            wait = self.p.moved_seconds / 2 if self._elsewhere else self.p.anchor_retry_seconds
+            self._anchor_next_try = t + wait
+            return
+        self._anchor_m = _h(to_anchor) @ np.linalg.inv(_h(to_first))
+        self._elsewhere = False
+        log.info(
+            "first frame placed on scene.reference_image",
+            extra={"fields": {"camera": self.name, "inliers": inliers, "matches": matches,
+                              "shift_px": round(float(np.hypot(*self._anchor_m[:2, 2])), 1)}},
+        )
+
+    def update(self, image: np.ndarray, t: float) -> Registration:
         p = self.p
         h, w = image.shape[:2]
         if self._ref is None or self._shape != (h, w):
             self._shape = (h, w)
             xy, desc = self._features(image)
             self._ref = (xy, desc)
+            self._anchor_m = None
+            self._anchor_next_try = -math.inf
+            self._elsewhere = False
             self.available = desc is not None and len(xy) >= p.min_reference_features
             if not self.available:
                 log.info(
@@ -160,34 +276,40 @@ class FrameRegistrar:
                     len(xy),
                     extra={"fields": {"camera": self.name, "features": len(xy)}},
                 )
-            self.last = Registration(IDENTITY.copy(), True, len(xy), len(xy), 0.0, 0.0, 1.0, False, self.available)
-            return self.last
-        if not self.available:
+                self.last = Registration(IDENTITY.copy(), True, len(xy), len(xy), 0.0, 0.0, 1.0, False, False)
+                return self.last
+            self._anchor_features(w, h)
+            self._try_anchor(image, xy, desc, IDENTITY, w, t)
+            if self._anchor_m is None:
+                self.last = Registration(IDENTITY.copy(), True, len(xy), len(xy), 0.0, 0.0, 1.0, False, True)
+                return self.last
+            m, inliers, matches = IDENTITY.copy(), len(xy), len(xy)
+        elif not self.available:
             self.last = Registration(IDENTITY.copy(), True, 0, 0, 0.0, 0.0, 1.0, False, False)
             return self.last
-        xy, desc = self._features(image)
-        ref_xy, ref_desc = self._ref
-        m, inliers, matches = None, 0, 0
-        if desc is not None and len(xy) >= p.min_inliers:
-            matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
-            pairs = matcher.match(desc, ref_desc)
-            matches = len(pairs)
-            if matches >= p.min_inliers:
-                src = xy[[q.queryIdx for q in pairs]]
-                dst = ref_xy[[q.trainIdx for q in pairs]]
-                thr = p.ransac_px * w / p.work_width
-                m, mask = cv2.estimateAffinePartial2D(
-                    src, dst, method=cv2.RANSAC, ransacReprojThreshold=thr, maxIters=2000, confidence=0.995
-                )
-                inliers = int(mask.sum()) if mask is not None else 0
-        trusted = m is not None and inliers >= p.min_inliers and inliers >= p.min_inlier_share * matches
-        if trusted:
+        else:
+            xy, desc = self._features(image)
+            m, inliers, matches = self._match(xy, desc, self._ref, w)
+            if self._anchor_m is None:
+                if m is not None:
+                    self._try_anchor(image, xy, desc, m, w, t)
+                else:
+                    # Not the first frame's view (that one looked elsewhere): if this one is the
+                    # snapshot's, it becomes the first frame.
+                    self._try_anchor(image, xy, desc, IDENTITY, w, t)
+                    if self._anchor_m is not None:
+                        self._ref = (xy, desc)
+                        m = IDENTITY.copy()
+        if m is not None:
+            if self._anchor_m is not None:
+                m = (self._anchor_m @ _h(m))[:2]
             scale = float(math.hypot(m[0, 0], m[1, 0]))
             rot = float(math.degrees(math.atan2(m[1, 0], m[0, 0])))
             # The shift of the frame centre, so a rotation about the corner is not read as a shift.
             c = np.array([[w / 2, h / 2]], np.float32)
             shift = float(np.linalg.norm(apply(m, c) - c))
             within = shift <= p.max_shift * w and abs(rot) <= p.max_rotation_deg and abs(scale - 1) <= p.max_scale
+            within = within and not self._elsewhere
         else:
             m, scale, rot, shift, within = IDENTITY.copy(), 1.0, 0.0, float("nan"), False
         self._track_state(within, t, inliers, shift)

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from contract.configfile import ConfigPath
 from contract.events import ID_PATTERN
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -94,6 +95,12 @@ class GroundCalibration(_Model):
 
 class SceneConfig(_Model):
     reference_size: tuple[int, int] = Field(description="width, height of the snapshot the scene was drawn on")
+    reference_image: ConfigPath | None = Field(
+        None,
+        description="the snapshot the scene was drawn on (`edge snapshot`), relative to the camera config: "
+        "frames are registered to it, so a camera that comes back a little off its preset still meets "
+        "its zones and lines, and one that looks elsewhere is camera_moved",
+    )
     zones: list[ZoneConfig] = Field(default_factory=list)
     lines: list[LineConfig] = Field(default_factory=list)
     signals: list[SignalHeadConfig] = Field(default_factory=list)

@@ -70,7 +70,7 @@ def test_snapshot_at_a_time_as_jpeg(tmp_path):
     out = tmp_path / "ref.jpg"
     r = edge("snapshot", f"{HANOI}.mp4", "--out", str(out), "--at", "3")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith(f"{out}: 640x480 (scene.reference_size: [640, 480]) from ")
+    assert r.stdout.startswith(f"{out}: 640x480 (scene.reference_size: [640, 480], scene.reference_image: {out.name}) from ")
     # ~6 fps: the first frame at or after 3 s is frame 19 (pts 3.166)
     expected, pts = frame_at(f"{HANOI}.mp4", 19)
     assert f" at {pts:.3f} s" in r.stdout and 3.0 <= pts < 3.2
