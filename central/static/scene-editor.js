@@ -118,7 +118,7 @@
       add("line " + l.id + " " + JSON.stringify(l.points), () => scene().lines.splice(i, 1), r);
     });
     scene().signals.forEach((s) => (s.lamps || []).forEach((lamp, k) =>
-      add("lamp " + s.id + "/" + lamp.color + " " + JSON.stringify(lamp.box), () => s.lamps.splice(k, 1))));
+      add("lamp " + s.id + "/" + lamp.color + (lamp.arrow ? " arrow " + lamp.arrow : "") + " " + JSON.stringify(lamp.box), () => s.lamps.splice(k, 1))));
     if (scene().calibration) add("calibration (4 points)", () => { delete scene().calibration; });
   }
 
@@ -142,7 +142,10 @@
     if (d.lamp) {
       const [x1, y1, x2, y2] = d.lamp;
       if (Math.abs(x2 - x1) >= 2 && Math.abs(y2 - y1) >= 2) {
-        d.head.lamps.push({ color: $("lamp-color").value, box: [Math.min(x1, x2), Math.min(y1, y2), Math.max(x1, x2), Math.max(y1, y2)] });
+        const lamp = { color: $("lamp-color").value, box: [Math.min(x1, x2), Math.min(y1, y2), Math.max(x1, x2), Math.max(y1, y2)] };
+        // A green arrow lets its movement go on a red ball; check-config refuses an arrow on another colour.
+        if ($("lamp-arrow").value) lamp.arrow = $("lamp-arrow").value;
+        d.head.lamps.push(lamp);
       }
     }
     changed();

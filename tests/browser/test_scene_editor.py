@@ -107,12 +107,17 @@ def test_admin_draws_a_zone_and_a_line_saves_and_the_running_node_applies_it(
         browser.find_element(By.CSS_SELECTOR, '[data-tool="lamp"]').click()
         at(0.70, 0.10).click_and_hold().perform()
         at(0.80, 0.15).release().perform()
+        # And a green left-turn arrow of the same head below it.
+        from selenium.webdriver.support.ui import Select
+
+        Select(browser.find_element(By.ID, "lamp-color")).select_by_visible_text("green")
+        Select(browser.find_element(By.ID, "lamp-arrow")).select_by_value("left")
+        at(0.70, 0.20).click_and_hold().perform()
+        at(0.80, 0.25).release().perform()
         browser.find_element(By.CSS_SELECTOR, '[data-tool="calib"]').click()
         for fx, fy in ((0.3, 0.8), (0.7, 0.8), (0.7, 0.95), (0.3, 0.95)):
             at(fx, fy).click().perform()
         # The drawn zone's kind changed in place: a no-parking bay after all.
-        from selenium.webdriver.support.ui import Select
-
         Select(browser.find_element(By.CSS_SELECTOR, 'select[data-zone-kind="bay"]')).select_by_value("no_parking")
         _wait(browser, lambda d: d.find_element(By.ID, "check-state").text == "ok")
         text = browser.find_element(By.ID, "yaml").text
@@ -133,7 +138,8 @@ def test_admin_draws_a_zone_and_a_line_saves_and_the_running_node_applies_it(
         for (x, y), (ex, ey) in zip(zone["polygon"], expected, strict=True):
             assert abs(x - ex) <= 8 and abs(y - ey) <= 8, (zone["polygon"], expected)
         [head] = stored["scene"]["signals"]
-        assert head["id"] == "main" and head["lamps"][0]["color"] == "red"
+        assert head["id"] == "main" and head["lamps"][0]["color"] == "red" and "arrow" not in head["lamps"][0]
+        assert head["lamps"][1]["color"] == "green" and head["lamps"][1]["arrow"] == "left"
         for got, want in zip(head["lamps"][0]["box"], (0.7 * 720, 0.1 * 1280, 0.8 * 720, 0.15 * 1280), strict=True):
             assert abs(got - want) <= 8, head
         calib = stored["scene"]["calibration"]
