@@ -50,8 +50,26 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(f"{args.file}: a run would fail ({n} problem{'s' if n != 1 else ''})", file=sys.stderr)
         print("\n".join(f"  {line}" for line in problems), file=sys.stderr)
         return 2
+    from edge.config import DetectorConfig, camera_detector
+
+    # Which engine a run opens (backend auto: the choice for this machine, and why), then the verdict.
+    cfg = camera_detector(DetectorConfig(), load_camera_config(args.file)) if camera else node.detector
+    print(f"{args.file}: detector {_engine_line(cfg)}")
     print(f"{args.file}: ok")
     return 0
+
+
+def _engine_line(cfg) -> str:  # type: ignore[no-untyped-def]
+    """What a run would open for this detector config: the pinned engine, or auto's choice and why."""
+    import models
+
+    path = models.resolve(cfg.model)
+    if cfg.backend != "auto":
+        return f"{path.name} on {cfg.backend}:{cfg.precision} (pinned by the config)"
+    from edge.detect.choice import choose_for
+
+    choice = choose_for(path, cfg.precision)
+    return f"{path.name} on {choice.backend}:{choice.precision} (backend auto: {choice.why})"
 
 
 def _start_time(arg: str | None, video: Path) -> datetime | None:

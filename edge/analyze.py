@@ -7,6 +7,7 @@ compared across runs and versions.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from edge.motion import motion_gate_for
 from edge.pipeline import CameraAnalyzer, EventRecord
 from edge.sources import VideoFileSource
 from pipelines.clips import ClipRecorder
+
+log = logging.getLogger("edge.detector")
 
 # Never a default any more (a file without a creation time is not silently placed in 1970): callers
 # that want the old placement, e.g. for labels counted from the first frame, pass it as start_time.
@@ -83,6 +86,7 @@ def make_detector(cfg: DetectorConfig) -> YoloDetector:
         path = models.resolve(cfg.model)
     except (FileNotFoundError, ValueError) as e:
         raise DetectorError(str(e)) from None
+    backend, precision = engine_for(cfg, path)
     return YoloDetector(
         path,
         input_size=cfg.input_size,
@@ -91,9 +95,31 @@ def make_detector(cfg: DetectorConfig) -> YoloDetector:
         iou=cfg.iou,
         providers=cfg.providers,
         threads=cfg.threads,
-        backend=cfg.backend,
-        precision=cfg.precision,
+        backend=backend,
+        precision=precision,
     )
+
+
+def engine_for(cfg: DetectorConfig, path: Path) -> tuple[str, str]:
+    """(backend, precision) to open: the config's, or with `backend: auto` the choice of
+    edge.detect.choice (logged once per model and outcome, with why)."""
+    if cfg.backend != "auto":
+        return cfg.backend, cfg.precision
+    from edge.detect.choice import choose_for
+
+    choice = choose_for(path, cfg.precision)
+    if (path.name, choice.why) not in _LOGGED_CHOICES:
+        _LOGGED_CHOICES.add((path.name, choice.why))
+        log.info(
+            "detector backend auto for %s: %s",
+            path.name,
+            choice.why,
+            extra={"fields": {"backend": choice.backend, "precision": choice.precision, "model": path.name}},
+        )
+    return choice.backend, choice.precision
+
+
+_LOGGED_CHOICES: set[tuple[str, str]] = set()
 
 
 def analyze_video(

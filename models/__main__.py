@@ -3,6 +3,7 @@
 python -m models build-variants [--out DIR] [--sizes 384x640 256x416] [--register | --check]
 python -m models agreement [NAME ...] [--write] [--json FILE]
 python -m models verify [NAME ...]   (default: every model in registry.yaml, then every variant)
+python -m models build-openvino-int8 [--variant int8-decode int8-head int8-ac] [--subset-size N]  (needs [quantize])
 """
 
 from __future__ import annotations
@@ -62,6 +63,25 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_build_ov_int8(args: argparse.Namespace) -> int:
+    from models import openvino_int8 as ovq
+
+    out = Path(args.out).expanduser().resolve() if args.out else None
+    for variant in args.variant:
+        xml = ovq.build(
+            out,
+            variant=variant,
+            base=args.base,
+            subset_size=args.subset_size,
+            max_drop=args.max_drop,
+            validation_frames=args.validation_frames,
+        )
+        m = ovq.read_manifest(xml) or {}
+        print(f"{xml}  sha256 {m.get('xml_sha256')}  settings {m.get('settings')}", flush=True)
+    print("kept: see benchmarks/model_agreement.py --backends openvino:<variant> --write (models/backends.yaml)")
+    return 0
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     bad = 0
     found = models.registered_variants()
@@ -98,6 +118,21 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--register", action="store_true", help="write the entries into models/variants.yaml")
     g.add_argument("--check", action="store_true", help="exit 1 unless every file matches models/variants.yaml")
     p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser("build-openvino-int8", help="INT8 OpenVINO IR of a registered model (NNCF post-training)")
+    p.add_argument("--out", help=f"output folder (default: {models.CACHE_ENV} or ~/.cache/ioc-edge/models)")
+    p.add_argument("--base", default="yolo11n", help="a model in models/registry.yaml (default yolo11n)")
+    p.add_argument("--subset-size", type=int, default=300, help="calibration frames from the sample videos")
+    p.add_argument(
+        "--variant",
+        nargs="+",
+        choices=["int8-decode", "int8-head", "int8-ac"],
+        default=["int8-decode", "int8-head", "int8-ac"],
+        help="DFL + box decode kept FP / the whole Detect head kept FP / accuracy control (default: all)",
+    )
+    p.add_argument("--max-drop", type=float, help="int8-ac: largest box-F1 drop vs FP32 (default 0.01)")
+    p.add_argument("--validation-frames", type=int, default=40, help="int8-ac: validation frames")
+    p.set_defaults(func=_cmd_build_ov_int8)
 
     p = sub.add_parser("agreement", help="detections, events and speed of each variant against FP32")
     p.add_argument("names", nargs="*", help="variants (default: all in models/variants.yaml)")

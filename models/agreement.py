@@ -466,3 +466,54 @@ def to_json(results: Sequence[Agreement]) -> str:
         [{**asdict(a), "det_precision": a.det_precision, "det_recall": a.det_recall, "kept": a.kept} for a in results],
         indent=2,
     )
+
+
+# ------------------------------------------------------------------------------------ backend verdicts
+
+BACKENDS_PATH = Path(__file__).with_name("backends.yaml")
+BACKENDS_HEADER = """\
+# Detector engines (backend:precision) against ONNX Runtime FP32 on the same model file, per model:
+# written by `benchmarks/model_agreement.py --backends ... --write` (docs/benchmarks.md); do not edit by
+# hand. `detector.backend: auto` (the default) runs the fastest engine here that is kept (lost at most
+# 2% of the reference's events on at least 100 of them) and that the machine supports
+# (edge/detect/choice.py); speed is ms per frame divided by the reference's in the same run.
+"""
+
+
+def write_backend_results(
+    results: Sequence[Agreement], *, base: str = "yolo11n", command: str = "", path: Path | None = None
+) -> Path:
+    """Record each engine's agreement with onnxruntime:fp32 and `kept` in models/backends.yaml."""
+    import yaml
+
+    path = path or BACKENDS_PATH
+    data = (yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None) or {}
+    entry = data.setdefault("models", {}).setdefault(base, {})
+    entry["sha256"] = models.registry()[base]["sha256"]
+    if results:
+        entry["input"] = list(results[0].input_hw)
+        entry["reference"] = results[0].reference
+    entry["measured"] = datetime.now().date().isoformat()
+    if command:
+        entry["command"] = f"benchmarks/model_agreement.py {command}"
+    engines = entry.setdefault("engines", {})
+    ref_ms = next((a.fp32_ms_per_frame for a in results if a.fp32_ms_per_frame), None)
+    ref_name = results[0].reference if results else "onnxruntime:fp32"
+    engines[ref_name] = {"reference": True, "kept": True, "ms_per_frame": ref_ms, "speed": 1.0}
+    for a in results:
+        rec = a.record()
+        engines[a.variant] = {
+            "kept": a.kept,
+            "fp32_events": a.fp32_events,
+            "events_lost": a.events_lost,
+            "events_extra": a.events_extra,
+            "box_precision": rec["detections"]["precision"],
+            "box_recall": rec["detections"]["recall"],
+            "by_set": a.by_set,
+            "ms_per_frame": a.ms_per_frame,
+            "reference_ms_per_frame": a.fp32_ms_per_frame,
+            "speed": round(a.ms_per_frame / a.fp32_ms_per_frame, 3) if a.ms_per_frame and a.fp32_ms_per_frame else None,
+            "verdict": a.verdict,
+        }
+    path.write_text(BACKENDS_HEADER + yaml.safe_dump(data, sort_keys=False, width=110), encoding="utf-8")
+    return path

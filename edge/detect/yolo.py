@@ -118,7 +118,8 @@ class YoloDetector:
         self.confidence = confidence
         self.iou = iou
         self.model_name = model_path.stem
-        self.model_version = file_sha256(model_path)[:12]
+        # The file the engine runs (an INT8 IR made from this model is another file, so another version).
+        self.model_version = file_sha256(getattr(self.engine, "model_file", model_path))[:12]
         self.keep_class: np.ndarray | None = None
         if classes:
             unknown = sorted(set(classes) - set(self.names))

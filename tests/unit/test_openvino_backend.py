@@ -4,6 +4,8 @@ by what the CPU has, and clear errors (a missing package, a precision a backend 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -90,3 +92,69 @@ def test_a_dynamic_model_is_compiled_once_per_input_shape() -> None:
     det(image)
     det(cv2.resize(image, (480, 640)))  # portrait: another letterbox shape
     assert len(det.engine._compiled) == 2
+
+
+def _ir_in_cache(cache: Path, variant: str) -> Path:
+    """An OpenVINO IR of yolo11n where `python -m models build-openvino-int8` puts `variant`, with its
+    manifest, written without nncf: OpenVINO's own save of the ONNX (FP32 weights). It exercises what
+    the backend does with a built IR (checks, load, run); the INT8 accuracy is the harness's verdict."""
+    import openvino as ov
+
+    from contract.paths import file_sha256
+    from models import openvino_int8 as ovq
+
+    base = weights_path("yolo11n.onnx")
+    xml = ovq.ir_path(base.stem, variant, cache)
+    ov.save_model(ov.Core().read_model(str(base)), str(xml), compress_to_fp16=False)
+    ovq.write_manifest(xml, {
+        "variant": variant,
+        "base_sha256": file_sha256(base),
+        "xml_sha256": file_sha256(xml),
+        "bin_sha256": file_sha256(xml.with_suffix(".bin")),
+    })
+    return xml
+
+
+@needs_openvino
+def test_a_built_ir_is_checked_then_run_without_nncf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGE_MODEL_CACHE", str(tmp_path))
+    path = weights_path("yolo11n.onnx")
+    with pytest.raises(DetectorError, match=r"int8-head.*not found: build it with `python -m models build-openvino-int8"):
+        YoloDetector(path, backend="openvino", precision="int8-head")
+    assert not ovb.int8_ir_ready(path, "int8-head")
+    xml = _ir_in_cache(tmp_path, "int8-head")
+    assert ovb.int8_ir_ready(path, "int8-head") and not ovb.int8_ir_ready(path, "int8-ac")
+    det = YoloDetector(path, backend="openvino", precision="int8-head")
+    assert det.engine.model_file == xml and "INT8 IR yolo11n-openvino-int8-head.xml" in det.engine.why
+    assert det.model_version != YoloDetector(path).model_version  # events name the file that ran
+    image = cv2.imread(str(data_dir() / "images" / "ultralytics_bus.jpg"))
+    ref, got = YoloDetector(path)(image), det(image)
+    assert len(ref) >= 4 and match_boxes(_boxes(ref), _boxes(got), iou_min=0.9) >= 0.9 * len(ref)
+    # A changed file is refused, never run.
+    with open(xml.with_suffix(".bin"), "r+b") as f:
+        f.seek(1000)
+        f.write(b"\x00\x01\x02\x03")
+    assert not ovb.int8_ir_ready(path, "int8-head")
+    with pytest.raises(DetectorError, match="does not match its manifest"):
+        YoloDetector(path, backend="openvino", precision="int8-head")
+
+
+@needs_openvino
+def test_the_int8_scopes_name_real_ops_of_the_model() -> None:
+    """What int8-decode / int8-head keep floating point exists in YOLO11n as OpenVINO reads it."""
+    import re
+
+    import openvino as ov
+
+    from models import openvino_int8 as ovq
+
+    model = ov.Core().read_model(str(weights_path("yolo11n.onnx")))
+    head = ovq.head_prefix(model)
+    assert head == "/model.23/"
+    names = [op.get_friendly_name() for op in model.get_ordered_ops()]
+    decode = [n for n in names if re.match(f"^{re.escape(head)}[^/]+$", n) or n.startswith(f"{head}dfl/")]
+    whole = [n for n in names if n.startswith(head)]
+    assert "/model.23/dfl/conv/Conv" in decode and "/model.23/Sigmoid" in decode
+    assert not any("/cv2." in n or "/cv3." in n for n in decode)  # the head's convolutions are quantized
+    convs = [n for n in whole if n.endswith("/conv/Conv") or n.endswith("/Conv")]
+    assert len([n for n in convs if n not in decode]) >= 12  # int8-head keeps the box/class convs too

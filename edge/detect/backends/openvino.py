@@ -3,7 +3,9 @@ in FP32 or with BF16 inference precision on CPUs that have BF16 matrix units (AM
 where YOLO11n ran 1.7x faster than ONNX Runtime FP32 on one thread (platform notes).
 
 `precision: auto` takes BF16 where the CPU reports it (OpenVINO's OPTIMIZATION_CAPABILITIES) and
-FP32 elsewhere. The `openvino` package is optional: without it this backend is listed but
+FP32 elsewhere. `int8-decode` / `int8-head` / `int8-ac` run the INT8 IR that
+`python -m models build-openvino-int8` made from this very ONNX file (models/openvino_int8.py; its
+manifest is checked first): nncf builds it offline, this backend needs only openvino to load it. The `openvino` package is optional: without it this backend is listed but
 refuses to open, saying how to install it. A model with dynamic height/width is compiled once per
 input shape it is given (a camera's letterbox size is fixed, so once per camera size), since
 OpenVINO's CPU plugin runs a static shape faster than a dynamic one.
@@ -19,8 +21,10 @@ import numpy as np
 
 from edge.detect.base import BackendSpec, DetectorError, register_backend
 
-PRECISIONS = ("auto", "fp32", "bf16")
-_HINT = {"fp32": "f32", "bf16": "bf16"}
+INT8_VARIANTS = ("int8-decode", "int8-head", "int8-ac")  # models.openvino_int8.VARIANTS
+PRECISIONS = ("auto", "fp32", "bf16", *INT8_VARIANTS)
+# An INT8 IR's floating-point parts (kept FP on purpose) run in f32, not in the CPU's BF16 default.
+_HINT = {"fp32": "f32", "bf16": "bf16", **{v: "f32" for v in INT8_VARIANTS}}
 
 
 def available() -> bool:
@@ -41,6 +45,17 @@ def cpu_has_bf16(core: Any | None = None) -> bool:
         return "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     except RuntimeError:
         return False
+
+
+def int8_ir_ready(model_path: Path, variant: str) -> bool:
+    """An INT8 IR of `variant` made from this model file is in the model cache and matches its manifest."""
+    from models.openvino_int8 import verified_ir
+
+    try:
+        verified_ir(model_path, variant)
+    except (FileNotFoundError, ValueError):
+        return False
+    return True
 
 
 def resolve_precision(precision: str, bf16: bool) -> str:
@@ -85,7 +100,16 @@ class OvEngine:
 
         self._core = ov.Core()
         self.precision = resolve_precision(precision, cpu_has_bf16(self._core))
-        self._model = self._core.read_model(str(model_path))
+        network = model_path
+        if self.precision in INT8_VARIANTS:
+            from models.openvino_int8 import verified_ir
+
+            try:
+                network = verified_ir(model_path, self.precision)
+            except (FileNotFoundError, ValueError) as e:
+                raise DetectorError(f"detector.precision {self.precision}: {e}") from None
+        self.model_file = network
+        self._model = self._core.read_model(str(network))
         self._config = {
             "INFERENCE_NUM_THREADS": int(threads),
             "INFERENCE_PRECISION_HINT": _HINT[self.precision],
@@ -100,7 +124,8 @@ class OvEngine:
         self._compiled: dict[tuple[int, ...], Any] = {}
         self._lock = threading.Lock()
         self.device = f"OpenVINO:{device}"
-        self.why = f"OpenVINO {ov.__version__} on {device}, {self.precision.upper()} inference precision" + (
+        what = f"INT8 IR {network.name}, FP parts in FP32" if network != model_path else self.precision.upper()
+        self.why = f"OpenVINO {ov.__version__} on {device}, {what} inference precision" + (
             " (auto: the CPU has BF16 units)" if precision == "auto" and self.precision == "bf16" else ""
         )
         if self._static:
@@ -128,7 +153,8 @@ register_backend(
     BackendSpec(
         key="openvino",
         open=OvEngine,
-        description="OpenVINO on the CPU: FP32, or BF16 on CPUs with AMX / AVX-512 BF16 (precision: auto)",
+        description="OpenVINO on the CPU: FP32, BF16 on CPUs with AMX / AVX-512 BF16 (precision: auto), "
+        "or an NNCF INT8 IR (precision: int8-*)",
         module=__name__,
     )
 )
