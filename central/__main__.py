@@ -1,7 +1,8 @@
 """`python -m central [--config configs/central.yaml] [run|ingest|web|migrate|user-add]`.
 
 run (default): migrate, then the ingester (thread), the police-alert dispatcher (thread) and the
-web console (uvicorn) in one process until SIGINT/SIGTERM. `user-add NAME --role R [--ward W] [--area A]`
+web console (uvicorn) in one process until SIGINT/SIGTERM. `web --workers N`: N console processes
+on ports web.port.. (behind nginx: `nginx-conf --workers N` prints its config; docs/deploy.md). `user-add NAME --role R [--ward W] [--area A]`
 adds a console user (password from env CENTRAL_USER_PASSWORD, else asked on the terminal).
 Exit codes: 0 clean stop, 1 a dependency is unreachable, 2 a bad config or bad arguments.
 """
@@ -43,9 +44,18 @@ def _parser() -> argparse.ArgumentParser:
         "command",
         nargs="?",
         default="run",
-        choices=["run", "ingest", "web", "migrate", "user-add", "purge-evidence", "purge-events"],
+        choices=["run", "ingest", "web", "migrate", "user-add", "purge-evidence", "purge-events", "nginx-conf"],
         help="run = migrate + ingest + web (default)",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="web / nginx-conf: console processes, on ports web.port .. web.port+N-1 (behind nginx; default 1)",
+    )
+    p.add_argument("--port", type=int, help="web: listen on this port instead of web.port (one worker)")
+    p.add_argument("--listen", default="80", help="nginx-conf: nginx's listen parameter (default 80)")
+    p.add_argument("--server-name", default="_", help="nginx-conf: nginx's server_name (default _)")
     p.add_argument("username", nargs="?", help="user-add: the user name")
     p.add_argument("--role", choices=["operator", "police", "admin"], help="user-add: the role")
     p.add_argument("--ward", action="append", default=[], help="user-add: a ward/commune a police user sees (repeatable)")
@@ -211,6 +221,24 @@ def main(argv: list[str] | None = None) -> int:
         print(str(e), file=sys.stderr)
         return 2
 
+    if args.port is not None:
+        if not 1 <= args.port <= 65535:
+            print(f"central: --port {args.port}: not a TCP port", file=sys.stderr)
+            return 2
+        cfg = cfg.model_copy(update={"web": cfg.web.model_copy(update={"port": args.port})})
+    if not 1 <= args.workers <= 64 or cfg.web.port + args.workers - 1 > 65535:
+        print(f"central: --workers {args.workers}: 1 to 64 ports from web.port {cfg.web.port}", file=sys.stderr)
+        return 2
+    if args.command == "nginx-conf":  # the upstream + server blocks for these workers, on stdout
+        from central.web.nginx import server_block
+        from central.web.workers import worker_ports
+
+        host = "127.0.0.1" if cfg.web.host in ("0.0.0.0", "::", "") else cfg.web.host
+        upstreams = [f"{host}:{p}" for p in worker_ports(cfg.web.port, args.workers)]
+        print(server_block(upstreams, listen=args.listen, server_name=args.server_name,
+                           upload_max_mb=cfg.uploads.max_size_mb), end="")
+        return 0
+
     if args.command == "migrate":
         code = _migrate(cfg)
         if code == 0:
@@ -249,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
 
     stop = _stop_event_on_signals()
     if args.command == "web":
+        if args.workers > 1:
+            from central.web.workers import supervise, worker_ports
+
+            return supervise(args.config, args.log_level, worker_ports(cfg.web.port, args.workers), stop)
         return _serve(cfg, None, stop)
 
     from central.alerts import AlertDispatcher

@@ -165,6 +165,11 @@ class WebConfig(_Section):
         description="reverse proxies (IP addresses or networks, e.g. 10.0.0.5 or 10.0.0.0/24) whose "
         "X-Forwarded-For names the client; from anyone else the header is ignored",
     )
+    worker_header: bool = Field(
+        default=False,
+        description="send X-Central-Worker: <host>/<pid> on every response (which web process answered, "
+        "behind a load-balancing proxy)",
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -255,6 +255,52 @@ class WebSessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
+class LoginFailureRow(Base):
+    """Failed logins per account or client address (central.web.throttle): shared by every web process."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True, comment="account:<name> or address:<ip>")
+    first_at: Mapped[float] = mapped_column(Float, comment="unix seconds: the window's first failure")
+    failures: Mapped[int] = mapped_column(Integer)
+    blocked_until: Mapped[float] = mapped_column(Float, comment="unix seconds; refused before this")
+    expires_at: Mapped[float] = mapped_column(Float, index=True, comment="unix seconds: forgotten after this")
+
+
+# 0009: report counts for the dashboard and /metrics without a scan of every report. Triggers on
+# `reports` (central.report_counts) append +1/-1 rows to report_count_deltas in the transaction
+# that inserts, deletes or re-labels a report; a fold moves them into report_counts. A NULL
+# dimension is '' here (a primary key has no NULLs).
+REPORT_COUNT_DIMENSIONS = ("status", "type", "category", "node", "camera", "ward", "agency")
+
+
+class ReportCountRow(Base):
+    __tablename__ = "report_counts"
+
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    node: Mapped[str] = mapped_column(String(64), primary_key=True)
+    camera: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ward: Mapped[str] = mapped_column(Text, primary_key=True)
+    agency: Mapped[str] = mapped_column(Text, primary_key=True, comment="coalesce(agency_name_vi, agency_code, '')")
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class ReportCountDeltaRow(Base):
+    __tablename__ = "report_count_deltas"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(32))
+    node: Mapped[str] = mapped_column(String(64))
+    camera: Mapped[str] = mapped_column(String(64))
+    ward: Mapped[str] = mapped_column(Text)
+    agency: Mapped[str] = mapped_column(Text)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
 class AlertRow(Base):
     """Police alert outbox: written with the status change, sent by the dispatcher (MQTT + webhooks)."""
 

@@ -2,8 +2,8 @@
 
 Years of events make every list slower and the database bigger; past a configured age
 (`event_retention_days`, unset = keep for ever) they go, in batches so that no pass holds long
-locks. A report goes with its events only when the whole report is old (its last sighting,
-or its creation, before the cutoff): a report still growing keeps every event it grew, because
+locks. A report goes with its events only when the whole report is old (created before the
+cutoff, and its last sighting too): a report still growing keeps every event it grew, because
 deleting its first event would cascade to the report itself. Events no report refers to go by
 their own start, and dead letters by their arrival. Rows that hang off a report or an event
 (history, alerts, links) go by the foreign keys' ON DELETE CASCADE. Evidence files are not
@@ -46,10 +46,18 @@ def purge_expired_events(
     reports = events = dead = 0
 
     # 1. Whole reports that are old, with their events (each batch one short transaction).
+    # On the created_at index (a report is never older than its creation): each batch reads the
+    # oldest reports first, so a pass over years of reports touches only the expired ones.
     report_age = func.coalesce(ReportRow.last_seen, ReportRow.created_at)
     while True:
         with session_scope(sessions) as s:
-            ids = list(s.scalars(select(ReportRow.id).where(report_age < cutoff).order_by(ReportRow.id).limit(batch)))
+            old_reports = (
+                select(ReportRow.id)
+                .where(ReportRow.created_at < cutoff, report_age < cutoff)
+                .order_by(ReportRow.created_at)
+                .limit(batch)
+            )
+            ids = list(s.scalars(old_reports))
             if not ids:
                 break
             event_ids = set(s.scalars(select(ReportEventRow.event_id).where(ReportEventRow.report_id.in_(ids))))
@@ -64,14 +72,17 @@ def purge_expired_events(
             reports += len(ids)
 
     # 2. Old events that belong to no report (an event still linked to a young report stays).
-    linked = select(ReportEventRow.event_id)
-    first = select(ReportRow.event_id)
+    # NOT EXISTS (an anti-join on the two keys), not NOT IN (a subquery over every link: at ten
+    # million events a hash of every event id per batch, or worse).
+    linked = select(ReportEventRow.event_id).where(ReportEventRow.event_id == EventRow.id).exists()
+    first = select(ReportRow.id).where(ReportRow.event_id == EventRow.id).exists()
     while True:
         with session_scope(sessions) as s:
             ids = list(
                 s.scalars(
                     select(EventRow.id)
-                    .where(EventRow.started_at < cutoff, EventRow.id.not_in(linked), EventRow.id.not_in(first))
+                    .where(EventRow.started_at < cutoff, ~linked, ~first)
+                    .order_by(EventRow.started_at)
                     .limit(batch)
                 )
             )

@@ -235,9 +235,10 @@ def camera_health_rows(s: Session) -> list[CameraHealthRow]:
 
 
 def report_counts(s: Session) -> list[tuple[str, str, int]]:
-    """(status, type, reports)."""
-    stmt = select(ReportRow.status, ReportRow.type, func.count()).group_by(ReportRow.status, ReportRow.type)
-    return [(st, ty, n) for st, ty, n in s.execute(stmt)]
+    """(status, type, reports), from the counts the triggers keep (central.report_counts): no scan."""
+    from central import report_counts as counts
+
+    return [(st, ty, n) for st, ty, n in counts.grouped(s, ("status", "type"))]
 
 
 def review_action_counts(s: Session) -> list[tuple[str, str, int]]:

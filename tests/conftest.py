@@ -74,7 +74,7 @@ def sample_event() -> ViolationEvent:
 # ---------------------------------------------------------------------------- central's database
 
 _CENTRAL_TABLES = ("reports", "events", "dead_letters", "evidence", "node_status", "camera_health",
-                   "scene_versions", "scene_frames", "debug_recordings")
+                   "scene_versions", "scene_frames", "debug_recordings", "login_failures")
 
 
 @pytest.fixture(scope="session")

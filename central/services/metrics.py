@@ -20,9 +20,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
 
-from central import queries
+from central import queries, report_counts
 from central.config import CentralConfig
-from central.db import ReportRow
 from central.services.dashboard import rejection_rates
 
 # Dead-letter reasons start with what went wrong; the rest quotes the message (unbounded labels).
@@ -111,13 +110,14 @@ class CentralCollector(Collector):
 
     def _database(self, s: Session) -> Iterator[Metric]:
         reports = GaugeMetricFamily("ioc_central_reports", "Field reports by status and type", labels=["status", "type"])
-        for status, vtype, n in queries.report_counts(s):
+        report_counts.fold(s.get_bind())  # type: ignore[arg-type]
+        for status, vtype, n in report_counts.grouped(s, ("status", "type")):
             reports.add_metric([status, vtype], n)
         yield reports
         # The field measure of false events: of the reports operators decided, the share rejected.
         for name, label, column in (
-            ("ioc_central_rejection_rate", "type", ReportRow.type),
-            ("ioc_central_rejection_rate_by_camera", "camera", ReportRow.node + "/" + ReportRow.camera),
+            ("ioc_central_rejection_rate", "type", "type"),
+            ("ioc_central_rejection_rate_by_camera", "camera", "camera"),
         ):
             rate = GaugeMetricFamily(name, f"Rejected / decided reports per {label} (operators' verdicts)", labels=[label])
             for r in rejection_rates(s, column):

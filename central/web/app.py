@@ -18,7 +18,7 @@ from central.services import metrics
 from central.uploads import upload_router
 from central.web.deps import Console, LoginRequired, login_redirect
 from central.web.docs import docs_page
-from central.web.headers import SecurityHeaders, nonce_of
+from central.web.headers import SecurityHeaders, WorkerHeader, nonce_of
 from central.web.routers import auth as auth_routes
 from central.web.routers import dashboard, evidence, health, map_view, police, public, reports, review, scenes
 from central.web.routers import metrics as metrics_routes
@@ -58,6 +58,8 @@ def create_app(config: CentralConfig, *, engine: Engine | None = None, ingester:
         responses=ERRORS,
     )
     app.add_middleware(SecurityHeaders, map_tile_origin=config.map.tile_origin)
+    if config.web.worker_header:
+        app.add_middleware(WorkerHeader)
     app.state.engine = engine
     app.state.config = config
     app.state.console = Console(
@@ -69,6 +71,7 @@ def create_app(config: CentralConfig, *, engine: Engine | None = None, ingester:
         ingester=ingester,
         metrics=metrics.registry(sessions, config, ingester),
         throttle=LoginThrottle(
+            sessions,
             account_failures=config.auth.login_account_failures,
             address_failures=config.auth.login_address_failures,
             window_s=config.auth.login_window_s,

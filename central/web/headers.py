@@ -70,6 +70,30 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class WorkerHeader:
+    """`X-Central-Worker: <host>/<pid>` on every response (`web.worker_header`): behind a proxy
+    that spreads requests over several web processes, which one answered."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        import os
+        import socket
+
+        self.app = app
+        self.value = f"{socket.gethostname()}/{os.getpid()}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_worker(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Central-Worker"] = self.value
+            await send(message)
+
+        await self.app(scope, receive, send_with_worker)
+
+
 def nonce_of(state: object) -> str:
     """The nonce the middleware gave this request ("" outside it: a script then does not run)."""
     return str(getattr(state, NONCE_KEY, ""))
