@@ -105,9 +105,16 @@ def engine_for(cfg: DetectorConfig, path: Path) -> tuple[str, str]:
     edge.detect.choice (logged once per model and outcome, with why)."""
     if cfg.backend != "auto":
         return cfg.backend, cfg.precision
+    if cfg.providers:  # execution providers are ONNX Runtime's: naming them chooses it
+        return "onnxruntime", cfg.precision
+    return auto_engine(path, cfg.precision)
+
+
+def auto_engine(path: Path, precision: str = "auto") -> tuple[str, str]:
+    """`backend: auto` for a model file (the detector's, or a crop model's: helmet, plate)."""
     from edge.detect.choice import choose_for
 
-    choice = choose_for(path, cfg.precision)
+    choice = choose_for(path, precision)
     if (path.name, choice.why) not in _LOGGED_CHOICES:
         _LOGGED_CHOICES.add((path.name, choice.why))
         log.info(

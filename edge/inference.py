@@ -195,12 +195,10 @@ class InferencePool:
     def crop_models(self, model: str, input_size: int, confidence: float) -> PoolRunner:
         """`BuildContext.crop_models` for the rules of a node: a secondary model file at a square
         input size and confidence, run by the pool."""
-        from edge.data import weights_path
+        from edge.secondary import crop_model
 
-        return self.runner(
-            f"{model}@{input_size}@{confidence}",
-            lambda: YoloDetector(weights_path(model), input_size=(input_size, input_size), confidence=confidence),
-        )
+        # On the engine backend auto picks for the model file (crop-level verdicts), else ONNX Runtime.
+        return self.runner(f"{model}@{input_size}@{confidence}", lambda: crop_model(model, input_size, confidence))
 
     def detect(self, image: np.ndarray, model: str | None = None) -> Detections:
         """`model`: a key of `runner()`; None: this pool's (or view's) detector."""

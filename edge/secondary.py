@@ -34,7 +34,20 @@ RunnerFactory = Callable[[str, int, float], ModelRunner]
 
 
 def local_runner(model: str, input_size: int, confidence: float, threads: int = 1) -> ModelRunner:
-    return YoloDetector(weights_path(model), input_size=(input_size, input_size), confidence=confidence, threads=threads)
+    return crop_model(model, input_size, confidence, threads)
+
+
+def crop_model(model: str, input_size: int, confidence: float, threads: int = 1) -> YoloDetector:
+    """A crop model on the engine `backend: auto` picks for its file (models/backends.yaml holds
+    crop-level verdicts for the helmet and plate models: benchmarks/crop_agreement.py), else ONNX Runtime."""
+    from edge.analyze import auto_engine
+
+    path = weights_path(model)
+    backend, precision = auto_engine(path)
+    return YoloDetector(
+        path, input_size=(input_size, input_size), confidence=confidence, threads=threads, backend=backend,
+        precision=precision,
+    )
 
 
 class CropDetector:

@@ -480,6 +480,23 @@ BACKENDS_HEADER = """\
 """
 
 
+def machine_note() -> str:
+    """The CPU the numbers were measured on (model name, cores, matrix-unit flags)."""
+    import os
+
+    name, flags = "", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace").splitlines():
+            if line.startswith("model name") and not name:
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    units = [f for f in ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni") if f in flags]
+    return f"{name or 'unknown CPU'}, {os.cpu_count()} cores, {' '.join(units) or 'no AMX/VNNI'}"
+
+
 def write_backend_results(
     results: Sequence[Agreement], *, base: str = "yolo11n", command: str = "", path: Path | None = None
 ) -> Path:
@@ -494,6 +511,7 @@ def write_backend_results(
         entry["input"] = list(results[0].input_hw)
         entry["reference"] = results[0].reference
     entry["measured"] = datetime.now().date().isoformat()
+    entry["machine"] = machine_note()
     if command:
         entry["command"] = f"benchmarks/model_agreement.py {command}"
     engines = entry.setdefault("engines", {})
