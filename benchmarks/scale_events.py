@@ -13,7 +13,8 @@ prints, with EXPLAIN ANALYZE execution times and the plans' top nodes:
 - the report counts both ways: GROUP BY over every report (before 0009) and the counts table;
 - events by time on the B-tree against a BRIN index of started_at (sizes and times);
 - bytes per row of each table (table, indexes);
-- the event retention purge of the oldest month (central.event_retention, wall time, rows).
+- the evidence purge (central.evidence_retention) over evidence rows for one event in ten, and
+  the event retention purge of the oldest month (central.event_retention): wall time, rows.
 
 `--keep` leaves the database for another run with `--reuse` (no fill); without it the database is
 dropped at the end. Not a test: it measures.
@@ -44,15 +45,15 @@ PAYLOAD = """jsonb_build_object('schema', 'ioc.event/1', 'id', md5(g::text), 'no
   'objects', jsonb_build_array(jsonb_build_object('class', 'car', 'track_id', g %% 5000,
       'box', jsonb_build_array(100, 200, 300, 400), 'plate', '29B' || (g %% 100000))),
   'evidence', jsonb_build_array(
-      jsonb_build_object('sha256', md5(g::text) || md5((g + 1)::text), 'size', 183000, 'media_type', 'image/jpeg'),
-      jsonb_build_object('sha256', md5((g + 2)::text) || md5((g + 3)::text), 'size', 2400000, 'media_type', 'video/mp4')))"""
+      jsonb_build_object('sha256', md5('s' || g) || md5('t' || g), 'size', 183000, 'media_type', 'image/jpeg'),
+      jsonb_build_object('sha256', md5('c' || g) || md5('d' || g), 'size', 2400000, 'media_type', 'video/mp4')))"""
 
 FILL_EVENTS = f"""
 INSERT INTO events (id, node, camera, type, category, phase, started_at, ended_at, confidence, zone_id,
                     payload, received_at, clock_suspect)
 SELECT md5(g::text), 'node-' || (g %% 642 / 7), 'cam-' || (g %% 642), 'illegal_stopping', 'traffic', 'final',
-       %(t0)s - (g * {STEP_S}) * interval '1 second', %(t0)s - (g * {STEP_S} - 20) * interval '1 second', 0.8,
-       'z1', {PAYLOAD}, %(t0)s - (g * {STEP_S} - 25) * interval '1 second', false
+       %(t0)s - (g * %(step)s) * interval '1 second', %(t0)s - (g * %(step)s - 20) * interval '1 second', 0.8,
+       'z1', {PAYLOAD}, %(t0)s - (g * %(step)s - 25) * interval '1 second', false
 FROM generate_series(%(hi)s, %(lo)s, -1) g
 """
 # The same rows' reports, computed from g again (no read of events). A camera sits in one ward (of
@@ -66,13 +67,26 @@ SELECT md5(g::text), 'traffic', 'illegal_stopping', 'node-' || (g %% 642 / 7), '
        'Dừng đỗ', 'Stopping', '', '',
        (ARRAY['new','confirmed','forwarded','forwarded','forwarded','forwarded','resolved','resolved','resolved',
               'rejected'])[1 + abs(hashtext(md5(g::text))) %% 10],
-       %(t0)s - (g * {STEP_S} - 25) * interval '1 second', 'ward-' || (g %% 642 %% 40), 'area-' || (g %% 642 %% 8),
-       %(t0)s - (g * {STEP_S}) * interval '1 second', %(t0)s - (g * {STEP_S} - 20) * interval '1 second',
+       %(t0)s - (g * %(step)s - 25) * interval '1 second', 'ward-' || (g %% 642 %% 40), 'area-' || (g %% 642 %% 8),
+       %(t0)s - (g * %(step)s) * interval '1 second', %(t0)s - (g * %(step)s - 20) * interval '1 second',
        '29B' || (abs(hashtext(md5(g::text))) %% 100000), '29B' || (abs(hashtext(md5(g::text))) %% 100000),
        'le loi phuong ' || (g %% 642 %% 40) || ' cam ' || (g %% 642) || ' 29b' || (abs(hashtext(md5(g::text))) %% 100000),
        'normal', 'csgt-' || (g %% 642 %% 8), 'Cảnh sát giao thông ' || (g %% 642 %% 8),
-       %(t0)s - (g * {STEP_S}) * interval '1 second' + interval '2 days', 1
+       %(t0)s - (g * %(step)s) * interval '1 second' + interval '2 days', 1
 FROM generate_series(%(hi)s, %(lo)s, -1) g
+"""
+# Evidence rows (a snapshot and a clip) for one event in ten, with their event_evidence links: the
+# evidence purge's candidates. No files: the purge's database work is what is measured.
+FILL_EVIDENCE = """
+INSERT INTO evidence (sha256, media_type, size, path, received_at)
+SELECT x.sha, x.mt, x.size, substr(x.sha, 1, 2) || '/' || x.sha, e.received_at
+FROM events e, LATERAL (SELECT v->>'sha256' AS sha, v->>'media_type' AS mt, (v->>'size')::bigint AS size
+                        FROM jsonb_array_elements(e.payload->'evidence') v) x
+WHERE abs(hashtext(e.id)) % 10 = 0
+"""
+FILL_EVIDENCE_LINKS = """
+INSERT INTO event_evidence (sha256, event_id)
+SELECT v->>'sha256', e.id FROM events e, jsonb_array_elements(e.payload->'evidence') v WHERE abs(hashtext(e.id)) % 10 = 0
 """
 FILL_LINKS = "INSERT INTO report_events (event_id, report_id, added_at) SELECT event_id, id, created_at FROM reports"
 
@@ -146,14 +160,15 @@ def _sizes(c: psycopg.Connection, tables: tuple[str, ...]) -> None:
         print(f"| {t} | {n:,} | {t_row} | {i_row} | {(tb + ix) / 2**30:.2f} GiB |")
 
 
-def fill(url: str, rows: int) -> None:
+def fill(url: str, rows: int, step_s: int = STEP_S) -> None:
     t_all = time.monotonic()
     with psycopg.connect(url, autocommit=True) as c:
         c.execute("SET maintenance_work_mem = '512MB'")
         defs = [
             (name, sql)
             for name, sql in c.execute(
-                "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename IN ('events', 'reports', 'report_events') "
+                "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename IN "
+                "('events', 'reports', 'report_events', 'evidence', 'event_evidence') "
                 "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conname = i.indexname)"
             )
         ]
@@ -165,11 +180,15 @@ def fill(url: str, rows: int) -> None:
             t0 = time.monotonic()
             # Oldest first, as they would have arrived: the physical order follows time.
             for hi in range(rows, 0, -CHUNK):
-                c.execute(sql, {"t0": t_fill, "lo": max(1, hi - CHUNK + 1), "hi": hi})
+                c.execute(sql, {"t0": t_fill, "lo": max(1, hi - CHUNK + 1), "hi": hi, "step": step_s})
             print(f"fill {table}: {time.monotonic() - t0:.0f} s", flush=True)
         t0 = time.monotonic()
         c.execute(FILL_LINKS)
         print(f"fill report_events: {time.monotonic() - t0:.0f} s", flush=True)
+        t0 = time.monotonic()
+        c.execute(FILL_EVIDENCE)
+        c.execute(FILL_EVIDENCE_LINKS)
+        print(f"fill evidence + event_evidence (1 event in 10): {time.monotonic() - t0:.0f} s", flush=True)
         c.execute("SET session_replication_role = origin")
         for name, sql in defs:
             t0 = time.monotonic()
@@ -193,7 +212,7 @@ def measure(url: str, rows: int) -> None:
     sa_url = url.replace("postgresql://", "postgresql+psycopg://")
     with psycopg.connect(url, autocommit=True) as c:
         print(f"\nrows={rows:,}")
-        _sizes(c, ("events", "reports", "report_events", "report_counts"))
+        _sizes(c, ("events", "reports", "report_events", "report_counts", "evidence", "event_evidence"))
         print("\n| query | execution ms (EXPLAIN ANALYZE, median of 3) | plan top |")
         print("|---|---:|---|")
         queries = {**RAW_QUERIES, **{k: str(v) for k, v in _console_queries().items()}}
@@ -265,6 +284,34 @@ def purge_month(url: str) -> None:
           f"{(result.events / wall) if wall else 0:,.0f} events/s")
 
 
+def purge_evidence(url: str) -> None:
+    """The evidence purge with 'traffic' kept a year less 60 days and 'environment' 30 days: the
+    files of the oldest two months' events go, the rest are checked and kept."""
+    import tempfile
+    from pathlib import Path
+
+    from central.evidence_retention import purge_expired_evidence
+    from central.storage import LocalDiskStorage
+
+    sa_url = url.replace("postgresql://", "postgresql+psycopg://")
+    with psycopg.connect(url, autocommit=True) as c:
+        oldest = c.execute("SELECT min(started_at) FROM events").fetchone()[0]  # type: ignore[index]
+    age_days = (datetime.now(UTC) - oldest).total_seconds() / 86400
+    if age_days < 75:
+        print(f"\npurge-evidence: skipped (the oldest event is {age_days:.1f} days old, under 75)")
+        return
+    engine = make_engine(sa_url)
+    with tempfile.TemporaryDirectory() as root:
+        t0 = time.monotonic()
+        result = purge_expired_evidence(
+            make_session_factory(engine), LocalDiskStorage(Path(root)), {"traffic": age_days - 60, "environment": 30}
+        )
+        wall = time.monotonic() - t0
+    engine.dispose()
+    print(f"\npurge-evidence (traffic {age_days - 60:.0f} days, environment 30): {wall:.1f} s, "
+          f"{result.checked:,} files checked, {result.deleted:,} deleted")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("rows", type=int, nargs="?", default=1_000_000)
@@ -272,6 +319,7 @@ def main() -> int:
     p.add_argument("--reuse", action="store_true", help="the database is filled already: measure only")
     p.add_argument("--no-purge", action="store_true", help="skip the purge (it deletes a month)")
     p.add_argument("--drop", action="store_true", help="only drop the database")
+    p.add_argument("--step-s", type=int, default=STEP_S, help=f"seconds between events (default {STEP_S})")
     args = p.parse_args()
     name = f"scale_{args.rows}"
     url = f"postgresql://postgres@127.0.0.1:5432/{name}"
@@ -286,9 +334,10 @@ def main() -> int:
     try:
         if not args.reuse:
             migrate(url.replace("postgresql://", "postgresql+psycopg://"))
-            fill(url, args.rows)
+            fill(url, args.rows, args.step_s)
         measure(url, args.rows)
         if not args.no_purge:
+            purge_evidence(url)
             purge_month(url)
     finally:
         if not args.keep:

@@ -2,7 +2,8 @@
 
 An evidence file is kept while any event that refers to it is younger than its category's
 retention (`evidence_retention_days`, counted from the event's start). Files no event refers to
-(the event never arrived) are kept for the longest retention of all. The file goes first, then
+(the event never arrived) are kept for the longest retention of all. Which events refer to a
+file is read from `event_evidence`, a page of candidate files at a time. The file goes first, then
 its row: a crash in between leaves a row whose file is missing, which the console already
 answers with 404, and the next pass removes it.
 """
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from central.db import EventRow, EvidenceRow, session_scope, utcnow
+from central.db import EventEvidenceRow, EventRow, EvidenceRow, session_scope, utcnow
 from central.logs import kv
 from central.storage import EvidenceStorage
 
@@ -41,51 +42,49 @@ def purge_expired_evidence(
     now = now or utcnow()
     longest = timedelta(days=max(retention_days.values()))
     shortest = timedelta(days=min(retention_days.values()))
-    # Only evidence older than the shortest retention can have expired.
-    with sessions() as s:
-        candidates = {
-            sha: (key, size)
-            for sha, key, size in s.execute(
-                select(EvidenceRow.sha256, EvidenceRow.path, EvidenceRow.size).where(
-                    EvidenceRow.received_at < now - shortest
-                )
-            )
-        }
-        if not candidates:
-            return PurgeResult(0, 0, 0)
-        # Which candidates are still wanted: events younger than the longest retention that refer
-        # to them and whose own category has not expired yet. Older events keep nothing.
-        keep: set[str] = set()
-        referenced: set[str] = set()
-        for category, started_at, payload in s.execute(
-            select(EventRow.category, EventRow.started_at, EventRow.payload)
-        ):
-            shas = {e.get("sha256") for e in (payload or {}).get("evidence", [])} & candidates.keys()
-            if not shas:
-                continue
-            referenced |= shas
-            days = retention_days.get(category, longest.days)
-            if started_at >= now - timedelta(days=days):
-                keep |= shas
-    expired = [
-        sha for sha, _ in candidates.items()
-        if sha not in keep and (sha in referenced or _received_before(sessions, sha, now - longest))
-    ]
-    deleted_bytes = 0
-    for i in range(0, len(expired), batch):
-        chunk = expired[i : i + batch]
-        for sha in chunk:
-            key, size = candidates[sha]
-            storage.delete(key)
-            deleted_bytes += size
-        with session_scope(sessions) as s:
-            s.execute(delete(EvidenceRow).where(EvidenceRow.sha256.in_(chunk)))
-    result = PurgeResult(len(candidates), len(expired), deleted_bytes)
+    checked = deleted = deleted_bytes = 0
+    after = ""
+    # Only evidence older than the shortest retention can have expired: those rows, a page at a
+    # time (by sha256), each page's events found through event_evidence (which the ingester fills
+    # for every reference it stores). Years of events are never read whole: a page costs index
+    # lookups for its own files only (issue 19, item 4: before, every event's payload was read).
+    while True:
+        with sessions() as s:
+            page = s.execute(
+                select(EvidenceRow.sha256, EvidenceRow.path, EvidenceRow.size, EvidenceRow.received_at)
+                .where(EvidenceRow.received_at < now - shortest, EvidenceRow.sha256 > after)
+                .order_by(EvidenceRow.sha256)
+                .limit(batch * 10)
+            ).all()
+            if not page:
+                break
+            after = page[-1][0]
+            # Which are still wanted: an event that refers to one and whose own category has not
+            # expired yet keeps it.
+            keep: set[str] = set()
+            referenced: set[str] = set()
+            for sha, category, started_at in s.execute(
+                select(EventEvidenceRow.sha256, EventRow.category, EventRow.started_at)
+                .join(EventRow, EventRow.id == EventEvidenceRow.event_id)
+                .where(EventEvidenceRow.sha256.in_([row[0] for row in page]))
+            ):
+                referenced.add(sha)
+                days = retention_days.get(category, longest.days)
+                if started_at >= now - timedelta(days=days):
+                    keep.add(sha)
+        checked += len(page)
+        expired = [
+            (sha, key, size) for sha, key, size, received in page
+            if sha not in keep and (sha in referenced or received < now - longest)
+        ]
+        for i in range(0, len(expired), batch):
+            chunk = expired[i : i + batch]
+            for _sha, key, size in chunk:
+                storage.delete(key)
+                deleted_bytes += size
+            with session_scope(sessions) as s:
+                s.execute(delete(EvidenceRow).where(EvidenceRow.sha256.in_([sha for sha, _k, _s in chunk])))
+            deleted += len(chunk)
+    result = PurgeResult(checked, deleted, deleted_bytes)
     log.info(kv("evidence_purged", checked=result.checked, deleted=result.deleted, bytes=result.deleted_bytes))
     return result
-
-
-def _received_before(sessions: sessionmaker[Session], sha: str, cutoff: datetime) -> bool:
-    with sessions() as s:
-        received = s.scalar(select(EvidenceRow.received_at).where(EvidenceRow.sha256 == sha))
-    return received is not None and received < cutoff

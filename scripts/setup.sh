@@ -37,6 +37,25 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# nginx in front of several console processes (`ioc-central web --workers N`, deploy/nginx/) and
+# its test. Any of Debian's nginx packages gives the binary (nginx, nginx-light, nginx-full); the
+# package's own service is not needed (the test starts nginx with its own config and prefix).
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing nginx"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends nginx >/dev/null || {
+      echo "setup: could not install nginx (apt-get install nginx failed); tests/integration/test_central_nginx.py will fail" >&2
+      exit 1
+    }
+  else
+    echo "setup: nginx is missing and this is not root: sudo apt-get install nginx" \
+      "(tests/integration/test_central_nginx.py fails without it)" >&2
+    exit 1
+  fi
+fi
+
 PY=${PYTHON:-python3}
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   echo "setup: Python >= 3.11 is required (found $("$PY" --version 2>&1))" >&2
