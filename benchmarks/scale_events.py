@@ -57,9 +57,9 @@ SELECT md5(g::text), 'node-' || (g %% 642 / 7), 'cam-' || (g %% 642), 'illegal_s
 FROM generate_series(%(hi)s, %(lo)s, -1) g
 """
 # The same rows' reports, computed from g again (no read of events). A camera sits in one ward (of
-# 40) and routes to one agency (of 8), a node holds 7 cameras; a year's statuses are mostly decided (10%% new, 10%% confirmed,
-# 40%% forwarded, 30%% resolved, 10%% rejected); every report has a deadline two days after it began.
-FILL_REPORTS = f"""
+# 40) and routes to one agency (of 8), a node holds 7 cameras; a year's statuses are mostly decided (10% new, 10% confirmed,
+# 40% forwarded, 30% resolved, 10% rejected); every report has a deadline two days after it began.
+FILL_REPORTS = """
 INSERT INTO reports (event_id, category, type, node, camera, title_vi, title_en, description_vi, description_en,
                      status, created_at, ward, area, first_seen, last_seen, plate, plate_norm, search_text,
                      priority, agency_code, agency_name_vi, deadline_at, event_count)
