@@ -5,7 +5,8 @@ requests are answered by different processes (X-Central-Worker names the pid): l
 use the session on the other, read the CSRF token on one and confirm with it on the other, open a
 share link, upload evidence (larger than nginx's default body limit) and read it back with a Range
 request, and hit the login throttle with failures spread over both processes (a counter per
-process would not have refused yet)."""
+process would not have refused yet). Then one worker is killed: nginx answers from the other, and
+the supervisor starts it again."""
 
 from __future__ import annotations
 
@@ -178,6 +179,14 @@ def test_two_console_processes_behind_nginx(central_database_url: str, tmp_path:
 
             wait_until(both_up, timeout=60, interval=0.3, what="two central workers behind nginx")
             _walk_through(front, op, cfg, sessions)
+
+            # A worker killed: nginx answers from the other at once; the supervisor starts it again.
+            victim = worker(httpx.get(f"{front}/healthz", timeout=5))
+            os.kill(int(victim.rsplit("/", 1)[1]), signal.SIGKILL)
+            for _ in range(4):
+                r = httpx.get(f"{front}/healthz", timeout=5)
+                assert r.status_code == 200 and worker(r) != victim
+            wait_until(both_up, timeout=30, interval=0.3, what="the killed worker restarted")
     finally:
         engine.dispose()
 
