@@ -7,6 +7,7 @@
   camera, ward and agency read a table of a few rows per camera instead of every report. Filled
   here from the reports that exist (one GROUP BY over them, once).
 - `ix_reports_open_deadline`: a partial index of the open reports' deadlines, for the overdue count.
+- `ix_reports_first_seen`, `ix_reports_camera_first_seen`: the console's since/until filters.
 
 SQLite: alembic's batch mode rebuilds a table to alter it, which drops its triggers; a later
 migration that rebuilds `reports` must call `central.report_counts.install(conn)` after it.
@@ -75,6 +76,11 @@ def upgrade() -> None:
     op.create_index(
         "ix_reports_open_deadline", "reports", ["deadline_at"], postgresql_where=open_only, sqlite_where=open_only
     )
+    # The console's time filters (since/until are first_seen) alone and with a camera: without
+    # them a week of one camera is found by walking the newest reports back to that week, and
+    # counted by reading every report.
+    op.create_index("ix_reports_first_seen", "reports", ["first_seen"])
+    op.create_index("ix_reports_camera_first_seen", "reports", ["camera", "first_seen"])
     conn = op.get_bind()
     if conn.dialect.name == "postgresql":
         # Writers of reports wait while the counts are filled (a share lock against changes), so
@@ -86,6 +92,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     report_counts.uninstall(op.get_bind())
+    op.drop_index("ix_reports_camera_first_seen", table_name="reports")
+    op.drop_index("ix_reports_first_seen", table_name="reports")
     op.drop_index("ix_reports_open_deadline", table_name="reports")
     op.drop_table("report_count_deltas")
     op.drop_table("report_counts")
