@@ -335,6 +335,7 @@ def main() -> int:
     p.add_argument("--keep", action="store_true", help="keep the database (for --reuse)")
     p.add_argument("--reuse", action="store_true", help="the database is filled already: measure only")
     p.add_argument("--no-purge", action="store_true", help="skip the purge (it deletes a month)")
+    p.add_argument("--fill-only", action="store_true", help="fill and keep the database; measure later with --reuse")
     p.add_argument("--drop", action="store_true", help="only drop the database")
     p.add_argument("--step-s", type=int, default=STEP_S, help=f"seconds between events (default {STEP_S})")
     args = p.parse_args()
@@ -352,6 +353,9 @@ def main() -> int:
         if not args.reuse:
             migrate(url.replace("postgresql://", "postgresql+psycopg://"))
             fill(url, args.rows, args.step_s)
+        if args.fill_only:
+            args.keep = True
+            return 0
         measure(url, args.rows)
         if not args.no_purge:
             purge_evidence(url)
