@@ -2,7 +2,8 @@
 central.web.nginx as shipped) in front of `ioc-central web --workers 2` (two real console
 processes) on one database, SQLite and PostgreSQL. Every step goes through nginx, and consecutive
 requests are answered by different processes (X-Central-Worker names the pid): log in on one and
-use the session on the other, read the CSRF token on one and confirm with it on the other, open a
+use the session on the other, read the CSRF token on one and confirm with it on the other (the
+police alert it queues reaches a live SSE stream held by the other process), open a
 share link, upload evidence (larger than nginx's default body limit) and read it back with a Range
 request, and hit the login throttle with failures spread over both processes (a counter per
 process would not have refused yet). Then one worker is killed: nginx answers from the other, and
@@ -19,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,6 +123,11 @@ def nginx_in_front(tmp_path: Path, upstream_ports: list[int]) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
+def _lines(stream: httpx.Response) -> Iterator[str]:
+    with contextlib.suppress(httpx.HTTPError):
+        yield from stream.iter_lines()
+
+
 def worker(r: httpx.Response) -> str:
     w = r.headers.get("x-central-worker")
     assert w, (r.status_code, r.headers)
@@ -140,7 +147,7 @@ class Trail:
 
 def test_two_console_processes_behind_nginx(central_database_url: str, tmp_path: Path) -> None:
     nginx_binary()  # fail first, and clearly, when nginx is missing
-    op = unique_name("op")
+    op, cop = unique_name("op"), unique_name("cop")
     base_port = _two_free_ports()
     settings = {
         "database_url": central_database_url,
@@ -149,7 +156,6 @@ def test_two_console_processes_behind_nginx(central_database_url: str, tmp_path:
         "auth": {"login_account_failures": ACCOUNT_FAILURES, "login_address_failures": 1000},
         "uploads": {"nodes": {"node-hue-01": NODE_TOKEN}},
         "review": {"undo_seconds": 0},
-        "alerts": {"enabled": False},
     }
     config = tmp_path / "central.yaml"
     config.write_text(yaml.safe_dump(settings))
@@ -158,6 +164,7 @@ def test_two_console_processes_behind_nginx(central_database_url: str, tmp_path:
     sessions = make_session_factory(engine)
     with session_scope(sessions) as s:
         auth.create_user(s, op, PASSWORD, "operator")
+        auth.create_user(s, cop, PASSWORD, "police", ["Thành phố Huế"], wards=["Phường Vĩnh Ninh"])
     central = [sys.executable, "-m", "central", "--config", str(config), "--log-level", "WARNING", "web",
                "--workers", "2"]
     try:
@@ -178,7 +185,7 @@ def test_two_console_processes_behind_nginx(central_database_url: str, tmp_path:
                 return len(seen) == 2
 
             wait_until(both_up, timeout=60, interval=0.3, what="two central workers behind nginx")
-            _walk_through(front, op, cfg, sessions)
+            _walk_through(front, op, cop, cfg, sessions)
 
             # A worker killed: nginx answers from the other at once; the supervisor starts it again.
             victim = worker(httpx.get(f"{front}/healthz", timeout=5))
@@ -191,7 +198,7 @@ def test_two_console_processes_behind_nginx(central_database_url: str, tmp_path:
         engine.dispose()
 
 
-def _walk_through(front: str, op: str, cfg: CentralConfig, sessions: object) -> None:
+def _walk_through(front: str, op: str, cop: str, cfg: CentralConfig, sessions: object) -> None:
     trail = Trail()
     with httpx.Client(base_url=front, timeout=15) as c:
         # Log in: the login form's CSRF cookie from one process, the POST on the other.
@@ -221,6 +228,20 @@ def _walk_through(front: str, op: str, cfg: CentralConfig, sessions: object) -> 
         assert out.kind == "stored" and out.report_id
         rid = out.report_id
 
+        # The police view live: a Server-Sent Events stream through nginx (unbuffered) on one
+        # process gets the alert that the confirmation, answered by the other, queues.
+        police = httpx.Client(base_url=front, timeout=15)
+        ptoken = re.search(r'name="csrf_token" value="([^"]+)"', trail(police.get("/login")).text)
+        assert ptoken
+        r = trail(police.post("/login", data={"username": cop, "password": PASSWORD, "csrf_token": ptoken[1]}))
+        assert r.status_code == 303 and "error=1" not in r.headers["location"], r.text
+        stream_cm = police.stream("GET", "/api/alerts/stream", headers={"Accept": "text/event-stream"})
+        stream = trail(stream_cm.__enter__())
+        assert stream.status_code == 200 and stream.headers["content-type"].startswith("text/event-stream")
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(_lines(stream)), daemon=True)
+        reader.start()
+
         # Review: the token read from one process, the confirmation answered by the other.
         page = trail(c.get(f"/api/reports/{rid}"))
         assert page.status_code == 200 and page.json()["status"]["code"] == "new"
@@ -229,6 +250,11 @@ def _walk_through(front: str, op: str, cfg: CentralConfig, sessions: object) -> 
         assert done.json()["status"] in ("confirmed", "forwarded")
         refused = trail(c.post(f"/api/reports/{rid}/reject", headers={auth.CSRF_HEADER: "wrong"}, json={"reason": "x"}))
         assert refused.status_code == 403
+        wait_until(lambda: any(f'"report_id":{rid},' in line for line in list(lines)), timeout=15,
+                   what="the alert on the police stream")
+        assert lines[0] == "retry: 3000"
+        stream_cm.__exit__(None, None, None)
+        police.close()
 
         # Evidence with a Range request, on the session (an operator), through nginx.
         ranged = trail(c.get(f"/evidence/{sha}", headers={"Range": "bytes=1000-1999"}))
