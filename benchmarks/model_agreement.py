@@ -6,7 +6,7 @@ tests/scenarios/test_traffic_synthetic.py as a second set of events (the footage
         [--synthetic [--variants N]] [--urban] [--renditions 1080p 720p] [--grown] [--write] [NAME ...]
 
 --grown is the set a verdict needs (at least 100 FP32 events, issue 20): every camera config with a
-sample video, the same footage as the bench's 1080p cameras, and the synthetic traffic scenes with 11
+sample video, the same footage as the bench's 1080p cameras, and the synthetic traffic scenes with 10
 jittered copies each (as benchmarks/rules_accuracy.py --variants makes them). --urban (the synthetic
 littering / sidewalk scenarios) is not in it: at the harness's 384x640 input they yield few events
 per CPU second. With --backends, engines on the FP32 model instead of variant files
@@ -22,12 +22,13 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from models import VARIANTS_PATH
 from models import agreement as ag
 
-GROWN_VARIANTS = 11  # jittered copies per synthetic traffic scene in --grown (9 scenes x 12 renderings)
+GROWN_VARIANTS = 10  # jittered copies per synthetic traffic scene in --grown (9 scenes x 11 renderings)
 # One bench rendition: a synthetic rendering yields ~3x the events per CPU second of a rendition pass.
 GROWN_RENDITIONS = ["1080p"]
 
@@ -115,6 +116,16 @@ def main() -> None:
         help="also the sample footage as the bench's cameras send it (H.264 25 fps at these sizes)",
     )
     ap.add_argument(
+        "--reference-cache",
+        help="with --backends: keep the ONNX Runtime FP32 reference run in this file and reuse it in later "
+        "runs on the same set (so engines can be measured one run each)",
+    )
+    ap.add_argument(
+        "--timing-only",
+        action="store_true",
+        help="with --backends: only the ms/frame of every engine against onnxruntime:fp32, in one interleaved run",
+    )
+    ap.add_argument(
         "--write",
         action="store_true",
         help="record the results and `kept` in models/variants.yaml (with --backends: models/backends.yaml)",
@@ -151,7 +162,12 @@ def main() -> None:
     def extra_events(detector) -> dict[str, list[dict[str, Any]]]:
         return {k: v for f in extras for k, v in f(detector).items()}
 
-    measure = ag.measure if not args.backends else lambda _names, **kw: ag.measure_backends(args.backends, **kw)
+    def measure(_names, **kw):  # type: ignore[no-untyped-def]
+        if not args.backends:
+            return ag.measure(_names, **kw)
+        cache = Path(args.reference_cache) if args.reference_cache else None
+        return ag.measure_backends(args.backends, reference_cache=cache, analyse=not args.timing_only, **kw)
+
     results = measure(
         args.names or None,
         timing=not args.no_timing,
@@ -171,7 +187,7 @@ def main() -> None:
         with open(args.json, "w", encoding="utf-8") as f:
             f.write(ag.to_json(results))
     if args.write and args.backends:
-        path = ag.write_backend_results(results, command=" ".join(sys.argv[1:]))
+        path = ag.write_backend_results(results, command=" ".join(sys.argv[1:]), timing_only=args.timing_only)
         print(f"agreement and kept written to {path}")
     elif args.write:
         ag.write_results(results)

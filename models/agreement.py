@@ -394,6 +394,8 @@ def measure_backends(
     timing: bool = True,
     extra_events: ExtraEvents | None = None,
     footage_label: str = "configs/cameras/*.yaml with a sample video (python -m edge analyze, clips off)",
+    reference_cache: Path | None = None,
+    analyse: bool = True,
     log=print,
 ) -> list[Agreement]:
     """Each `backend:precision` (e.g. `openvino:bf16`) running the registered FP32 model against
@@ -407,10 +409,16 @@ def measure_backends(
         work = Path(work_dir or tmp)
         ref_name = "onnxruntime:fp32"
         detectors: dict[str, YoloDetector] = {ref_name: YoloDetector(path, input_size=input_hw)}
-        log(f"{ref_name} {base} at {input_hw[0]}x{input_hw[1]}: analysing {len(configs)} camera configs ...")
-        ref = run_footage(detectors[ref_name], configs, work / "onnxruntime-fp32", extra_events)
+        ref = _load_reference(reference_cache, footage_label, path, input_hw)
+        if ref is None:
+            log(f"{ref_name} {base} at {input_hw[0]}x{input_hw[1]}: analysing {len(configs)} camera configs ...")
+            ref = run_footage(detectors[ref_name], configs, work / "onnxruntime-fp32", extra_events)
+            if reference_cache is not None:
+                _save_reference(reference_cache, ref, footage_label, path, input_hw)
+        else:
+            log(f"{ref_name}: the reference run from {reference_cache} (same set, model and input)")
         log(f"  {ref.n_events} events, {ref.seconds:.0f} s")
-        for name in engines:
+        for name in engines if analyse else []:
             backend, _, precision = name.partition(":")
             det = detectors[name] = YoloDetector(
                 path, input_size=input_hw, backend=backend, precision=precision or "auto"
@@ -422,11 +430,48 @@ def measure_backends(
             log(f"  {run.n_events} events, {run.seconds:.0f} s; {a.verdict}")
             results.append(a)
         if frames:
+            if not analyse:  # timing only: every engine in the same interleaved rounds
+                for name in engines:
+                    backend, _, precision = name.partition(":")
+                    detectors[name] = YoloDetector(path, input_size=input_hw, backend=backend, precision=precision)
             log(f"timing {len(detectors)} engines on {len(frames)} 1080p frames, one thread ...")
             ms = ms_per_frame(detectors, frames)
             for a in results:
                 a.ms_per_frame, a.fp32_ms_per_frame = ms[a.variant], ms[a.reference]
+            if not analyse:
+                log("ms per 1080p frame: " + ", ".join(f"{k} {v}" for k, v in ms.items()))
+                results = [Agreement(n, input_hw, n.partition(":")[2], 0, 0, 0, 0, 0, 0, 0, ms[n], ms[ref_name],
+                                     ref_name) for n in engines]
     return results
+
+
+# The reference run (ONNX Runtime FP32 over the whole set) is the longest part; engines measured in
+# separate runs share one, recorded with what it was run on so that a changed set is not reused.
+def _reference_key(label: str, path: Path, input_hw: tuple[int, int]) -> dict[str, Any]:
+    from contract.paths import file_sha256
+
+    return {"set": label, "model_sha256": file_sha256(path), "input": list(input_hw)}
+
+
+def _save_reference(cache: Path, ref: FootageRun, label: str, path: Path, input_hw: tuple[int, int]) -> None:
+    import pickle
+
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache, "wb") as f:
+        pickle.dump({"key": _reference_key(label, path, input_hw), "run": ref}, f)
+
+
+def _load_reference(cache: Path | None, label: str, path: Path, input_hw: tuple[int, int]) -> FootageRun | None:
+    import pickle
+
+    if cache is None or not cache.is_file():
+        return None
+    with open(cache, "rb") as f:
+        data = pickle.load(f)  # noqa: S301 - a file this harness wrote on this machine
+    if data.get("key") != _reference_key(label, path, input_hw):
+        raise ValueError(f"{cache} holds a reference run of another set, model or input: delete it")
+    run: FootageRun = data["run"]
+    return run
 
 
 def table(results: Sequence[Agreement]) -> str:
@@ -498,9 +543,16 @@ def machine_note() -> str:
 
 
 def write_backend_results(
-    results: Sequence[Agreement], *, base: str = "yolo11n", command: str = "", path: Path | None = None
+    results: Sequence[Agreement],
+    *,
+    base: str = "yolo11n",
+    command: str = "",
+    path: Path | None = None,
+    timing_only: bool = False,
 ) -> Path:
-    """Record each engine's agreement with onnxruntime:fp32 and `kept` in models/backends.yaml."""
+    """Record each engine's agreement with onnxruntime:fp32 and `kept` in models/backends.yaml (merged
+    with what is there: engines measured in separate runs on one cached reference; `timing_only`
+    updates only the speeds, all of them from one interleaved run)."""
     import yaml
 
     path = path or BACKENDS_PATH
@@ -510,28 +562,37 @@ def write_backend_results(
     if results:
         entry["input"] = list(results[0].input_hw)
         entry["reference"] = results[0].reference
-    entry["measured"] = datetime.now().date().isoformat()
     entry["machine"] = machine_note()
-    if command:
-        entry["command"] = f"benchmarks/model_agreement.py {command}"
     engines = entry.setdefault("engines", {})
-    ref_ms = next((a.fp32_ms_per_frame for a in results if a.fp32_ms_per_frame), None)
     ref_name = results[0].reference if results else "onnxruntime:fp32"
-    engines[ref_name] = {"reference": True, "kept": True, "ms_per_frame": ref_ms, "speed": 1.0}
+    ref = engines.setdefault(ref_name, {"reference": True, "kept": True, "speed": 1.0})
+    ref_ms = next((a.fp32_ms_per_frame for a in results if a.fp32_ms_per_frame), None)
+    if ref_ms is not None:
+        ref["ms_per_frame"] = ref_ms
     for a in results:
+        row = engines.setdefault(a.variant, {})
+        if a.ms_per_frame is not None and a.fp32_ms_per_frame:
+            row.update(
+                ms_per_frame=a.ms_per_frame,
+                reference_ms_per_frame=a.fp32_ms_per_frame,
+                speed=round(a.ms_per_frame / a.fp32_ms_per_frame, 3),
+            )
+            if timing_only:
+                row["timed"] = f"{datetime.now().date().isoformat()}: benchmarks/model_agreement.py {command}".strip()
+        if timing_only:
+            continue
         rec = a.record()
-        engines[a.variant] = {
-            "kept": a.kept,
-            "fp32_events": a.fp32_events,
-            "events_lost": a.events_lost,
-            "events_extra": a.events_extra,
-            "box_precision": rec["detections"]["precision"],
-            "box_recall": rec["detections"]["recall"],
-            "by_set": a.by_set,
-            "ms_per_frame": a.ms_per_frame,
-            "reference_ms_per_frame": a.fp32_ms_per_frame,
-            "speed": round(a.ms_per_frame / a.fp32_ms_per_frame, 3) if a.ms_per_frame and a.fp32_ms_per_frame else None,
-            "verdict": a.verdict,
-        }
+        ref["fp32_events"] = a.fp32_events
+        row.update(
+            kept=a.kept,
+            fp32_events=a.fp32_events,
+            events_lost=a.events_lost,
+            events_extra=a.events_extra,
+            box_precision=rec["detections"]["precision"],
+            box_recall=rec["detections"]["recall"],
+            by_set=a.by_set,
+            verdict=a.verdict,
+            measured=f"{datetime.now().date().isoformat()}: benchmarks/model_agreement.py {command}".strip(),
+        )
     path.write_text(BACKENDS_HEADER + yaml.safe_dump(data, sort_keys=False, width=110), encoding="utf-8")
     return path

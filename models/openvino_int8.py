@@ -289,8 +289,11 @@ def _quantize_with_accuracy_control(
     ref = _decode_all(decoder, [decoder.infer(b)[0] for b in blobs], frames)
 
     def validate(compiled: Any, data: Any) -> tuple[float, list[float]]:
-        outs = [np.asarray(compiled(b)[0])[0] for b in data]  # output 0, batch item 0
-        per = box_f1(ref, _decode_all(decoder, outs, frames))
+        # NNCF passes any subset of the items (one, to learn the return type; the worst ones, to rank),
+        # so each item is its frame's index: the boxes are compared with that frame's FP32 boxes.
+        idx = list(data)
+        outs = [np.asarray(compiled(blobs[i])[0])[0] for i in idx]  # output 0, batch item 0
+        per = box_f1([ref[i] for i in idx], _decode_all(decoder, outs, [frames[i] for i in idx]))
         return float(np.mean(per)), per
 
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
@@ -301,7 +304,7 @@ def _quantize_with_accuracy_control(
     return nncf.quantize_with_accuracy_control(
         model,
         calib,
-        nncf.Dataset(blobs),
+        nncf.Dataset(list(range(len(blobs))), lambda i: blobs[i]),
         validate,
         max_drop=max_drop,
         drop_type=nncf.DropType.ABSOLUTE,
