@@ -1,9 +1,13 @@
 """Labels of the real footage (tests/scenarios/labels/*.yaml) and scoring events against them.
 
-An act is either {type, frame, x} (matched within the file's `tolerance: {frames, x}`) or
+An act is {type, frame, x} (matched within the file's `tolerance: {frames, x}`),
 {type, frames: [first, last], x_range: [x0, x1]} (the event's end frame in the span, give or take
-`tolerance.frames`, and its offender's centre x in the range). Each act matches one event at most;
-an event matching no act is a false positive. Types with neither acts nor events are left out.
+`tolerance.frames`, and its offender's centre x in the range), or, for one rider through a clip
+whose view changes, {type, seen: [[first, last, [x1, y1, x2, y2]], ...]}: the frame spans where
+that rider is in view, each with the box of their vehicle and its riders in that span (the event's
+end frame in a span, give or take `tolerance.frames`, and its offender's box centre inside that
+span's box grown by `tolerance.x`). Each act matches one event at most; an event matching no act
+is a false positive. Types with neither acts nor events are left out.
 """
 
 from __future__ import annotations
@@ -68,6 +72,13 @@ def score_events(events: list[dict], labels: dict) -> dict[str, Score]:
                 continue
             if "frame" in a:
                 ok = abs(a["frame"] - frame) <= tol["frames"] and abs(a["x"] - x) <= tol["x"]
+            elif "seen" in a:
+                y = (box[1] + box[3]) / 2
+                ok = any(
+                    f0 - tol["frames"] <= frame <= f1 + tol["frames"]
+                    and b[0] - tol["x"] <= x <= b[2] + tol["x"] and b[1] - tol["x"] <= y <= b[3] + tol["x"]
+                    for f0, f1, b in a["seen"]
+                )
             else:
                 ok = a["frames"][0] - tol["frames"] <= frame <= a["frames"][1] + tol["frames"]
                 ok = ok and a["x_range"][0] <= x <= a["x_range"][1]

@@ -143,14 +143,15 @@ def test_helmet_votes_per_motorcycle():
     from edge.rules.traffic import VehicleMotion
     from tests.unit.test_traffic_rules import tracks
 
-    def heads(image, crop):  # one bare head over the motorcycle's upper half, every check
+    def heads(image, crop):  # the bare head of the person seated on the motorcycle, every check
         return [CropDetection("Without Helmet", (290.0, 222.0, 310.0, 245.0), 0.9)]
 
     rule = NoHelmetRule(NoHelmetConfig(min_votes=3, check_interval_s=0.4), VehicleMotion(), detector=heads)
     image = np.zeros((480, 640, 3), np.uint8)
     states, events = [], []
     for k in range(12):
-        events += rule.update(Observation(k * 0.2, tracks([(5, "motorcycle", 300.0, 300.0)], size=80), image))
+        objs = [(5, "motorcycle", 300.0, 300.0), (6, "person", 300.0, 290.0)]  # its rider seated on it
+        events += rule.update(Observation(k * 0.2, tracks(objs, size=80), image))
         states.append(rule.debug_state())
     assert states[0]["votes"] == [{"vehicle": 1, "track": 5, "box": [260.0, 220.0, 340.0, 300.0], "checks": 1,
                                    "without": 1, "with": 0, "reported": False}]
