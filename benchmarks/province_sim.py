@@ -6,6 +6,7 @@ steady again; optionally a ramp that raises the rate until the path saturates.
     python benchmarks/province_sim.py                      # 1,000 nodes, 60 s / 30 s x10 / 30 s
     python benchmarks/province_sim.py --saturate 10,20,40,80 --step-s 20
     python benchmarks/province_sim.py --nodes 50 --steady-s 5 --burst-s 5 --after-s 5 --db sqlite
+    python benchmarks/province_sim.py probe                # ms per message of each ingest path
 
 What is real: Mosquitto (the system binary, dynamic-security plugin with one account and one
 client id per node from central.broker_security, so a node may publish only under its own id),
@@ -84,12 +85,16 @@ STATUS_INTERVAL_S = 10.0  # edge/config.py status_interval_s default
 CLIP_AFTER_S = 3.2  # docs/benchmarks.md: clip_latency p50 3.2 s at 5 cameras (post-roll 3 s)
 KEEPALIVE_S = 30  # edge/publisher.py default
 WINDOW = 100  # edge/publisher.py: QoS 1 messages in flight per node
-# MQTT evidence per event (the snapshots; clips go over HTTP), kind -> bytes, per type. Measured
-# with `python -m edge analyze` on the sample clips (see docs/benchmarks.md, "A province on one
-# box"): full-frame 1080p snapshot + clean copy, and the composite pair for crossing acts.
-SNAPSHOT_BYTES = 330_000
-CLEAN_BYTES = 300_000
-COMPOSITE_BYTES = 260_000
+# MQTT evidence per event (snapshots, composites, crops; clips go over HTTP): bytes per file,
+# measured with `python -m edge analyze` on the sample clips (docs/benchmarks.md, "A province on
+# one box"): Hanoi intersection (640x480), 9 red-light events: snapshot 102-107 kB, clean copy
+# 85-90 kB, composite 532-548 kB, its clean copy 251-266 kB; helmet clip (1054x586), 1 no-helmet
+# event: snapshot 113 kB, clean 85 kB, plate crop 3.4 kB, head crop 9.9 kB. A 1080p camera's
+# snapshots are larger: --evidence-scale.
+SNAPSHOT_BYTES = 105_000
+CLEAN_BYTES = 87_000
+COMPOSITE_BYTES = 540_000
+COMPOSITE_CLEAN_BYTES = 259_000
 CROSSING_TYPES = {"red_light", "stop_line", "wrong_way", "lane", "forbidden_turn"}
 
 
@@ -98,7 +103,11 @@ def evidence_kinds(vtype: str, scale: float) -> list[tuple[str, int]]:
         return []
     kinds = [("snapshot", SNAPSHOT_BYTES), ("snapshot_clean", CLEAN_BYTES)]
     if vtype in CROSSING_TYPES:
-        kinds += [("composite", COMPOSITE_BYTES), ("composite_clean", COMPOSITE_BYTES)]
+        kinds += [("composite", COMPOSITE_BYTES), ("composite_clean", COMPOSITE_CLEAN_BYTES)]
+    if vtype in CROSSING_TYPES or vtype == "no_helmet":
+        kinds += [("plate", 3_400)]
+    if vtype == "no_helmet":
+        kinds += [("crop", 9_900)]
     return [(k, max(64, int(n * scale))) for k, n in kinds]
 
 
@@ -166,7 +175,9 @@ class SimNode:
         self.ever_connected = False
         self.published = 0
         self.next_retry = 0.0
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=node_id, protocol=mqtt.MQTTv5)
+        v5 = sim.spec.get("protocol", "5") == "5"
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=node_id, protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+                        clean_session=None if v5 else True)
         c.username_pw_set(node_id, password)
         c.will_set(node_status_topic(PREFIX, node_id), NodeStatus(node=node_id, state="offline").to_json(), qos=1, retain=True)
         c.max_inflight_messages_set(WINDOW)
@@ -336,10 +347,10 @@ class Worker:
                 node.client.loop_write()
 
     def connect_all(self) -> None:
-        port = self.spec["port"]
+        ports = self.spec["ports"]  # a cluster: nodes spread over its members
         for i, node in enumerate(self.nodes):
             try:
-                node.client.connect("127.0.0.1", port, keepalive=KEEPALIVE_S)
+                node.client.connect("127.0.0.1", ports[(self.spec["camera_offset"] + i) % len(ports)], keepalive=KEEPALIVE_S)
             except OSError as e:
                 self.refused += 1
                 self.refusals[f"socket: {e}"] = self.refusals.get(f"socket: {e}", 0) + 1
@@ -460,7 +471,8 @@ class Worker:
         self.t0 = float(line.split()[1])
         total = sum(p.seconds for p in self.phases)
         later: list = []
-        status_due = [(self.t0 + self.rng.uniform(0, STATUS_INTERVAL_S), i) for i in range(len(self.nodes))]
+        interval = self.spec["status_interval_s"]
+        status_due = [(self.t0 + self.rng.uniform(0, interval), i) for i in range(len(self.nodes))]
         heapq.heapify(status_due)
         stdin_sel = selectors.DefaultSelector()
         stdin_sel.register(sys.stdin, selectors.EVENT_READ)
@@ -481,7 +493,7 @@ class Worker:
                 _d, i = heapq.heappop(status_due)
                 if self.nodes[i].connected:
                     self.nodes[i].send_status()
-                heapq.heappush(status_due, (_d + STATUS_INTERVAL_S, i))
+                heapq.heappush(status_due, (_d + interval, i))
             if now - last_misc >= 0.5:
                 last_misc = now
                 held = 0
@@ -632,23 +644,76 @@ def pct(values: list[float], q: float) -> float | None:
 # ------------------------------------------------------------------------------ orchestration
 
 
-def start_broker(work: Path, nodes: list[str], central_password: str) -> Any:
-    from central.broker_security import dynsec_broker_files
-    from edge.local_broker import LocalMosquitto
+class MosquittoBroker:
+    """One Mosquitto, the single-box default: the dynamic-security plugin with one account per node,
+    each bound to its client id (central.broker_security), deploy/mosquitto/mosquitto.conf's
+    persistence and queue settings."""
 
-    passwords = {n: secrets.token_urlsafe(18) for n in nodes}
-    security = dynsec_broker_files(work / "security", passwords, central_password, prefix=PREFIX, tls=False)
+    protocol = "5"
 
-    class Broker(LocalMosquitto):
-        def _write_config(self) -> None:
-            super()._write_config()
-            with open(self.config_path, "a", encoding="utf-8") as f:
-                f.write("sys_interval 1\nmax_connections -1\n")
+    def __init__(self, work: Path, nodes: list[str], central_password: str) -> None:
+        from central.broker_security import dynsec_broker_files
+        from edge.local_broker import LocalMosquitto
 
-    # deploy/mosquitto/mosquitto.conf's settings: autosave every 60 s, 100,000 queued per client.
-    broker = Broker(state_dir=work / "broker", max_queued_messages=100_000, autosave_interval_s=60,
-                    security=security).start()
-    return broker, passwords
+        self.passwords = {n: secrets.token_urlsafe(18) for n in nodes}
+        security = dynsec_broker_files(work / "security", self.passwords, central_password, prefix=PREFIX, tls=False)
+
+        class Broker(LocalMosquitto):
+            def _write_config(self) -> None:
+                super()._write_config()
+                with open(self.config_path, "a", encoding="utf-8") as f:
+                    f.write("sys_interval 1\nmax_connections -1\n")
+
+        # deploy/mosquitto/mosquitto.conf: autosave every 60 s, 100,000 queued per client.
+        self.broker = Broker(state_dir=work / "broker", max_queued_messages=100_000, autosave_interval_s=60,
+                             security=security).start()
+        self.ports = [self.broker.port]
+        self.name = "mosquitto 1 node (dynamic security: one account + client id per node)"
+
+    def pids(self) -> list[int]:
+        proc = self.broker._proc
+        return [proc.pid] if proc is not None else []
+
+    def central_yaml(self, k: int, password_file: Path) -> str:
+        return (f"mqtt:\n  url: {self.broker.url}\n  share_group: central\n  client_id: central-sim-{k}\n"
+                f"  username: central\n  password_file: {password_file}\n")
+
+    def stop(self) -> None:
+        self.broker.stop()
+
+
+class RabbitBroker:
+    """A RabbitMQ cluster on this box (tests/rabbitmq_cluster.py: distinct ports and data dirs),
+    accounts and the events quorum queue from central.rabbitmq_cluster; nodes speak MQTT 3.1.1 to
+    it, spread over its members; ingesters consume the quorum queue over AMQP
+    (central/ingest_rabbitmq.py) and take status, health and evidence over MQTT."""
+
+    protocol = "3.1.1"
+
+    def __init__(self, work: Path, nodes: list[str], central_password: str, size: int) -> None:
+        from central.rabbitmq_cluster import RabbitUsers, definitions
+        from tests.rabbitmq_cluster import start_cluster
+
+        self.passwords = {n: secrets.token_urlsafe(18) for n in nodes}
+        self.replicas = min(3, size)
+        doc = definitions(RabbitUsers(nodes=self.passwords, central_password=central_password), prefix=PREFIX,
+                          replicas=self.replicas)
+        self.cluster = start_cluster(work / "rabbit", size, definitions=doc)
+        self.ports = [int(u.rsplit(":", 1)[1]) for u in self.cluster.mqtt_urls]
+        self.name = f"rabbitmq {size} nodes (quorum queue on {self.replicas}; MQTT 3.1.1, one account per node)"
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.cluster.procs.values()]
+
+    def central_yaml(self, k: int, password_file: Path) -> str:
+        urls = self.cluster.mqtt_urls
+        servers = ", ".join(self.cluster.amqp_urls)
+        return (f"mqtt:\n  url: {urls[k % len(urls)]}\n  protocol: \"3.1.1\"\n  share_group: null\n"
+                f"  client_id: central-sim-{k}\n  username: central\n  password_file: {password_file}\n"
+                f"rabbitmq:\n  servers: [{servers}]\n  password_file: {password_file}\n  replicas: {self.replicas}\n")
+
+    def stop(self) -> None:
+        self.cluster.stop()
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -686,23 +751,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     engine = make_engine(db_url)
     procs: list[subprocess.Popen] = []
     sims: list[subprocess.Popen] = []
-    broker = watcher = None
+    broker: MosquittoBroker | RabbitBroker | None = None
+    watcher = None
     result: dict[str, Any] = {}
     try:
-        broker, passwords = start_broker(work, [n for n, _c in plan], central_password)
         (work / "central.password").write_text(central_password + "\n", encoding="utf-8")
         (work / "central.password").chmod(0o600)
-        env = {**os.environ, "PYTHONPATH": str(REPO), "CENTRAL_DATABASE_URL": db_url, "CENTRAL_MQTT_URL": broker.url}
+        nodes = [n for n, _c in plan]
+        broker = (MosquittoBroker(work, nodes, central_password) if args.broker == "mosquitto"
+                  else RabbitBroker(work, nodes, central_password, args.cluster_size))
+        env = {**os.environ, "PYTHONPATH": str(REPO), "CENTRAL_DATABASE_URL": db_url}
         for k in range(args.ingesters):
             cfg = work / f"central-{k}.yaml"
-            cfg.write_text(
-                f"mqtt:\n  share_group: central\n  client_id: central-sim-{k}\n  username: central\n"
-                f"  password_file: {work / 'central.password'}\n"
-                f"evidence_dir: {work / 'evidence'}\n", encoding="utf-8")
+            cfg.write_text(broker.central_yaml(k, work / "central.password") + f"evidence_dir: {work / 'evidence'}\n",
+                           encoding="utf-8")
             log = open(work / f"ingester-{k}.log", "w")  # noqa: SIM115
             procs.append(subprocess.Popen([sys.executable, "-m", "central", "--config", str(cfg), "ingest"],
                                           cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
-        watcher = SysWatcher(broker.port, central_password)
+        watcher = SysWatcher(broker.ports[0], central_password) if args.broker == "mosquitto" else None
         # Wait until every ingester has subscribed (else the first events find no subscriber).
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -720,10 +786,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         offset = 0
         for w, chunk in enumerate(chunks):
             spec = {
-                "nodes": chunk, "passwords": {n: passwords[n] for n, _c in chunk}, "port": broker.port,
+                "nodes": chunk, "passwords": {n: broker.passwords[n] for n, _c in chunk}, "ports": broker.ports,
+                "protocol": broker.protocol,
                 "phases": [vars(p) for p in phases], "per_camera_s": per_camera_s, "seed": args.seed * 100 + w,
                 "camera_offset": offset, "evidence_scale": args.evidence_scale, "clips": not args.no_clips,
-                "out": str(work / f"sim-{w}.json"),
+                "out": str(work / f"sim-{w}.json"), "status_interval_s": args.status_interval_s,
             }
             offset += sum(c for _n, c in chunk)
             spec_file = work / f"sim-{w}.spec.json"
@@ -736,6 +803,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ready = [json.loads(_readline(s, 120)) for s in sims]
         connect_s = time.monotonic() - connect_started
         held_at_start = sum(r["connected"] for r in ready)
+        # Settle: every node's first status and health (sent on connect, all at once) stored
+        # before the clock starts, so the first phase does not measure the connection storm.
+        settle_started = time.monotonic()
+        while time.monotonic() - settle_started < args.settle_s:
+            with engine.connect() as conn:
+                if conn.execute(text("SELECT count(*) FROM camera_health")).scalar_one() >= cameras:
+                    break
+            time.sleep(0.5)
+        settle_s = time.monotonic() - settle_started
 
         def pg_pids() -> list[int]:
             if args.db != "postgresql":
@@ -744,7 +820,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 return [r[0] for r in conn.execute(
                     text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"))]
 
-        meter = CpuMeter({"broker (mosquitto)": [broker._proc.pid], "ingesters": [p.pid for p in procs],
+        meter = CpuMeter({"broker": broker.pids(), "ingesters": [p.pid for p in procs],
                           "simulators": [s.pid for s in sims]}, pg_pids)
         t0 = time.time() + 1.0
         for s in sims:
@@ -763,20 +839,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for s in sims:
             json.loads(_readline(s, 120))  # scheduled_done
         schedule_end = time.time()
-        # Drain: every event the simulators published is stored (the count only grows).
+        # The simulators keep their connections (status, the last clip re-publishes, at most 30 s
+        # more) until the count has not moved for 4 s, at least 8 s and at most 35 s after the
+        # schedule; they know what they published only at the end.
         published_guess = 0
         last, stable_since = -1, time.monotonic()
-        while time.monotonic() - stable_since < args.drain_s:
+        while time.time() - schedule_end < 35:
             with engine.connect() as conn:
                 stored_now = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
             if stored_now != last:
                 last, stable_since = stored_now, time.monotonic()
             time.sleep(1.0)
-            # The simulators know what they published only at the end; stop waiting once the count
-            # has not moved for a few seconds after the schedule (re-publishes run 30 s at most).
             if time.time() - schedule_end > 8 and time.monotonic() - stable_since > 4:
                 break
-        drain_s = time.time() - schedule_end
         meter.sample()
         for s in sims:
             assert s.stdin is not None
@@ -788,13 +863,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         outs = [json.loads((work / f"sim-{w}.json").read_text(encoding="utf-8")) for w in range(len(sims))]
         published = [e for o in outs for e in o["events"]]
         published_guess = len(published)
-        # Let the last ones land (an event acknowledged by the broker at the very end).
+        # Let the last ones land: wait while the count still grows (a backlog being worked off),
+        # at most --drain-s; what is not stored then is a backlog, not yet a verdict of loss.
         deadline = time.monotonic() + args.drain_s
-        while time.monotonic() < deadline:
+        last, moved_at = -1, time.monotonic()
+        drained = False
+        while time.monotonic() < deadline and time.monotonic() - moved_at < 15:
             with engine.connect() as conn:
-                if conn.execute(text("SELECT count(*) FROM events")).scalar_one() >= published_guess:
-                    break
+                now_count = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
+            if now_count >= published_guess:
+                drained = True
+                break
+            if now_count != last:
+                last, moved_at = now_count, time.monotonic()
             time.sleep(0.5)
+        drain_s = time.time() - schedule_end
         with engine.connect() as conn:
             rows = list(conn.execute(text(
                 "SELECT e.id, e.ended_at, e.received_at, re.added_at FROM events e "
@@ -811,11 +894,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             dead = conn.execute(text("SELECT count(*) FROM dead_letters")).scalar_one()
             evidence_rows = conn.execute(text("SELECT count(*) FROM evidence")).scalar_one()
         result = summarise(args, phases, boundaries, plan, cameras, per_camera_s, outs, rows, meter, watcher,
-                           ready, connect_s, held_at_start, drain_s, fd_limit)
+                           ready, connect_s, held_at_start, drain_s, fd_limit, broker.name)
+        result["settle_s"] = round(settle_s, 1)
         result.update({
             "stored_rows": n_rows, "stored_distinct": n_ids, "stored_twice": n_rows - n_ids + linked_twice,
             "republished_with_clip": with_clip, "node_status_rows": status_rows, "camera_health_rows": health_rows,
-            "dead_letters": dead, "evidence_rows": evidence_rows,
+            "dead_letters": dead, "evidence_rows": evidence_rows, "drained": drained,
+            "status_interval_s": args.status_interval_s,
+
             "redeliveries_ignored": sum(count_log(work / f"ingester-{k}.log", "event_duplicate") for k in range(args.ingesters)),
             "per_ingester_stored": [count_log(work / f"ingester-{k}.log", "event_stored") for k in range(args.ingesters)],
         })
@@ -830,6 +916,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 p.wait(30)
             except subprocess.TimeoutExpired:
                 p.kill()
+        if result:  # their own counters, logged when they stop
+            result["ingester_counters"] = [ingester_counters(work / f"ingester-{k}.log") for k in range(args.ingesters)]
         if watcher is not None:
             watcher.close()
         if broker is not None:
@@ -846,6 +934,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         else:
             result["work_dir"] = str(work)
     return result
+
+
+def ingester_counters(path: Path) -> dict[str, int]:
+    """The ingester's own counters from its last log line (`ingester_stopped`)."""
+    for line in reversed(path.read_text(errors="replace").splitlines()):
+        if "ingester_stopped" in line:
+            with contextlib.suppress(ValueError):
+                d = json.loads(line)
+                return {k: d[k] for k in ("received", "stored", "duplicates", "amended", "status_updates", "evidence_stored",
+                                          "batches", "acked", "db_errors") if k in d}
+    return {}
 
 
 def count_log(path: Path, event: str) -> int:
@@ -873,7 +972,8 @@ def _utc(t: datetime | str) -> datetime:
 
 def summarise(args: argparse.Namespace, phases: list[Phase], boundaries: list[float], plan: list, cameras: int,
               per_camera_s: float, outs: list[dict], rows: list, meter: CpuMeter, watcher: SysWatcher | None,
-              ready: list[dict], connect_s: float, held_at_start: int, drain_s: float, fd_limit: int) -> dict[str, Any]:
+              ready: list[dict], connect_s: float, held_at_start: int, drain_s: float, fd_limit: int,
+              broker_name: str) -> dict[str, Any]:
     published = {e[0]: e for o in outs for e in o["events"]}
     stored = {r[0]: r for r in rows}
     lost_ids = set(published) - set(stored)
@@ -915,7 +1015,7 @@ def summarise(args: argparse.Namespace, phases: list[Phase], boundaries: list[fl
     bottleneck = judge(table, args.ingesters)
     return {
         "nodes": len(plan), "cameras": cameras, "ingesters": args.ingesters, "workers": args.workers,
-        "db": args.db, "broker": "mosquitto (dynamic security, one account + client id per node)",
+        "db": args.db, "broker": broker_name,
         "events_per_camera_day": args.events_per_camera_day, "evidence_scale": args.evidence_scale,
         "fd_limit": fd_limit,
         "connect_all_s": round(connect_s, 1), "connections_held_at_start": held_at_start,
@@ -966,7 +1066,8 @@ def judge(table: list[dict[str, Any]], ingesters: int) -> dict[str, Any]:
 def print_table(r: dict[str, Any]) -> None:
     print(f"province_sim: {r['nodes']} nodes, {r['cameras']} cameras, {r['ingesters']} ingester(s), {r['db']}, "
           f"{r['workers']} simulator process(es); {r['events_per_camera_day']:g} events/camera/day steady; fd limit {r['fd_limit']}")
-    print(f"connections: {r['connections_held_at_start']} of {r['nodes']} held after {r['connect_all_s']} s; "
+    print(f"connections: {r['connections_held_at_start']} of {r['nodes']} held after {r['connect_all_s']} s "
+          f"(their first status + health stored {r.get('settle_s')} s later); "
           f"refused {r['connack_refused']} {r['refusals'] or ''}; dropped {r['dropped']} {r['drop_reasons'] or ''}; "
           f"reconnected {r['reconnected']}")
     cols = ["phase", "s", "held", "$SYS", "offered ev/s", "stored ev/s", "msg/s", "MB/s", "p50 ms", "p95 ms", "p99 ms",
@@ -978,7 +1079,7 @@ def print_table(r: dict[str, Any]) -> None:
                       "-" if not p["broker_sys_connected"] else f"{p['broker_sys_connected'][0]}",
                       f"{p['offered_events_per_s']:g}", f"{p['stored_events_per_s']:g}", f"{p['messages_per_s']:g}",
                       f"{p['mbytes_per_s']:g}", *(str(lat[q]) for q in ("p50", "p95", "p99", "max")), str(p["lost"]),
-                      f"{p['sim_lag_ms_p99']:g}", f"{c['broker (mosquitto)']:.2f}", f"{c['ingesters']:.2f}",
+                      f"{p['sim_lag_ms_p99']:g}", f"{c['broker']:.2f}", f"{c['ingesters']:.2f}",
                       f"{c['postgresql']:.2f}", f"{c['simulators']:.2f}", f"{c['box (all processes)']:.2f}"])
     widths = [max(len(row[i]) for row in lines) for i in range(len(cols))]
     for k, row in enumerate(lines):
@@ -987,6 +1088,9 @@ def print_table(r: dict[str, Any]) -> None:
             print("-+-".join("-" * w for w in widths))
     print("(CPU columns: cores used during the phase; 'held': fewest connections the simulators held; "
           "'$SYS': the broker's own count, incl. ingesters)")
+    if not r["drained"]:
+        print(f"NOT DRAINED: {r['lost']} events still unstored {r['drain_s']} s after the schedule, the count no longer "
+              "growing fast enough (a backlog in the broker/ingesters: the path is saturated; 'lost' below is that backlog)")
     print(f"events published {r['published_events']}, stored {r['stored_events']}, lost {r['lost']}, "
           f"stored twice {r['stored_twice']}, not linked to a report {r['unlinked']}, dead letters {r['dead_letters']}; "
           f"re-published with the clip {r['republished_with_clip']}; redeliveries ignored {r['redeliveries_ignored']}; "
@@ -995,6 +1099,8 @@ def print_table(r: dict[str, Any]) -> None:
           f"evidence files {r['evidence_rows']}; PUBACK p50/p99 {r['puback_ms_p50_p99']} ms; "
           f"unacked at end {r['unacked_at_end']}; resent {r['resent']} (PUBACK refused/no subscriber: "
           f"{r['puback_codes'] or 0}); drained {r['drain_s']} s after the schedule")
+    for k, c in enumerate(r.get("ingester_counters") or []):
+        print(f"ingester {k}: " + ", ".join(f"{name} {v}" for name, v in c.items()))
     s = r["saturation"]
     if s["saturated_at"]:
         print(f"saturation: at {s['saturated_at']} ({s['offered_events_per_s']} offered, {s['stored_events_per_s']} stored/s, "
@@ -1004,15 +1110,87 @@ def print_table(r: dict[str, Any]) -> None:
         print("saturation: every phase kept up (stored >= 95% of offered, p99 <= 5 s, nothing lost)")
 
 
+def probe(n: int = 1000) -> dict[str, Any]:
+    """Cost per message of each ingest path, in this process (no broker, no simulator): one
+    MessageProcessor on a fresh PostgreSQL database; new events and their re-publish with the clip
+    in batches of 100 (as the worker batches them), node status and camera health one per
+    transaction (as the worker stores them), MQTT evidence (a 105 kB snapshot) one per transaction."""
+    from central.db import make_engine, make_session_factory, migrate
+    from central.ingester import MessageProcessor
+    from tests.services import DEFAULT_POSTGRES_ADMIN_URL, create_database, drop_database
+
+    admin = os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_ADMIN_URL)
+    name = f"province_probe_{uuid.uuid4().hex[:8]}"
+    url = create_database(admin, name)
+    work = Path(tempfile.mkdtemp(prefix="province-probe-"))
+    out: dict[str, Any] = {}
+    try:
+        migrate(url)
+        engine = make_engine(url)
+        proc = MessageProcessor(make_session_factory(engine), dialect_name="postgresql", evidence_dir=work, topic_prefix=PREFIX)
+        nodes = [(f"sim-{i:05d}", 3) for i in range(100)]
+        w = Worker({"seed": 1, "phases": [], "nodes": nodes, "camera_offset": 0, "passwords": {x: "-" for x, _ in nodes},
+                    "evidence_scale": 0, "clips": True})
+        first, again, status, evidence = [], [], [], []
+        now = datetime.now(UTC)
+        for k in range(n):
+            node = w.nodes[k % len(w.nodes)]
+            ci = w.rng.randrange(len(node.cameras))
+            cam, prof = node.cameras[ci]
+            vtype = w.rng.choice(prof.types)
+            ev = w.make_event(node, ci, vtype, "point", None, [], pending=True)
+            clip = EvidenceRef(kind="clip", media_type="video/mp4", sha256=secrets.token_hex(32), size=2_400_000)
+            topic = event_topic(PREFIX, node.id, cam, vtype)
+            first.append((topic, ev.to_json().encode(), now))
+            again.append((topic, ev.model_copy(update={"evidence": [clip], "evidence_pending": []}).to_json().encode(), now))
+            if k < len(w.nodes):
+                cams = {c: node.health(c, now) for c, _p in node.cameras}
+                st = NodeStatus(node=node.id, state="online", at=now, uptime_s=1.0, outbox_backlog=0, published=0,
+                                held_no_subscriber=0, cameras=cams)
+                status.append((node_status_topic(PREFIX, node.id), st.to_json().encode()))
+                status += [(camera_health_topic(PREFIX, node.id, c), h.to_json().encode()) for c, h in cams.items()]
+            if k < 200:
+                b = w.snapshot_bytes(SNAPSHOT_BYTES)
+                evidence.append((evidence_topic(PREFIX, node.id, cam, sha256(b).hexdigest()), b))
+
+        def timed(label: str, count: int, fn: Any) -> None:
+            t, c = time.perf_counter(), time.process_time()
+            fn()
+            wall, cpu = time.perf_counter() - t, time.process_time() - c
+            out[label] = {"messages": count, "ms_wall": round(1000 * wall / count, 2), "ms_cpu": round(1000 * cpu / count, 2),
+                          "per_s_one_ingester": round(count / wall)}
+
+        timed("new events (batches of 100)", n, lambda: [proc.process_events(first[i:i + 100]) for i in range(0, n, 100)])
+        timed("clip re-publish, amend (batches of 100)", n,
+              lambda: [proc.process_events(again[i:i + 100]) for i in range(0, n, 100)])
+        timed("node status + camera health (1 per transaction)", len(status), lambda: [proc.process(t, b) for t, b in status])
+        timed("MQTT evidence 105 kB (1 per transaction)", len(evidence), lambda: [proc.process(t, b) for t, b in evidence])
+        engine.dispose()
+    finally:
+        drop_database(admin, name)
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_worker"]:
         return worker_main(argv[1])
+    if argv[:1] == ["probe"]:
+        for label, v in probe().items():
+            print(f"{label:>48}: {v['ms_wall']:6.2f} ms wall, {v['ms_cpu']:5.2f} ms CPU per message "
+                  f"-> {v['per_s_one_ingester']}/s for one ingester ({v['messages']} messages)")
+        return 0
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nodes", type=int, default=1000)
     p.add_argument("--workers", type=int, default=2, help="simulator processes (nodes are split between them)")
     p.add_argument("--ingesters", type=int, default=2)
     p.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    p.add_argument("--broker", choices=["mosquitto", "rabbitmq"], default="mosquitto",
+                   help="one Mosquitto (the single-box default) or a RabbitMQ cluster on this box")
+    p.add_argument("--cluster-size", type=int, default=3, help="RabbitMQ nodes")
     p.add_argument("--steady-s", type=float, default=60)
     p.add_argument("--burst-s", type=float, default=30)
     p.add_argument("--burst-x", type=float, default=10)
@@ -1024,7 +1202,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--evidence-scale", type=float, default=1.0,
                    help="snapshot sizes x this (0: events without MQTT evidence, 'light' messages only)")
     p.add_argument("--no-clips", action="store_true", help="do not re-publish events with their clip reference")
-    p.add_argument("--drain-s", type=float, default=60, help="how long to wait for the last events to be stored")
+    p.add_argument("--drain-s", type=float, default=180,
+                   help="at most this long after the schedule for the last events to be stored (while the count grows)")
+    p.add_argument("--status-interval-s", type=float, default=STATUS_INTERVAL_S,
+                   help="node status + every camera's health, per node (the edge's status_interval_s)")
+    p.add_argument("--settle-s", type=float, default=120,
+                   help="at most this long after connecting for every node's first status and health to be stored")
     p.add_argument("--seed", type=int, default=19)
     p.add_argument("--keep", action="store_true", help="keep the work folder (logs, configs)")
     p.add_argument("--json", action="store_true", help="the result as JSON on stdout (after the table)")
