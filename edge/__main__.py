@@ -178,6 +178,35 @@ def _cmd_draw(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_regions_advice(args: argparse.Namespace) -> int:
+    """Whether the camera needs the regions-of-interest pass: the full-frame pass over a stretch of
+    its footage, the share of road users in its zones and at its lines that are small."""
+    from edge.analyze import make_detector
+    from edge.config import DetectorConfig, camera_detector, load_camera_config
+    from edge.data import video_path
+    from edge.regions import regions_advice
+    from edge.sources import VideoFileSource
+
+    camera = load_camera_config(args.config)
+    source = args.video or camera.camera.source
+    if not source:
+        print(f"edge regions-advice: {args.config}: camera.source is not set: give --video", file=sys.stderr)
+        return 2
+    cfg = camera_detector(DetectorConfig(), camera)
+    detector = make_detector(cfg)
+    dets, wh = [], (0, 0)
+    for frame in VideoFileSource(video_path(source), camera.camera.analysis_fps).frames():
+        if frame.pts > args.seconds:
+            break
+        h, w = frame.image.shape[:2]
+        wh = (w, h)
+        dets.append(detector(frame.image))
+    advice = regions_advice(camera.scene, wh, dets, cfg.long_side)
+    print(f"{camera.camera.id}: {len(dets)} frames ({wh[0]}x{wh[1]}), {advice.boxes} road users in the zones and at "
+          f"the lines, {advice.small} small ({advice.small_share:.0%}): {advice.reason}")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from edge.config import load_node_config
     from edge.logs import set_log_context
@@ -259,6 +288,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="the picture to write (.png or .jpg)")
     _frame_options(p)
     p.set_defaults(func=_cmd_draw)
+    p = sub.add_parser("regions-advice", help="whether a camera needs the regions-of-interest pass (small road "
+                       "users in its zones and at its lines), from a stretch of its footage")
+    p.add_argument("config", help="camera config")
+    p.add_argument("--video", help="footage of the camera (a path or a file under EDGE_DATA_DIR/videos); "
+                   "default: camera.source")
+    p.add_argument("--seconds", type=float, default=30.0, help="of the footage, from its start (default 30)")
+    p.set_defaults(func=_cmd_regions_advice)
     p = sub.add_parser("run", help="run the live edge node")
     p.add_argument("--config", required=True, help="node config")
     p.set_defaults(func=_cmd_run)

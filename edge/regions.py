@@ -315,3 +315,61 @@ def regions_pass_for(
     if not camera.regions_pass.enabled:
         return detector
     return RegionsPass(detector, camera.regions_pass, camera.scene, zones, name=camera.camera.id)
+
+
+# Commissioning advice (docs/commissioning.md, "Small objects"): a camera needs the pass when the
+# road users its rules judge are small in the full-frame pass. Measured (docs/benchmarks.md,
+# "Regions-of-interest pass"): Hanoi 640x480, 26% of the person/two-wheeler boxes in its zones under
+# 6% of the frame height, red light 9 -> 11 of 12 with the pass at scale 2.
+SMALL_HEIGHT = 0.06  # a box under this share of the frame height is small
+SMALL_SHARE_ON = 0.2  # advise the pass when at least this share of the road users there is small
+MIN_SEEN = 30  # fewer boxes than this: no advice (look over a busier stretch)
+ROAD_USERS = ("person", "motorcycle", "bicycle")
+
+
+@dataclass
+class RegionsAdvice:
+    boxes: int  # person / two-wheeler boxes whose ground point is in the regions, summed over frames
+    small: int  # of which under SMALL_HEIGHT of the frame height
+    scale: float | None  # the regions_pass.scale to turn on, None: leave the pass off
+    reason: str
+
+    @property
+    def small_share(self) -> float:
+        return self.small / self.boxes if self.boxes else 0.0
+
+
+def regions_advice(
+    scene: SceneConfig, frame_wh: tuple[int, int], detections: Sequence[Detections], long_side: int
+) -> RegionsAdvice:
+    """Whether a camera should run the regions pass, from the full-frame pass's boxes on a stretch
+    of its footage: on when at least SMALL_SHARE_ON of the road users in its zones and at its
+    lines (the pass's own regions, padded as by default) are under SMALL_HEIGHT of the frame
+    height; at scale 1 when the frame is wider than 1.5x the detector's long side (its native pixels
+    are already sharper than the full frame's), else 2."""
+    w, h = frame_wh
+    regions = region_boxes(scene, frame_wh, RegionsPassConfig().pad)
+    boxes = small = 0
+    for det in detections:
+        if not len(det) or not regions:
+            continue
+        g = det.ground_points()
+        inside = np.zeros(len(det), dtype=bool)
+        for x1, y1, x2, y2 in regions:
+            inside |= (g[:, 0] >= x1) & (g[:, 0] < x2) & (g[:, 1] >= y1) & (g[:, 1] < y2)
+        sel = inside & np.isin(det.class_names(), ROAD_USERS)
+        boxes += int(sel.sum())
+        small += int((sel & ((det.xyxy[:, 3] - det.xyxy[:, 1]) < SMALL_HEIGHT * h)).sum())
+    share = small / boxes if boxes else 0.0
+    if not regions:
+        return RegionsAdvice(0, 0, None, "the scene has no zones or lines: the pass would have nothing to tile")
+    if boxes < MIN_SEEN:
+        return RegionsAdvice(boxes, small, None, f"only {boxes} road users seen in the zones and at the lines: "
+                             "look again over a busier stretch")
+    if share < SMALL_SHARE_ON:
+        return RegionsAdvice(boxes, small, None, f"{share:.0%} of the road users there are under "
+                             f"{SMALL_HEIGHT:.0%} of the frame height (< {SMALL_SHARE_ON:.0%}): leave the pass off")
+    scale = 1.0 if w > 1.5 * long_side else 2.0
+    return RegionsAdvice(boxes, small, scale, f"{share:.0%} of the road users there are under {SMALL_HEIGHT:.0%} "
+                         f"of the frame height (>= {SMALL_SHARE_ON:.0%}): regions_pass: {{enabled: true, "
+                         f"scale: {scale:g}}}")

