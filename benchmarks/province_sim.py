@@ -1093,7 +1093,8 @@ def print_table(r: dict[str, Any]) -> None:
               "growing fast enough (a backlog in the broker/ingesters: the path is saturated; 'lost' below is that backlog)")
     print(f"events published {r['published_events']}, stored {r['stored_events']}, lost {r['lost']}, "
           f"stored twice {r['stored_twice']}, not linked to a report {r['unlinked']}, dead letters {r['dead_letters']}; "
-          f"re-published with the clip {r['republished_with_clip']}; redeliveries ignored {r['redeliveries_ignored']}; "
+          f"re-published with the clip {r['republished_with_clip']}; copies that changed nothing (the ingester's "
+          f"event_duplicate) {r['redeliveries_ignored']}; "
           f"per ingester {r['per_ingester_stored']}")
     print(f"node status rows {r['node_status_rows']}, camera health rows {r['camera_health_rows']}, "
           f"evidence files {r['evidence_rows']}; PUBACK p50/p99 {r['puback_ms_p50_p99']} ms; "
