@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ingester = Ingester(cfg)
     ingester.start()
-    events_stream = _jetstream_ingester(cfg, ingester) if cfg.jetstream is not None else None
+    events_stream = _events_from_cluster(cfg, ingester)
     # Alerts go out from the process that talks MQTT; the web process only queues them.
     dispatcher = AlertDispatcher(cfg, ingester.engine).start() if cfg.alerts.enabled else None
     try:
@@ -301,6 +301,18 @@ def main(argv: list[str] | None = None) -> int:
         if events_stream is not None:
             events_stream.stop()
         ingester.stop()
+
+
+def _events_from_cluster(cfg, ingester):  # type: ignore[no-untyped-def]
+    """Events from a broker cluster's queue or stream, when one is configured (else over MQTT)."""
+    if cfg.events_engine == "rabbitmq":
+        # The Ingester's own worker stores them: one code path for MQTT and the queue.
+        from central.ingest_rabbitmq import start_event_source
+
+        return start_event_source(cfg, ingester)
+    if cfg.events_engine == "jetstream":
+        return _jetstream_ingester(cfg, ingester)
+    return None
 
 
 def _jetstream_ingester(cfg, ingester):  # type: ignore[no-untyped-def]

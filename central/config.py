@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -88,7 +88,11 @@ class MqttConfig(_Section):
     ca_file: ConfigPath | None = Field(default=None, description="CA certificate for mqtts:// (default: system CAs)")
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     protocol: Literal["5", "3.1.1"] = Field(
-        default="5", description="3.1.1 for brokers without MQTT 5 (NATS: then share_group must be null)"
+        default="5", description="3.1.1 for brokers without MQTT 5 (NATS, RabbitMQ: then share_group must be null)"
+    )
+    failover_urls: list[str] = Field(
+        default_factory=list,
+        description="a broker cluster's other nodes: tried in turn when the connected one goes away (same scheme)",
     )
 
     @field_validator("url")
@@ -96,6 +100,16 @@ class MqttConfig(_Section):
     def _url(cls, value: str) -> str:
         parse_mqtt_url(value)  # ValueError -> pydantic error naming the key
         return value
+
+    @field_validator("failover_urls")
+    @classmethod
+    def _failover(cls, urls: list[str], info: ValidationInfo) -> list[str]:
+        main = str(info.data.get("url", ""))
+        for u in urls:
+            parse_mqtt_url(u)
+            if u.split(":", 1)[0] != main.split(":", 1)[0]:
+                raise ValueError(f"{u!r}: every broker URL uses the scheme of url ({main!r})")
+        return urls
 
     @field_validator("password_file", "ca_file")
     @classmethod
@@ -116,6 +130,7 @@ class MqttConfig(_Section):
             ca_file=self.ca_file,
             keepalive_s=self.keepalive_s,
             protocol=self.protocol,
+            failover_urls=tuple(self.failover_urls),
             **options,
         )
 
@@ -152,6 +167,39 @@ class JetStreamConfig(_Section):
 
     def secret(self) -> str | None:
         return resolve_password("CENTRAL_NATS_PASSWORD", self.password_file, self.password, key="jetstream.password_file")
+
+
+class RabbitMqConfig(_Section):
+    """Events from a RabbitMQ broker cluster (central/ingest_rabbitmq.py): every ingester is a
+    competing consumer of one replicated quorum queue bound to amq.topic for the event topics, and
+    acks after the commit. Node status, health and evidence still come over MQTT (`mqtt`, pointed
+    at the cluster's MQTT listeners, `protocol: "3.1.1"`, `share_group: null`)."""
+
+    servers: list[Annotated[str, Field(pattern=r"^amqps?://[^/\s]+$")]] = Field(
+        min_length=1, description="amqp://host:port of the cluster's nodes (tried in turn)"
+    )
+    user: str = "central"
+    password: str | None = Field(default=None, description="better: password_file or env CENTRAL_RABBITMQ_PASSWORD")
+    password_file: ConfigPath | None = None
+    ca_file: ConfigPath | None = Field(default=None, description="CA certificate for amqps:// (default: system CAs)")
+    vhost: str = "/"
+    queue: str = Field(default="ioc.events", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    declare: bool = Field(
+        default=True, description="declare the quorum queue and its bindings at start (idempotent); false: it must exist"
+    )
+    replicas: int = Field(default=3, ge=1, le=7, description="nodes holding a copy of the queue (quorum queue group)")
+    prefetch: int = Field(default=500, ge=1, le=65535, description="unacked deliveries one ingester may hold")
+    heartbeat_s: int = Field(default=20, ge=0, le=600)
+
+    @field_validator("password_file", "ca_file")
+    @classmethod
+    def _rabbit_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else config_relative(value, info, f"rabbitmq.{info.field_name}")
+
+    def secret(self) -> str | None:
+        return resolve_password(
+            "CENTRAL_RABBITMQ_PASSWORD", self.password_file, self.password, key="rabbitmq.password_file"
+        )
 
 
 class WebConfig(_Section):
@@ -462,6 +510,7 @@ class CentralConfig(_Section):
     database_url: str = "sqlite:///central.db"  # relative: in CENTRAL_STATE_DIR
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     jetstream: JetStreamConfig | None = None  # events from a NATS JetStream cluster instead of MQTT
+    rabbitmq: RabbitMqConfig | None = None  # events from a RabbitMQ cluster's quorum queue instead of MQTT
     evidence_dir: ConfigPath = Path("evidence")  # relative: in CENTRAL_STATE_DIR
     evidence_store: EvidenceStoreConfig = Field(default_factory=EvidenceStoreConfig)
     web: WebConfig = Field(default_factory=WebConfig)
@@ -484,6 +533,26 @@ class CentralConfig(_Section):
     # Days an event (its report, once the whole report is that old, and dead letters) is kept;
     # None keeps them for ever (`python -m central purge-events` applies it, in batches).
     event_retention_days: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_events_engine(self) -> CentralConfig:
+        if self.jetstream is not None and self.rabbitmq is not None:
+            raise ValueError("jetstream and rabbitmq: events come from one broker cluster; set only one")
+        if self.rabbitmq is not None:
+            # RabbitMQ's MQTT plugin (3.10) speaks 3.1.1 and has no shared subscriptions: a
+            # `$share/...` filter would be a plain topic that nothing is published to.
+            if self.mqtt.protocol != "3.1.1":
+                raise ValueError('rabbitmq: RabbitMQ\'s MQTT plugin speaks 3.1.1: set mqtt.protocol: "3.1.1"')
+            if self.mqtt.share_group is not None:
+                raise ValueError("rabbitmq: RabbitMQ's MQTT plugin has no shared subscriptions: set mqtt.share_group: null")
+        return self
+
+    @property
+    def events_engine(self) -> Literal["mqtt", "jetstream", "rabbitmq"]:
+        """Where events come from: MQTT (the single-box default), a JetStream stream or a RabbitMQ queue."""
+        if self.rabbitmq is not None:
+            return "rabbitmq"
+        return "jetstream" if self.jetstream is not None else "mqtt"
 
     @field_validator("database_url")
     @classmethod
@@ -563,6 +632,9 @@ def _check_state_paths(cfg: CentralConfig, source: str) -> None:
         file = getattr(cfg.mqtt, key)
         if file is not None:
             secret_file_problem(source, f"mqtt.{key}", file)
+        rabbit = getattr(cfg.rabbitmq, key, None) if cfg.rabbitmq is not None else None
+        if rabbit is not None:
+            secret_file_problem(source, f"rabbitmq.{key}", rabbit)
 
 
 def _in_state_dir(path: Path) -> bool:

@@ -547,6 +547,9 @@ class _Item:
     qos: int
     generation: int
     received_at: datetime
+    # A message from another source (central.ingest_rabbitmq): acks it there after the commit;
+    # returns whether the ack went out (False: its connection is gone, the broker redelivers it).
+    ack: Callable[[], bool] | None = None
 
 
 _STOP = object()
@@ -591,9 +594,10 @@ class Ingester:
         self.counters = IngestCounters()
         self.connected = threading.Event()
         self.subscribed = threading.Event()
-        # With a JetStream cluster the events come from its stream (central.ingest_jetstream).
+        # With a broker cluster the events come from its stream or queue (central.ingest_jetstream,
+        # central.ingest_rabbitmq); over MQTT then only evidence, status and health.
         self.topics = ingest_subscriptions(
-            config.mqtt.topic_prefix, config.mqtt.share_group, events=config.jetstream is None
+            config.mqtt.topic_prefix, config.mqtt.share_group, events=config.events_engine == "mqtt"
         )
         self._queue: queue.Queue[Any] = queue.Queue()
         self._busy = threading.Event()
@@ -690,9 +694,20 @@ class Ingester:
         self.counters.add("received")
         self._queue.put(_Item(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation, utcnow()))
 
+    def submit(self, topic: str, payload: bytes, ack: Callable[[], bool]) -> None:
+        """A message from another source (the events queue of a RabbitMQ cluster): stored,
+        dead-lettered and counted by the same worker, batches and retries as an MQTT message, and
+        `ack()` called after its transaction committed. Called from that source's own thread."""
+        self.counters.add("received")
+        self._queue.put(_Item(topic, payload, 0, 1, -1, utcnow(), ack))
+
     # --------------------------------------------------------------------------- worker thread
 
     def _ack(self, item: _Item) -> None:
+        if item.ack is not None:
+            if item.ack():
+                self.counters.add("acked")
+            return
         if item.qos == 0:
             return
         # A message from an earlier connection cannot be acked on this one: the broker redelivers it

@@ -5,16 +5,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The video stack (GStreamer + its Python bindings' build deps), the broker, ffmpeg tools,
-# the GL/GLib libraries opencv-python links against, PostgreSQL for the integration tests and
-# nats-server for the broker-cluster tests.
+# the GL/GLib libraries opencv-python links against, and PostgreSQL for the integration tests.
+# The broker-cluster engines (RabbitMQ, the recommended one, and NATS) follow below.
 APT_PACKAGES=(
   ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0
   gir1.2-gst-rtsp-server-1.0 libgirepository1.0-dev libcairo2-dev pkg-config gcc
   mosquitto mosquitto-clients openssl libgl1 libglib2.0-0 postgresql postgresql-client
-  chromium chromium-driver fonts-dejavu-core nats-server
+  chromium chromium-driver fonts-dejavu-core
 )
+# Broker clusters (docs/deploy.md): rabbitmq-server (3.10 on Debian 12: its MQTT plugin feeds
+# replicated quorum queues; tests/faults/test_rabbitmq_cluster.py starts three nodes) and
+# nats-server. Installed like the rest; where the package cannot be had, setup says so and goes on:
+# only the broker-cluster tests need them, and they fail naming the missing server.
+CLUSTER_PACKAGES=(rabbitmq-server nats-server)
 if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then APT_PACKAGES+=(python3-venv python3-dev); fi
 
 missing=()
@@ -34,6 +39,29 @@ if [ ${#missing[@]} -gt 0 ]; then
   else
     echo "setup: missing Debian packages (run as root, or: sudo apt-get install ${missing[*]})" >&2
     exit 1
+  fi
+fi
+if command -v dpkg-query >/dev/null 2>&1; then
+  for p in "${CLUSTER_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" && continue
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+      echo "setup: $p is not installed and this is not root with apt-get: the broker-cluster tests need it (sudo apt-get install $p)" >&2
+      continue
+    fi
+    [ -n "${apt_updated:-}" ] || { apt-get update -qq; apt_updated=1; }
+    if ! apt-cache show "$p" >/dev/null 2>&1; then
+      echo "setup: cannot install $p: no such package in this system's apt sources; the broker-cluster tests will fail until it is installed (docs/deploy.md)" >&2
+      continue
+    fi
+    echo "setup: installing $p"
+    # The package starts its own system service (rabbitmq-server: AMQP on 5672); the tests use nodes of their own.
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >/dev/null; then
+      echo "setup: apt-get install $p failed (see above); the broker-cluster tests will fail until it is installed" >&2
+    fi
+  done
+  if dpkg-query -W -f='${Status}' rabbitmq-server 2>/dev/null | grep -q "install ok installed" \
+     && [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+    echo "setup: rabbitmq-server is installed but /usr/lib/rabbitmq/bin/rabbitmq-server is missing; set RABBITMQ_BIN for the tests" >&2
   fi
 fi
 

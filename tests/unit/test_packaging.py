@@ -53,6 +53,7 @@ def test_runtime_dependencies_cover_the_lock() -> None:
     declared |= {name(d) for d in PYPROJECT["project"]["optional-dependencies"]["plates"]}
     declared |= {name(d) for d in PYPROJECT["project"]["optional-dependencies"]["openvino"]}
     declared |= {name(d) for d in PYPROJECT["project"]["optional-dependencies"]["nats"]}
+    declared |= {name(d) for d in PYPROJECT["project"]["optional-dependencies"]["rabbitmq"]}
     assert lock == declared
 
 

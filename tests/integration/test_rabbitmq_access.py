@@ -1,0 +1,249 @@
+"""`ioc-central ingest` on a real RabbitMQ broker with the generated accounts
+(`central.rabbitmq_cluster.definitions`), and the attacks of a stolen edge box on it.
+
+Central consumes the events quorum queue it declares (rabbitmq: in central.yaml) and takes node
+status over MQTT; node A publishes through its own outbox and publisher. Then node A's
+credentials try what docs/security.md says they cannot: publish as node B (MQTT, with its own
+or B's client id, and over AMQP), read other nodes' topics, and consume, delete or tap the events
+queue. Each attempt is refused and nothing of it reaches the database.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pika
+import pika.exceptions
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import create_engine, select
+
+from central.db import DeadLetterRow, EventRow, NodeStatusRow
+from central.rabbitmq_cluster import RabbitUsers, definitions
+from contract.mqtt import MqttSettings
+from contract.topics import event_topic, node_status_topic
+from edge.outbox import Outbox, OutboxMessage
+from edge.publisher import MqttPublisher
+from tests.integration.test_central_cli import _env
+from tests.rabbitmq_cluster import RabbitCluster, start_cluster
+from tests.services import make_event, wait_until
+from tests.support import REPO_ROOT
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+USERS = RabbitUsers({"node-a": "secret-a", "node-b": "secret-b"}, central_password="secret-central")
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitCluster]:
+    # One node is enough for access control; the queue (1 replica here) is declared by central.
+    c = start_cluster(tmp_path_factory.mktemp("rabbit"), 1, definitions(USERS, "ioc", with_queue=False))
+    try:
+        yield c
+    finally:
+        c.stop()
+        c.__exit__()
+
+
+class Client:
+    """A bare MQTT 3.1.1 client: what the broker answered (CONNACK, PUBACK, SUBACK), what it sent."""
+
+    def __init__(self, broker: RabbitCluster, user: str, password: str, client_id: str) -> None:
+        self.connected = threading.Event()
+        self.disconnected = threading.Event()
+        self.acked: set[int] = set()
+        self.granted: dict[int, list[int]] = {}
+        self.received: list[str] = []
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+        self.c.username_pw_set(user, password)
+        self.c.on_connect = lambda _c, _u, _f, rc, _p: self.connected.set() if not rc.is_failure else None
+        self.c.on_disconnect = lambda *_a: self.disconnected.set()
+        self.c.on_publish = lambda _c, _u, mid, _rc, _p: self.acked.add(mid)
+        self.c.on_subscribe = lambda _c, _u, mid, rcs, _p: self.granted.__setitem__(mid, [int(r.value) for r in rcs])
+        self.c.on_message = lambda _c, _u, m: self.received.append(m.topic)
+        self.c.reconnect_delay_set(60, 60)  # one connection: a refusal is not papered over by a reconnect
+        self.c.connect("127.0.0.1", broker.nodes[0].mqtt_port, 10)
+        self.c.loop_start()
+        assert self.connected.wait(10), f"{user} could not connect"
+
+    def publish(self, topic: str, payload: bytes) -> int:
+        return int(self.c.publish(topic, payload, qos=1).mid)
+
+    def subscribe(self, topic: str) -> int:
+        return int(self.c.subscribe(topic, qos=1)[1])
+
+    def close(self) -> None:
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+def _amqp(broker: RabbitCluster, user: str, password: str) -> pika.BlockingConnection:
+    return pika.BlockingConnection(
+        pika.ConnectionParameters("127.0.0.1", broker.nodes[0].amqp_port, credentials=pika.PlainCredentials(user, password))
+    )
+
+
+def test_central_ingests_from_the_queue_and_a_node_cannot_go_beyond_its_own_topics(
+    broker: RabbitCluster, tmp_path: Path
+) -> None:
+    db = tmp_path / "central.db"
+    cfg = tmp_path / "central.yaml"
+    (tmp_path / "central.password").write_text("secret-central\n")
+    node = broker.nodes[0]
+    cfg.write_text(
+        f"database_url: sqlite:///{db}\n"
+        f"mqtt: {{url: 'mqtt://127.0.0.1:{node.mqtt_port}', protocol: '3.1.1', share_group: null, client_id: central-1,"
+        f" username: central, password_file: {tmp_path / 'central.password'}}}\n"
+        f"rabbitmq: {{servers: ['amqp://127.0.0.1:{node.amqp_port}'], password_file: {tmp_path / 'central.password'},"
+        f" replicas: 1}}\n"
+        f"evidence_dir: {tmp_path / 'evidence'}\n",
+        encoding="utf-8",
+    )
+    migrated = subprocess.run(
+        [sys.executable, "-m", "central", "--config", str(cfg), "migrate"], cwd=REPO_ROOT, env=_env(),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert migrated.returncode == 0, migrated.stderr
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "central", "--config", str(cfg), "ingest"],
+        cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    err: list[str] = []
+    threading.Thread(target=lambda: err.extend(iter(proc.stderr.readline, "")), daemon=True).start()  # type: ignore[union-attr]
+    threading.Thread(target=lambda: list(iter(proc.stdout.readline, "")), daemon=True).start()  # type: ignore[union-attr]
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    publisher = MqttPublisher(
+        outbox, MqttSettings(f"mqtt://127.0.0.1:{node.mqtt_port}", "node-a", username="node-a", password="secret-a",
+                             protocol="3.1.1")
+    )  # fmt: skip
+    engine = create_engine(f"sqlite:///{db}")
+
+    def stored() -> set[str]:
+        with engine.connect() as c:
+            return set(c.execute(select(EventRow.id)).scalars())
+
+    clients: list[Client] = []
+    started = False
+    try:
+        wait_until(
+            lambda: any("rabbitmq_consuming" in x for x in err) and any("mqtt_subscribed" in x for x in err)
+            or proc.poll() is not None,
+            timeout=60, what="central ingesting",
+        )  # fmt: skip
+        assert proc.poll() is None, "".join(err[-30:])
+
+        # --- the way it is meant to work: node A's events through its outbox, its status over MQTT
+        events = [make_event(node="node-a", camera="cam-1") for _ in range(10)]
+        outbox.put([OutboxMessage(event_topic("ioc", e.node, e.camera, e.type.value), e.to_json().encode()) for e in events])
+        publisher.start()
+        started = True
+        assert publisher.connected.wait(20)
+        publisher.publish_state(node_status_topic("ioc", "node-a"), b'{"node": "node-a", "state": "online"}')
+        wait_until(lambda: stored() >= {e.id for e in events}, timeout=40, what="node A's 10 events stored")
+        with engine.connect() as c:
+            wait_until(lambda: c.execute(select(NodeStatusRow.node)).scalars().all() == ["node-a"], timeout=20,
+                       what="node A's status stored")  # fmt: skip
+
+        # --- node A's credentials publishing as node B: no PUBACK, the broker drops the connection
+        forged = make_event(node="node-b", camera="cam-1")
+        topic_b = event_topic("ioc", "node-b", "cam-1", forged.type.value)
+        for client_id in ("node-a", "node-b"):
+            a = Client(broker, "node-a", "secret-a", client_id)
+            clients.append(a)
+            mid = a.publish(topic_b, forged.to_json().encode())
+            assert a.disconnected.wait(10), f"publishing as node B (client id {client_id}) was not refused"
+            assert mid not in a.acked
+        # ... nor under its own name with another client id (the topic permission wants both to be its name)
+        own = make_event(node="node-a", camera="cam-1")
+        a = Client(broker, "node-a", "secret-a", "node-b")
+        clients.append(a)
+        mid = a.publish(event_topic("ioc", "node-a", "cam-1", own.type.value), own.to_json().encode())
+        assert a.disconnected.wait(10) and mid not in a.acked, "node A published with node B's client id"
+
+        # --- reading other nodes' topics: refused at SUBSCRIBE, and nothing of node B arrives
+        for pattern in ("ioc/node-b/#", "ioc/+/+/events/+", "#"):
+            a = Client(broker, "node-a", "secret-a", "node-a")
+            clients.append(a)
+            mid = a.subscribe(pattern)
+            wait_until(lambda a=a, mid=mid: a.disconnected.is_set() or mid in a.granted, timeout=10,
+                       what=f"an answer to SUBSCRIBE {pattern}")  # fmt: skip
+            assert a.disconnected.is_set() or all(code >= 0x80 for code in a.granted[mid]), f"{pattern} granted"
+        b = Client(broker, "node-b", "secret-b", "node-b")
+        clients.append(b)
+        b_event = make_event(node="node-b", camera="cam-1")
+        b_mid = b.publish(event_topic("ioc", "node-b", "cam-1", b_event.type.value), b_event.to_json().encode())
+        wait_until(lambda: b_mid in b.acked, timeout=10, what="node B's own publish acknowledged")
+        wait_until(lambda: b_event.id in stored(), timeout=20, what="node B's event stored")
+        assert all(not c.received for c in clients), "node A received other nodes' messages"
+        # its own subtree it may read (its signal heads, its debug-recording requests)
+        a = Client(broker, "node-a", "secret-a", "node-a")
+        clients.append(a)
+        mid = a.subscribe("ioc/node-a/+/signal/#")
+        wait_until(lambda: mid in a.granted, timeout=10, what="SUBACK for its own signal topics")
+        assert a.granted[mid] == [1]
+
+        # --- the events queue over AMQP with node A's credentials: consume, delete, tap, publish
+        def refused(action) -> str:  # type: ignore[no-untyped-def]
+            conn = _amqp(broker, "node-a", "secret-a")
+            try:
+                ch = conn.channel()
+                action(ch)
+                conn.process_data_events(0.5)
+            except pika.exceptions.ChannelClosedByBroker as e:
+                return f"{e.reply_code} {e.reply_text}"
+            finally:
+                if conn.is_open:
+                    conn.close()
+            raise AssertionError("allowed")
+
+        assert refused(lambda ch: ch.basic_consume("ioc.events", lambda *_a: None)).startswith("403")
+        assert refused(lambda ch: ch.basic_get("ioc.events")).startswith("403")
+        assert refused(lambda ch: ch.queue_delete("ioc.events")).startswith("403")
+        assert refused(lambda ch: ch.queue_purge("ioc.events")).startswith("403")
+        assert refused(lambda ch: ch.queue_bind("ioc.events", "amq.topic", "ioc.#")).startswith("403")
+        # its own session queue, bound to everyone's events: the binding key is checked too
+        tap = refused(lambda ch: (ch.queue_declare("mqtt-subscription-node-aqos0", auto_delete=True),
+                                  ch.queue_bind("mqtt-subscription-node-aqos0", "amq.topic", "ioc.#")))  # fmt: skip
+        assert tap.startswith("403") and "topic 'ioc.#'" in tap, tap
+        assert refused(lambda ch: ch.queue_declare("tap", durable=False, exclusive=True)).startswith("403")
+
+        def publish_amqp(key: str):  # type: ignore[no-untyped-def]
+            def act(ch) -> None:  # type: ignore[no-untyped-def]
+                ch.confirm_delivery()
+                ch.basic_publish("amq.topic", key, forged.to_json().encode())
+
+            return act
+
+        assert refused(publish_amqp("ioc.node-b.cam-1.events.illegal_stopping")).startswith("403")
+        assert refused(publish_amqp("ioc.node-a.cam-1.events.illegal_stopping")).startswith("403")  # no MQTT client id
+
+        # --- nothing of it reached the database; the queue still has its consumer
+        time.sleep(2)
+        ids = stored()
+        assert forged.id not in ids and own.id not in ids
+        assert ids == {e.id for e in events} | {b_event.id}
+        with engine.connect() as c:
+            assert c.execute(select(DeadLetterRow.topic)).scalars().all() == []
+        conn = _amqp(broker, "central", "secret-central")
+        assert conn.channel().queue_declare("ioc.events", passive=True).method.consumer_count == 1
+        conn.close()
+        assert proc.poll() is None, "".join(err[-30:])
+    finally:
+        for c in clients:
+            c.close()
+        if started:
+            publisher.stop()
+        outbox.close()
+        engine.dispose()
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    assert proc.returncode == 0, "".join(err[-30:])
