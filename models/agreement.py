@@ -580,6 +580,9 @@ def write_backend_results(
             if timing_only:
                 row["timed"] = f"{datetime.now().date().isoformat()}: benchmarks/model_agreement.py {command}".strip()
         if timing_only:
+            # An engine timed before (or without) its agreement run is not kept until it has one.
+            row.setdefault("kept", False)
+            row.setdefault("verdict", "agreement not measured")
             continue
         rec = a.record()
         ref["fp32_events"] = a.fp32_events

@@ -96,7 +96,9 @@ def choose(
             continue
         if precision != "auto" and v.precision != precision:
             continue
-        if not v.kept:
+        if v.fp32_events == 0:
+            rejected.append(f"{v.engine}: agreement not measured")
+        elif not v.kept:
             rejected.append(f"{v.engine}: rejected (lost {v.events_lost} of {v.fp32_events} events)")
         elif v.fp32_events < min_events:
             rejected.append(f"{v.engine}: not firm ({v.fp32_events} reference events < {min_events})")
