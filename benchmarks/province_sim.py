@@ -12,7 +12,9 @@ What is real: Mosquitto (the system binary, dynamic-security plugin with one acc
 client id per node from central.broker_security, so a node may publish only under its own id),
 `python -m central ingest` processes (shared subscription, ack after commit), PostgreSQL
 (a fresh database on TEST_POSTGRES_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/postgres,
-dropped after) or a SQLite file. What is simulated: the nodes. They are "light": no cameras, no
+dropped after) or a SQLite file; or, with `--broker rabbitmq`, a RabbitMQ cluster on this box
+(tests/rabbitmq_cluster.py; nodes on MQTT 3.1.1, events to the ingesters from the quorum queue
+over AMQP, central/ingest_rabbitmq.py). What is simulated: the nodes. They are "light": no cameras, no
 disk outbox; each keeps its unacknowledged messages in memory and sends them again after a
 reconnect, as the outbox would. Many nodes share a process: paho's external-loop API on one
 selector per worker process (`--workers`), no thread per client.
@@ -773,7 +775,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             logs = [(work / f"ingester-{k}.log").read_text(errors="replace") for k in range(args.ingesters)]
-            if all("mqtt_subscribed" in t for t in logs):
+            ready_word = "mqtt_subscribed" if args.broker == "mosquitto" else "rabbitmq_consuming"
+            if all("mqtt_subscribed" in t and ready_word in t for t in logs):
                 break
             for p in procs:
                 if p.poll() is not None:
