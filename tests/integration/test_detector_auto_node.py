@@ -35,11 +35,10 @@ def test_the_default_node_runs_the_chosen_engine(mqtt_broker, tmp_path: Path, ca
         pytest.skip("sample video missing (set EDGE_DATA_DIR)")
     path = models.verify("yolo11n")
     choice = choose_for(path)
-    if ovb.available() and ovb.cpu_has_bf16():
-        # This kind of box (AMX / AVX-512 BF16): the harness kept BF16 on >= 100 events and it is the
-        # fastest kept engine with no INT8 IR built for it, so it must be what the node runs.
-        assert (choice.backend, choice.precision) in {("openvino", "bf16"), ("openvino", "int8-head"),
-                                                     ("openvino", "int8-decode"), ("openvino", "int8-ac")}
+    if ovb.available():
+        # BF16 is rejected (a false sidewalk event on an urban scene outside the agreement set) and no
+        # INT8 is kept: OpenVINO FP32 (0 of 131 lost, faster than ORT FP32 in the same run) is the pick.
+        assert (choice.backend, choice.precision) == ("openvino", "fp32"), choice
     import edge.analyze
 
     edge.analyze._LOGGED_CHOICES.clear()  # the choice is logged once per process: let this node say it

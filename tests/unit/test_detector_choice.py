@@ -117,7 +117,10 @@ def test_the_recorded_verdicts_are_complete() -> None:
             continue
         assert v.fp32_events >= MIN_EVENTS, v
         assert v.speed is not None and v.speed > 0, v
-        assert v.kept == (v.events_lost <= 0.02 * v.fp32_events), v
+        # Kept only within the 2% limit; one within it may still be rejected for what the set does
+        # not hold (openvino:bf16: a false sidewalk event on an urban synthetic scene).
+        if v.kept:
+            assert v.events_lost <= 0.02 * v.fp32_events, v
 
 
 @pytest.mark.parametrize(("model", "size"), [("helmet_yolo12m.onnx", 160), ("license_plate_yolov8n.onnx", 320)])
