@@ -314,7 +314,7 @@ def _print(reports: list[dict[str, Any]]) -> None:
         print(f"  resume after: {r['resume_s']}")
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(900)  # measured 4-4.5 min (the 3.10 whole-cluster restart alone ~2 min); 300 s was hit in a CI run
 def test_cluster_faults_lose_nothing_store_nothing_twice(
     cluster: RabbitCluster, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
