@@ -62,6 +62,18 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def fresh_postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A database of this test's own, dropped after it: the session's database holds what earlier
+    tests stored (the rabbitmq fault test once counted a NATS test's 240 events as its own)."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    url = create_database(postgres_admin_url, name)
+    try:
+        yield url
+    finally:
+        drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'test.db'}"
 

@@ -84,9 +84,15 @@ def test_frozen_and_killed_camera_is_noticed_and_reconnected_others_unaffected(t
         watch = Watcher(broker.port, prefix)
         edge = _start_edge(node_cfg, tmp_path / "edge.log")
         try:
-            wait_until(lambda: watch.state(hanoi_cam) == "streaming" and watch.state(walkway_cam) == "streaming",
-                       90, interval=0.2, what="both cameras streaming")
-            wait_until(lambda: watch.frames(walkway_cam) > 0, 30, interval=0.2, what="analysis running")
+            try:
+                wait_until(lambda: watch.state(hanoi_cam) == "streaming" and watch.state(walkway_cam) == "streaming",
+                           90, interval=0.2, what="both cameras streaming")
+                # 90 s: a CI run once saw no analysed frame 30 s after streaming (the detector's
+                # first compile on a loaded machine); alone it takes ~2 s.
+                wait_until(lambda: watch.frames(walkway_cam) > 0, 90, interval=0.2, what="analysis running")
+            except AssertionError as e:
+                log = (tmp_path / "edge.log").read_text(encoding="utf-8", errors="replace")[-3000:]
+                raise AssertionError(f"{e}; last status {watch.status}; edge log tail:\n{log}") from None
 
             # Frozen: the server stops sending but keeps the connection open (no FIN).
             cam_a.freeze()

@@ -314,17 +314,12 @@ def _print(reports: list[dict[str, Any]]) -> None:
         print(f"  resume after: {r['resume_s']}")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="under investigation: in the full suite (CI run of 07cacfd) the PostgreSQL pipeline stored 240 events "
-    "none of this test's nodes sent (UUIDv7 times ~3 min before its own: an earlier test's publishers?), 0 lost; "
-    "alone it passed 3 of 3",
-)
 @pytest.mark.timeout(900)  # measured 4-4.5 min (the 3.10 whole-cluster restart alone ~2 min); 300 s was hit in a CI run
 def test_cluster_faults_lose_nothing_store_nothing_twice(
-    cluster: RabbitCluster, tmp_path: Path, request: pytest.FixtureRequest
+    cluster: RabbitCluster, tmp_path: Path, fresh_postgres_url: str
 ) -> None:
-    urls = {"sqlite": f"sqlite:///{tmp_path / 'central.db'}", "postgresql": request.getfixturevalue("postgres_url")}
+    # A PostgreSQL database of its own: the session's one holds earlier tests' events.
+    urls = {"sqlite": f"sqlite:///{tmp_path / 'central.db'}", "postgresql": fresh_postgres_url}
     for url in urls.values():
         migrate(url)
     pipelines: list[Pipeline] = []
