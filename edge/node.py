@@ -169,9 +169,9 @@ class CameraWorker(threading.Thread):
         self.camera = new
         self.debug.camera = new  # a recording started from now on draws the new scene
         if analyzer is not None:
-            # The tracker and clip buffer carry on; the rules (zones, lines, timers) start afresh.
-            analyzer.camera = new
-            analyzer.rules = None
+            # The tracker and clip buffer carry on; the rules (zones, lines, timers) start afresh,
+            # registered to the new scene's reference picture when it has another one.
+            analyzer.use_camera(new)
         self.reference_frame = None
         self._reconfigured.set()
 

@@ -171,6 +171,21 @@ class CameraAnalyzer:
         self.on_frame: FrameHook | None = None  # see FrameHook; None: nothing extra per frame
         self._last: tuple[Frame, datetime, Detections] | None = None  # the last frame analysed, for finish()
 
+    def use_camera(self, camera: CameraConfig) -> None:
+        """Run `camera` (a new config of this camera) from the next frame on: the rules are rebuilt
+        then (zones, lines, timers afresh; the tracker and clip buffer carry on), the detection ROI
+        follows the new scene, and a new `scene.reference_image` (the picture a console version was
+        drawn on) becomes the registration's reference view."""
+        old = self.camera.scene.reference_image
+        self.camera = camera
+        self.rules = None
+        if self.roi is not None:
+            self.roi = RoiDetector(self.roi._detect, camera.scene, margin=self.roi.margin,
+                                   max_area_fraction=self.roi.max_area_fraction)
+            self.detect = self.roi
+        if camera.scene.reference_image != old:
+            self.registrar.set_anchor(_reference_picture(camera))
+
     def process(self, frame: Frame, when: datetime) -> list[EventRecord]:
         """Analyse one frame; `when` is its UTC time (the event clock)."""
         t0 = time.perf_counter()

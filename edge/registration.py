@@ -185,6 +185,14 @@ class FrameRegistrar:
         self._anchor_next_try = -math.inf
         self._elsewhere = False
 
+    def set_anchor(self, anchor: np.ndarray | None) -> None:
+        """A new snapshot the scene was drawn on (a new scene version, `scene.reference_image`), or
+        None: the next frame becomes the reference again and is placed on it. The camera_moved
+        state carries on, with its hysteresis."""
+        self._anchor_image = anchor
+        self._anchor = None
+        self.reset()
+
     def _match(self, xy: np.ndarray, desc: np.ndarray | None, ref: tuple, w: int) -> tuple[np.ndarray | None, int, int]:
         """The similarity taking `xy` onto `ref`'s points (2x3) when enough of them agree, else None;
         with the inlier and match counts."""

@@ -5,7 +5,9 @@ config (without `camera.source`: an RTSP URL carries the camera's password) and 
 when it starts and whenever its config changes; an admin edits the scene in the console and saves a
 new version; the node fetches it, validates it, applies it between two frames and reports back
 (`applied`, or `refused` with the error, the old config still running). Nothing is overwritten:
-every version is a row with who made it and when, and its state.
+every version is a row with who made it and when, and its state. A console version records the
+uploaded frame it was drawn on (`frame_sha256`): the node fetches that picture with the version
+and makes it the camera's `scene.reference_image` (`edge.scene_sync`).
 
 Validation is the edge's own (`edge.config`, the pure config and rule-registry modules), so the
 console shows the errors `check-config` prints. The drawing is `edge.scene_drawing`'s, imported
@@ -319,12 +321,46 @@ def report(
         return {"version": row.version, "state": row.state}
 
 
+def frame_of(s: Session, node: str, camera: str, sha256: str) -> SceneFrameRow | None:
+    """The uploaded frame `sha256` when it is one of this camera's: sent by its node for it, or the
+    picture a version of it was drawn on (frames are kept once by content, whoever sent them first)."""
+    frame = s.get(SceneFrameRow, sha256)
+    if frame is None:
+        return None
+    if (frame.node, frame.camera) == (node, camera):
+        return frame
+    drawn_on = s.scalars(
+        select(SceneVersionRow.id).where(
+            SceneVersionRow.node == node, SceneVersionRow.camera == camera, SceneVersionRow.frame_sha256 == sha256
+        ).limit(1)
+    ).first()
+    return frame if drawn_on is not None else None
+
+
+def _without_reference_image(config: dict[str, Any]) -> dict[str, Any]:
+    scene = config.get("scene")
+    if isinstance(scene, dict) and "reference_image" in scene:
+        config = {**config, "scene": {k: v for k, v in scene.items() if k != "reference_image"}}
+    return config
+
+
 def save(
-    sessions: sessionmaker[Session], node: str, camera: str, config: dict[str, Any], by: str, base_version: int | None
+    sessions: sessionmaker[Session], node: str, camera: str, config: dict[str, Any], by: str, base_version: int | None,
+    frame_sha256: str | None = None,
 ) -> tuple[SceneVersionRow | None, Checked]:
     """An admin's edit: a new console version (pending until the node applies it), or the errors.
-    `base_version` is the version the editor started from: another save meanwhile is a conflict."""
-    checked = check(config, f"{node}/{camera}.yaml")
+    `base_version` is the version the editor started from: another save meanwhile is a conflict.
+
+    `frame_sha256` is the uploaded frame the editor showed: the picture the scene was drawn on
+    (without it, the camera's latest frame). The node fetches it with the version and makes it
+    the camera's `scene.reference_image`, so a version with a frame carries no reference_image
+    of its own (a path there is one of the node's files: the picture of an older scene)."""
+    with sessions() as s:
+        frame = latest_frame(s, node, camera) if frame_sha256 is None else frame_of(s, node, camera, frame_sha256)
+        frame_sha = frame.sha256 if frame is not None else None
+    if frame_sha256 is not None and frame_sha is None:
+        raise UnknownFrame(f"{node}/{camera}: no uploaded frame {frame_sha256} of this camera to draw on")
+    checked = check(_without_reference_image(config) if frame_sha else config, f"{node}/{camera}.yaml")
     if not checked.ok:
         return None, checked
     cam = (checked.config or {}).get("camera") or {}
@@ -337,13 +373,16 @@ def save(
         if base_version is not None and current.version != base_version:
             raise SceneConflict(f"{node}/{camera}: version {current.version} was saved meanwhile (by "
                                 f"{current.created_by}); reload to edit the latest")
-        frame = latest_frame(s, node, camera)
-        row = _add_version(s, node, camera, checked.yaml, "console", by, "pending", frame.sha256 if frame else None)
+        row = _add_version(s, node, camera, checked.yaml, "console", by, "pending", frame_sha)
         return row, checked
 
 
 class SceneConflict(SceneError):
     """The editor started from an older version than the latest."""
+
+
+class UnknownFrame(SceneError):
+    """The frame an edit names is not one this camera's node uploaded."""
 
 
 def desired(sessions: sessionmaker[Session], node: str) -> dict[str, dict[str, Any]]:
@@ -355,8 +394,16 @@ def desired(sessions: sessionmaker[Session], node: str) -> dict[str, dict[str, A
                 continue
             row = version(s, node, summary["camera"], summary["version"])
             assert row is not None
-            out[row.camera] = {"version": row.version, "yaml": row.yaml, "by": row.created_by,
-                               "at": row.created_at.isoformat()}
+            frame = frame_of(s, node, row.camera, row.frame_sha256) if row.frame_sha256 else None
+            out[row.camera] = {
+                "version": row.version, "yaml": row.yaml, "by": row.created_by, "at": row.created_at.isoformat(),
+                # The picture it was drawn on: the node makes it the camera's scene.reference_image.
+                "frame": None if row.frame_sha256 is None else {
+                    "sha256": row.frame_sha256, "url": f"/api/v1/scenes/{row.camera}/frames/{row.frame_sha256}",
+                    "width": frame.width if frame is not None else None,
+                    "height": frame.height if frame is not None else None,
+                },
+            }
         return out
 
 

@@ -9,7 +9,7 @@
   const api = "/api/scenes/" + encodeURIComponent(node) + "/" + encodeURIComponent(camera);
   const svg = document.getElementById("canvas"), img = document.getElementById("frame");
   const NS = "http://www.w3.org/2000/svg";
-  let cfg = null, baseVersion = null, tool = "select", draft = [], drag = null, checkTimer = null, lastOk = false;
+  let cfg = null, baseVersion = null, frameSha = null, tool = "select", draft = [], drag = null, checkTimer = null, lastOk = false;
 
   const $ = (id) => document.getElementById(id);
   const scene = () => cfg.scene;
@@ -212,7 +212,8 @@
   }
   $("save").addEventListener("click", () => {
     $("save").disabled = true;
-    post(api + "/versions", { config: cfg, base_version: baseVersion }).then((r) => {
+    // The frame shown is the picture the scene is drawn on: the node takes it as its reference.
+    post(api + "/versions", { config: cfg, base_version: baseVersion, frame_sha256: frameSha }).then((r) => {
       if (r.status === 201) {
         baseVersion = r.body.version;
         $("saved").textContent = "Đã lưu v" + r.body.version + " (" + r.body.created_by + ", " + r.body.created_at + "): chờ node áp dụng / saved, waiting for the node";
@@ -230,7 +231,8 @@
     baseVersion = data.version;
     const s = cfg.scene;
     s.zones = s.zones || []; s.lines = s.lines || []; s.signals = s.signals || [];
-    if (data.frame) img.src = data.frame + "?v=" + data.version;
+    frameSha = data.frame_sha256 || null;
+    if (data.frame) img.src = data.frame;
     else img.src = "/scenes/" + encodeURIComponent(node) + "/" + encodeURIComponent(camera) + "/drawing.png";
     img.addEventListener("load", () => { render(); root.dataset.ready = "1"; }, { once: true });
     check();

@@ -21,6 +21,7 @@ from central.services import scenes
 from central.web import create_app
 from edge.data import video_path
 from edge.local_broker import free_port
+from edge.scene_sync import picture_name
 from tests.browser.test_central_console import PASSWORD, _login, _wait, browser  # noqa: F401 (fixture)
 from tests.integration.live_node import VIDEO, camera, live_node
 from tests.services import unique_name, wait_until
@@ -123,6 +124,7 @@ def test_admin_draws_a_zone_and_a_line_saves_and_the_running_node_applies_it(
         text = browser.find_element(By.ID, "yaml").text
         assert "id: bay" in text and "id: entry" in text, text
         browser.save_screenshot(str(SHOT))
+        shown = browser.find_element(By.ID, "frame").get_attribute("src")  # the frame drawn on
         browser.find_element(By.ID, "save").click()
         saved = _wait(browser, lambda d: d.find_element(By.ID, "saved").get_attribute("data-version"))
         assert saved == "2"
@@ -130,6 +132,7 @@ def test_admin_draws_a_zone_and_a_line_saves_and_the_running_node_applies_it(
         with sessions() as s:
             row = scenes.version(s, NODE, cam_id, 2)
             assert row is not None and row.origin == "console" and row.created_by == "admin"
+            assert row.frame_sha256 is not None and shown.endswith(f"sha256={row.frame_sha256}"), shown
             stored = yaml.safe_load(row.yaml)
         zone = next(z for z in stored["scene"]["zones"] if z["id"] == "bay")
         assert zone["kind"] == "no_parking"
@@ -156,6 +159,9 @@ def test_admin_draws_a_zone_and_a_line_saves_and_the_running_node_applies_it(
         wait_until(applied, 60, what="the running node applied version 2")
         worker = node.workers[0]
         assert "bay" in [z.id for z in worker.camera.scene.zones] and worker.supervisor.restarts == 0
+        # The node runs it on the picture the admin drew on (issue 14).
+        ref = worker.camera.scene.reference_image
+        assert ref is not None and ref.name == picture_name(cam_id, row.frame_sha256, (720, 1280)) and ref.is_file()
         browser.get(f"{base}/scenes/{NODE}/{cam_id}")
         assert "applied" in browser.find_element(By.CSS_SELECTOR, 'tr[data-version="2"] .state').text
         img = browser.find_element(By.ID, "drawing")

@@ -174,3 +174,79 @@ def test_the_console_button_asks_the_node_for_a_bounded_debug_recording(
     finally:
         listener.stop()
         engine.dispose()
+
+
+def test_a_console_version_carries_the_frame_it_was_drawn_on_to_its_node(app: Any) -> None:
+    """Issue 14: the version records the uploaded frame the editor showed (not whichever came last),
+    and the node fetches that picture with its own upload token only, by its sha256."""
+    import hashlib
+
+    images = data_dir() / "images"
+    shown = (images / "vn_intersection_redlight_day_1113.jpg").read_bytes()
+    ok, later = cv2.imencode(".jpg", cv2.flip(cv2.imread(str(images / "vn_intersection_redlight_day_1113.jpg")), 1))
+    assert ok
+    later_jpeg = later.tobytes()
+    other = (images / "vn_intersection_day_2039.jpg").read_bytes()
+    sha = {name: hashlib.sha256(b).hexdigest() for name, b in (("shown", shown), ("later", later_jpeg), ("other", other))}
+    # The node's file names a reference picture of its own (a path on the node, opaque to central).
+    running = yaml.safe_load(yaml.safe_dump(CAMERA))
+    running["scene"]["reference_image"] = "/srv/ioc/cameras/cam-1-ref.jpg"
+    node = TestClient(app)
+    n1, n2 = ("node-1", TOKEN), ("node-2", TOKEN[::-1])
+
+    def report(frame: bytes, auth: tuple[str, str] = n1, camera: str = "cam-1") -> Any:
+        cfg = {**running, "camera": {**running["camera"], "id": camera}}
+        r = node.put(f"/api/v1/scenes/{camera}", auth=auth,
+                     json={"yaml": yaml.safe_dump(cfg), "frame_jpeg_b64": base64.b64encode(frame).decode()})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    assert report(shown) == {"version": 1, "state": "running"}
+    report(other, n2, "cam-2")  # another node's camera
+    admin = TestClient(app)
+    h = {"X-CSRF-Token": _login(admin, "admin")}
+    # The editor opens: the frame it shows is named by its sha256.
+    scene = admin.get("/api/scenes/node-1/cam-1").json()
+    assert scene["frame_sha256"] == sha["shown"]
+    assert admin.get(scene["frame"]).content == shown
+    # Meanwhile the node sends a newer frame (same config: still version 1): the console's latest.
+    assert report(later_jpeg)["version"] == 1
+    assert admin.get("/scenes/node-1/cam-1/frame.jpg").content == later_jpeg
+    assert admin.get("/api/scenes/node-1/cam-1").json()["frame_sha256"] == sha["later"]
+
+    edited = yaml.safe_load(yaml.safe_dump(scene["config"]))
+    edited["scene"]["lines"][0]["points"] = [[600, 250], [50, 250]]
+    url = "/api/scenes/node-1/cam-1/versions"
+    for bad in ("0" * 64, sha["other"]):  # no such frame; another camera's frame
+        r = admin.post(url, json={"config": edited, "base_version": 1, "frame_sha256": bad}, headers=h)
+        assert r.status_code == 422 and "no uploaded frame" in r.json()["detail"], r.text
+    assert admin.post(url, json={"config": edited, "frame_sha256": "not-a-sha"}, headers=h).status_code == 422
+    r = admin.post(url, json={"config": edited, "base_version": 1, "frame_sha256": sha["shown"]}, headers=h)
+    assert r.status_code == 201 and r.json()["version"] == 2 and r.json()["frame_sha256"] == sha["shown"], r.text
+    # Its picture is that frame: the node's old reference path is not part of the version.
+    assert "reference_image" not in yaml.safe_load(r.json()["yaml"])["scene"]
+    drawing = admin.get("/scenes/node-1/cam-1/drawing.png?version=2")
+    drawn = cv2.imdecode(np.frombuffer(drawing.content, np.uint8), cv2.IMREAD_COLOR)
+    frame = cv2.imdecode(np.frombuffer(shown, np.uint8), cv2.IMREAD_COLOR)
+    assert np.abs(drawn[20:60, 300:340].astype(int) - frame[20:60, 300:340].astype(int)).mean() < 10  # on `shown`
+
+    # The node is told which picture, and fetches it with its token: byte for byte.
+    want = node.get("/api/v1/scenes", auth=n1).json()["cameras"]["cam-1"]
+    assert want["version"] == 2 and want["frame"] == {
+        "sha256": sha["shown"], "url": f"/api/v1/scenes/cam-1/frames/{sha['shown']}", "width": 640, "height": 640}
+    got = node.get(want["frame"]["url"], auth=n1)
+    assert got.status_code == 200 and got.headers["content-type"] == "image/jpeg" and got.content == shown
+    assert node.get(want["frame"]["url"]).status_code == 401
+    assert node.get(want["frame"]["url"], auth=("node-1", "wrong-token-0123456")).status_code == 401
+    assert node.get(want["frame"]["url"], auth=n2).status_code == 404  # not node-2's camera
+    assert node.get(f"/api/v1/scenes/cam-2/frames/{sha['other']}", auth=n1).status_code == 404
+    assert node.get(f"/api/v1/scenes/cam-2/frames/{sha['other']}", auth=n2).content == other
+    assert node.get(f"/api/v1/scenes/cam-1/frames/{'0' * 64}", auth=n1).status_code == 404
+    assert node.get("/api/v1/scenes/cam-1/frames/xyz", auth=n1).status_code == 404
+
+    # The node applies it (its report names no console picture path): still version 2, applied.
+    assert node.put("/api/v1/scenes/cam-1", auth=n1, json={"yaml": r.json()["yaml"], "applied": 2}).json() == {
+        "version": 2, "state": "applied"}
+    # An API client that names no frame: the camera's latest.
+    r = admin.post(url, json={"config": edited, "base_version": 2}, headers=h)
+    assert r.status_code == 201 and r.json()["frame_sha256"] == sha["later"]

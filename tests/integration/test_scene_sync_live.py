@@ -2,14 +2,20 @@
 config and reference frame to central over HTTP; a version an admin saves is fetched, validated,
 written atomically and applied between frames without a restart; a version the node cannot run
 (a model file it lacks) is refused with the error, and the old config keeps running; the applied
-version survives a restart. Real central (uvicorn, SQLite), a real node on a file camera."""
+version survives a restart. The frame the admin drew on comes with the version (issue 14): the
+node fetches it, checks it, writes it beside the scene as its `scene.reference_image`, and the
+running analysis registers to it; a version whose picture central does not have or that does
+not verify is refused. Real central (uvicorn, SQLite), a real node on a file camera."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from pathlib import Path
 
+import cv2
+import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 import uvicorn
@@ -23,7 +29,7 @@ from central.services import scenes
 from central.web import create_app
 from edge.data import video_path
 from edge.local_broker import free_port
-from edge.scene_sync import write_atomically
+from edge.scene_sync import picture_name, write_atomically
 from tests.integration.live_node import VIDEO, camera, live_node
 from tests.services import unique_name, wait_until
 
@@ -73,12 +79,16 @@ def test_a_console_version_is_applied_by_the_running_node_and_a_bad_one_refused(
             assert frame is not None and (frame.width, frame.height) == (720, 1280)  # upright, as analysed
             assert frame.jpeg[:2] == b"\xff\xd8"
 
-        # An admin adds a no-stopping bay and watches it.
+        # An admin adds a no-stopping bay and watches it, drawn on the frame the editor shows.
         edited = yaml.safe_load(first.yaml)
         edited["scene"]["zones"].append({"id": "bay", "kind": "no_stopping", "polygon": [[100, 600], [400, 600], [400, 900], [100, 900]]})
         edited["rules"]["illegal_stopping"]["zones"] = ["walkway", "bay"]
-        row, checked = scenes.save(sessions, NODE, cam_id, edited, "admin-a", base_version=1)
+        drawn_on = first.frame_sha256
+        with sessions() as s:
+            drawn_jpeg = s.get(scenes.SceneFrameRow, drawn_on).jpeg
+        row, checked = scenes.save(sessions, NODE, cam_id, edited, "admin-a", base_version=1, frame_sha256=drawn_on)
         assert checked.ok and row is not None and row.version == 2 and row.state == "pending"
+        assert row.frame_sha256 == drawn_on
 
         def state(v: int) -> str | None:
             with sessions() as s:
@@ -95,6 +105,17 @@ def test_a_console_version_is_applied_by_the_running_node_and_a_bad_one_refused(
                    and worker.analyzer.camera is worker.camera, 30, what="rules rebuilt")
         saved = tmp_path / "edge" / "scenes" / f"{cam_id}.yaml"
         assert "bay" in saved.read_text(encoding="utf-8")
+        # The picture it was drawn on is beside the scene, byte for byte, and is its reference_image.
+        picture = saved.parent / picture_name(cam_id, drawn_on, (720, 1280))
+        assert yaml.safe_load(saved.read_text(encoding="utf-8"))["scene"]["reference_image"] == picture.name
+        assert picture.read_bytes() == drawn_jpeg and hashlib.sha256(picture.read_bytes()).hexdigest() == drawn_on
+        assert worker.camera.scene.reference_image == picture.resolve()
+        # The running analysis registers to it (no restart): its anchor is that picture, and the
+        # first frame is placed on it once the looped file comes round to the view it shows.
+        registrar = worker.analyzer.registrar
+        assert registrar._anchor_image is not None
+        assert np.array_equal(registrar._anchor_image, cv2.imread(str(picture), cv2.IMREAD_COLOR))
+        wait_until(lambda: worker.analyzer.registrar.anchored, 60, what="frames placed on the drawn picture")
         with sessions() as s:  # the node's report after applying matches v2: no extra edge version
             assert scenes.latest(s, NODE, cam_id).version == 2
 
@@ -109,6 +130,33 @@ def test_a_console_version_is_applied_by_the_running_node_and_a_bad_one_refused(
             assert "rules.no_helmet.model" in (r3.error or "") and "model file not found" in (r3.error or "")
         assert worker.camera.rules.no_helmet is None and [z.id for z in worker.camera.scene.zones][-1] == "bay"
         assert "no_such_helmet" not in saved.read_text(encoding="utf-8")
+
+        # A version whose picture does not verify (central's copy is not the frame its sha256
+        # names), and one whose picture central does not have: refused, v2 and its picture run on.
+        narrower = yaml.safe_load(yaml.safe_dump(edited))
+        narrower["scene"]["zones"][-1]["polygon"] = [[100, 600], [300, 600], [300, 900], [100, 900]]
+        corrupt_sha = hashlib.sha256(b"the frame central lost").hexdigest()
+        with session_scope(sessions) as s:
+            s.add(scenes.SceneFrameRow(sha256=corrupt_sha, node=NODE, camera=cam_id, jpeg=drawn_jpeg[:-4096] + b"x",
+                                       width=720, height=1280, received_at=first.created_at))
+        row4, _ = scenes.save(sessions, NODE, cam_id, narrower, "admin-a", base_version=3, frame_sha256=corrupt_sha)
+        assert row4 is not None
+        wait_until(lambda: state(4) == "refused", 60, what="the node refused version 4 (picture does not verify)")
+        missing_sha = hashlib.sha256(b"a frame central never had").hexdigest()
+        with session_scope(sessions) as s:  # as if central lost the frame after the version was saved
+            assert scenes.latest(s, NODE, cam_id).version == 4
+            s.add(scenes.SceneVersionRow(
+                node=NODE, camera=cam_id, version=5, yaml=row4.yaml, origin="console", created_by="admin-a",
+                created_at=first.created_at, frame_sha256=missing_sha, state="pending", state_at=first.created_at))
+        wait_until(lambda: state(5) == "refused", 60, what="the node refused version 5 (no picture)")
+        with sessions() as s:
+            e4, e5 = scenes.version(s, NODE, cam_id, 4).error or "", scenes.version(s, NODE, cam_id, 5).error or ""
+        assert "scene.reference_image" in e4 and f"is not the frame {corrupt_sha}" in e4, e4
+        assert "scene.reference_image" in e5 and f"central has no frame {missing_sha}" in e5, e5
+        assert worker.camera.scene.reference_image == picture.resolve()
+        assert worker.camera.scene.zones[-1].polygon[1] == (400, 600)
+        assert worker.analyzer.registrar._anchor_image is registrar._anchor_image
+        assert sorted(p.name for p in saved.parent.iterdir()) == sorted([saved.name, f"{cam_id}.version", picture.name])
 
         # A debug recording asked for on MQTT reaches the console's camera page as a link.
         pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=unique_name("ask-"), protocol=mqtt.MQTTv5)
@@ -149,6 +197,7 @@ def test_a_console_version_is_applied_by_the_running_node_and_a_bad_one_refused(
     again = live_node(mqtt_broker.port, tmp_path / "edge", "p", NODE, [cam])
     try:
         assert [z.id for z in again.cameras[0].scene.zones][-1] == "bay"
+        assert again.cameras[0].scene.reference_image == picture.resolve()  # and the picture it was drawn on
     finally:
         again.outbox.close()
         again.inference.close()

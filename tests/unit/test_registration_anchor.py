@@ -137,3 +137,31 @@ def test_the_analyzer_moves_its_zones_onto_a_camera_that_starts_off_its_preset(t
     zone = analyzer._zones[0].polygon
     assert np.abs(zone - np.array([[10, 10], [200, 10], [200, 200]]) - (22.0, 12.0)).max() < 2.0
     assert not analyzer.camera_moved
+
+
+def test_a_new_scene_versions_picture_becomes_the_reference_of_the_running_analysis(tmp_path, plaza):
+    """A console version comes with the picture it was drawn on (edge.scene_sync): the running
+    analyzer takes it at the swap, without a restart, and its zones are placed on it."""
+    import time
+    from datetime import UTC, datetime
+
+    from edge.data import weights_path
+    from edge.detector import YoloDetector
+    from edge.frames import Frame
+    from edge.pipeline import CameraAnalyzer
+
+    h, w = plaza.shape[:2]
+    drawn = load_camera_config(write_camera(tmp_path, plaza, (w, h)))
+    plain = drawn.model_copy(update={"scene": drawn.scene.model_copy(update={"reference_image": None})})
+    analyzer = CameraAnalyzer("unit", plain, YoloDetector(weights_path("yolo11n.onnx")), motion=None)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    drawn_zone = np.array([[10, 10], [200, 10], [200, 200]])
+    for i in range(2):  # no picture: the shifted first frame is the reference, the zone stays put
+        analyzer.process(Frame(moved(plaza, 20.0 + i, 12.0), i / 5, time.time(), i), start)
+    assert np.abs(analyzer._zones[0].polygon - drawn_zone - (1.0, 0.0)).max() < 2.0
+    analyzer.use_camera(drawn)  # the version drawn on `plaza`
+    for i in range(2, 4):
+        analyzer.process(Frame(moved(plaza, 20.0 + i, 12.0), i / 5, time.time(), i), start)
+    assert analyzer.registrar.anchored
+    assert np.abs(analyzer._zones[0].polygon - drawn_zone - (23.0, 12.0)).max() < 2.0
+    assert not analyzer.camera_moved

@@ -32,9 +32,14 @@ ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _basic = HTTPBasic(auto_error=False, realm="ioc-scenes")
 
 
+SHA256 = r"^[0-9a-f]{64}$"
+
+
 class EditBody(BaseModel):
     config: dict[str, Any]
     base_version: int | None = None
+    # The uploaded frame the editor showed (the picture the scene is drawn on); None: the latest.
+    frame_sha256: str | None = Field(None, pattern=SHA256)
 
 
 class NodeReportOut(BaseModel):
@@ -42,11 +47,19 @@ class NodeReportOut(BaseModel):
     state: str
 
 
+class DesiredFrame(BaseModel):
+    sha256: str
+    url: str  # GET with the node's token: the JPEG
+    width: int | None
+    height: int | None
+
+
 class DesiredScene(BaseModel):
     version: int
     yaml: str
     by: str
     at: str
+    frame: DesiredFrame | None = None  # the picture it was drawn on: the camera's scene.reference_image
 
 
 class NodeDesiredOut(BaseModel):
@@ -63,6 +76,7 @@ class SceneOut(BaseModel):
     config: dict[str, Any]
     yaml: str
     frame: str | None
+    frame_sha256: str | None
     frame_size: list[int] | None
 
 
@@ -130,6 +144,25 @@ def node_report(ctx: Ctx, camera: str, body: ReportBody, node: Node) -> dict[str
             response_model=NodeDesiredOut)
 def node_desired(ctx: Ctx, node: Node) -> dict[str, Any]:
     return {"node": node, "cameras": scenes.desired(ctx.sessions, node)}
+
+
+@router.get("/api/v1/scenes/{camera}/frames/{sha256}", tags=["edge"],
+            summary="A node fetches the frame a scene version was drawn on", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "not a frame of this camera"}})
+def node_frame(ctx: Ctx, camera: str, sha256: str, node: Node) -> Response:
+    """The JPEG the node uploaded and an admin drew the version on (`frame.url` of `GET
+    /api/v1/scenes`); only the camera's own frames, to its own node. The node checks the sha256."""
+    import re
+
+    _check_ids(camera)
+    if not re.fullmatch(SHA256, sha256):
+        raise HTTPException(404, "not a sha256")
+    with ctx.sessions() as s:
+        frame = scenes.frame_of(s, node, camera, sha256)
+        if frame is None:
+            raise HTTPException(404, "no such frame of this camera")
+        return Response(frame.jpeg, media_type="image/jpeg",
+                        headers={"Cache-Control": "private, no-store", "X-Frame-Sha256": frame.sha256})
 
 
 @router.put("/api/v1/scenes/{camera}/debug/{sha256}", tags=["edge"], summary="A node uploads a debug video",
@@ -228,10 +261,11 @@ def scene_drawing(ctx: Ctx, node: str, camera: str, _info: Reviewer, version: in
 
 
 @router.get("/scenes/{node}/{camera}/frame.jpg", include_in_schema=False)
-def scene_frame(ctx: Ctx, node: str, camera: str, _info: Reviewer) -> Response:
+def scene_frame(ctx: Ctx, node: str, camera: str, _info: Reviewer, sha256: str | None = None) -> Response:
+    """The camera's latest uploaded frame, or the one named by `sha256` (what the editor shows)."""
     _check_ids(node, camera)
     with ctx.sessions() as s:
-        frame = scenes.latest_frame(s, node, camera)
+        frame = scenes.latest_frame(s, node, camera) if sha256 is None else scenes.frame_of(s, node, camera, sha256)
         if frame is None:
             raise HTTPException(404, "no reference frame from this camera yet")
         return Response(frame.jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
@@ -252,7 +286,9 @@ def api_scene(ctx: Ctx, node: str, camera: str, _info: Reviewer) -> dict[str, An
     return {
         "node": node, "camera": camera, "version": row.version, "state": row.state, "origin": row.origin,
         "config": yaml.safe_load(row.yaml), "yaml": row.yaml,
-        "frame": f"/scenes/{node}/{camera}/frame.jpg" if frame else None,
+        # The frame named by its sha256: the editor saves the version with the picture it showed.
+        "frame": f"/scenes/{node}/{camera}/frame.jpg?sha256={frame.sha256}" if frame else None,
+        "frame_sha256": frame.sha256 if frame else None,
         "frame_size": [frame.width, frame.height] if frame else None,
     }
 
@@ -272,16 +308,19 @@ def api_save(ctx: Ctx, node: str, camera: str, body: EditBody, info: Csrf, respo
         raise HTTPException(403, "only an admin edits a camera's scene")
     _check_ids(node, camera)
     try:
-        row, checked = scenes.save(ctx.sessions, node, camera, body.config, info.user.username, body.base_version)
+        row, checked = scenes.save(ctx.sessions, node, camera, body.config, info.user.username, body.base_version,
+                                   frame_sha256=body.frame_sha256)
     except scenes.SceneConflict as e:
         raise HTTPException(409, str(e)) from None
+    except scenes.UnknownFrame as e:
+        raise HTTPException(422, str(e)) from None
     except scenes.SceneError as e:
         raise HTTPException(404, str(e)) from None
     if row is None:
         response.status_code = 422
         return {"ok": False, "errors": checked.errors, "yaml": checked.yaml}
     return {"ok": True, "version": row.version, "state": row.state, "created_by": row.created_by,
-            "created_at": row.created_at.isoformat(), "yaml": row.yaml}
+            "created_at": row.created_at.isoformat(), "yaml": row.yaml, "frame_sha256": row.frame_sha256}
 
 
 @router.post("/scenes/{node}/{camera}/debug-record", include_in_schema=False)
