@@ -87,7 +87,12 @@ def admit(s: Session, limits: EvidenceLimits, sha256: str, size: int, now: datet
     is held; EvidenceRefused (507, retry) when the holding area has no room for it."""
     if is_referenced(s, sha256):
         return None
-    held = held_bytes(s)
+    return hold_until(limits, held_bytes(s), size, now)
+
+
+def hold_until(limits: EvidenceLimits, held: int, size: int, now: datetime | None = None) -> datetime:
+    """`admit`'s decision for a file no stored event refers to, with the holding area's `held`
+    bytes known (a batch adds what it holds to `held` itself)."""
     if held + size > limits.hold_max_bytes:
         raise EvidenceRefused(
             f"evidence holding area full: no stored event refers to this file and the files waiting for "

@@ -55,6 +55,16 @@ def _lock(session: Session, keys: list[str]) -> None:
     )
 
 
+def lock_groups(session: Session, events: list[ViolationEvent]) -> None:
+    """Take the group locks of a whole batch (new events and re-publishes alike) first, before the
+    transaction writes any row. Why: a re-publish updates its report's texts (`refresh_best_texts`)
+    and an event grows its report; with the locks taken only when the new events are attached, two
+    ingesters could each hold a report row or an event row the other waits for, while waiting for
+    the other's group lock (PostgreSQL: `deadlock detected`). Taken first, in one order, overlapping
+    batches queue. Idempotent in one transaction (attach_events takes its subset again)."""
+    _lock(session, sorted({_lock_key(e) for e in events}))
+
+
 def _lock_key(event: ViolationEvent) -> str:
     return f"incident:{event.incident}" if event.incident else group_key(event)
 

@@ -6,8 +6,22 @@ event id (primary key + ON CONFLICT DO NOTHING) makes the second store a counted
 
 Threads: paho's network thread only puts messages on a queue (it must never wait on the database,
 or keep-alives stop); one worker thread processes them in order and acks them. Under load the
-worker takes everything queued (up to `batch_max`) into one transaction: one commit per batch, not
-per event, is what lets one process store thousands of events a second.
+worker takes everything queued (up to `batch_max`) and stores it in one transaction per kind:
+the batch's evidence files (each file written and verified first, then all their rows), its node
+status and camera health (coalesced: one write per node and per camera), its events. One commit
+per batch, not per message, is what lets one process store thousands of messages a second. Every
+message is acked after the commit of its transaction; one the database refuses is found by
+bisecting its batch and dead-lettered alone.
+
+Node status and camera health: what is stored for a node (a camera) is its newest message by the
+message's own time (`at`); one older than what is stored is acked and counted (`status_stale`)
+but overwrites nothing (a redelivery after a reconnect, or a second ingester that got the older of
+two). Where either has no time (a last will, an older node's message, an empty retained message,
+which forgets the row), the later arrival wins, as it always did.
+
+Locks (PostgreSQL, two or more ingesters): every transaction writes its rows in one order (by
+primary key), and an event batch takes its groups' locks before it writes a row, so that
+overlapping batches queue behind each other instead of deadlocking.
 """
 
 from __future__ import annotations
@@ -30,7 +44,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,6 +56,7 @@ from central.config import CentralConfig
 from central.db import (
     CameraHealthRow,
     DeadLetterRow,
+    EventEvidenceRow,
     EventRow,
     EvidenceRow,
     NodeStatusRow,
@@ -52,7 +67,7 @@ from central.db import (
     session_scope,
     utcnow,
 )
-from central.grouping import attach_events, refresh_best_texts
+from central.grouping import attach_events, lock_groups, refresh_best_texts
 from central.logs import kv
 from central.reports import ReportTemplates, default_templates, report_url
 from central.services import health, review
@@ -73,6 +88,9 @@ _PERMANENT_DB_ERROR_RETRIES = 3  # then a message the database rejects is dead-l
 OutcomeKind = Literal["stored", "duplicate", "amended", "dead_letter", "evidence_stored", "evidence_duplicate", "status"]
 EVIDENCE_STORE_FAILED = "evidence store unwritable"  # the dead-letter reason's start
 _EXPIRE_HELD_EVERY_S = 60.0
+# A stored status whose own time is more than this ahead of central's clock holds no place: the
+# node's clock ran ahead and was set right; its next (truthful) messages must not all be "older".
+_STATUS_CLOCK_SLACK = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -86,6 +104,7 @@ class Outcome:
     share_ref: str | None = None
     clock_suspect: bool = False
     held: bool = False  # evidence stored in the holding area: no stored event refers to it yet
+    stale: bool = False  # a status/health message older than what is stored: acked, not written
 
 
 @dataclass
@@ -105,9 +124,12 @@ class IngestCounters:
     clock_suspect: int = 0  # events stored with a time outside the sane window around their arrival
     status_updates: int = 0
     status_invalid: int = 0  # claimed the typed status contract and broke it (stored, logged)
+    status_stale: int = 0  # status/health older (by its own time) than the stored one: not written
     db_errors: int = 0
     acked: int = 0
     batches: int = 0  # event transactions (one per batch of event messages)
+    status_batches: int = 0  # status/health transactions (one per batch of them)
+    evidence_batches: int = 0  # evidence transactions (one per batch of MQTT evidence messages)
     _dead_letter_classes: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -287,8 +309,8 @@ class MessageProcessor:
             if parsed.kind == "event":
                 return self.process_events([(topic, payload, received_at)])[0]
             if parsed.kind == "evidence":
-                return self._evidence(topic, parsed, payload, received_at)
-            return self._status(parsed, payload, received_at)
+                return self.process_evidence([(topic, payload, received_at)])[0]
+            return self.process_status([(topic, payload, received_at)])[0]
         except InvalidMessage as e:
             return self.dead_letter(topic, payload, str(e), received_at)
 
@@ -299,8 +321,14 @@ class MessageProcessor:
         return Outcome("dead_letter", reason=row.reason)
 
     def is_event_topic(self, topic: str) -> bool:
+        return self.kind_of(topic) == "event"
+
+    def kind_of(self, topic: str) -> str | None:
+        """"event", "evidence", "status" (node status and camera health) or None (not ours)."""
         parsed = parse_topic(self.prefix, topic)
-        return parsed is not None and parsed.kind == "event"
+        if parsed is None:
+            return None
+        return "status" if parsed.kind == "health" else parsed.kind
 
     def process_events(self, messages: list[tuple[str, bytes, datetime]], *, per_row: bool = False) -> list[Outcome]:
         """Store a batch of event messages (topic, payload, received_at) in ONE transaction.
@@ -341,13 +369,19 @@ class MessageProcessor:
                 fresh[event.id] = (j, merged, at)
                 outcomes[i] = Outcome("duplicate" if merged == first else "amended", event=event)
         with session_scope(self.sessions) as s:
+            # Every group this batch may touch is locked first (new events grow reports,
+            # re-publishes rewrite their texts), then rows are written in id order: two ingesters
+            # with overlapping batches queue, they do not deadlock.
+            lock_groups(s, [e for _i, e, _at in fresh.values()])
             # The unique key decides, not a prior SELECT: two ingesters racing on one id both
             # succeed, one inserts it and the other does not get it back.
             suspect = {e.id for _i, e, at in fresh.values() if self.clock.suspect(e, at)}
             if per_row:
                 inserted = self._insert_rows_apart(s, fresh, copies, outcomes, dead, suspect)
             else:
-                inserted = insert_new_events(s, [_event_row(e, at, e.id in suspect) for _i, e, at in fresh.values()])
+                inserted = insert_new_events(
+                    s, [_event_row(e, at, e.id in suspect) for _i, e, at in sorted(fresh.values(), key=lambda f: f[1].id)]
+                )
             new = [(i, e) for i, e, _at in fresh.values() if e.id in inserted]
             refs = [(ev.sha256, e.id) for _i, e in new for ev in e.evidence]
             # Ids already stored: a redelivery (nothing to do) or a re-publish that adds evidence.
@@ -402,7 +436,7 @@ class MessageProcessor:
         suspect: set[str],
     ) -> set[str]:
         inserted: set[str] = set()
-        for event_id, (_i, event, at) in list(fresh.items()):
+        for event_id, (_i, event, at) in sorted(fresh.items()):
             try:
                 with s.begin_nested():
                     inserted |= insert_new_events(s, [_event_row(event, at, event_id in suspect)])
@@ -427,7 +461,10 @@ class MessageProcessor:
         rows = {
             r.id: r
             for r in s.scalars(
-                select(EventRow).where(EventRow.id.in_([e.id for e in events])).with_for_update()
+                select(EventRow)
+                .where(EventRow.id.in_([e.id for e in events]))
+                .order_by(EventRow.id)  # locked in id order (no deadlock with another ingester)
+                .with_for_update()
             )
         }
         out: list[bool | None] = []
@@ -450,7 +487,8 @@ class MessageProcessor:
         refresh_best_texts(s, changed, templates=self.templates, tz=self.tz)
         return out
 
-    def _evidence(self, topic: str, parsed: ParsedTopic, payload: bytes, received_at: datetime) -> Outcome:
+    def _check_evidence(self, parsed: ParsedTopic, payload: bytes) -> tuple[str, str]:
+        """The checks that need no database (topic, size, hash, media type): (sha256, media type)."""
         sha = parsed.leaf or ""
         if not evidence_files.is_sha256(sha):
             raise InvalidMessage("evidence topic leaf is not a lowercase sha256 hex digest")
@@ -468,66 +506,263 @@ class MessageProcessor:
         media_type = evidence_files.sniff_media_type(payload)
         try:
             evidence_hold.check_media_type(limits, media_type)
-            with self.sessions() as s:
-                row = s.get(EvidenceRow, sha)
-                if row is not None and self.storage.exists(sha, row.size):
-                    return Outcome("evidence_duplicate", sha256=sha)
-                held_until = evidence_hold.admit(s, limits, sha, len(payload), received_at)
         except evidence_hold.EvidenceRefused as e:
             raise InvalidMessage(e.reason) from None
-        # File first, row second: a row always points at a complete file; a crash in between leaves
-        # a file without a row, which the redelivered message completes.
-        try:
-            rel, _ = self.storage.put_bytes(sha, payload)
-        except OSError as e:
-            # Disk full, read-only, gone: retrying would stall every event behind this message (one
-            # worker, in order). The bytes go to the dead letter (up to DEAD_LETTER_MAX_PAYLOAD) and
-            # the ingester carries on; `evidence_store_failing` in /healthz says the store is failing.
-            return self.dead_letter(topic, payload, f"{EVIDENCE_STORE_FAILED}: {type(e).__name__}: {e}", received_at)
-        with session_scope(self.sessions) as s:
-            inserted = s.execute(
-                self.insert(EvidenceRow)
-                .values(
-                    sha256=sha,
-                    media_type=media_type,
-                    size=len(payload),
-                    path=rel,
-                    received_at=received_at,
-                    held_until=held_until,
-                )
-                .on_conflict_do_nothing(index_elements=["sha256"])
-                .returning(EvidenceRow.sha256)
-            ).first()
-        if inserted is None:
-            return Outcome("evidence_duplicate", sha256=sha)
-        return Outcome("evidence_stored", sha256=sha, held=held_until is not None)
+        return sha, media_type
 
-    def _status(self, parsed: ParsedTopic, payload: bytes, received_at: datetime) -> Outcome:
-        model: type[NodeStatusRow] | type[CameraHealthRow]
-        if parsed.kind == "status":
-            model, keys = NodeStatusRow, {"node": parsed.node}
-        else:
-            model, keys = CameraHealthRow, {"node": parsed.node, "camera": parsed.camera}
+    def process_evidence(self, messages: list[tuple[str, bytes, datetime]]) -> list[Outcome]:
+        """Store a batch of MQTT evidence messages (topic, payload, received_at): each file written
+        and verified (hash, atomic rename, idempotent) as before, then all their rows, and the
+        batch's dead letters, in ONE transaction. One outcome per message, in order. Raises
+        SQLAlchemyError/OSError when the rows could not be stored (the files written stay: a
+        redelivery finds them and writes only the rows)."""
+        outcomes: list[Outcome | None] = [None] * len(messages)
+        dead: list[DeadLetterRow] = []
+        first: dict[str, tuple[int, str, bytes, str, datetime]] = {}  # sha -> its first message here
+        for i, (topic, payload, received_at) in enumerate(messages):
+            parsed = parse_topic(self.prefix, topic)
+            try:
+                if parsed is None or parsed.kind != "evidence":
+                    raise InvalidMessage("unknown topic (not in the ingest topic tree)")
+                sha, media_type = self._check_evidence(parsed, payload)
+            except InvalidMessage as e:
+                dead.append(_dead_letter_row(topic, payload, str(e), received_at))
+                outcomes[i] = Outcome("dead_letter", reason=dead[-1].reason)
+                continue
+            if sha in first:  # the same file twice in one batch (a redelivery): the first stores it
+                outcomes[i] = Outcome("evidence_duplicate", sha256=sha)
+                continue
+            first[sha] = (i, topic, payload, media_type, received_at)
+        limits = self.evidence_limits
+        rows: list[dict[str, Any]] = []
+        if first:
+            # What `evidence_hold.admit` reads per file, once for the batch.
+            shas = sorted(first)
+            with self.sessions() as s:
+                stored = s.execute(select(EvidenceRow.sha256, EvidenceRow.size).where(EvidenceRow.sha256.in_(shas)))
+                sizes: dict[str, int] = {sha: size for sha, size in stored}
+                referenced = set(
+                    s.scalars(select(EventEvidenceRow.sha256).where(EventEvidenceRow.sha256.in_(shas)).distinct())
+                )
+                held = evidence_hold.held_bytes(s)
+            for sha, (i, topic, payload, media_type, received_at) in first.items():
+                if sha in sizes and self.storage.exists(sha, sizes[sha]):
+                    outcomes[i] = Outcome("evidence_duplicate", sha256=sha)
+                    continue
+                held_until = None
+                if sha not in referenced:
+                    try:
+                        held_until = evidence_hold.hold_until(limits, held, len(payload), received_at)
+                    except evidence_hold.EvidenceRefused as e:
+                        dead.append(_dead_letter_row(topic, payload, e.reason, received_at))
+                        outcomes[i] = Outcome("dead_letter", reason=dead[-1].reason)
+                        continue
+                    held += len(payload)
+                # File first, row second: a row always points at a complete file; a crash in
+                # between leaves a file without a row, which the redelivered message completes.
+                try:
+                    rel, _ = self.storage.put_bytes(sha, payload)
+                except OSError as e:
+                    # Disk full, read-only, gone: retrying would stall every message behind this one
+                    # (one worker, in order). The bytes go to the dead letter (up to
+                    # DEAD_LETTER_MAX_PAYLOAD) and the ingester carries on; `evidence_store_failing`
+                    # in /healthz says the store is failing.
+                    reason = f"{EVIDENCE_STORE_FAILED}: {type(e).__name__}: {e}"
+                    dead.append(_dead_letter_row(topic, payload, reason, received_at))
+                    outcomes[i] = Outcome("dead_letter", reason=dead[-1].reason)
+                    continue
+                rows.append(
+                    {
+                        "sha256": sha,
+                        "media_type": media_type,
+                        "size": len(payload),
+                        "path": rel,
+                        "received_at": received_at,
+                        "held_until": held_until,
+                    }
+                )
+        inserted: set[str] = set()
         with session_scope(self.sessions) as s:
-            if not payload:
-                # An empty retained message clears the topic: forget the row too.
-                stmt = delete(model)
-                for k, v in keys.items():
-                    stmt = stmt.where(getattr(model, k) == v)
-                s.execute(stmt)
-                return Outcome("status")
-            value = _decode_json_or_text(payload)
-            # Typed (contract.status) or an older node's untyped dict: stored as received either
-            # way; one that claims the contract and breaks it is logged, never fatal.
-            typed = health.check_status("status" if parsed.kind == "status" else "health", value, **keys)
-            ins = self.insert(model).values(**keys, payload=value, updated_at=received_at)
+            if rows:
+                rows.sort(key=lambda r: r["sha256"])  # rows in key order: no deadlock with another ingester
+                inserted = set(
+                    s.scalars(
+                        self.insert(EvidenceRow)
+                        .values(rows)
+                        .on_conflict_do_nothing(index_elements=["sha256"])
+                        .returning(EvidenceRow.sha256)
+                    )
+                )
+            s.add_all(dead)
+        for row in rows:
+            sha = row["sha256"]
+            i = first[sha][0]
+            if sha in inserted:
+                outcomes[i] = Outcome("evidence_stored", sha256=sha, held=row["held_until"] is not None)
+            else:  # another ingester stored it meanwhile
+                outcomes[i] = Outcome("evidence_duplicate", sha256=sha)
+        return [o for o in outcomes if o is not None]
+
+    def process_status(self, messages: list[tuple[str, bytes, datetime]]) -> list[Outcome]:
+        """Store a batch of node status and camera health messages (topic, payload, received_at) in
+        ONE transaction, with one write per node (camera): the newest message wins (`_supersedes`),
+        and the result is what storing them one at a time, in order, stores. One outcome per
+        message, in order (`stale`: older than what is stored, not written). Raises
+        SQLAlchemyError/OSError when the batch could not be stored: nothing of it was."""
+        outcomes: list[Outcome | None] = [None] * len(messages)
+        dead: list[DeadLetterRow] = []
+        typed: dict[int, str] = {}
+        said: dict[type[NodeStatusRow] | type[CameraHealthRow], dict[tuple[str, ...], list[tuple[int, _Said | None]]]] = {
+            NodeStatusRow: {},
+            CameraHealthRow: {},
+        }
+        for i, (topic, payload, received_at) in enumerate(messages):
+            parsed = parse_topic(self.prefix, topic)
+            try:
+                if parsed is None or parsed.kind not in ("status", "health"):
+                    raise InvalidMessage("unknown topic (not in the ingest topic tree)")
+                if parsed.kind == "status":
+                    model: type[NodeStatusRow] | type[CameraHealthRow] = NodeStatusRow
+                    key: tuple[str, ...] = (parsed.node,)
+                    names: dict[str, str] = {"node": parsed.node}
+                else:
+                    model, key = CameraHealthRow, (parsed.node, parsed.camera or "")
+                    names = {"node": parsed.node, "camera": parsed.camera or ""}
+                item: _Said | None = None  # an empty retained message clears the topic: forget the row too
+                if payload:
+                    value = _decode_json_or_text(payload)
+                    # Typed (contract.status) or an older node's untyped dict: stored as received
+                    # either way; one that claims the contract and breaks it is logged, never fatal.
+                    typed[i] = health.check_status("status" if parsed.kind == "status" else "health", value, **names)
+                    item = _Said(value, _said_at(value), received_at)
+            except InvalidMessage as e:
+                dead.append(_dead_letter_row(topic, payload, str(e), received_at))
+                outcomes[i] = Outcome("dead_letter", reason=dead[-1].reason)
+                continue
+            said[model].setdefault(key, []).append((i, item))
+        stale: set[int] = set()
+        with session_scope(self.sessions) as s:
+            for model, by_key in said.items():
+                if by_key:
+                    stale |= self._write_status(s, model, by_key)
+            s.add_all(dead)
+        for i in typed:
+            outcomes[i] = Outcome("status", reason=typed[i], stale=i in stale)
+        return [o if o is not None else Outcome("status") for o in outcomes]
+
+    def _write_status(
+        self,
+        s: Session,
+        model: type[NodeStatusRow] | type[CameraHealthRow],
+        by_key: dict[tuple[str, ...], list[tuple[int, _Said | None]]],
+    ) -> set[int]:
+        """One table's writes for a batch; returns the messages found stale. Rows are written and
+        locked in key order, new rows first (INSERT ... ON CONFLICT DO NOTHING), then the stored
+        ones (SELECT ... ORDER BY key FOR UPDATE, then one upsert and one delete): two ingesters
+        writing the same nodes queue on them in one order, never in a cycle."""
+        cols = [model.node] if model is NodeStatusRow else [model.node, model.camera]  # type: ignore[union-attr]
+        names = [c.key for c in cols]
+        keys = sorted(by_key)
+        stale: set[int] = set()
+        # Where no row is stored yet, the batch alone decides: insert that (a row another
+        # ingester stored meanwhile is left to the second step).
+        alone = {k: _fold(None, by_key[k]) for k in keys}
+        new_rows = [
+            {**dict(zip(names, k, strict=True)), "payload": r.payload, "updated_at": r.received_at}
+            for k in keys
+            if (r := alone[k][0]) is not None
+        ]
+        inserted: set[tuple[str, ...]] = set()
+        if new_rows:
+            stmt = self.insert(model).values(new_rows).on_conflict_do_nothing(index_elements=names).returning(*cols)
+            inserted = {tuple(r) for r in s.execute(stmt)}
+        for k in inserted:
+            stale |= alone[k][1]
+        rest = [k for k in keys if k not in inserted]
+        if not rest:
+            return stale
+        key_of = cols[0] if len(cols) == 1 else tuple_(*cols)
+        values_of: Callable[[list[tuple[str, ...]]], list[Any]] = (
+            (lambda ks: [k[0] for k in ks]) if len(cols) == 1 else (lambda ks: list(ks))
+        )
+        stored = {
+            tuple(r[: len(cols)]): _Said(r.payload, _said_at(r.payload), r.updated_at)
+            for r in s.execute(
+                select(*cols, model.payload, model.updated_at)
+                .where(key_of.in_(values_of(rest)))
+                .order_by(*cols)
+                .with_for_update()
+            )
+        }
+        upserts: list[dict[str, Any]] = []
+        gone: list[tuple[str, ...]] = []
+        for k in rest:
+            old = stored.get(k)
+            result, late = _fold(old, by_key[k])
+            stale |= late
+            if result is old:
+                continue
+            if result is None:
+                gone.append(k)
+            else:
+                upserts.append({**dict(zip(names, k, strict=True)), "payload": result.payload, "updated_at": result.received_at})
+        if upserts:
+            ins = self.insert(model).values(upserts)
             s.execute(
                 ins.on_conflict_do_update(
-                    index_elements=list(keys),
-                    set_={"payload": ins.excluded.payload, "updated_at": ins.excluded.updated_at},
+                    index_elements=names, set_={"payload": ins.excluded.payload, "updated_at": ins.excluded.updated_at}
                 )
             )
-        return Outcome("status", reason=typed)
+        if gone:
+            s.execute(delete(model).where(key_of.in_(values_of(gone))))
+        return stale
+
+
+@dataclass(frozen=True)
+class _Said:
+    """A status/health message's content, its own time (`at`, None: a last will or an untyped
+    message without one) and when central received it (a stored row: `updated_at`)."""
+
+    payload: Any
+    at: datetime | None
+    received_at: datetime
+
+
+def _said_at(value: Any) -> datetime | None:
+    at = value.get("at") if isinstance(value, dict) else None
+    if not isinstance(at, str):
+        return None
+    try:
+        t = datetime.fromisoformat(at)
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else None
+
+
+def _supersedes(new: _Said, old: _Said | None) -> bool:
+    """Whether `new` replaces `old` as what is stored for its node (camera): by the messages' own
+    times where both have one; otherwise (a last will, an older node's message) the later arrival,
+    as before. A stored time ahead of central's clock (by more than _STATUS_CLOCK_SLACK) is not
+    trusted: the node's clock ran ahead, and once set right its messages would all look older."""
+    if old is None or new.at is None or old.at is None:
+        return True
+    if old.at > new.received_at + _STATUS_CLOCK_SLACK:
+        return True
+    return new.at >= old.at
+
+
+def _fold(stored: _Said | None, said: list[tuple[int, _Said | None]]) -> tuple[_Said | None, set[int]]:
+    """What storing these messages one at a time, in order, over `stored` leaves (None: no row),
+    and which of them were older than what was there (not written)."""
+    current, stale = stored, set()
+    for i, item in said:
+        if item is None:
+            current = None
+        elif _supersedes(item, current):
+            current = item
+        else:
+            stale.add(i)
+    return current, stale
 
 
 def _transient(err: BaseException) -> bool:
@@ -835,20 +1070,34 @@ class Ingester:
             c.add("status_updates")
             if outcome.reason == "invalid":
                 c.add("status_invalid")
+            if outcome.stale:
+                c.add("status_stale")
         if self.on_outcome is not None:
             self.on_outcome(outcome)
 
-    def _process_batch_with_retry(self, items: list[_Item]) -> list[Outcome | None]:
-        """Event messages, many per transaction; retried whole while the database is away. A batch
-        the database rejects (or a bug) is redone one message at a time, so that one bad message is
-        dead-lettered alone. None for a message left unprocessed (stopping): it stays unacked."""
-        delays = itertools.chain([0.1, 0.25, 0.5, 1.0, 2.0], itertools.repeat(5.0))
+    def _store(self, kind: str, items: list[_Item], *, per_row: bool = False) -> list[Outcome]:
+        """One transaction for `items`, all of one kind ("event", "evidence", "status")."""
         messages = [(it.topic, it.payload, it.received_at) for it in items]
+        if kind == "event":
+            outcomes = self.processor.process_events(messages, per_row=per_row)
+            self.counters.add("batches")
+        elif kind == "evidence":
+            outcomes = self.processor.process_evidence(messages)
+            self.counters.add("evidence_batches")
+        else:
+            outcomes = self.processor.process_status(messages)
+            self.counters.add("status_batches")
+        return outcomes
+
+    def _process_batch_with_retry(self, items: list[_Item], kind: str = "event") -> list[Outcome | None]:
+        """Messages of one kind, many per transaction; retried whole while the database is away. A
+        batch the database rejects (or a bug) is bisected at once (events: first redone with each
+        row in a savepoint), so that one bad message is dead-lettered alone. None for a message
+        left unprocessed (stopping): it stays unacked."""
+        delays = itertools.chain([0.1, 0.25, 0.5, 1.0, 2.0], itertools.repeat(5.0))
         while True:
             try:
-                outcomes = list(self.processor.process_events(messages))
-                self.counters.add("batches")
-                return outcomes
+                return list(self._store(kind, items))
             except (SQLAlchemyError, OSError) as e:
                 self.counters.add("db_errors")
                 if not _transient(e):
@@ -868,23 +1117,22 @@ class Ingester:
                 break
             if self._stopping.wait(delay):
                 return [None] * len(items)
+        if kind != "event":
+            log.warning(kv("batch_split", batch=len(items), kind=kind, reason="rejected by the database; bisecting"))
+            return self._isolate(items, kind)
         log.warning(kv("batch_split", batch=len(items), reason="rejected by the database; row by row"))
         try:
-            outcomes = list(
-                self.processor.process_events([(it.topic, it.payload, it.received_at) for it in items], per_row=True)
-            )
-            self.counters.add("batches")
-            return outcomes
+            return list(self._store(kind, items, per_row=True))
         except (SQLAlchemyError, OSError) as e:
             self.counters.add("db_errors")
             if _transient(e):
-                return self._process_batch_with_retry(items)
+                return self._process_batch_with_retry(items, kind)
         except Exception:
             log.exception(kv("batch_crashed", batch=len(items)))
         # Refused elsewhere than at the event row (a report, a link): find the message by bisecting.
-        return self._isolate(items)
+        return self._isolate(items, kind)
 
-    def _isolate(self, items: list[_Item]) -> list[Outcome | None]:
+    def _isolate(self, items: list[_Item], kind: str = "event") -> list[Outcome | None]:
         """A batch the database rejected (or a bug): each half is tried at once, without backoff
         (the database answered; it is not away), down to the message it rejects, which is
         dead-lettered alone. k bad messages among n cost about 2k·log2(n) transactions; the good
@@ -896,33 +1144,37 @@ class Ingester:
         out: list[Outcome | None] = []
         for half in (items[:mid], items[mid:]):
             try:
-                out += self.processor.process_events([(it.topic, it.payload, it.received_at) for it in half])
-                self.counters.add("batches")
+                out += self._store(kind, half)
                 continue
             except (SQLAlchemyError, OSError) as e:
                 self.counters.add("db_errors")
                 if _transient(e):
-                    out += self._process_batch_with_retry(half)
+                    out += self._process_batch_with_retry(half, kind)
                     continue
             except Exception:
                 log.exception(kv("batch_crashed", batch=len(half)))
-            out += self._isolate(half)
+            out += self._isolate(half, kind)
         return out
 
     def _handle(self, batch: list[_Item]) -> None:
-        events: list[_Item] = []
+        # One transaction per kind: the evidence files first (the edge sends them before the event
+        # that refers to them), then status and health, then the events.
+        kinds: dict[str, list[_Item]] = {"evidence": [], "status": [], "event": []}
         for item in batch:
-            if self.processor.is_event_topic(item.topic):
-                events.append(item)
-            else:
-                outcome = self._process_with_retry(item)
-                if outcome is not None:
-                    self._ack(item)
-                    self._record(item, outcome)
-        if events:
-            for item, outcome in zip(events, self._process_batch_with_retry(events), strict=True):
+            kind = self.processor.kind_of(item.topic)
+            if kind in kinds:
+                kinds[kind].append(item)
+                continue
+            outcome = self._process_with_retry(item)  # not ours: dead-lettered
+            if outcome is not None:
+                self._ack(item)
+                self._record(item, outcome)
+        for kind, items in kinds.items():
+            if not items:
+                continue
+            for item, outcome in zip(items, self._process_batch_with_retry(items, kind), strict=True):
                 if outcome is not None:  # None: stopping with the DB away; unacked, the broker keeps it
-                    self._ack(item)
+                    self._ack(item)  # after the commit of its transaction, never before
                     self._record(item, outcome)
 
     def _work(self) -> None:
