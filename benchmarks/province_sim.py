@@ -1117,8 +1117,10 @@ def print_table(r: dict[str, Any]) -> None:
 def probe(n: int = 1000) -> dict[str, Any]:
     """Cost per message of each ingest path, in this process (no broker, no simulator): one
     MessageProcessor on a fresh PostgreSQL database; new events and their re-publish with the clip
-    in batches of 100 (as the worker batches them), node status and camera health one per
-    transaction (as the worker stores them), MQTT evidence (a 105 kB snapshot) one per transaction."""
+    in batches of 100 (as the worker batches them); node status and camera health, and MQTT
+    evidence (a 105 kB snapshot), both one per transaction (`process`, a message alone) and in
+    batches of 100 (`process_status`, `process_evidence`: what the worker does under load, where
+    the processor has them)."""
     from central.db import make_engine, make_session_factory, migrate
     from central.ingester import MessageProcessor
     from tests.services import DEFAULT_POSTGRES_ADMIN_URL, create_database, drop_database
@@ -1135,7 +1137,15 @@ def probe(n: int = 1000) -> dict[str, Any]:
         nodes = [(f"sim-{i:05d}", 3) for i in range(100)]
         w = Worker({"seed": 1, "phases": [], "nodes": nodes, "camera_offset": 0, "passwords": {x: "-" for x, _ in nodes},
                     "evidence_scale": 0, "clips": True})
-        first, again, status, evidence = [], [], [], []
+        first, again, status, evidence, evidence2 = [], [], [], [], []
+
+        def status_set(node: Any, at: datetime) -> list[tuple[str, bytes]]:
+            cams = {c: node.health(c, at) for c, _p in node.cameras}
+            st = NodeStatus(node=node.id, state="online", at=at, uptime_s=1.0, outbox_backlog=0, published=0,
+                            held_no_subscriber=0, cameras=cams)
+            return [(node_status_topic(PREFIX, node.id), st.to_json().encode()),
+                    *[(camera_health_topic(PREFIX, node.id, c), h.to_json().encode()) for c, h in cams.items()]]
+
         now = datetime.now(UTC)
         for k in range(n):
             node = w.nodes[k % len(w.nodes)]
@@ -1148,14 +1158,11 @@ def probe(n: int = 1000) -> dict[str, Any]:
             first.append((topic, ev.to_json().encode(), now))
             again.append((topic, ev.model_copy(update={"evidence": [clip], "evidence_pending": []}).to_json().encode(), now))
             if k < len(w.nodes):
-                cams = {c: node.health(c, now) for c, _p in node.cameras}
-                st = NodeStatus(node=node.id, state="online", at=now, uptime_s=1.0, outbox_backlog=0, published=0,
-                                held_no_subscriber=0, cameras=cams)
-                status.append((node_status_topic(PREFIX, node.id), st.to_json().encode()))
-                status += [(camera_health_topic(PREFIX, node.id, c), h.to_json().encode()) for c, h in cams.items()]
+                status += status_set(node, now)
             if k < 200:
-                b = w.snapshot_bytes(SNAPSHOT_BYTES)
-                evidence.append((evidence_topic(PREFIX, node.id, cam, sha256(b).hexdigest()), b))
+                for into in (evidence, evidence2):  # new files for each of the two ways
+                    b = w.snapshot_bytes(SNAPSHOT_BYTES)
+                    into.append((evidence_topic(PREFIX, node.id, cam, sha256(b).hexdigest()), b))
 
         def timed(label: str, count: int, fn: Any) -> None:
             t, c = time.perf_counter(), time.process_time()
@@ -1169,6 +1176,14 @@ def probe(n: int = 1000) -> dict[str, Any]:
               lambda: [proc.process_events(again[i:i + 100]) for i in range(0, n, 100)])
         timed("node status + camera health (1 per transaction)", len(status), lambda: [proc.process(t, b) for t, b in status])
         timed("MQTT evidence 105 kB (1 per transaction)", len(evidence), lambda: [proc.process(t, b) for t, b in evidence])
+        if hasattr(proc, "process_status"):
+            later = now + timedelta(seconds=10)  # the next status set: newer than the stored one, all written
+            msgs = [(t, b, later) for node in w.nodes for t, b in status_set(node, later)]
+            timed("node status + camera health (batches of 100)", len(msgs),
+                  lambda: [proc.process_status(msgs[i:i + 100]) for i in range(0, len(msgs), 100)])
+            ev = [(t, b, later) for t, b in evidence2]
+            timed("MQTT evidence 105 kB (batches of 100)", len(ev),
+                  lambda: [proc.process_evidence(ev[i:i + 100]) for i in range(0, len(ev), 100)])
         engine.dispose()
     finally:
         drop_database(admin, name)

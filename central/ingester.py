@@ -519,6 +519,8 @@ class MessageProcessor:
         outcomes: list[Outcome | None] = [None] * len(messages)
         dead: list[DeadLetterRow] = []
         first: dict[str, tuple[int, str, bytes, str, datetime]] = {}  # sha -> its first message here
+        again: dict[str, list[tuple[int, str, bytes, datetime]]] = {}  # sha -> its later copies here
+        refused: dict[str, str] = {}  # sha -> why its first copy was dead-lettered
         for i, (topic, payload, received_at) in enumerate(messages):
             parsed = parse_topic(self.prefix, topic)
             try:
@@ -529,8 +531,8 @@ class MessageProcessor:
                 dead.append(_dead_letter_row(topic, payload, str(e), received_at))
                 outcomes[i] = Outcome("dead_letter", reason=dead[-1].reason)
                 continue
-            if sha in first:  # the same file twice in one batch (a redelivery): the first stores it
-                outcomes[i] = Outcome("evidence_duplicate", sha256=sha)
+            if sha in first:  # the same file twice in one batch (a redelivery): as the first fares
+                again.setdefault(sha, []).append((i, topic, payload, received_at))
                 continue
             first[sha] = (i, topic, payload, media_type, received_at)
         limits = self.evidence_limits
@@ -554,6 +556,7 @@ class MessageProcessor:
                     try:
                         held_until = evidence_hold.hold_until(limits, held, len(payload), received_at)
                     except evidence_hold.EvidenceRefused as e:
+                        refused[sha] = e.reason
                         dead.append(_dead_letter_row(topic, payload, e.reason, received_at))
                         outcomes[i] = Outcome("dead_letter", reason=dead[-1].reason)
                         continue
@@ -567,7 +570,7 @@ class MessageProcessor:
                     # (one worker, in order). The bytes go to the dead letter (up to
                     # DEAD_LETTER_MAX_PAYLOAD) and the ingester carries on; `evidence_store_failing`
                     # in /healthz says the store is failing.
-                    reason = f"{EVIDENCE_STORE_FAILED}: {type(e).__name__}: {e}"
+                    reason = refused[sha] = f"{EVIDENCE_STORE_FAILED}: {type(e).__name__}: {e}"
                     dead.append(_dead_letter_row(topic, payload, reason, received_at))
                     outcomes[i] = Outcome("dead_letter", reason=dead[-1].reason)
                     continue
@@ -581,6 +584,15 @@ class MessageProcessor:
                         "held_until": held_until,
                     }
                 )
+        # A file's later copies in the batch fare as one at a time would: a duplicate of the file
+        # stored (or being stored now), or refused for the first copy's reason.
+        for sha, copies in again.items():
+            for i, topic, payload, received_at in copies:
+                if sha in refused:
+                    dead.append(_dead_letter_row(topic, payload, refused[sha], received_at))
+                    outcomes[i] = Outcome("dead_letter", reason=dead[-1].reason)
+                else:
+                    outcomes[i] = Outcome("evidence_duplicate", sha256=sha)
         inserted: set[str] = set()
         with session_scope(self.sessions) as s:
             if rows:

@@ -340,7 +340,7 @@ def test_a_burst_of_evidence_is_stored_in_few_transactions_within_the_holding_li
     central_database_url: str, mqtt_broker: Any, tmp_path: Path, queued: Any
 ) -> None:
     """80 snapshots no stored event refers to yet (held), a redelivery of one, one whose bytes do
-    not match its sha256, published while the ingester is away: the holding area (0.2 MB here)
+    not match its sha256, a second copy of the last, published while the ingester is away: the holding area (0.2 MB here)
     takes the first 51 files of 4 kB and refuses the rest, also when they come in one batch; each
     stored file is complete and verified on disk, the rows were written a batch at a time, and
     every message is acked."""
@@ -351,6 +351,7 @@ def test_a_burst_of_evidence_is_stored_in_few_transactions_within_the_holding_li
     messages = [(evidence_topic(p, "node-1", "cam-1", sha256_hex(b)), b) for b in files]
     messages.insert(10, messages[3])  # the same file again
     messages.insert(20, (evidence_topic(p, "node-1", "cam-1", sha256_hex(b"other")), files[5]))
+    messages.append(messages[-1])  # a file refused (the area is full by then), again: refused again
     total = len(messages)
     admitted = int(0.2 * 1024 * 1024) // 4096  # 51
 
@@ -360,7 +361,7 @@ def test_a_burst_of_evidence_is_stored_in_few_transactions_within_the_holding_li
     c = ing.counters
     assert c.acked == total, c.snapshot()
     assert c.evidence_stored == c.evidence_held == admitted and c.evidence_duplicates == 1, c.snapshot()
-    assert c.dead_letters == 1 + (80 - admitted) and c.db_errors == 0, c.snapshot()
+    assert c.dead_letters == 1 + (80 - admitted) + 1 and c.db_errors == 0, c.snapshot()
     assert 1 <= c.evidence_batches <= total // 10, c.evidence_batches
     engine = make_engine(cfg.database_url)
     try:
@@ -373,5 +374,26 @@ def test_a_burst_of_evidence_is_stored_in_few_transactions_within_the_holding_li
     assert all(r.held_until is not None and r.size == 4096 for r in rows.values())
     for sha, row in rows.items():
         assert sha256_hex((cfg.evidence_dir / row.path).read_bytes()) == sha
-    assert sum(r.startswith("evidence holding area full") for r in letters) == 80 - admitted, letters[:3]
+    assert sum(r.startswith("evidence holding area full") for r in letters) == 80 - admitted + 1, letters[:3]
     assert sum(r.startswith("evidence sha256 mismatch") for r in letters) == 1, letters[:3]
+
+
+def test_in_one_batch_a_file_s_copies_fare_as_its_first(central_database_url: str, tmp_path: Path) -> None:
+    """One batch: a file the holding area refuses, twice, and a stored one, twice: the refused
+    one's copy is refused too (as one at a time would), the stored one's copy is a duplicate."""
+    cfg = CentralConfig.model_validate(
+        {"database_url": central_database_url, "evidence_dir": str(tmp_path / "ev"), "limits": {"evidence_hold_max_mb": 0.005}}
+    )
+    engine = make_engine(cfg.database_url)
+    try:
+        proc = ingest_processor(cfg, engine)
+        ok, big = fake_jpeg("ok", 4096), fake_jpeg("big", 4096)
+        now = datetime.now(UTC)
+        msgs = [(evidence_topic("ioc", "node-1", "cam-1", sha256_hex(b)), b, now) for b in (ok, big, ok, big)]
+        kinds = [o.kind for o in proc.process_evidence(msgs)]
+        assert kinds == ["evidence_stored", "dead_letter", "evidence_duplicate", "dead_letter"], kinds
+        with engine.connect() as conn:
+            assert [r for (r,) in conn.execute(select(EvidenceRow.sha256))] == [sha256_hex(ok)]
+            assert len(conn.execute(select(DeadLetterRow.id)).all()) == 2
+    finally:
+        engine.dispose()
