@@ -57,9 +57,12 @@ _INGEST_COUNTERS = (
     ("clock_suspect", "events stored with a time outside the clock window around their arrival"),
     ("status_updates", "node status and camera health messages"),
     ("status_invalid", "status messages that broke the typed contract (stored, logged)"),
+    ("status_stale", "status/health messages older (by their own time) than the stored one: acked, not written"),
     ("db_errors", "database errors (the message was retried)"),
     ("acked", "messages acknowledged to the broker after commit"),
     ("batches", "event transactions (batches of event messages)"),
+    ("status_batches", "status/health transactions (batches of status and health messages)"),
+    ("evidence_batches", "MQTT evidence transactions (batches of evidence messages)"),
 )
 
 
