@@ -397,3 +397,24 @@ def test_in_one_batch_a_file_s_copies_fare_as_its_first(central_database_url: st
             assert len(conn.execute(select(DeadLetterRow.id)).all()) == 2
     finally:
         engine.dispose()
+
+
+def test_a_stored_time_ahead_of_central_s_clock_holds_no_place(central_database_url: str, tmp_path: Path) -> None:
+    """A node whose clock ran an hour ahead, then was set right: its next status is "older" than
+    the stored one by the times, but the stored time has not come yet (beyond 30 s of central's
+    clock), so the new one is written. An older one within the slack is still refused."""
+    cfg = CentralConfig.model_validate({"database_url": central_database_url, "evidence_dir": str(tmp_path / "ev")})
+    engine = make_engine(cfg.database_url)
+    try:
+        proc = ingest_processor(cfg, engine)
+        now = datetime.now(UTC).replace(microsecond=0)
+        ahead, right = _messages("ioc", "node-clock", now + timedelta(hours=1)), _messages("ioc", "node-clock", now)
+        assert [o.stale for o in proc.process_status([(t, b, now) for t, b in ahead])] == [False] * 3
+        assert [o.stale for o in proc.process_status([(t, b, now) for t, b in right])] == [False] * 3
+        older = _messages("ioc", "node-clock", now - timedelta(seconds=5))
+        assert [o.stale for o in proc.process_status([(t, b, now) for t, b in older])] == [True] * 3
+        status, health, _ = _rows(cfg.database_url)
+        assert _at(status["node-clock"]) == now
+        assert {_at(v) for v in health.values()} == {now}
+    finally:
+        engine.dispose()
