@@ -32,11 +32,24 @@ REAL = [
 ]
 
 
-def fmt(s: synth.Score) -> str:
+def fmt(s: synth.Score, seconds: float | None = None) -> str:
     events = s.tp + s.fp
     p = f"{s.precision:.2f}" if events else "–"
     r = f"{s.recall:.2f}" if s.tp + s.fn else "–"
-    return f"{p} / {r} / {events} (tp {s.tp}, fp {s.fp}, fn {s.fn})"
+    # False events per hour of footage: what a ward's officers would wade through (real clips only).
+    per_hour = f", {s.fp / (seconds / 3600):.0f} false/h" if seconds else ""
+    return f"{p} / {r} / {events} (tp {s.tp}, fp {s.fp}, fn {s.fn}{per_hour})"
+
+
+def clip_seconds(video: Path) -> float:
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    try:
+        frames, fps = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
+    finally:
+        cap.release()
+    return frames / fps if fps > 0 else 0.0
 
 
 def synthetic(variants: int) -> dict[str, synth.Score]:
@@ -51,13 +64,15 @@ def synthetic(variants: int) -> dict[str, synth.Score]:
     return total
 
 
-def real() -> dict[str, dict[str, synth.Score]]:
+def real(seconds: dict[str, float]) -> dict[str, dict[str, synth.Score]]:
+    """Scores per labelled clip; `seconds` gets each clip's length."""
     out = {}
     for label_name, config, long_side in REAL:
         labels = load_labels(label_name)
         folder = OUT / label_name
         cam = load_camera_config(REPO_ROOT / "configs" / "cameras" / f"{config}.yaml")
         video = video_path(labels["video"])
+        seconds[label_name] = clip_seconds(video)
         analyze_video(video, cam, folder, detector_config=DetectorConfig(long_side=long_side),
                       start_time=video_start(video))
         # Only the rules the camera runs: a label file may hold acts of others (Hanoi's no_helmet
@@ -75,15 +90,32 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     columns: dict[str, dict[str, synth.Score]] = {}
+    seconds: dict[str, float] = {}
     if args.only in (None, "synthetic"):
         columns[f"synthetic ({args.variants + 1} × {len(scenarios(0))} scenes)"] = synthetic(args.variants)
     if args.only in (None, "real"):
-        columns.update(real())
+        per_clip = real(seconds)
+        columns.update({f"{name} ({seconds[name]:.0f} s)": col for name, col in per_clip.items()})
+        # Pooled over every real clip that runs the rule: the number the targets are about.
+        pooled: dict[str, synth.Score] = {}
+        pooled_s: dict[str, float] = {}
+        for name, col in per_clip.items():
+            for ty, sc in col.items():
+                pooled.setdefault(ty, synth.Score()).add(sc)
+                pooled_s[ty] = pooled_s.get(ty, 0.0) + seconds[name]
+        columns["all real footage"] = pooled
+        seconds.update({f"all real footage/{ty}": v for ty, v in pooled_s.items()})
     print(f"\n{time.perf_counter() - t0:.0f} s\n")
     print("| rule | " + " | ".join(columns) + " |")
     print("|---|" + "---|" * len(columns))
     for ty in TYPES:
-        cells = [fmt(col[ty]) if ty in col else "– (no acts, no events)" for col in columns.values()]
+        cells = []
+        for name, col in columns.items():
+            if ty not in col:
+                cells.append("– (not run)")
+                continue
+            secs = seconds.get(f"all real footage/{ty}") if name == "all real footage" else seconds.get(name.rsplit(" (", 1)[0])
+            cells.append(fmt(col[ty], secs))
         print(f"| {ty} | " + " | ".join(cells) + " |")
 
 
