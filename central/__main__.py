@@ -161,14 +161,14 @@ def _stop_event_on_signals() -> threading.Event:
     return stop
 
 
-def _serve(cfg: CentralConfig, ingester: object | None, stop: threading.Event) -> int:
+def _serve(cfg: CentralConfig, ingester: object | None, stop: threading.Event, event_source: object | None = None) -> int:
     """Serve the console until `stop` is set; 1 if the server could not start (port taken...)."""
     import uvicorn
 
     from central.web import create_app
 
     engine = getattr(ingester, "engine", None)
-    app = create_app(cfg, engine=engine, ingester=ingester)
+    app = create_app(cfg, engine=engine, ingester=ingester, event_source=event_source)
     # log_config=None: keep our one-line log format. uvicorn runs on a thread so that it installs no
     # signal handlers: its own re-raise SIGTERM after shutdown, killing us before a clean stop.
     from central.web.slow_clients import DEFAULT_READ_TIMEOUT_S, protocol
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ingest":
             stop.wait()
             return 0
-        return _serve(cfg, ingester, stop)
+        return _serve(cfg, ingester, stop, event_source=events_stream)
     finally:
         if dispatcher is not None:
             dispatcher.stop()

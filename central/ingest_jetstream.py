@@ -65,6 +65,12 @@ class JetStreamIngester:
         """The stream and the durable consumer exist and this ingester is pulling."""
         return self._ready.wait(timeout)
 
+    engine_name = "jetstream"
+
+    def consuming(self) -> bool:
+        """Pulling, and the loop has not died (/healthz, /metrics)."""
+        return self._ready.is_set() and self.error is None and self._thread.is_alive()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._thread.join(timeout)

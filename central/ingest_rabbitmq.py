@@ -84,6 +84,12 @@ class RabbitMqEventSource:
         """The queue exists and this ingester consumes from it."""
         return self._ready.wait(timeout)
 
+    engine_name = "rabbitmq"
+
+    def consuming(self) -> bool:
+        """Consuming on a live channel now (/healthz, /metrics)."""
+        return self.connected.is_set()
+
     def stop(self, drain_timeout: float = 5.0) -> None:
         """Cancel the consumer, let the ingester finish (and ack) what it holds, close."""
         self._drain_timeout = drain_timeout

@@ -73,10 +73,17 @@ def _num(value: Any) -> float | None:
 
 
 class CentralCollector(Collector):
-    def __init__(self, sessions: sessionmaker[Session], config: CentralConfig, ingester: Any | None = None) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        config: CentralConfig,
+        ingester: Any | None = None,
+        event_source: Any | None = None,
+    ) -> None:
         self.sessions = sessions
         self.config = config
         self.ingester = ingester
+        self.event_source = event_source
 
     def collect(self) -> Iterator[Metric]:
         if self.ingester is not None:
@@ -110,6 +117,14 @@ class CentralCollector(Collector):
         up = GaugeMetricFamily("ioc_central_ingest_mqtt_connected", "1 while the ingester is connected to the broker")
         up.add_metric([], 1.0 if self.ingester.connected.is_set() else 0.0)  # type: ignore[union-attr]
         yield up
+        if self.event_source is not None:
+            src = GaugeMetricFamily(
+                "ioc_central_event_source_consuming",
+                "1 while this process consumes events from the broker cluster's queue or stream",
+                labels=["engine"],
+            )
+            src.add_metric([self.event_source.engine_name], 1.0 if self.event_source.consuming() else 0.0)
+            yield src
 
     def _database(self, s: Session) -> Iterator[Metric]:
         reports = GaugeMetricFamily("ioc_central_reports", "Field reports by status and type", labels=["status", "type"])
@@ -201,9 +216,11 @@ def _gauges(
         yield family
 
 
-def registry(sessions: sessionmaker[Session], config: CentralConfig, ingester: Any | None = None) -> CollectorRegistry:
+def registry(
+    sessions: sessionmaker[Session], config: CentralConfig, ingester: Any | None = None, event_source: Any | None = None
+) -> CollectorRegistry:
     """A registry of its own per app (not the process-global one): two apps in one process (the
     tests) never mix their values."""
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(CentralCollector(sessions, config, ingester))
+    reg.register(CentralCollector(sessions, config, ingester, event_source))
     return reg

@@ -40,8 +40,11 @@ def favicon() -> FileResponse:
                         headers={"Cache-Control": "public, max-age=86400"})
 
 
-def create_app(config: CentralConfig, *, engine: Engine | None = None, ingester: Any | None = None) -> FastAPI:
-    """The console app. `ingester` (optional) adds its counters and MQTT state to /healthz and /metrics."""
+def create_app(
+    config: CentralConfig, *, engine: Engine | None = None, ingester: Any | None = None, event_source: Any | None = None
+) -> FastAPI:
+    """The console app. `ingester` (optional) adds its counters and MQTT state to /healthz and /metrics;
+    `event_source` (a broker cluster's queue or stream consumer) whether it is consuming."""
     engine = engine or make_engine(config.database_url)
     sessions = make_session_factory(engine)
     with session_scope(sessions) as s:
@@ -69,7 +72,8 @@ def create_app(config: CentralConfig, *, engine: Engine | None = None, ingester:
         env=jinja_env(),
         share_secret=share_secret,
         ingester=ingester,
-        metrics=metrics.registry(sessions, config, ingester),
+        event_source=event_source,
+        metrics=metrics.registry(sessions, config, ingester, event_source),
         throttle=LoginThrottle(
             sessions,
             account_failures=config.auth.login_account_failures,

@@ -39,6 +39,7 @@ class Console:
     metrics: CollectorRegistry
     throttle: LoginThrottle
     ingester: Any | None = None
+    event_source: Any | None = None  # RabbitMqEventSource / JetStreamIngester: engine_name, consuming()
     # (monotonic time, notices): the health banner on operator pages, recomputed at most every
     # NOTICES_TTL_S so a busy console does not read the health tables on every page.
     _notices: tuple[float, list[dict[str, Any]]] = (float("-inf"), [])

@@ -339,6 +339,9 @@ class Liveness(_Open):
     database: str | None = None
     mqtt: str | None = Field(None, description="connected | disconnected (only where the ingester runs)")
     ingester: dict[str, int] | None = Field(None, description="the ingester's counters since it started")
+    event_source: dict[str, Any] | None = Field(
+        None, description="where events come from when a broker cluster's queue feeds them: engine, consuming"
+    )
 
 
 class PublicImage(_Open):

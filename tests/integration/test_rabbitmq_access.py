@@ -247,3 +247,68 @@ def test_central_ingests_from_the_queue_and_a_node_cannot_go_beyond_its_own_topi
         except subprocess.TimeoutExpired:
             proc.kill()
     assert proc.returncode == 0, "".join(err[-30:])
+
+
+def test_healthz_and_metrics_say_whether_the_queue_is_consumed(broker: RabbitCluster, tmp_path: Path) -> None:
+    """With events from the queue, "mqtt: connected" says nothing of them: /healthz and /metrics
+    show the queue consumer itself, and follow it when its broker node goes away and comes back."""
+    import json
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "central.password").write_text("secret-central\n")
+    node = broker.nodes[0]
+    cfg = tmp_path / "central.yaml"
+    cfg.write_text(
+        f"database_url: sqlite:///{tmp_path / 'central.db'}\n"
+        f"mqtt: {{url: 'mqtt://127.0.0.1:{node.mqtt_port}', protocol: '3.1.1', share_group: null, client_id: central-1,"
+        f" username: central, password_file: {tmp_path / 'central.password'}}}\n"
+        f"rabbitmq: {{servers: ['amqp://127.0.0.1:{node.amqp_port}'], password_file: {tmp_path / 'central.password'},"
+        f" replicas: 1}}\n"
+        f"web: {{host: 127.0.0.1, port: {port}}}\n"
+        f"evidence_dir: {tmp_path / 'evidence'}\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "central", "--config", str(cfg), "run"],
+        cwd=REPO_ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    err: list[str] = []
+    threading.Thread(target=lambda: err.extend(iter(proc.stderr.readline, "")), daemon=True).start()  # type: ignore[union-attr]
+
+    def healthz() -> dict:  # type: ignore[type-arg]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                return json.loads(r.read())
+        except OSError:
+            return {}
+
+    def gauge() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            lines = r.read().decode().splitlines()
+        return next((x for x in lines if x.startswith("ioc_central_event_source_consuming{")), "")
+
+    def consuming() -> bool | None:
+        return healthz().get("event_source", {}).get("consuming")
+
+    try:
+        wait_until(lambda: consuming() is True or proc.poll() is not None, timeout=60, what="the queue consumed")
+        assert proc.poll() is None, "".join(err[-30:])
+        assert healthz()["event_source"] == {"engine": "rabbitmq", "consuming": True}
+        assert gauge() == 'ioc_central_event_source_consuming{engine="rabbitmq"} 1.0'
+        broker.kill(0)
+        wait_until(lambda: consuming() is False, timeout=30, what="/healthz saying the queue is not consumed")
+        assert gauge().endswith(" 0.0")
+        assert healthz()["status"] == "ok"  # the console itself still serves: not a liveness failure
+        broker.start(0)
+        wait_until(lambda: consuming() is True, timeout=120, what="consuming again after the node is back")
+        assert proc.poll() is None, "".join(err[-30:])
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -63,6 +63,10 @@ def healthz(request: Request, ctx: Ctx, response: Response) -> dict[str, Any]:
     if ctx.ingester is not None and _sees_ingest(request, database_up=body["status"] == "ok"):
         body["mqtt"] = "connected" if ctx.ingester.connected.is_set() else "disconnected"
         body["ingester"] = ctx.ingester.counters.snapshot()
+        src = ctx.event_source
+        if src is not None:
+            # Events come from the cluster's queue, not MQTT: "mqtt: connected" alone says nothing of them.
+            body["event_source"] = {"engine": src.engine_name, "consuming": bool(src.consuming())}
     response.status_code = 200 if body["status"] == "ok" else 503
     return body
 
