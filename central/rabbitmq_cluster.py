@@ -24,8 +24,16 @@ Accounts (one vhost, `/`), with RabbitMQ's topic permissions on `amq.topic`, whi
 
 Without topic permissions RabbitMQ allows every routing key: every node account must have them,
 which `definitions()` writes. `python -m central.rabbitmq_cluster OUT_DIR --node node-1 ...`
-writes the three node configs and `definitions.json` (users with salted SHA-256 hashes, their
-passwords in OUT_DIR/secrets/, mode 600); docs/deploy.md says how to start them.
+writes the three node configs (`<host>.rabbitmq.conf`, `<host>.rabbitmq-env.conf`) and
+`definitions.json` (users with salted SHA-256 hashes, their passwords and the cluster's Erlang
+cookie in OUT_DIR/secrets/, mode 600); docs/deploy.md says how to start them.
+
+TLS (`--tls-dir DIR`): the AMQP and MQTT listeners are TLS-only, and the Erlang distribution between
+the nodes and from the CLI tools runs over TLS too (`inet_tls_dist` with `inter_node_tls.config`,
+`ssl_dist_optfile`): both ends present a certificate the cluster's CA signed and check the
+other's, so a machine with the cookie but without such a certificate cannot join or administer the
+cluster (tests/integration/test_rabbitmq_tls.py). `--make-pki` writes a CA and one certificate per
+host for a trial (openssl); a deployment uses its own CA.
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ import json
 import os
 import re
 import secrets
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +57,9 @@ EVENTS_QUEUE = "ioc.events"
 CENTRAL_USER = "central"
 VHOST = "/"
 EXCHANGE = "amq.topic"  # where RabbitMQ's MQTT plugin publishes
+TLS_DIR = "/etc/rabbitmq/tls"  # on each node: ca.crt, server.crt, server.key (that host's)
+INTER_NODE_TLS_CONFIG = "inter_node_tls.config"  # the ssl_dist_optfile, beside rabbitmq.conf
+DIST_PORT = 25672
 
 
 @dataclass(frozen=True)
@@ -194,7 +207,7 @@ def node_config(node: RabbitNode, *, tls_dir: str | None = None) -> str:
         "log.file.level = info",
     ]
     if tls_dir:
-        # TLS for the clients; between the nodes see docs/deploy.md (inet_tls_dist, ssl_dist_optfile).
+        # TLS-only for the clients; between the nodes: node_env_conf + inter_node_tls_config.
         lines += [
             "listeners.tcp = none",
             "mqtt.listeners.tcp = none",
@@ -210,6 +223,86 @@ def node_config(node: RabbitNode, *, tls_dir: str | None = None) -> str:
 
 
 ENABLED_PLUGINS = "[rabbitmq_mqtt].\n"
+
+
+# ------------------------------------------------------------------ TLS between the nodes
+
+
+def _erl_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def inter_node_tls_config(tls_dir: str, *, ca: str = "ca.crt", cert: str = "server.crt", key: str = "server.key") -> str:
+    """The `ssl_dist_optfile` of a node (and of its CLI tools): the Erlang distribution over TLS
+    1.2/1.3 with both ends verified against the cluster's CA. `server` is what a node answers with
+    when a peer (another node, rabbitmqctl) connects; `fail_if_no_peer_cert` refuses a peer
+    without a certificate, `verify_peer` one the CA did not sign. `client` is what it presents
+    when it connects out; it checks the peer's certificate against the CA and the host name in the
+    peer's node name (`rabbit@rabbit-2`: the certificate must name `rabbit-2`). The cookie is
+    still checked on top."""
+    files = [f"{{cacertfile, {_erl_string(f'{tls_dir}/{ca}')}}}", f"{{certfile, {_erl_string(f'{tls_dir}/{cert}')}}}",
+             f"{{keyfile, {_erl_string(f'{tls_dir}/{key}')}}}"]  # fmt: skip
+    common = [*files, "{verify, verify_peer}", "{secure_renegotiate, true}", "{versions, ['tlsv1.3', 'tlsv1.2']}"]
+    server = ",\n    ".join([*common, "{fail_if_no_peer_cert, true}"])
+    client = ",\n    ".join(common)
+    return (
+        "%% Erlang distribution over TLS (inet_tls_dist): written by python -m central.rabbitmq_cluster\n"
+        f"[{{server, [\n    {server}\n  ]}},\n {{client, [\n    {client}\n  ]}}].\n"
+    )
+
+
+def tls_dist_erl_args(optfile: str) -> str:
+    """What makes a node's (or the CLI's) Erlang VM use TLS for the distribution."""
+    return f"-proto_dist inet_tls -ssl_dist_optfile {optfile}"
+
+
+def node_env_conf(host: str, *, optfile: str | None = None, dist_port: int = DIST_PORT) -> str:
+    """/etc/rabbitmq/rabbitmq-env.conf of one node: its node name (the peers reach it by `host`),
+    the distribution port, and with `optfile` the distribution over TLS for the server and for
+    rabbitmqctl & co. (the same file: the CLI connects as a TLS client with the host's
+    certificate). Replaces a file that binds the node to localhost."""
+    lines = [
+        "# /etc/rabbitmq/rabbitmq-env.conf, written by python -m central.rabbitmq_cluster",
+        f"NODENAME=rabbit@{host}",
+        f"DIST_PORT={dist_port}",
+    ]
+    if optfile:
+        args = tls_dist_erl_args(optfile)
+        lines += [f'SERVER_ADDITIONAL_ERL_ARGS="{args}"', f'CTL_ERL_ARGS="{args}"']
+    return "\n".join(lines) + "\n"
+
+
+def generate_pki(folder: Path, hosts: list[str], *, days: int = 825, ca_name: str = "ioc-rabbitmq-ca") -> Path:
+    """A CA and one certificate per host (SAN: the host name, localhost, 127.0.0.1), for a trial or
+    a test (openssl). Writes `folder/ca.crt`, `folder/ca.key` (keep it off the nodes) and
+    `folder/<host>/{ca.crt,server.crt,server.key}`, the files a node's TLS_DIR holds. A certificate
+    without extendedKeyUsage serves as TLS server and client, which the distribution needs."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise RuntimeError("`openssl` not found: install the Debian package `openssl`")
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True)
+
+    ca_key, ca_crt = folder / "ca.key", folder / "ca.crt"
+    if not ca_crt.exists():
+        run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca_crt),
+            "-days", str(days), "-subj", f"/CN={ca_name}")  # fmt: skip
+        os.chmod(ca_key, 0o600)
+    for host in hosts:
+        d = folder / host
+        d.mkdir(exist_ok=True)
+        key, csr, crt, ext = d / "server.key", d / "server.csr", d / "server.crt", d / "server.ext"
+        ext.write_text(f"subjectAltName=DNS:{host},DNS:localhost,IP:127.0.0.1\n", encoding="utf-8")
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={host}")
+        run("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key), "-CAcreateserial",
+            "-out", str(crt), "-days", str(days), "-extfile", str(ext))  # fmt: skip
+        os.chmod(key, 0o600)
+        csr.unlink()
+        ext.unlink()
+        shutil.copyfile(ca_crt, d / "ca.crt")
+    return ca_crt
 
 
 def local_cluster(ports: list[int], tag: str = "", host: str = "localhost") -> list[RabbitNode]:
@@ -229,7 +322,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--queue", default=EVENTS_QUEUE)
     ap.add_argument("--replicas", type=int, default=3)
     ap.add_argument("--hosts", default="rabbit-1,rabbit-2,rabbit-3", help="the three nodes' host names")
-    ap.add_argument("--tls-dir", default=None, help="AMQPS on 5671 and MQTTS on 8883 only, with DIR/{ca,server}.crt, server.key")
+    ap.add_argument(
+        "--tls-dir", default=None, metavar="DIR",
+        help=f"TLS everywhere: AMQPS on 5671 and MQTTS on 8883 only, the Erlang distribution over TLS; DIR on each "
+        f"node holds its ca.crt, server.crt, server.key (e.g. {TLS_DIR})",
+    )  # fmt: skip
+    ap.add_argument("--make-pki", action="store_true", help="with --tls-dir: a trial CA and host certificates in OUT_DIR/tls/")
     args = ap.parse_args(argv)
     out: Path = args.out_dir
     (out / "secrets").mkdir(parents=True, exist_ok=True)
@@ -243,16 +341,30 @@ def main(argv: list[str] | None = None) -> None:
             path.write_text(secrets.token_urlsafe(24) + "\n")
             os.chmod(path, 0o600)
         passwords[name] = path.read_text().strip()
+    cookie = out / "secrets" / "erlang.cookie"  # one for all nodes: /var/lib/rabbitmq/.erlang.cookie, mode 400
+    if not cookie.exists():
+        cookie.write_text(secrets.token_hex(24))
+        os.chmod(cookie, 0o400)
     users = RabbitUsers({n: passwords[n] for n in args.node}, central_password=passwords[CENTRAL_USER])
-    for host in args.hosts.split(","):
-        tls = args.tls_dir is not None
-        node = RabbitNode(f"rabbit@{host}", 5671 if tls else 5672, 8883 if tls else 1883, 25672, host="0.0.0.0")
+    hosts = args.hosts.split(",")
+    tls = args.tls_dir is not None
+    optfile = f"/etc/rabbitmq/{INTER_NODE_TLS_CONFIG}" if tls else None
+    for host in hosts:
+        node = RabbitNode(f"rabbit@{host}", 5671 if tls else 5672, 8883 if tls else 1883, DIST_PORT, host="0.0.0.0")
         (out / f"{host}.rabbitmq.conf").write_text(node_config(node, tls_dir=args.tls_dir))
+        (out / f"{host}.rabbitmq-env.conf").write_text(node_env_conf(host, optfile=optfile))
+    if tls:
+        (out / INTER_NODE_TLS_CONFIG).write_text(inter_node_tls_config(args.tls_dir))
+        if args.make_pki:
+            generate_pki(out / "tls", hosts)
+    elif args.make_pki:
+        ap.error("--make-pki needs --tls-dir")
     (out / "enabled_plugins").write_text(ENABLED_PLUGINS)
     doc = definitions(users, args.prefix, args.queue, args.replicas, with_queue=True)
     (out / "definitions.json").write_text(json.dumps(doc, indent=2) + "\n")
     os.chmod(out / "definitions.json", 0o600)
-    print(f"wrote {out}: <host>.rabbitmq.conf, enabled_plugins, definitions.json, secrets/")
+    extra = f", {INTER_NODE_TLS_CONFIG}" + (", tls/<host>/" if args.make_pki else "") if tls else ""
+    print(f"wrote {out}: <host>.rabbitmq.conf, <host>.rabbitmq-env.conf{extra}, enabled_plugins, definitions.json, secrets/")
 
 
 if __name__ == "__main__":

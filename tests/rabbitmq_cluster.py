@@ -10,6 +10,12 @@ stops them all (SIGTERM: a clean shutdown), and `start()` brings the whole clust
 The scripts are run directly from /usr/lib/rabbitmq/bin (the /usr/sbin wrappers switch to the
 `rabbitmq` user and its home). Each Erlang VM is held to one scheduler without busy waiting:
 three brokers share a small machine with the test.
+
+With `tls_dirs` (one folder per node holding ca.crt, server.crt, server.key, e.g. made by
+`central.rabbitmq_cluster.generate_pki`) the nodes are configured as the generator configures a
+deployment with `--tls-dir`: TLS-only AMQP and MQTT listeners, and the Erlang distribution between
+the nodes and from rabbitmqctl over TLS (`inter_node_tls_config`, `tls_dist_erl_args`); the CLI
+presents node 1's certificate.
 """
 
 from __future__ import annotations
@@ -21,13 +27,22 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from central.rabbitmq_cluster import ENABLED_PLUGINS, RabbitNode, local_cluster, node_config
+from central.rabbitmq_cluster import (
+    ENABLED_PLUGINS,
+    INTER_NODE_TLS_CONFIG,
+    RabbitNode,
+    inter_node_tls_config,
+    local_cluster,
+    node_config,
+    tls_dist_erl_args,
+)
 
 RABBITMQ_BIN = Path(os.environ.get("RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
 SERVER = RABBITMQ_BIN / "rabbitmq-server"
@@ -57,7 +72,9 @@ def listening(port: int) -> bool:
 
 
 class RabbitCluster:
-    def __init__(self, root: Path, size: int = 3) -> None:
+    def __init__(
+        self, root: Path, size: int = 3, *, tls_dirs: Sequence[Path] | None = None, cookie: str | None = None
+    ) -> None:
         if not SERVER.exists() or not CTL.exists():
             pytest.fail(
                 f"rabbitmq-server not found ({SERVER}): apt-get install rabbitmq-server "
@@ -69,15 +86,24 @@ class RabbitCluster:
         tag = secrets.token_hex(3)  # the machine's epmd is shared: names unique per run
         self.nodes: list[RabbitNode] = local_cluster(_free_ports(9), tag=f"x{tag}")[:size]
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        cookie = root / ".erlang.cookie"
-        cookie.write_text(secrets.token_hex(20))
-        os.chmod(cookie, 0o400)
+        if tls_dirs is not None and len(tls_dirs) < size:
+            raise ValueError("tls_dirs: one folder per node")
+        self.tls_dirs = list(tls_dirs)[:size] if tls_dirs is not None else None
+        self.cookie = cookie or secrets.token_hex(20)  # one for all nodes (and what an intruder would need)
+        cookie_file = root / ".erlang.cookie"
+        cookie_file.write_text(self.cookie)
+        os.chmod(cookie_file, 0o400)
         (root / "rabbitmq-env.conf").write_text("")  # not /etc/rabbitmq's (it names the system node)
         (root / "enabled_plugins").write_text(ENABLED_PLUGINS)
-        for n in self.nodes:
+        for k, n in enumerate(self.nodes):
             d = root / self.short(n)
             d.mkdir(exist_ok=True)
-            (d / "rabbitmq.conf").write_text(node_config(RabbitNode(n.name, n.amqp_port, n.mqtt_port, n.dist_port)))
+            tls_dir = str(self.tls_dirs[k]) if self.tls_dirs is not None else None
+            (d / "rabbitmq.conf").write_text(
+                node_config(RabbitNode(n.name, n.amqp_port, n.mqtt_port, n.dist_port), tls_dir=tls_dir)
+            )
+            if tls_dir is not None:
+                (d / INTER_NODE_TLS_CONFIG).write_text(inter_node_tls_config(tls_dir))
 
     # ------------------------------------------------------------------------------ names
     @staticmethod
@@ -88,12 +114,24 @@ class RabbitCluster:
         return self.nodes[i]
 
     @property
+    def tls(self) -> bool:
+        return self.tls_dirs is not None
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA that signed the nodes' certificates (clients check the listeners against it)."""
+        return self.tls_dirs[0] / "ca.crt" if self.tls_dirs is not None else None
+
+    @property
     def amqp_urls(self) -> list[str]:
-        return [f"amqp://127.0.0.1:{n.amqp_port}" for n in self.nodes]
+        return [f"amqp{'s' if self.tls else ''}://127.0.0.1:{n.amqp_port}" for n in self.nodes]
 
     @property
     def mqtt_urls(self) -> list[str]:
-        return [f"mqtt://127.0.0.1:{n.mqtt_port}" for n in self.nodes]
+        return [f"mqtt{'s' if self.tls else ''}://127.0.0.1:{n.mqtt_port}" for n in self.nodes]
+
+    def dist_optfile(self, i: int) -> Path:
+        return self.root / self.short(self.nodes[i]) / INTER_NODE_TLS_CONFIG
 
     def log(self, n: RabbitNode) -> str:
         path = self.root / "log" / self.short(n) / f"{n.name}.log"
@@ -102,6 +140,8 @@ class RabbitCluster:
     def _env(self, n: RabbitNode | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}
         env.update(HOME=str(self.root), RABBITMQ_CONF_ENV_FILE=str(self.root / "rabbitmq-env.conf"))
+        if self.tls:  # rabbitmqctl: a TLS client of the distribution, with node 1's certificate
+            env["RABBITMQ_CTL_ERL_ARGS"] = tls_dist_erl_args(str(self.dist_optfile(0)))
         if n is not None:
             d = self.root / self.short(n)
             env.update(
@@ -117,6 +157,9 @@ class RabbitCluster:
                 RUNNING_UNDER_SYSTEMD="true",
                 RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+S 1:1 +sbwt none +sbwtdcpu none +sbwtdio none",
             )
+            if self.tls:
+                k = self.nodes.index(n)
+                env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"] += " " + tls_dist_erl_args(str(self.dist_optfile(k)))
         return env
 
     # ------------------------------------------------------------------------------ processes
@@ -186,14 +229,15 @@ class RabbitCluster:
             list(pool.map(lambda k: self.start(k, timeout), range(1, len(self.nodes))))
 
     # ------------------------------------------------------------------------------ rabbitmqctl
-    def ctl(self, i: int, *args: str, timeout: float = 120.0) -> str:
+    def ctl(self, i: int, *args: str, timeout: float = 120.0, tool: str = "rabbitmqctl") -> str:
+        """`tool` (rabbitmqctl, rabbitmq-queues, rabbitmq-diagnostics, ...) against node i."""
         n = self.nodes[i]
         r = subprocess.run(
-            [str(CTL), "-n", n.name, *args], env=self._env(), capture_output=True, text=True, timeout=timeout,
-            cwd=self.root,
+            [str(RABBITMQ_BIN / tool), "-n", n.name, *args], env=self._env(), capture_output=True, text=True,
+            timeout=timeout, cwd=self.root,
         )  # fmt: skip
         if r.returncode != 0:
-            raise AssertionError(f"rabbitmqctl {' '.join(args)} on {n.name} failed ({r.returncode}): {r.stderr}{r.stdout}")
+            raise AssertionError(f"{tool} {' '.join(args)} on {n.name} failed ({r.returncode}): {r.stderr}{r.stdout}")
         return r.stdout
 
     def form(self) -> None:
@@ -226,9 +270,11 @@ class RabbitCluster:
         self.procs.clear()
 
 
-def start_cluster(root: Path, size: int = 3, definitions: dict[str, Any] | None = None) -> RabbitCluster:
+def start_cluster(
+    root: Path, size: int = 3, definitions: dict[str, Any] | None = None, *, tls_dirs: Sequence[Path] | None = None
+) -> RabbitCluster:
     """Started, joined (size > 1) and with `definitions` imported."""
-    cluster = RabbitCluster(root, size)
+    cluster = RabbitCluster(root, size, tls_dirs=tls_dirs)
     try:
         with ThreadPoolExecutor(size) as pool:
             list(pool.map(cluster.start, range(size)))
