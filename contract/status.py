@@ -102,6 +102,10 @@ class NodeStatus(_Strict):
     publishes_refused: Count | None = Field(
         None, description="PUBACKs the broker refused (e.g. not authorized): kept in the outbox and retried"
     )
+    puback_timeouts: Count | None = Field(
+        None, description="connections the publisher dropped because a PUBACK did not come within "
+        "mqtt.puback_timeout_s (it reconnected to the next broker URL; the messages stayed in the outbox)",
+    )
     subscriptions_refused: dict[str, str] = Field(
         default_factory=dict, description="topic -> reason, for subscriptions the broker refused (signal feed)"
     )

@@ -347,6 +347,23 @@ class MqttConfig(_Model):
     password_file: ConfigPath | None = Field(None, description="a file holding the broker password (mode 600)")
     ca_file: ConfigPath | None = Field(None, description="CA certificate for mqtts:// (default: system CAs)")
     keepalive_s: int = Field(30, ge=5, le=3600)
+    # 30 s: a working broker answers in well under 2 s (docs/benchmarks.md, publish -> stored, which
+    # bounds publish -> PUBACK from above: p99 105-370 ms, max 602 ms through the 3-node RabbitMQ
+    # cluster at steady load; max 1.7 s through Mosquitto in a x10 rush; the slowest event ~1.1 s,
+    # reconnect included, while a cluster node was killed), so 30 s is over 15x the worst wait
+    # measured and does not fire on a slow but working broker; and it is the default keep-alive:
+    # paho drops a connection that went silent after about two keep-alive periods (measured through
+    # tests/integration/test_edge_puback_timeout.py's proxy: 9 s at keep-alive 5 s) and never one
+    # that still answers pings, so a node answering pings but not publishes costs no more than a
+    # dead one. A message's clock starts only once the one before it is answered: a slow uplink
+    # sending large evidence is not a stuck broker.
+    puback_timeout_s: float = Field(
+        30.0,
+        ge=1,
+        le=3600,
+        description="seconds the oldest unanswered message may wait for its PUBACK before the connection is "
+        "dropped and the next broker URL tried (the messages stay in the outbox and are sent again)",
+    )
 
     def secret(self) -> str | None:
         """The broker password: env EDGE_MQTT_PASSWORD, else password_file, else password."""

@@ -14,6 +14,7 @@ pool's stats, so the two never disagree and nothing is counted twice.
   `_ms_per_frame` (mean ORT time per frame), `_wait_ms` (mean queue wait per frame);
 - delivery: `ioc_edge_outbox_backlog`, `_outbox_oldest_seconds`, `ioc_edge_published_total`
   (acknowledged by the broker), `ioc_edge_held_no_subscriber_total`, `ioc_edge_mqtt_connected`,
+  `ioc_edge_puback_timeouts_total` (connections dropped for a PUBACK that did not come in time),
   `ioc_edge_upload_backlog_files`/`_bytes`, `ioc_edge_uploads_total`, `_upload_failures_total`;
 - evidence worker: `ioc_edge_evidence_queue_depth`, `_queue_frames`, `_snapshots_dropped_total`,
   `_submitted_total`, `_retries_total`, `_clips_waiting`, `_lost_total`;
@@ -106,6 +107,8 @@ class EdgeCollector(Collector):
             ("held_no_subscriber", "PUBACKs with 'no matching subscribers' (kept, sent again)", True,
              status.held_no_subscriber),
             ("mqtt_connected", "1 while connected to the broker", False, self.node.publisher.connected.is_set()),
+            ("puback_timeouts", "Broker connections dropped for a PUBACK that did not come in time (next URL tried)",
+             True, status.puback_timeouts),
             ("disk_full", "1 when undelivered evidence fills the quota or the disk", False, status.disk_full),
         ]
         ev = status.evidence or {}

@@ -326,7 +326,8 @@ class EdgeNode:
         # the signal feed and the debug-recording requests subscribe on it too.
         offline = NodeStatus(node=node_id, state="offline").to_json().encode()
         self.publisher = MqttPublisher(
-            self.outbox, config.mqtt.client_settings(mqtt_client_id(config), node_id, Will(self.status_topic, offline))
+            self.outbox, config.mqtt.client_settings(mqtt_client_id(config), node_id, Will(self.status_topic, offline)),
+            puback_timeout_s=config.mqtt.puback_timeout_s,
         )
         self.clips_dir = self.state_dir / "clips"
         # Clips go to central over HTTP (MQTT payloads stay small); without `upload` they stay here.
@@ -473,6 +474,7 @@ class EdgeNode:
             held_no_subscriber=self.publisher.unheard,
             mqtt_connected=bool(mqtt.get("connected")),
             publishes_refused=int(mqtt.get("publishes_refused") or 0),
+            puback_timeouts=self.publisher.puback_timeouts,
             subscriptions_refused={
                 str(k): str(v) for k, v in (mqtt.get("subscriptions_refused") or {}).items()
             },

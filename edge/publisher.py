@@ -9,12 +9,23 @@ The same connection carries the node's subscriptions (`add_subscription`: the si
 recording requests): the broker binds a node's account to ONE client id, so a second connection
 would be refused (or would take over this one's session). They are made again on every connect
 (clean start), and a refused one is kept in `status()["subscriptions_refused"]` and logged.
+
+PUBACK timeout (`puback_timeout_s`, node config `mqtt.puback_timeout_s`): a broker node can keep
+the connection open, even answer pings, yet never acknowledge (a RabbitMQ node in a minority
+partition or stuck on its queue's confirms, a half-open connection under a long keep-alive). When
+the oldest unanswered message has waited that long for its PUBACK — counted from when every
+message sent before it was answered, and from the connection's start, so a slow uplink that still
+delivers, one message after the other, is not mistaken for a stuck broker — the publisher counts it
+(`puback_timeouts`), drops the connection and reconnects to the next URL (`failover_urls`). The
+unanswered messages never left the outbox: paho sends them again on the new connection (QoS 1,
+at-least-once; central stores by event id). One warning per episode, one line when PUBACKs come again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -31,11 +42,14 @@ log = logging.getLogger(__name__)
 
 HOLD_MIN_S, HOLD_MAX_S = 1.0, 30.0
 REFUSED_MAX_S = 300.0  # a refusal (ACL) is fixed by a person: retry it, but not a backlog every few seconds
+# The default of `mqtt.puback_timeout_s` (edge/config.py gives the reasons for 30 s).
+PUBACK_TIMEOUT_S = 30.0
 
 
 class MqttPublisher:
     """`settings`: an `MqttSettings` (its `will`, if any, is used), or a broker URL with the client
-    id and the other arguments spelled out."""
+    id and the other arguments spelled out. `puback_timeout_s`: see the module doc (None: wait for
+    ever, as before the timeout existed)."""
 
     def __init__(
         self,
@@ -49,9 +63,13 @@ class MqttPublisher:
         keepalive_s: int = 30,
         window: int = 100,
         ca_file: str | None = None,
+        puback_timeout_s: float | None = PUBACK_TIMEOUT_S,
     ) -> None:
         self.outbox = outbox
         self.window = window
+        if puback_timeout_s is not None and puback_timeout_s <= 0:
+            raise ValueError(f"puback_timeout_s must be > 0 (or None: wait for ever), got {puback_timeout_s!r}")
+        self.puback_timeout_s = puback_timeout_s
         if isinstance(settings, str):
             if client_id is None:
                 raise TypeError("MqttPublisher(outbox, url, client_id): client_id is missing")
@@ -78,6 +96,9 @@ class MqttPublisher:
         self.refused = 0  # PUBACKs with a failure code (e.g. not authorized): kept and sent again later
         self.unheard = 0  # PUBACKs saying "no matching subscribers": kept and sent again
         self.refused_pending = 0  # outbox messages whose last PUBACK was a refusal
+        self.puback_timeouts = 0  # connections dropped because a PUBACK did not come within puback_timeout_s
+        self._connections = 0  # successful CONNACKs so far (the network thread counts them)
+        self._connected_at = 0.0  # monotonic time of the latest one
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -122,14 +143,18 @@ class MqttPublisher:
 
     def status(self) -> dict:
         """For the node's status: the connection, refused subscriptions and publishes."""
-        return {**self.mqtt.status(), "refused_pending": self.refused_pending}
+        return {
+            **self.mqtt.status(), "refused_pending": self.refused_pending, "puback_timeouts": self.puback_timeouts,
+        }
 
     # -- paho callbacks (network thread) -----------------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code: ReasonCode, properties: Properties | None) -> None:
         if reason_code.is_failure:
-            log.error("mqtt connect refused by %s:%s: %s", self.host, self.port, reason_code)
+            log.error("mqtt connect refused by %s: %s", self.mqtt.broker, reason_code)
             return
-        log.info("mqtt connected to %s:%s", self.host, self.port)
+        self._connected_at = time.monotonic()
+        self._connections += 1
+        log.info("mqtt connected to %s", self.mqtt.broker)
         with self._state_lock:
             for topic, payload in self._retained.items():
                 client.publish(topic, payload, qos=1, retain=True)
@@ -149,10 +174,21 @@ class MqttPublisher:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self.connected.is_set():  # still set in this hook: a connection ended, not a failed try
-            log.warning("mqtt disconnected from %s:%s: %s (will reconnect)", self.host, self.port, reason_code)
+            log.warning("mqtt disconnected from %s: %s (will reconnect)", self.mqtt.broker, reason_code)
 
     def _on_publish(self, client, userdata, mid: int, reason_code: ReasonCode, properties) -> None:
         self._wake.set()
+
+    def _drop_connection(self) -> None:
+        """End the current connection as if the network had: paho's network thread sees the socket
+        closed, calls on_disconnect (the shared client moves on to the next broker URL) and
+        reconnects after its backoff, sending the unanswered QoS 1 messages again. (paho's own
+        `disconnect()` would stop reconnecting.) The plain socket's shutdown, not SSLSocket's, which
+        would unwrap TLS under the network thread's feet."""
+        sock = self.client.socket()
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
     # -- the pump ------------------------------------------------------------------------------------
     def _pump(self) -> None:
@@ -160,8 +196,25 @@ class MqttPublisher:
         retry: dict[int, tuple[float, float]] = {}  # refused seq -> (when to send again, its backoff)
         last_seq = 0
         hold_until, hold_s = 0.0, HOLD_MIN_S
+        # The PUBACK timeout's clock (see the module doc): `inflight` keeps publish order (a dict;
+        # a refused message sent again goes to its end), so its first key is the oldest unanswered
+        # message, and `head_since` is when it became that (sent, or the one before it answered).
+        head: int | None = None
+        head_since = 0.0
+        dropped = 0  # the connection (by its count) dropped for a timeout: not timed out twice
+        stalled_at: float | None = None  # an episode: the first timeout since PUBACKs last came
+        timeouts_in_episode = 0
         while not self._stop.is_set():
             answered = [(seq, ack) for seq, info in inflight.items() if (ack := self.mqtt.puback(info)) is not None]
+            if answered and stalled_at is not None:
+                log.info(
+                    "mqtt PUBACKs again from %s after %d PUBACK timeout(s)", self.mqtt.broker, timeouts_in_episode,
+                    extra={"fields": {
+                        "event": "mqtt_puback_resumed", "broker": self.mqtt.broker,
+                        "timeouts": timeouts_in_episode, "stalled_s": round(time.monotonic() - stalled_at, 1),
+                    }},
+                )
+                stalled_at, timeouts_in_episode = None, 0
             if answered:
                 acked, unheard = [], []
                 for s, ack in answered:
@@ -200,6 +253,32 @@ class MqttPublisher:
                     )
                     hold_s = min(HOLD_MAX_S, hold_s * 2)
             self.refused_pending = len(retry)
+            if self.puback_timeout_s is not None and inflight:
+                now = time.monotonic()
+                first = next(iter(inflight))
+                if first != head:
+                    head, head_since = first, now
+                connection = self._connections
+                waited = now - max(head_since, self._connected_at)
+                if self.connected.is_set() and connection != dropped and waited >= self.puback_timeout_s:
+                    dropped = connection
+                    self.puback_timeouts += 1
+                    timeouts_in_episode += 1
+                    if stalled_at is None:
+                        stalled_at = now
+                        log.warning(
+                            "no PUBACK from %s for %.0f s (outbox message seq=%s, %d unanswered): dropping the "
+                            "connection, reconnecting to the next broker URL; the messages stay in the outbox",
+                            self.mqtt.broker, waited, first, len(inflight),
+                            extra={"fields": {
+                                "event": "mqtt_puback_timeout", "broker": self.mqtt.broker, "seq": first,
+                                "unanswered": len(inflight), "waited_s": round(waited, 1),
+                                "puback_timeout_s": self.puback_timeout_s,
+                            }},
+                        )
+                    self._drop_connection()
+            else:
+                head = None
             if self.connected.is_set() and len(inflight) < self.window and time.monotonic() >= hold_until:
                 now = time.monotonic()
                 for s in [s for s, (due, _d) in retry.items() if due <= now and s not in inflight]:
