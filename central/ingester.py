@@ -91,6 +91,7 @@ _EXPIRE_HELD_EVERY_S = 60.0
 # A stored status whose own time is more than this ahead of central's clock holds no place: the
 # node's clock ran ahead and was set right; its next (truthful) messages must not all be "older".
 _STATUS_CLOCK_SLACK = timedelta(seconds=30)
+_STATUS_ROWS_KNOWN_MAX = 1_000_000  # node status + camera health rows remembered as stored
 
 
 @dataclass(frozen=True)
@@ -291,6 +292,9 @@ class MessageProcessor:
         # the config's store (local: the files under `evidence_dir`; s3: a bucket, staged there)
         self.storage = open_evidence_storage(self.config, evidence_dir)
         self._held_expired_at = 0.0
+        # Status/health rows this process saw committed: their batches skip the INSERT step (a
+        # row deleted since, by another ingester, is written by the upsert all the same).
+        self._status_rows: set[tuple[str, tuple[str, ...]]] = set()
 
     def expire_held(self, force: bool = False) -> int:
         """Remove held evidence whose time is up (at most once a minute unless `force`)."""
@@ -653,11 +657,16 @@ class MessageProcessor:
                 continue
             said[model].setdefault(key, []).append((i, item))
         stale: set[int] = set()
+        present: set[tuple[str, tuple[str, ...]]] = set()
+        absent: set[tuple[str, tuple[str, ...]]] = set()
         with session_scope(self.sessions) as s:
             for model, by_key in said.items():
                 if by_key:
-                    stale |= self._write_status(s, model, by_key)
+                    stale |= self._write_status(s, model, by_key, present, absent)
             s.add_all(dead)
+        if len(self._status_rows) > _STATUS_ROWS_KNOWN_MAX:
+            self._status_rows.clear()
+        self._status_rows = (self._status_rows | present) - absent
         for i in typed:
             outcomes[i] = Outcome("status", reason=typed[i], stale=i in stale)
         return [o if o is not None else Outcome("status") for o in outcomes]
@@ -667,11 +676,16 @@ class MessageProcessor:
         s: Session,
         model: type[NodeStatusRow] | type[CameraHealthRow],
         by_key: dict[tuple[str, ...], list[tuple[int, _Said | None]]],
+        present: set[tuple[str, tuple[str, ...]]],
+        absent: set[tuple[str, tuple[str, ...]]],
     ) -> set[int]:
-        """One table's writes for a batch; returns the messages found stale. Rows are written and
-        locked in key order, new rows first (INSERT ... ON CONFLICT DO NOTHING), then the stored
-        ones (SELECT ... ORDER BY key FOR UPDATE, then one upsert and one delete): two ingesters
-        writing the same nodes queue on them in one order, never in a cycle."""
+        """One table's writes for a batch; returns the messages found stale, and adds to
+        `present`/`absent` the rows there are (are not) once it commits. Rows are written and
+        locked in key order, new rows first (INSERT ... ON CONFLICT DO NOTHING, for the keys this
+        process has not seen stored), then the stored ones (SELECT ... ORDER BY key FOR UPDATE,
+        then one upsert and one delete): two ingesters writing the same nodes queue on them in one
+        order, never in a cycle."""
+        table = model.__tablename__
         cols = [model.node] if model is NodeStatusRow else [model.node, model.camera]  # type: ignore[union-attr]
         names = [c.key for c in cols]
         keys = sorted(by_key)
@@ -682,7 +696,7 @@ class MessageProcessor:
         new_rows = [
             {**dict(zip(names, k, strict=True)), "payload": r.payload, "updated_at": r.received_at}
             for k in keys
-            if (r := alone[k][0]) is not None
+            if (r := alone[k][0]) is not None and (table, k) not in self._status_rows
         ]
         inserted: set[tuple[str, ...]] = set()
         if new_rows:
@@ -690,6 +704,7 @@ class MessageProcessor:
             inserted = {tuple(r) for r in s.execute(stmt)}
         for k in inserted:
             stale |= alone[k][1]
+            present.add((table, k))
         rest = [k for k in keys if k not in inserted]
         if not rest:
             return stale
@@ -712,6 +727,7 @@ class MessageProcessor:
             old = stored.get(k)
             result, late = _fold(old, by_key[k])
             stale |= late
+            (absent if result is None else present).add((table, k))
             if result is old:
                 continue
             if result is None:
