@@ -171,9 +171,10 @@ class JetStreamConfig(_Section):
 
 class RabbitMqConfig(_Section):
     """Events from a RabbitMQ broker cluster (central/ingest_rabbitmq.py): every ingester is a
-    competing consumer of one replicated quorum queue bound to amq.topic for the event topics, and
-    acks after the commit. Node status, health and evidence still come over MQTT (`mqtt`, pointed
-    at the cluster's MQTT listeners, `protocol: "3.1.1"`, `share_group: null`)."""
+    competing consumer of one replicated quorum queue bound to amq.topic for the event, evidence,
+    node status and camera health topics, and acks after the commit. Over MQTT (`mqtt`, pointed at
+    the cluster's MQTT listeners, `protocol: "3.1.1"`, `share_group: null`) the ingester subscribes
+    to nothing (a clean session); police alerts still go out there."""
 
     servers: list[Annotated[str, Field(pattern=r"^amqps?://[^/\s]+$")]] = Field(
         min_length=1, description="amqp://host:port of the cluster's nodes (tried in turn)"

@@ -1,11 +1,15 @@
 """Central's consumer of a RabbitMQ cluster's replicated events queue (AMQP 0-9-1, pika).
 
 Edge nodes publish MQTT 3.1.1 QoS 1 to any node; RabbitMQ's MQTT plugin routes the publish through
-`amq.topic` into the durable quorum queue `ioc.events` (bound to `<prefix>.*.*.events.*`,
-replicated on `replicas` nodes) and PUBACKs only once the queue has confirmed it
-(central/rabbitmq_cluster.py). Every ingester is a competing consumer of that one queue: no
-shared-subscription session to take over, and a consumer that dies hands its unacked deliveries
-back to the queue, which gives them to another.
+`amq.topic` into the durable quorum queue `ioc.events` (bound to `<prefix>.*.*.events.*` and to
+the evidence, node status and camera health keys `<prefix>.*.*.evidence.*`, `<prefix>.*.status`,
+`<prefix>.*.*.health`; replicated on `replicas` nodes) and PUBACKs only once the queue has
+confirmed it (central/rabbitmq_cluster.py). Every ingester is a competing consumer of that one
+queue: all four kinds divide among the ingesters (central's MQTT session subscribes to nothing: the
+plugin has no shared subscriptions), no shared-subscription session to take over, and a consumer
+that dies hands its unacked deliveries back to the queue, which gives them to another. An evidence
+file (up to `limits.evidence_mqtt_max_mb`, 16 MB by default) is one message: RabbitMQ 3.10's
+`max_message_size` is 128 MiB, and AMQP splits a body into frames of `frame_max` by itself.
 
 Nothing of the storing is here: each delivery goes to the `Ingester`'s worker (`Ingester.submit`),
 the one code path of validation, dedup by event id, dead letters, batching, retries while the
@@ -54,7 +58,8 @@ class RabbitMqSettings:
 
 
 class RabbitMqEventSource:
-    """Deliveries of the events queue -> `ingester.submit`; acks after the ingester's commit."""
+    """Deliveries of the events queue (events, evidence, status, health) -> `ingester.submit`;
+    acks after the ingester's commit."""
 
     def __init__(self, ingester: Ingester, settings: RabbitMqSettings) -> None:
         self.ingester = ingester

@@ -858,9 +858,15 @@ class Ingester:
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         # With a broker cluster the events come from its stream or queue (central.ingest_jetstream,
-        # central.ingest_rabbitmq); over MQTT then only evidence, status and health.
-        self.topics = ingest_subscriptions(
-            config.mqtt.topic_prefix, config.mqtt.share_group, events=config.events_engine == "mqtt"
+        # central.ingest_rabbitmq); over MQTT then only evidence, status and health. RabbitMQ's
+        # queue is bound to those too (its MQTT plugin has no shared subscriptions: every
+        # ingester's session would get all of them): over MQTT nothing, and a clean session, which
+        # also deletes the session queue an earlier version left bound to them.
+        self._no_mqtt_session = config.events_engine == "rabbitmq"
+        self.topics = (
+            []
+            if self._no_mqtt_session
+            else ingest_subscriptions(config.mqtt.topic_prefix, config.mqtt.share_group, events=config.events_engine == "mqtt")
         )
         self._queue: queue.Queue[Any] = queue.Queue()
         self._busy = threading.Event()
@@ -877,9 +883,10 @@ class Ingester:
 
     def _make_client(self) -> mqtt.Client:
         cfg = self.config.mqtt
-        # A persistent session (clean_start=False, session_expiry_s), acked after commit by the worker.
+        # A persistent session (clean_start=False, session_expiry_s), acked after commit by the worker;
+        # on RabbitMQ a clean one with no subscriptions (everything comes from the events queue).
         settings = cfg.client_settings(
-            self.client_id, clean_start=False, session_expiry_s=cfg.session_expiry_s, manual_ack=True,
+            self.client_id, clean_start=self._no_mqtt_session, session_expiry_s=cfg.session_expiry_s, manual_ack=True,
             reconnect_max_s=self._reconnect_max_s,
         )
         self._mqtt = MqttClient(
@@ -913,6 +920,10 @@ class Ingester:
             )
         )
         if self._stopping.is_set():
+            return
+        if not self.topics:  # RabbitMQ: everything comes from the events queue
+            self.subscribed.set()
+            log.info(kv("mqtt_subscribed", client_id=self.client_id, topics="none"))
             return
         # Subscribing again on a resumed session is harmless and covers a broker that lost it.
         self._mqtt.subscribe(self.topics, qos=1)
@@ -1271,7 +1282,7 @@ class Ingester:
             return
         self._started = False
         self._stopping.set()
-        if self._ephemeral_session and self.connected.is_set():
+        if self._ephemeral_session and self.topics and self.connected.is_set():
             self._unsubscribed.clear()
             self._client.unsubscribe(self.topics)
             self._unsubscribed.wait(2.0)

@@ -2,7 +2,8 @@
 
 Edge nodes publish MQTT 3.1.1 QoS 1 to any node of the cluster (RabbitMQ's MQTT plugin); a
 publish goes to the topic exchange `amq.topic` with the topic's `/` turned into `.`. A durable
-**quorum queue** (Raft-replicated over `replicas` nodes) is bound there to the event topics; central's
+**quorum queue** (Raft-replicated over `replicas` nodes) is bound there to the event topics, and to
+the evidence, node status and camera health topics (`event_binding_keys`); central's
 ingesters are competing consumers of it over AMQP 0-9-1 and ack after the database commit
 (`central/ingest_rabbitmq.py`). The plugin sends PUBACK for a QoS 1 publish only when its
 channel's publisher confirm arrives (rabbit_mqtt_processor: `confirm.select` on the QoS 1 channel,
@@ -52,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.events import ID_PATTERN
+from contract.topics import ingest_subscriptions
 
 EVENTS_QUEUE = "ioc.events"
 CENTRAL_USER = "central"
@@ -95,8 +97,14 @@ def routing_key_to_topic(key: str) -> str:
 
 
 def event_binding_keys(prefix: str) -> list[str]:
-    """The events queue's bindings on amq.topic: `<prefix>/<node>/<camera>/events/<type>`."""
-    return [topic_to_routing_key(f"{prefix}/+/+/events/+")]
+    """The events queue's bindings on amq.topic: everything central ingests, i.e. the topics
+    central would subscribe to over MQTT (`contract.topics.ingest_subscriptions`): events
+    `<prefix>/<node>/<camera>/events/<type>`, evidence files `.../evidence/<sha256>`, node status
+    `<prefix>/<node>/status` and camera health `.../health`. All of them divide among the
+    competing ingesters; central's MQTT session subscribes to none of them (the plugin has no
+    shared subscriptions: each ingester's own session would get, store and replicate all of them).
+    A retained status or health is routed like any publish (the plugin stores it besides)."""
+    return [topic_to_routing_key(t) for t in ingest_subscriptions(prefix, None)]
 
 
 def queue_arguments(replicas: int) -> dict[str, Any]:
@@ -191,8 +199,9 @@ def definitions(
 
 def node_config(node: RabbitNode, *, tls_dir: str | None = None) -> str:
     """rabbitmq.conf for one node. Anonymous MQTT is off (every node logs in with its account);
-    `mqtt.durable_queue_type = quorum` makes central's persistent MQTT session (status, health,
-    evidence) a quorum queue too, so it outlives the node it was made on; pause_minority stops a
+    `mqtt.durable_queue_type = quorum` makes a persistent MQTT session a quorum queue too, so it
+    outlives the node it was made on (central's ingesters keep none: what they store comes from the
+    events queue); pause_minority stops a
     node cut off from the others instead of letting it accept what the majority never sees."""
     lines = [
         f"listeners.tcp.default = {node.host}:{node.amqp_port}",

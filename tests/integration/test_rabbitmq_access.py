@@ -1,8 +1,10 @@
 """`ioc-central ingest` on a real RabbitMQ broker with the generated accounts
 (`central.rabbitmq_cluster.definitions`), and the attacks of a stolen edge box on it.
 
-Central consumes the events quorum queue it declares (rabbitmq: in central.yaml) and takes node
-status over MQTT; node A publishes through its own outbox and publisher. Then node A's
+Central consumes the events quorum queue it declares (rabbitmq: in central.yaml), which carries
+node status, camera health and evidence too: two ingesters divide them, each message stored once,
+and central's MQTT session subscribes to nothing; node A publishes through its own outbox and
+publisher. Then node A's
 credentials try what docs/security.md says they cannot: publish as node B (MQTT, with its own
 or B's client id, and over AMQP), read other nodes' topics, and consume, delete or tap the events
 queue. Each attempt is refused and nothing of it reaches the database.
@@ -10,11 +12,14 @@ queue. Each attempt is refused and nothing of it reaches the database.
 
 from __future__ import annotations
 
+import io
+import json
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -24,20 +29,29 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import create_engine, select
 
-from central.db import DeadLetterRow, EventRow, NodeStatusRow
+from central.config import CentralConfig
+from central.db import CameraHealthRow, DeadLetterRow, EventRow, EvidenceRow, NodeStatusRow, migrate
+from central.evidence import relative_path, sha256_hex
+from central.ingest_rabbitmq import RabbitMqEventSource, start_event_source
+from central.ingester import Ingester
 from central.rabbitmq_cluster import RabbitUsers, definitions
 from contract.mqtt import MqttSettings
-from contract.topics import event_topic, node_status_topic
+from contract.status import CameraHealth, NodeStatus
+from contract.topics import camera_health_topic, event_topic, evidence_topic, node_status_topic
 from edge.outbox import Outbox, OutboxMessage
 from edge.publisher import MqttPublisher
 from tests.integration.test_central_cli import _env
 from tests.rabbitmq_cluster import RabbitCluster, start_cluster
-from tests.services import make_event, wait_until
+from tests.services import fake_jpeg, make_event, wait_until
 from tests.support import REPO_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-USERS = RabbitUsers({"node-a": "secret-a", "node-b": "secret-b"}, central_password="secret-central")
+STATUS_NODES = [f"node-s{i}" for i in range(6)]  # the nodes of the status test
+USERS = RabbitUsers(
+    {"node-a": "secret-a", "node-b": "secret-b", **{n: f"secret-{n}" for n in STATUS_NODES}},
+    central_password="secret-central",
+)
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +152,7 @@ def test_central_ingests_from_the_queue_and_a_node_cannot_go_beyond_its_own_topi
         )  # fmt: skip
         assert proc.poll() is None, "".join(err[-30:])
 
-        # --- the way it is meant to work: node A's events through its outbox, its status over MQTT
+        # --- the way it is meant to work: node A's events through its outbox, its status too (both via the queue)
         events = [make_event(node="node-a", camera="cam-1") for _ in range(10)]
         outbox.put([OutboxMessage(event_topic("ioc", e.node, e.camera, e.type.value), e.to_json().encode()) for e in events])
         publisher.start()
@@ -252,7 +266,6 @@ def test_central_ingests_from_the_queue_and_a_node_cannot_go_beyond_its_own_topi
 def test_healthz_and_metrics_say_whether_the_queue_is_consumed(broker: RabbitCluster, tmp_path: Path) -> None:
     """With events from the queue, "mqtt: connected" says nothing of them: /healthz and /metrics
     show the queue consumer itself, and follow it when its broker node goes away and comes back."""
-    import json
     import socket
     import urllib.request
 
@@ -312,3 +325,151 @@ def test_healthz_and_metrics_say_whether_the_queue_is_consumed(broker: RabbitClu
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _json(value: object) -> dict:  # type: ignore[type-arg]
+    return json.loads(value) if isinstance(value, str | bytes) else value  # type: ignore[return-value]
+
+
+def _queue_exists(broker: RabbitCluster, name: str) -> bool:
+    conn = _amqp(broker, "central", "secret-central")
+    try:
+        conn.channel().queue_declare(name, passive=True)
+        return True
+    except pika.exceptions.ChannelClosedByBroker as e:
+        assert e.reply_code == 404, e
+        return False
+    finally:
+        if conn.is_open:
+            conn.close()
+
+
+def test_status_health_and_evidence_divide_among_ingesters_through_the_queue(
+    broker: RabbitCluster, tmp_path: Path
+) -> None:
+    """Node status, camera health and MQTT evidence come through the events queue like events:
+    two ingesters consuming it divide them (each one's counters show a share, together exactly one
+    per message, nothing twice), every node's newest status and camera's newest health are stored,
+    and central's MQTT session subscribes to nothing. Its MQTT session left by an earlier version
+    (subscribed to status, health and evidence) is deleted at the first connection (a clean
+    session): it would take every message again, and every picture into one more quorum queue."""
+    node = broker.nodes[0]
+    db = tmp_path / "central.db"
+    migrate(f"sqlite:///{db}")
+    cfg = CentralConfig.model_validate(
+        {
+            "database_url": f"sqlite:///{db}",
+            "mqtt": {"url": f"mqtt://127.0.0.1:{node.mqtt_port}", "protocol": "3.1.1", "share_group": None,
+                     "username": "central", "password": "secret-central"},
+            "rabbitmq": {"servers": [f"amqp://127.0.0.1:{node.amqp_port}"], "password": "secret-central", "replicas": 1},
+            "evidence_dir": str(tmp_path / "evidence"),
+        }
+    )  # fmt: skip
+    ids = ["central-s1", "central-s2"]
+    # The session an earlier version kept: durable, subscribed to status, health and evidence.
+    old = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=ids[0], protocol=mqtt.MQTTv311, clean_session=False)
+    old.username_pw_set("central", "secret-central")
+    subscribed = threading.Event()
+    old.on_subscribe = lambda *_a: subscribed.set()
+    old.on_connect = lambda c, *_a: c.subscribe([("ioc/+/status", 1), ("ioc/+/+/health", 1), ("ioc/+/+/evidence/+", 1)])
+    old.connect("127.0.0.1", node.mqtt_port, 10)
+    old.loop_start()
+    assert subscribed.wait(10)
+    old.disconnect()
+    old.loop_stop()
+    assert _queue_exists(broker, f"mqtt-subscription-{ids[0]}qos1")
+
+    ingesters: list[Ingester] = []
+    sources: list[RabbitMqEventSource] = []
+    publishers: list[mqtt.Client] = []
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        for cid in ids:
+            ing = Ingester(cfg, client_id=cid, console=io.StringIO()).start()
+            ingesters.append(ing)
+            sources.append(start_event_source(cfg, ing))
+        for ing, src in zip(ingesters, sources, strict=True):
+            assert ing.topics == [] and ing.wait_subscribed(20)
+            assert src.wait_ready(30), src.error
+        conn = _amqp(broker, "central", "secret-central")
+        assert conn.channel().queue_declare("ioc.events", passive=True).method.consumer_count == 2
+        conn.close()
+        for cid in ids:
+            assert not _queue_exists(broker, f"mqtt-subscription-{cid}qos1"), f"{cid} has an MQTT session queue"
+
+        # Every node: 5 rounds of its status and its 2 cameras' health (retained, as a node sends
+        # them), and 2 evidence files; node-s0 one more of 15 MB (under the 16 MB limit).
+        t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+        rounds, cams = 5, ("cam-1", "cam-2")
+        files: dict[str, bytes] = {}
+        sent = 0
+        for n in STATUS_NODES:
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=n, protocol=mqtt.MQTTv311)
+            c.username_pw_set(n, f"secret-{n}")
+            c.connect("127.0.0.1", node.mqtt_port, 30)
+            c.loop_start()
+            publishers.append(c)
+            infos = []
+            for r in range(rounds):
+                at = t0 + timedelta(seconds=10 * r)
+                health = {cam: CameraHealth(node=n, camera=cam, state="streaming", at=at, analysis_fps_target=5.0 + r)
+                          for cam in cams}  # fmt: skip
+                status = NodeStatus(node=n, state="online", at=at, uptime_s=10.0 * r, outbox_backlog=r, published=0,
+                                    held_no_subscriber=0, cameras=health)
+                infos.append(c.publish(node_status_topic("ioc", n), status.to_json().encode(), qos=1, retain=True))
+                for cam in cams:
+                    payload = health[cam].to_json().encode()
+                    infos.append(c.publish(camera_health_topic("ioc", n, cam), payload, qos=1, retain=True))
+                sent += 1 + len(cams)
+            blobs = [fake_jpeg(f"{n}-{i}", 4096) for i in range(2)]
+            if n == STATUS_NODES[0]:
+                blobs.append(fake_jpeg(f"{n}-big", 15 * 1024 * 1024))
+            for blob in blobs:
+                files[sha256_hex(blob)] = blob
+                infos.append(c.publish(evidence_topic("ioc", n, "cam-1", sha256_hex(blob)), blob, qos=1))
+            for info in infos:
+                info.wait_for_publish(60)  # PUBACK: the queue has it
+        sent += len(files)
+
+        def total(name: str) -> int:
+            return sum(getattr(i.counters, name) for i in ingesters)
+
+        wait_until(lambda: total("acked") >= sent, timeout=90,
+                   what=f"{sent} messages stored and acked by the two ingesters")  # fmt: skip
+        time.sleep(2)  # anything coming twice (an MQTT session, a redelivery) would come by now
+        shares = [i.counters.snapshot() for i in ingesters]
+        print(f"\ningester shares (received, status_updates, evidence_stored): "
+              f"{[(s['received'], s['status_updates'], s['evidence_stored']) for s in shares]}")  # fmt: skip
+        assert total("received") == sent and total("acked") == sent, shares  # once each, overall
+        assert total("status_updates") == sent - len(files), shares
+        assert total("evidence_stored") == len(files) and total("evidence_duplicates") == 0, shares
+        assert all(s["status_updates"] > 0 for s in shares), f"not divided: {shares}"
+        assert all(s["received"] < sent for s in shares), f"not divided: {shares}"
+        assert total("dead_letters") == 0, shares
+
+        with engine.connect() as c:
+            rows = dict(c.execute(select(NodeStatusRow.node, NodeStatusRow.payload)).all())
+            assert set(rows) == set(STATUS_NODES)
+            assert all(_json(p)["outbox_backlog"] == rounds - 1 for p in rows.values()), "not every node's newest status"
+            health_rows = {(n, cam): _json(p) for n, cam, p in
+                           c.execute(select(CameraHealthRow.node, CameraHealthRow.camera, CameraHealthRow.payload))}
+            assert set(health_rows) == {(n, cam) for n in STATUS_NODES for cam in cams}
+            assert all(h["analysis_fps_target"] == 5.0 + rounds - 1 for h in health_rows.values())
+            stored_files = c.execute(select(EvidenceRow.sha256)).scalars().all()
+            assert sorted(stored_files) == sorted(files)
+            assert c.execute(select(DeadLetterRow.topic)).scalars().all() == []
+        big = max(files, key=lambda k: len(files[k]))
+        assert (tmp_path / "evidence" / relative_path(big)).read_bytes() == files[big]  # 15 MB through the queue
+        conn = _amqp(broker, "central", "secret-central")
+        q = conn.channel().queue_declare("ioc.events", passive=True).method
+        conn.close()
+        assert q.message_count == 0 and q.consumer_count == 2
+    finally:
+        for c in publishers:
+            c.loop_stop()
+            c.disconnect()
+        for src in sources:
+            src.stop()
+        for ing in ingesters:
+            ing.stop()
+        engine.dispose()

@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from central.config import CentralConfig
+from central.ingester import Ingester
 from central.rabbitmq_cluster import (
     RabbitUsers,
     definitions,
@@ -22,7 +23,14 @@ from central.rabbitmq_cluster import (
     routing_key_to_topic,
     topic_to_routing_key,
 )
-from contract.topics import event_topic, ingest_subscriptions
+from contract.topics import (
+    camera_health_topic,
+    event_topic,
+    evidence_topic,
+    ingest_subscriptions,
+    node_status_topic,
+    parse_topic,
+)
 
 
 def _expand(pattern: str, **variables: str) -> str:
@@ -40,7 +48,12 @@ def test_topics_and_routing_keys_map_as_the_mqtt_plugin_does() -> None:
     topic = event_topic("ioc", "node-1", "cam-2", "red_light")
     assert topic_to_routing_key(topic) == "ioc.node-1.cam-2.events.red_light"
     assert routing_key_to_topic(topic_to_routing_key(topic)) == topic
-    assert event_binding_keys("ioc") == ["ioc.*.*.events.*"]
+    # the queue carries everything central ingests: events, evidence, node status, camera health
+    assert event_binding_keys("ioc") == ["ioc.*.*.events.*", "ioc.*.*.evidence.*", "ioc.*.status", "ioc.*.*.health"]
+    for t in (evidence_topic("ioc", "node-1", "cam-2", "ab" * 32), node_status_topic("ioc", "node-1"),
+              camera_health_topic("ioc", "node-1", "cam-2")):  # fmt: skip
+        assert routing_key_to_topic(topic_to_routing_key(t)) == t
+        assert parse_topic("ioc", routing_key_to_topic(topic_to_routing_key(t))) is not None
 
 
 def test_a_node_may_publish_only_its_own_topics_with_its_own_client_id() -> None:
@@ -78,7 +91,8 @@ def test_every_node_has_topic_permissions_and_central_consumes() -> None:
     assert re.search(ct["write"], "ioc.alerts.hue.red_light") and re.search(ct["write"], "ioc.node-1.cam-1.debug.record")
     assert doc["queues"] == [{"name": "ioc.events", "vhost": "/", "durable": True, "auto_delete": False,
                               "arguments": {"x-queue-type": "quorum", "x-quorum-initial-group-size": 3}}]  # fmt: skip
-    assert [b["routing_key"] for b in doc["bindings"]] == ["ioc.*.*.events.*"]
+    assert [b["routing_key"] for b in doc["bindings"]] == event_binding_keys("ioc")
+    assert {b["destination"] for b in doc["bindings"]} == {"ioc.events"}
     with pytest.raises(ValueError, match="central"):
         definitions(RabbitUsers({"central-2": "x"}))
 
@@ -110,9 +124,15 @@ def test_central_config_rabbitmq() -> None:
     assert cfg.rabbitmq is not None and cfg.rabbitmq.queue == "ioc.events" and cfg.rabbitmq.replicas == 3
     assert cfg.mqtt.client_settings("c").failover_urls == ("mqtt://r2:1883",)
     assert CentralConfig().events_engine == "mqtt"
-    # events come from the queue: over MQTT only evidence, status and health
-    assert ingest_subscriptions("ioc", None, events=cfg.events_engine == "mqtt") == [
-        "ioc/+/+/evidence/+", "ioc/+/status", "ioc/+/+/health"]  # fmt: skip
+    # everything comes from the queue: central's MQTT session subscribes to nothing, and is a
+    # clean one (which deletes a session queue an earlier version left bound to status & co.)
+    ingester = Ingester(cfg.model_copy(update={"database_url": "sqlite://"}), client_id="central-1")
+    assert ingester.topics == [] and ingester._mqtt.settings.clean_start is True
+    assert set(event_binding_keys("ioc")) == {topic_to_routing_key(t) for t in ingest_subscriptions("ioc", None)}
+    # without rabbitmq: (JetStream) the MQTT session still takes evidence, status and health
+    js = CentralConfig.model_validate({"mqtt": {"share_group": None}, "jetstream": {"servers": ["nats://n1:4222"]},
+                                       "database_url": "sqlite://"})  # fmt: skip
+    assert Ingester(js, client_id="central-1").topics == ["ioc/+/+/evidence/+", "ioc/+/status", "ioc/+/+/health"]
     with pytest.raises(ValidationError, match="3.1.1"):
         CentralConfig.model_validate(_cfg(protocol="5"))
     with pytest.raises(ValidationError, match="shared subscriptions"):
