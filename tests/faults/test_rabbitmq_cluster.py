@@ -388,9 +388,14 @@ def test_cluster_faults_lose_nothing_store_nothing_twice(
         if os.environ.get("IOC_BENCH_OUT"):
             Path(os.environ["IOC_BENCH_OUT"]).write_text(json.dumps(
                 {"rate_per_node": RATE, "nodes": len(nodes), "reports": reports}, indent=1))  # fmt: skip
+        # A killed node: resumed in 0.1-0.5 s. The whole cluster back: 10-16 s on a quiet box, 25-26 s
+        # with other suites running beside it (the edges' reconnect backoff, the queue electing its
+        # leader): the bound says "resumes by itself", the seconds go to docs/benchmarks.md.
+        bounds = {"whole cluster back": 60.0}
         for r in reports:
             for name, resumed in r["resume_s"].items():
-                assert resumed is not None and resumed < 20, f"{r['db']}: delivery resumed {resumed} s after {name}"
+                bound = bounds.get(name, 20.0)
+                assert resumed is not None and resumed < bound, f"{r['db']}: delivery resumed {resumed} s after {name}"
     finally:
         for p in pipelines:
             for n in p.nodes:
