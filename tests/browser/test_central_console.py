@@ -136,9 +136,12 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 
 def _wait(driver: Any, cond: Any, timeout: float = 15) -> Any:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(cond)
+    # A form post reloads the page: an element found just before the new page replaced it is stale
+    # (a CI run failed so); ask again rather than fail.
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(cond)
 
 
 def _login(driver: Any, base: str, user: str) -> None:
