@@ -123,18 +123,28 @@ def validate(text: str, running: CameraConfig, name: str, base: Path | None = No
     return camera
 
 
+def _synced_temp(folder: Path, prefix: str, suffix: str, data: bytes) -> str:
+    """`data` in a new temporary file in `folder`, on disk (fsync) before anyone renames it in."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
 def write_atomically(folder: Path, camera_id: str, text: str, version: int) -> Path:
     """`<camera>.yaml` replaced in one rename (a crash leaves the old or the new, never half), the
     previous kept as `<camera>.prev.yaml`."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{camera_id}.yaml"
     body = f"# scene version {version} from central's console\n{text}"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{camera_id}.", suffix=".yaml")
+    tmp = _synced_temp(folder, f".{camera_id}.", ".yaml", body.encode("utf-8"))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
         if target.exists():
             os.replace(target, folder / f"{camera_id}.prev.yaml")
         os.replace(tmp, target)
@@ -172,12 +182,8 @@ def write_picture(folder: Path, camera_id: str, data: bytes, sha256: str, refere
         data = jpeg.tobytes()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / picture_name(camera_id, sha256, (rw, rh))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{camera_id}.", suffix=".jpg")
+    tmp = _synced_temp(folder, f".{camera_id}.", ".jpg", data)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
