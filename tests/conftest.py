@@ -51,26 +51,26 @@ def postgres_admin_url() -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+def _own_database(admin_url: str) -> Iterator[str]:
+    """A new, empty database, dropped when the fixture using it ends."""
     name = f"test_{uuid.uuid4().hex[:12]}"
-    url = create_database(postgres_admin_url, name)
+    url = create_database(admin_url, name)
     try:
         yield url
     finally:
-        drop_database(postgres_admin_url, name)
+        drop_database(admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    yield from _own_database(postgres_admin_url)
 
 
 @pytest.fixture
 def fresh_postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """A database of this test's own, dropped after it: the session's database holds what earlier
     tests stored (the rabbitmq fault test once counted a NATS test's 240 events as its own)."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    url = create_database(postgres_admin_url, name)
-    try:
-        yield url
-    finally:
-        drop_database(postgres_admin_url, name)
+    yield from _own_database(postgres_admin_url)
 
 
 @pytest.fixture
